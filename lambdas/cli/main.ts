@@ -1,0 +1,238 @@
+import { createReadStream, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { glob } from 'tinyglobby';
+import { parse as parseYaml } from 'yaml';
+import { readLines } from '../adapters/log-stream.js';
+import { DEFAULT_CONFIG, type DetectorConfig, parseDetectorConfig } from '../core/config.js';
+import { InputError, ProbeWatchError } from '../core/errors.js';
+import { sanitize } from '../core/escape.js';
+import { parseCidr, sourceKey } from '../core/ip.js';
+import { buildReport } from '../core/report.js';
+import { Detector } from '../core/scan.js';
+import { makeStyle, renderExplain, renderReport } from './render.js';
+
+const VERSION = '0.1.0';
+
+const USAGE = `Usage: probewatch scan [options] FILE… | -
+
+Reads access logs (plain or gzip, files, globs or - for stdin) and reports which sources probe
+the site, what they were after, and which alarming-looking lines are harmless.
+
+Options:
+  --json                   print one JSON document (contract version 1) instead of the report
+  --format NAME|STRING     log format instead of auto-detection: combined, common, vhost_combined,
+                           vhost_common, combined_xff, alb, elb, cloudfront, w3c, json,
+                           'apache:<LogFormat>' or 'nginx:<log_format>'
+  --config FILE            YAML or JSON settings: thresholds, trustedProxies, allowlist,
+                           knownRoutes, rules, disableRules, jsonFields
+  --trusted-proxies LIST   comma-separated CIDRs whose X-Forwarded-For is believed
+  --explain IP             list every request of that source with the rule that matched it
+  --fail-on-alert          exit 1 when any source was alerted
+  --no-progress            no progress bar on stderr
+  -h, --help               this text
+  -v, --version            the version
+
+Exit status: 0 success, 1 alerts with --fail-on-alert, 2 usage or input error.`;
+
+/** Where the CLI writes; injectable so tests can capture output. */
+export interface CliIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stdin: NodeJS.ReadableStream;
+  env: NodeJS.ProcessEnv;
+  now: () => number;
+}
+
+class UsageError extends ProbeWatchError {}
+
+async function loadConfig(path: string | undefined, trusted: string | undefined): Promise<DetectorConfig> {
+  let config = structuredClone(DEFAULT_CONFIG);
+  if (path) {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      throw new InputError(`cannot read the config file ${path}: ${(e as Error).message}`);
+    }
+    let doc: unknown;
+    try {
+      doc = parseYaml(text);
+    } catch (e) {
+      throw new InputError(`${path} is not valid YAML or JSON: ${(e as Error).message}`);
+    }
+    config = parseDetectorConfig(doc, path);
+  }
+  if (trusted !== undefined) {
+    const list = trusted
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    for (const c of list) {
+      try {
+        parseCidr(c);
+      } catch (e) {
+        throw new UsageError(`--trusted-proxies: ${(e as Error).message}`);
+      }
+    }
+    config.trustedProxies = [...config.trustedProxies, ...list];
+  }
+  return config;
+}
+
+async function expandInputs(args: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const a of args) {
+    if (a === '-') {
+      out.push(a);
+      continue;
+    }
+    if (/[*?[{]/.test(a)) {
+      const found = (await glob(a, { onlyFiles: true })).sort();
+      if (found.length === 0) throw new InputError(`no file matches ${a}`);
+      out.push(...found);
+      continue;
+    }
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(a);
+    } catch {
+      throw new InputError(`${a}: no such file`);
+    }
+    if (st.isDirectory()) throw new InputError(`${a} is a directory; pass the files in it, e.g. '${a}/*'`);
+    out.push(a);
+  }
+  return out;
+}
+
+function progressBar(io: CliIo, totalBytes: number, enabled: boolean) {
+  let done = 0;
+  let lines = 0;
+  let last = 0;
+  const start = io.now();
+  const draw = (force: boolean) => {
+    const now = io.now();
+    if (!force && now - last < 200) return;
+    last = now;
+    const pct = totalBytes ? Math.min(100, Math.floor((done / totalBytes) * 100)) : 0;
+    const bar = '█'.repeat(Math.floor(pct / 4)).padEnd(25, '░');
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    const rate = (done / 1e6 / Math.max(0.001, (now - start) / 1000)).toFixed(1);
+    io.stderr.write(`\r${bar} ${String(pct).padStart(3)}%  ${mb(done)}/${mb(totalBytes)} MB  ${lines.toLocaleString('en')} lines  ${rate} MB/s `);
+  };
+  return {
+    bytes(n: number) {
+      done += n;
+      if (enabled) draw(false);
+    },
+    line() {
+      lines++;
+    },
+    finish() {
+      if (enabled) io.stderr.write('\r\u001b[2K');
+    },
+  };
+}
+
+/** Runs the CLI; returns the exit status. */
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  const style = makeStyle(Boolean(io.stdout.isTTY) && !io.env.NO_COLOR);
+  const errStyle = makeStyle(Boolean(io.stderr.isTTY) && !io.env.NO_COLOR);
+  try {
+    let parsed: ReturnType<typeof parseOptions>;
+    try {
+      parsed = parseOptions(argv);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const { values, positionals } = parsed;
+    if (values.help) {
+      io.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    if (values.version) {
+      io.stdout.write(`probewatch ${VERSION}\n`);
+      return 0;
+    }
+    const [command, ...files] = positionals;
+    if (command !== 'scan') throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
+    if (files.length === 0) throw new UsageError('no input given: pass log files, globs, or - for standard input');
+    const config = await loadConfig(values.config, values['trusted-proxies']);
+    const inputs = await expandInputs(files);
+    const explain = values.explain;
+    if (explain !== undefined && !/^[0-9a-fA-F.:]+(\/64)?$/.test(explain))
+      throw new UsageError(`--explain takes an IP address (got "${sanitize(explain, 60)}")`);
+    const detector = new Detector(config, { ...(values.format ? { format: values.format } : {}), ...(explain ? { explain } : {}) });
+
+    const totalBytes = inputs.reduce((n, f) => (f === '-' ? n : n + statSync(f).size), 0);
+    const showProgress = Boolean(io.stderr.isTTY) && !values['no-progress'] && totalBytes > 20e6;
+    const progress = progressBar(io, totalBytes, showProgress);
+    let inputErrors = 0;
+    for (const input of inputs) {
+      const name = input === '-' ? '(stdin)' : input;
+      const scanner = detector.openObject(name);
+      const body = (input === '-' ? io.stdin : createReadStream(input, { highWaterMark: 256 * 1024 })) as AsyncIterable<Uint8Array>;
+      try {
+        const outcome = await readLines(body, { line: (l) => scanner.push(l), overlong: (p) => scanner.overlong(p) }, { onBytes: (n) => progress.bytes(n) });
+        if (outcome.notLog) {
+          progress.finish();
+          io.stderr.write(errStyle.yellow(`probewatch: ${sanitize(name, 200)}: skipped: ${outcome.notLog}\n`));
+          inputErrors++;
+        }
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        progress.finish();
+        io.stderr.write(errStyle.red(`probewatch: ${sanitize(name, 200)}: ${e.message}\n`));
+        inputErrors++;
+      }
+      scanner.end();
+    }
+    progress.finish();
+    const report = buildReport(detector);
+    if (values.json) {
+      const doc = explain
+        ? {
+            ...report,
+            explain: {
+              source: sourceKey(explain),
+              requests: detector.explained.map((r) => ({ ...r, request: sanitize(r.request, 300), userAgent: sanitize(r.userAgent, 200) })),
+            },
+          }
+        : report;
+      io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    } else if (explain) {
+      io.stdout.write(`${renderExplain(sourceKey(explain), detector.explained, report, style)}\n`);
+    } else {
+      io.stdout.write(`${renderReport(report, style)}\n`);
+    }
+    if (inputErrors > 0) return 2;
+    if (values['fail-on-alert'] && report.alerts.length > 0) return 1;
+    return 0;
+  } catch (e) {
+    if (e instanceof ProbeWatchError) {
+      io.stderr.write(errStyle.red(`probewatch: ${e.message}\n`));
+      if (e instanceof UsageError) io.stderr.write('Run probewatch --help for usage.\n');
+      return 2;
+    }
+    throw e;
+  }
+}
+
+function parseOptions(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      json: { type: 'boolean' },
+      format: { type: 'string' },
+      config: { type: 'string' },
+      'trusted-proxies': { type: 'string' },
+      explain: { type: 'string' },
+      'fail-on-alert': { type: 'boolean' },
+      'no-progress': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+}

@@ -1,0 +1,132 @@
+import { sanitize } from '../core/escape.js';
+import type { ScanReport } from '../core/report.js';
+import { iso } from '../core/report.js';
+import type { ExplainedRequest } from '../core/scan.js';
+
+/** ANSI styling that disappears when colour is off. */
+export interface Style {
+  bold(s: string): string;
+  dim(s: string): string;
+  red(s: string): string;
+  yellow(s: string): string;
+  green(s: string): string;
+}
+
+/** Colour only on a TTY, and never when NO_COLOR is set (https://no-color.org). */
+export function makeStyle(enabled: boolean): Style {
+  const wrap = (open: number, close: number) => (s: string) => (enabled ? `\u001b[${open}m${s}\u001b[${close}m` : s);
+  return { bold: wrap(1, 22), dim: wrap(2, 22), red: wrap(31, 39), yellow: wrap(33, 39), green: wrap(32, 39) };
+}
+
+function shortTime(isoText: string): string {
+  return isoText.replace('T', ' ').replace('Z', '');
+}
+
+function table(rows: string[][], indent = '  '): string[] {
+  const widths: number[] = [];
+  for (const r of rows) {
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, visibleLength(c));
+    });
+  }
+  return rows.map(
+    (r) =>
+      indent +
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - visibleLength(c))))
+        .join('  ')
+        .trimEnd(),
+  );
+}
+
+function visibleLength(s: string): number {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips our own colour codes
+  return s.replace(/\u001b\[\d+m/g, '').length;
+}
+
+function wrapText(text: string, width: number, indent: string): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      out.push(indent + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) out.push(indent + line);
+  return out;
+}
+
+/** The human report: alerts, suspicious sources, benign noise, then parse statistics. */
+export function renderReport(report: ScanReport, st: Style, width = 100): string {
+  const out: string[] = [];
+  const files = report.files.length;
+  const alerted = report.alerts.length;
+  const suspicious = report.sources.filter((s) => s.verdict === 'suspicious');
+  out.push(
+    st.bold(`ProbeWatch scan: ${files} ${files === 1 ? 'file' : 'files'}, ${report.lines.total} lines, `) +
+      (alerted ? st.red(st.bold(`${alerted} alerted`)) : st.green('nothing alerted')) +
+      st.bold(`, ${suspicious.length} suspicious, ${report.sources.length - alerted - suspicious.length + report.cleanSources} quiet sources`),
+  );
+  out.push('');
+  if (alerted) {
+    out.push(st.bold(`ALERTS (${alerted})`));
+    for (const a of report.alerts) {
+      const sev = a.severity === 'critical' || a.severity === 'high' ? st.red(a.severity) : st.yellow(a.severity);
+      out.push(...table([[st.bold(a.source), sev, `score ${a.score}`, `${a.requests} req`, `${shortTime(a.firstSeen)} → ${shortTime(a.lastSeen)} UTC`]]));
+      out.push(...wrapText(a.reason, width - 4, '    '));
+      const cats = a.categories.map((c) => `${c}×${report.sources.find((s) => s.source === a.source)?.labels[c] ?? 0}`).join(' ');
+      out.push(st.dim(`    categories: ${cats}`));
+      out.push(...wrapText(a.what, width - 4, '    '));
+      out.push(...wrapText(`What to do: ${a.todo}`, width - 4, '    '));
+      if (a.note) out.push(...wrapText(`Note: ${a.note}`, width - 4, '    ').map((l) => st.yellow(l)));
+      const samples = a.samples.slice(0, 3);
+      for (const s of samples) out.push(st.dim(`      ${shortTime(s.time)}  ${s.status}  ${s.request}`));
+      if (a.samples.length > samples.length) out.push(st.dim(`      … (--explain ${a.source} lists every request)`));
+      out.push('');
+    }
+  }
+  if (suspicious.length) {
+    out.push(st.bold(`SUSPICIOUS, BELOW THE ALERT THRESHOLD (${suspicious.length})`));
+    const rows = suspicious.slice(0, 20).map((s) => [s.source, s.severity, `score ${s.score}`, `${s.requests} req`, s.reason]);
+    out.push(...table(rows));
+    if (suspicious.length > 20) out.push(st.dim(`  … and ${suspicious.length - 20} more (--json lists them all)`));
+    out.push('');
+  }
+  if (report.benign.length) {
+    out.push(st.bold('BENIGN NOISE (ignored, and why)'));
+    for (const b of report.benign) {
+      const who = b.sources.length ? ` from ${b.sources.slice(0, 3).join(', ')}${b.sources.length > 3 ? ', …' : ''}` : '';
+      out.push(`  ${b.category}: ${b.requests} ${b.requests === 1 ? 'request' : 'requests'}${who}`);
+      out.push(...wrapText(b.explanation, width - 6, '      ').map((l) => st.dim(l)));
+    }
+    out.push('');
+  }
+  out.push(st.bold('PARSING'));
+  for (const f of report.files) {
+    const skipped = Object.entries(f.skipped)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    out.push(
+      `  ${sanitize(f.name, 80)}: ${f.format || 'unknown'} (${f.formatSource}), ${f.parsed}/${f.total} lines parsed${skipped ? `; skipped: ${skipped}` : ''}`,
+    );
+    if (f.hint) out.push(...wrapText(f.hint, width - 6, '      ').map((l) => st.yellow(l)));
+  }
+  for (const s of report.skippedSamples.slice(0, 5)) out.push(st.dim(`    ${sanitize(s.object, 40)}:${s.line} ${s.reason}: ${s.text}`));
+  return out.join('\n');
+}
+
+/** `--explain IP`: every request of one source with the rules that matched it. */
+export function renderExplain(source: string, requests: readonly ExplainedRequest[], report: ScanReport, st: Style): string {
+  const out: string[] = [];
+  const summary = report.sources.find((s) => s.source === source);
+  out.push(st.bold(`Requests from ${source}: ${requests.length}${summary ? ` (verdict: ${summary.verdict}, score ${summary.score})` : ''}`));
+  if (summary) out.push(`  ${summary.reason}`);
+  for (const r of requests) {
+    out.push(`  ${shortTime(iso(r.time))}  ${r.status}  ${sanitize(r.request, 160)}`);
+    if (r.labels.length === 0) out.push(st.dim('      no rule matched'));
+    for (const l of r.labels) out.push(st.dim(`      ${l.category} [${l.rule}, +${l.score}]: ${l.explain}`));
+  }
+  if (requests.length === 0) out.push('  No request from this source was found.');
+  return out.join('\n');
+}

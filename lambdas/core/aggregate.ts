@@ -1,0 +1,190 @@
+import type { DetectorConfig } from './config.js';
+import { type AlertClaim, applyClaim, decideClaim, maxSeverity, severityRank } from './decide.js';
+import type { LogRecord } from './model.js';
+import type { Classification } from './rules/engine.js';
+import type { Rule, Severity } from './rules/types.js';
+import { EventWindow } from './window.js';
+
+/** A request kept as evidence. Strings are raw here and escaped on output. */
+export interface SampleRequest {
+  time: number;
+  /** The request line as logged (or rebuilt from its parts). */
+  request: string;
+  status: number;
+  userAgent: string;
+  labels: string[];
+}
+
+/** Why an alert fired. */
+export type Trigger = 'signature' | 'score' | 'error-burst' | 'threshold';
+
+/** An alert decision for a source, with the facts at the moment it fired. */
+export interface AlertState {
+  claim: AlertClaim;
+  firstAt: number;
+  trigger: Trigger;
+  /** The rule (signature or threshold rule) that fired it, when one did. */
+  rule: Rule | null;
+  windowScore: number;
+  distinctPaths: number;
+}
+
+const MAX_SAMPLES = 10;
+
+function sample(r: LogRecord, c: Classification): SampleRequest {
+  const request = r.request || `${r.method} ${r.target} ${r.protocol}`.trim();
+  return { time: r.time, request, status: r.status, userAgent: r.userAgent, labels: c.labels.map((l) => l.category) };
+}
+
+/** Everything known about one source (an IPv4 address or an IPv6 /64). */
+export class SourceState {
+  requests = 0;
+  firstSeen = Number.POSITIVE_INFINITY;
+  lastSeen = Number.NEGATIVE_INFINITY;
+  /** Requests per label category (benign ones included). */
+  readonly labels = new Map<string, number>();
+  /** The highest-severity rule seen per category. */
+  readonly ruleOf = new Map<string, Rule>();
+  /** Requests per HTTP status code. */
+  readonly statuses = new Map<number, number>();
+  /** Sum of the scores of every request. */
+  score = 0;
+  peakWindowScore = 0;
+  peakDistinctPaths = 0;
+  window: EventWindow | null = null;
+  readonly samples: SampleRequest[] = [];
+  alert: AlertState | null = null;
+  firstReferer = '';
+  /** Addresses seen under this key (an IPv6 /64 can hold many), capped. */
+  readonly addresses = new Set<string>();
+
+  constructor(readonly key: string) {}
+
+  /** Categories that are not benign, by descending request count. */
+  suspiciousCategories(): [string, number][] {
+    return [...this.labels].filter(([c]) => this.ruleOf.get(c)?.class !== 'benign').sort((a, b) => b[1] - a[1]);
+  }
+
+  /** The highest severity among the non-benign labels ('info' when none). */
+  severity(): Severity {
+    let s: Severity = 'info';
+    for (const [c] of this.labels) {
+      const rule = this.ruleOf.get(c);
+      if (rule && rule.class !== 'benign') s = maxSeverity(s, rule.severity);
+    }
+    return s;
+  }
+}
+
+/** The error-burst pseudo-rule: it has no per-request matcher, the window decides. */
+export const ERROR_BURST_RULE: Rule = {
+  id: 'error-burst',
+  category: 'error-burst',
+  class: 'probing',
+  severity: 'medium',
+  score: 0,
+  explain: 'Many different paths that do not exist, requested in a short time',
+  match: {},
+};
+
+/** Callback for each alert decision (new or escalated). */
+export type AlertListener = (source: SourceState, alert: AlertState) => void;
+
+/**
+ * Folds classified requests into per-source state and decides, in event time, when a source
+ * crosses a threshold. Sources with no label and no error never get a window.
+ */
+export class Aggregator {
+  readonly sources = new Map<string, SourceState>();
+  private readonly bucketMs: number;
+  private readonly windowMs: number;
+  private readonly retainMs: number;
+  private readonly cooldownMs: number;
+
+  constructor(
+    private readonly config: DetectorConfig,
+    private readonly onAlert: AlertListener = () => {},
+  ) {
+    this.bucketMs = config.bucketSeconds * 1000;
+    this.windowMs = config.windowSeconds * 1000;
+    this.retainMs = config.latenessSeconds * 1000;
+    this.cooldownMs = config.cooldownSeconds * 1000;
+  }
+
+  /** The state of a source, created on first sight. */
+  source(key: string): SourceState {
+    let s = this.sources.get(key);
+    if (s === undefined) {
+      s = new SourceState(key);
+      this.sources.set(key, s);
+    }
+    return s;
+  }
+
+  /** Adds one classified request of a source. */
+  add(key: string, r: LogRecord, c: Classification, errorPath: string | null): SourceState {
+    const s = this.source(key);
+    s.requests++;
+    if (r.time < s.firstSeen) s.firstSeen = r.time;
+    if (r.time > s.lastSeen) s.lastSeen = r.time;
+    if (s.addresses.size < 16) s.addresses.add(r.clientIp);
+    s.statuses.set(r.status, (s.statuses.get(r.status) ?? 0) + 1);
+    if (c.labels.length === 0 && errorPath === null) return s;
+
+    let thresholdRule: Rule | null = null;
+    let suspicious = false;
+    for (const l of c.labels) {
+      s.labels.set(l.category, (s.labels.get(l.category) ?? 0) + 1);
+      const prev = s.ruleOf.get(l.category);
+      if (!prev || severityRank(l.rule.severity) > severityRank(prev.severity)) s.ruleOf.set(l.category, l.rule);
+      if (l.rule.threshold) thresholdRule = l.rule;
+      if (l.rule.class !== 'benign') suspicious = true;
+    }
+    if (suspicious && s.firstReferer === '' && r.referer !== '') s.firstReferer = r.referer;
+    if (s.samples.length < MAX_SAMPLES && (suspicious || s.samples.length < 3)) {
+      s.samples.push(sample(r, c));
+    } else if (suspicious && s.samples.some((x) => !x.labels.some((cat) => s.ruleOf.get(cat)?.class !== 'benign'))) {
+      // Evidence beats noise: replace a benign sample with a suspicious one.
+      const i = s.samples.findIndex((x) => !x.labels.some((cat) => s.ruleOf.get(cat)?.class !== 'benign'));
+      s.samples[i] = sample(r, c);
+    }
+    s.score += c.score;
+    if (!suspicious && errorPath === null) return s;
+
+    if (!s.window) s.window = new EventWindow(this.bucketMs, this.windowMs, this.retainMs);
+    if (!s.window.add(r.time, c.score, errorPath, thresholdRule?.id ?? null)) return s;
+
+    if (c.immediate) this.trigger(s, r.time, 'signature', c.immediate.rule, c.immediate.rule.severity);
+    if (thresholdRule?.threshold) {
+      const n = s.window.countAround(r.time, thresholdRule.id, thresholdRule.threshold.windowSeconds * 1000);
+      if (n >= thresholdRule.threshold.count) this.trigger(s, r.time, 'threshold', thresholdRule, thresholdRule.severity);
+    }
+    const peak = s.window.peakAround(r.time);
+    if (peak.score > s.peakWindowScore) s.peakWindowScore = peak.score;
+    if (peak.distinctPaths > s.peakDistinctPaths) s.peakDistinctPaths = peak.distinctPaths;
+    if (peak.distinctPaths >= this.config.distinctErrorPaths) {
+      s.labels.set(ERROR_BURST_RULE.category, s.peakDistinctPaths);
+      s.ruleOf.set(ERROR_BURST_RULE.category, ERROR_BURST_RULE);
+      this.trigger(s, r.time, 'error-burst', ERROR_BURST_RULE, maxSeverity('medium', s.severity()));
+    }
+    if (peak.score >= this.config.scoreThreshold) this.trigger(s, r.time, 'score', null, maxSeverity('low', s.severity()));
+    return s;
+  }
+
+  private trigger(s: SourceState, at: number, trigger: Trigger, rule: Rule | null, severity: Severity): void {
+    const claim = s.alert?.claim ?? null;
+    const decision = decideClaim(claim, at, severity, this.cooldownMs);
+    if (decision === 'cooldown') return;
+    const next = applyClaim(claim, decision, at, severity) as AlertClaim;
+    const peak = s.window?.peakAround(at) ?? { score: 0, distinctPaths: 0 };
+    s.alert = {
+      claim: next,
+      firstAt: s.alert?.firstAt ?? at,
+      trigger: s.alert && decision === 'escalate' && trigger === 'score' ? s.alert.trigger : trigger,
+      rule: rule ?? s.alert?.rule ?? null,
+      windowScore: peak.score,
+      distinctPaths: peak.distinctPaths,
+    };
+    this.onAlert(s, s.alert);
+  }
+}

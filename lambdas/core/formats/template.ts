@@ -1,0 +1,195 @@
+import { InputError } from '../errors.js';
+import { type LineParser, type LogRecord, type ParseResult, emptyRecord } from '../model.js';
+import { parseClfTime, parseEpoch, parseIntField, parseIsoTime, setRequestLine, setTarget, unescapeLogged } from './shared.js';
+
+/** What a directive of a format string fills in. */
+export enum Field {
+  Ignore = 0,
+  Peer = 1,
+  TimeClf = 2,
+  TimeIso = 3,
+  TimeEpochSeconds = 4,
+  Request = 5,
+  Method = 6,
+  Path = 7,
+  Query = 8,
+  Target = 9,
+  Protocol = 10,
+  Status = 11,
+  Bytes = 12,
+  Referer = 13,
+  UserAgent = 14,
+  ForwardedFor = 15,
+  Host = 16,
+  TimeEpochMillis = 17,
+}
+
+/** One piece of a compiled format: literal text or a field. */
+export type Token = { lit: string } | { field: Field; name: string };
+
+interface Step {
+  field: Field;
+  name: string;
+  /** Literal that ends this field ("" for the last field: rest of line). */
+  until: string;
+  /** The field sits inside double quotes, so escaped quotes must be skipped. */
+  quoted: boolean;
+  /** The field is Apache's `%t`, which logs its own brackets. */
+  bracketed: boolean;
+}
+
+function findUnescaped(line: string, needle: string, from: number): number {
+  let i = line.indexOf(needle, from);
+  while (i > 0) {
+    let backslashes = 0;
+    for (let j = i - 1; j >= from && line.charCodeAt(j) === 92; j--) backslashes++;
+    if (backslashes % 2 === 0) return i;
+    i = line.indexOf(needle, i + 1);
+  }
+  return i;
+}
+
+/**
+ * A parser built from a list of tokens (compiled from an Apache `LogFormat` or an Nginx
+ * `log_format`). It walks the line once with `indexOf`, so it is linear in the line length.
+ */
+export class TemplateParser implements LineParser {
+  private readonly prefix: string;
+  private readonly steps: Step[];
+  private readonly hasTime: boolean;
+  private readonly hasStatus: boolean;
+
+  constructor(
+    readonly format: string,
+    tokens: readonly Token[],
+  ) {
+    const merged: Token[] = [];
+    for (const t of tokens) {
+      const prev = merged[merged.length - 1];
+      if ('lit' in t && prev && 'lit' in prev) prev.lit += t.lit;
+      else merged.push('lit' in t ? { lit: t.lit } : t);
+    }
+    let i = 0;
+    this.prefix = '';
+    if (merged[0] && 'lit' in merged[0]) {
+      this.prefix = merged[0].lit;
+      i = 1;
+    }
+    this.steps = [];
+    for (; i < merged.length; i += 2) {
+      const f = merged[i];
+      const after = merged[i + 1];
+      if (!f || 'lit' in f) break;
+      if (after && !('lit' in after)) {
+        throw new InputError(`format "${format}": fields ${f.name} and ${after.name} follow each other with nothing between them, so a line cannot be split`);
+      }
+      const before = i === 0 ? this.prefix : ((merged[i - 1] as { lit: string }).lit ?? '');
+      const until = after ? after.lit : '';
+      this.steps.push({
+        field: f.field,
+        name: f.name,
+        until,
+        quoted: before.endsWith('"') && until.startsWith('"'),
+        bracketed: f.field === Field.TimeClf && !before.endsWith('['),
+      });
+    }
+    const fields = this.steps.map((s) => s.field);
+    this.hasTime = fields.some((f) => f === Field.TimeClf || f === Field.TimeIso || f === Field.TimeEpochSeconds || f === Field.TimeEpochMillis);
+    this.hasStatus = fields.includes(Field.Status);
+    if (!this.hasTime) throw new InputError(`format "${format}" has no timestamp field; ProbeWatch needs one to place requests in time`);
+    if (!fields.includes(Field.Peer)) throw new InputError(`format "${format}" has no client address field (%h / %a / $remote_addr)`);
+  }
+
+  /** Parses one line; never throws. */
+  parse(line: string): ParseResult {
+    if (!line.startsWith(this.prefix)) return { ok: false, reason: 'format-mismatch' };
+    const r = emptyRecord(line);
+    let pos = this.prefix.length;
+    const steps = this.steps;
+    for (let s = 0; s < steps.length; s++) {
+      const step = steps[s] as Step;
+      let end: number;
+      if (step.bracketed) {
+        if (line.charCodeAt(pos) !== 91) return { ok: false, reason: 'format-mismatch' };
+        const close = line.indexOf(']', pos);
+        if (close < 0) return { ok: false, reason: 'format-mismatch' };
+        end = close + 1;
+        if (step.until !== '' && !line.startsWith(step.until, end)) return { ok: false, reason: 'format-mismatch' };
+      } else if (step.until === '') {
+        end = line.length;
+      } else {
+        end = step.quoted ? findUnescaped(line, step.until, pos) : line.indexOf(step.until, pos);
+        if (end < 0) return { ok: false, reason: 'format-mismatch' };
+      }
+      const value = line.slice(pos, end);
+      if (!this.assign(r, step, value)) return { ok: false, reason: `bad-${step.name}` };
+      pos = end + step.until.length;
+    }
+    // Text after the last literal is tolerated: servers and shippers append fields.
+    if (this.hasTime && Number.isNaN(r.time)) return { ok: false, reason: 'bad-timestamp' };
+    if (this.hasStatus && r.status === -1) return { ok: false, reason: 'bad-status' };
+    if (r.peerIp === '' || r.peerIp === '-') return { ok: false, reason: 'missing-client-address' };
+    r.clientIp = r.peerIp;
+    return { ok: true, record: r };
+  }
+
+  private assign(r: LogRecord, step: Step, raw: string): boolean {
+    switch (step.field) {
+      case Field.Ignore:
+        return true;
+      case Field.Peer:
+        r.peerIp = raw;
+        return raw.length > 0 && raw.indexOf(' ') < 0;
+      case Field.TimeClf:
+        r.time = parseClfTime(raw);
+        return !Number.isNaN(r.time);
+      case Field.TimeIso:
+        r.time = parseIsoTime(raw);
+        return !Number.isNaN(r.time);
+      case Field.TimeEpochSeconds:
+      case Field.TimeEpochMillis:
+        r.time = step.field === Field.TimeEpochMillis ? Number(raw) : parseEpoch(raw);
+        return Number.isFinite(r.time);
+      case Field.Request:
+        setRequestLine(r, step.quoted ? unescapeLogged(raw) : raw);
+        return true;
+      case Field.Method:
+        r.method = raw;
+        return true;
+      case Field.Path:
+        r.path = raw;
+        r.target = r.query ? `${raw}?${r.query}` : raw;
+        return true;
+      case Field.Query: {
+        const q = raw === '-' ? '' : raw.charCodeAt(0) === 63 ? raw.slice(1) : raw;
+        r.query = q;
+        if (r.path) r.target = q ? `${r.path}?${q}` : r.path;
+        return true;
+      }
+      case Field.Target:
+        setTarget(r, raw);
+        return true;
+      case Field.Protocol:
+        r.protocol = raw;
+        return true;
+      case Field.Status:
+        r.status = raw === '-' ? 0 : parseIntField(raw, -1);
+        return r.status >= 0 && r.status < 1000;
+      case Field.Bytes:
+        r.bytes = parseIntField(raw, 0);
+        return true;
+      case Field.Referer:
+        r.referer = raw === '-' ? '' : unescapeLogged(raw);
+        return true;
+      case Field.UserAgent:
+        r.userAgent = raw === '-' ? '' : unescapeLogged(raw);
+        return true;
+      case Field.ForwardedFor:
+        r.forwardedFor = raw === '-' ? '' : raw;
+        return true;
+      case Field.Host:
+        r.host = raw === '-' ? '' : raw;
+        return true;
+    }
+  }
+}

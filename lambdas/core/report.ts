@@ -1,0 +1,233 @@
+import type { AlertState, SourceState } from './aggregate.js';
+import { severityRank } from './decide.js';
+import { sanitize } from './escape.js';
+import { isInternal, isLoopback } from './ip.js';
+import { CATEGORY_INFO } from './rules/builtin.js';
+import type { Severity } from './rules/types.js';
+import type { Detector, ObjectStats, SkippedSample } from './scan.js';
+
+/** The stable machine-readable result of a scan (`--json`, version 1). */
+export interface ScanReport {
+  version: 1;
+  lines: { total: number; parsed: number; skipped: Record<string, number> };
+  alerts: AlertReport[];
+  sources: SourceReport[];
+  benign: BenignReport[];
+  files: ObjectStats[];
+  skippedSamples: SkippedSample[];
+  /** Sources whose every request was unremarkable (not listed individually). */
+  cleanSources: number;
+}
+
+export interface AlertReport {
+  source: string;
+  severity: Severity;
+  score: number;
+  categories: string[];
+  requests: number;
+  firstSeen: string;
+  lastSeen: string;
+  reason: string;
+  trigger: string;
+  triggeredAt: string;
+  alertCount: number;
+  windowScore: number;
+  distinctErrorPaths: number;
+  statuses: Record<string, number>;
+  what: string;
+  todo: string;
+  note?: string;
+  samples: { time: string; request: string; status: number; userAgent: string; labels: string[] }[];
+}
+
+export interface SourceReport {
+  source: string;
+  verdict: 'alert' | 'suspicious' | 'benign';
+  severity: Severity;
+  score: number;
+  labels: Record<string, number>;
+  requests: number;
+  firstSeen: string;
+  lastSeen: string;
+  reason: string;
+}
+
+export interface BenignReport {
+  category: string;
+  requests: number;
+  sources: string[];
+  explanation: string;
+}
+
+/** ISO 8601 in UTC, or "" for an unknown time. */
+export function iso(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString().replace('.000Z', 'Z') : '';
+}
+
+/** Categories that qualify another finding rather than stand as the headline. */
+const ACCESSORY = new Set(['malformed-request', 'outdated-user-agent']);
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/**
+ * Non-benign categories, most telling first: weighted by requests × rule score, with qualifiers
+ * (malformed lines, old user agents) and the generic error burst after the specific findings.
+ */
+export function rankedCategories(s: SourceState): string[] {
+  const weight = (c: string, n: number) => {
+    const base = n * Math.max(1, s.ruleOf.get(c)?.score ?? 0);
+    return ACCESSORY.has(c) ? base * 0.01 : c === 'error-burst' ? base * 0.1 : base;
+  };
+  return s
+    .suspiciousCategories()
+    .sort((a, b) => weight(b[0], b[1]) - weight(a[0], a[1]))
+    .map(([c]) => c);
+}
+
+/** Headline for a source: the category that explains most of its score. */
+export function headline(s: SourceState): string {
+  if (s.labels.has('cgi-probe') && s.labels.has('php-probe')) return 'CGI/PHP probe sweep';
+  const top = rankedCategories(s)[0];
+  if (!top) return 'Unremarkable';
+  return CATEGORY_INFO[top]?.title ?? top;
+}
+
+function statusSummary(s: SourceState): string {
+  const errors = [...s.statuses].filter(([code]) => code >= 400).sort((a, b) => b[1] - a[1]);
+  return errors
+    .slice(0, 3)
+    .map(([code, n]) => `${n} × ${code}`)
+    .join(', ');
+}
+
+/** One line a person can triage from: what, how many, and the qualifiers. */
+export function reasonLine(s: SourceState): string {
+  const statuses = statusSummary(s);
+  let line = `${headline(s)}: ${plural(s.requests, 'request')}${statuses ? `, ${statuses}` : ''}`;
+  const extras: string[] = [];
+  const malformed = s.labels.get('malformed-request');
+  if (malformed && headline(s) !== CATEGORY_INFO['malformed-request']?.title) extras.push(`${plural(malformed, 'malformed request line')}`);
+  if (s.labels.has('outdated-user-agent') && headline(s) !== CATEGORY_INFO['outdated-user-agent']?.title) extras.push('an outdated browser user agent');
+  if (s.labels.has('scanner-user-agent') && headline(s) !== CATEGORY_INFO['scanner-user-agent']?.title) extras.push('a scanner user agent');
+  if (s.peakDistinctPaths >= 5 && !s.labels.has('error-burst')) extras.push(`${s.peakDistinctPaths} distinct missing paths`);
+  if (extras.length) line += `; ${extras.join(', ')}`;
+  return line;
+}
+
+/** The note for internal addresses: a proxy to configure, or an inside host to look at. */
+export function internalSourceNote(source: string, referer: string): string | undefined {
+  if (!isInternal(source)) return undefined;
+  const where = isLoopback(source) ? 'a loopback address (this host itself)' : 'a private address';
+  let note =
+    `${source} is ${where}. Either a proxy or load balancer sits in front of the site ` +
+    '(list it in trustedProxies so the real client is taken from X-Forwarded-For), ' +
+    'or a host inside your network is probing its neighbours (check that host for malware).';
+  if (referer) note += ` The requests carry a referer (${sanitize(referer, 80)}), but any client can send any referer: it is not evidence of innocence.`;
+  return note;
+}
+
+function whatAndTodo(s: SourceState, blockHours: number): { what: string; todo: string } {
+  const ranked = rankedCategories(s);
+  const main = ranked.filter((c) => !ACCESSORY.has(c));
+  const info = (main.length ? main : ranked).map((c) => CATEGORY_INFO[c]).filter((x) => x !== undefined);
+  const what = info.length
+    ? `Probably ${info
+        .slice(0, 2)
+        .map((i) => i.what)
+        .join('; and ')}.`
+    : 'Probably automated traffic.';
+  const todo = `${info[0]?.todo ?? 'Watch this source'}. A block of ${blockHours} h is the usual response (CrowdSec and AWS WAF Security Automations default to 4 h).`;
+  return { what, todo };
+}
+
+function verdict(s: SourceState): SourceReport['verdict'] {
+  if (s.alert) return 'alert';
+  return s.suspiciousCategories().length > 0 ? 'suspicious' : 'benign';
+}
+
+function alertReport(s: SourceState, a: AlertState, blockHours: number): AlertReport {
+  const { what, todo } = whatAndTodo(s, blockHours);
+  const note = internalSourceNote(s.key, s.firstReferer);
+  return {
+    source: s.key,
+    severity: a.claim.severity,
+    score: s.score,
+    categories: rankedCategories(s),
+    requests: s.requests,
+    firstSeen: iso(s.firstSeen),
+    lastSeen: iso(s.lastSeen),
+    reason: sanitize(reasonLine(s), 300),
+    trigger: a.trigger === 'signature' || a.trigger === 'threshold' ? `${a.trigger}:${a.rule?.id ?? ''}` : a.trigger,
+    triggeredAt: iso(a.firstAt),
+    alertCount: a.claim.count,
+    windowScore: s.peakWindowScore,
+    distinctErrorPaths: s.peakDistinctPaths,
+    statuses: Object.fromEntries([...s.statuses].sort((x, y) => y[1] - x[1]).map(([k, v]) => [String(k), v])),
+    what,
+    todo,
+    ...(note ? { note } : {}),
+    samples: s.samples.map((x) => ({
+      time: iso(x.time),
+      request: sanitize(x.request, 200),
+      status: x.status,
+      userAgent: sanitize(x.userAgent, 120),
+      labels: x.labels,
+    })),
+  };
+}
+
+/** Builds the report from a finished detector. */
+export function buildReport(d: Detector): ScanReport {
+  const skipped: Record<string, number> = {};
+  let total = 0;
+  let parsed = 0;
+  for (const o of d.objects) {
+    total += o.total;
+    parsed += o.parsed;
+    for (const [k, v] of Object.entries(o.skipped)) skipped[k] = (skipped[k] ?? 0) + v;
+  }
+  const listed: SourceState[] = [];
+  let clean = 0;
+  for (const s of d.aggregator.sources.values()) {
+    if (s.labels.size > 0 || s.alert) listed.push(s);
+    else clean++;
+  }
+  const rank = (s: SourceState) => (s.alert ? 2 : verdict(s) === 'suspicious' ? 1 : 0);
+  listed.sort((a, b) => rank(b) - rank(a) || severityRank(b.severity()) - severityRank(a.severity()) || b.score - a.score || b.requests - a.requests);
+  const blockHours = d.config.blockHours;
+  return {
+    version: 1,
+    lines: { total, parsed, skipped },
+    alerts: listed.filter((s) => s.alert).map((s) => alertReport(s, s.alert as AlertState, blockHours)),
+    sources: listed.map((s) => ({
+      source: s.key,
+      verdict: verdict(s),
+      severity: s.alert?.claim.severity ?? s.severity(),
+      score: s.score,
+      labels: Object.fromEntries([...s.labels].sort((x, y) => y[1] - x[1])),
+      requests: s.requests,
+      firstSeen: iso(s.firstSeen),
+      lastSeen: iso(s.lastSeen),
+      reason: verdict(s) === 'benign' ? sanitize(benignReason(s), 300) : sanitize(reasonLine(s), 300),
+    })),
+    benign: [...d.benign]
+      .sort((a, b) => b[1].requests - a[1].requests)
+      .map(([category, b]) => ({
+        category,
+        requests: b.requests,
+        sources: [...b.sources],
+        explanation: b.rule.explain,
+      })),
+    files: d.objects,
+    skippedSamples: d.skippedSamples,
+    cleanSources: clean,
+  };
+}
+
+function benignReason(s: SourceState): string {
+  const top = [...s.labels].sort((a, b) => b[1] - a[1])[0];
+  if (!top) return 'No findings';
+  return `${plural(s.requests, 'request')}, benign: ${s.ruleOf.get(top[0])?.explain ?? top[0]}`;
+}

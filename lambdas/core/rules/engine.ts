@@ -1,0 +1,356 @@
+import { CidrSet, isInternal, isLoopback } from '../ip.js';
+import type { LogRecord } from '../model.js';
+import { regexSafetyProblem } from './regex-safety.js';
+import type { Pattern, Rule, RuleClass, RuleMatch } from './types.js';
+
+/** One label on one request: the category and the rule that gave it. */
+export interface LabelHit {
+  readonly category: string;
+  readonly rule: Rule;
+}
+
+/** What the classifier says about one request. */
+export interface Classification {
+  /** One hit per category (the highest-scoring rule of that category). */
+  readonly labels: readonly LabelHit[];
+  /** Sum of the scores of the non-benign labels. */
+  readonly score: number;
+  /** The first high-confidence signature among the labels, if any. */
+  readonly immediate: LabelHit | null;
+  /** Normalised path when the request counts toward "distinct 4xx paths" (error burst). */
+  readonly errorPath: string | null;
+}
+
+const NO_LABELS: Classification = Object.freeze({ labels: [], score: 0, immediate: null, errorPath: null });
+
+type Test = (s: string) => boolean;
+
+/** Percent-decodes for matching; malformed escapes are decoded byte by byte instead of failing. */
+export function decodeForMatch(s: string): string {
+  if (s.indexOf('%') < 0) return s;
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s.replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
+  }
+}
+
+function compilePattern(p: Pattern, where: string): Test {
+  const tests: Test[] = [];
+  if (p.equals?.length) {
+    const set = new Set(p.equals.map((x) => x.toLowerCase()));
+    tests.push((s) => set.has(s));
+  }
+  if (p.prefix?.length) {
+    const list = p.prefix.map((x) => x.toLowerCase());
+    tests.push((s) => list.some((x) => s.startsWith(x)));
+  }
+  if (p.suffix?.length) {
+    const list = p.suffix.map((x) => x.toLowerCase());
+    tests.push((s) => list.some((x) => s.endsWith(x)));
+  }
+  if (p.contains?.length) {
+    const list = p.contains.map((x) => x.toLowerCase());
+    tests.push((s) => list.some((x) => s.includes(x)));
+  }
+  if (p.regex !== undefined) {
+    const problem = regexSafetyProblem(p.regex);
+    if (problem) throw new Error(`${where}.regex: ${problem}`);
+    const re = new RegExp(p.regex);
+    tests.push((s) => re.test(s));
+  }
+  if (tests.length === 0) throw new Error(`${where}: a pattern needs at least one of equals, prefix, suffix, contains, regex`);
+  if (tests.length === 1) return tests[0] as Test;
+  return (s) => tests.some((t) => t(s));
+}
+
+function statusTest(specs: readonly string[]): (status: number) => boolean {
+  const exact = new Set<number>();
+  const classes = new Set<number>();
+  for (const s of specs) {
+    if (/^[1-5]xx$/i.test(s)) classes.add(Number(s[0]));
+    else if (/^\d{3}$/.test(s)) exact.add(Number(s));
+    else throw new Error(`status "${s}" is neither a code (404) nor a class (4xx)`);
+  }
+  return (status) => exact.has(status) || classes.has(Math.floor(status / 100));
+}
+
+/** The request-line facts every rule tests, computed once per distinct request line. */
+interface RequestContext {
+  method: string;
+  rawTarget: string;
+  path: string;
+  query: string;
+  target: string;
+  protocol: string;
+  request: string;
+  malformed: boolean;
+  length: number;
+}
+
+function requestContext(r: LogRecord): RequestContext {
+  const path = decodeForMatch(r.path).toLowerCase();
+  const query = decodeForMatch(r.query.replace(/\+/g, ' ')).toLowerCase();
+  return {
+    method: r.method,
+    rawTarget: r.target,
+    path,
+    query,
+    target: query ? `${path}?${query}` : path,
+    protocol: r.protocol,
+    request: r.request.toLowerCase(),
+    malformed: r.requestMalformed,
+    length: r.request.length || r.target.length,
+  };
+}
+
+type Side = 'request' | 'agent' | 'record';
+
+interface Compiled {
+  rule: Rule;
+  side: Side;
+  request: ((c: RequestContext) => boolean) | null;
+  agent: Test | null;
+  record: ((r: LogRecord, line: () => string) => boolean) | null;
+  unless: ((r: LogRecord, c: RequestContext, agent: string, line: () => string) => boolean) | null;
+}
+
+function compileMatch(m: RuleMatch, where: string) {
+  const req: ((c: RequestContext) => boolean)[] = [];
+  if (m.method) {
+    const set = new Set(m.method.map((x) => x.toUpperCase()));
+    req.push((c) => set.has(c.method));
+  }
+  const field = (name: 'path' | 'query' | 'target' | 'rawTarget' | 'request') => {
+    const p = m[name];
+    if (!p) return;
+    const t = compilePattern(p, `${where}.${name}`);
+    req.push(name === 'rawTarget' ? (c) => t(c.rawTarget.toLowerCase()) : (c) => t(c[name]));
+  };
+  field('path');
+  field('query');
+  field('target');
+  field('rawTarget');
+  field('request');
+  if (m.protocol) {
+    const set = new Set(m.protocol.map((x) => x.toUpperCase()));
+    req.push((c) => set.has(c.protocol.toUpperCase()));
+  }
+  if (m.malformed !== undefined) {
+    const want = m.malformed;
+    req.push((c) => c.malformed === want);
+  }
+  if (m.minLength !== undefined) {
+    const min = m.minLength;
+    req.push((c) => c.length > min);
+  }
+  const agent = m.userAgent ? compilePattern(m.userAgent, `${where}.userAgent`) : null;
+  const rec: ((r: LogRecord, line: () => string) => boolean)[] = [];
+  if (m.status) {
+    const t = statusTest(m.status);
+    rec.push((r) => t(r.status));
+  }
+  if (m.notStatus) {
+    const t = statusTest(m.notStatus);
+    rec.push((r) => !t(r.status));
+  }
+  if (m.peer === 'loopback') rec.push((r) => isLoopback(r.peerIp));
+  else if (m.peer === 'internal') rec.push((r) => isInternal(r.peerIp));
+  else if (m.peer !== undefined) throw new Error(`${where}.peer must be "loopback" or "internal"`);
+  if (m.anyField) {
+    const t = compilePattern(m.anyField, `${where}.anyField`);
+    rec.push((_r, line) => t(line()));
+  }
+  const all = <T extends unknown[]>(fs: ((...a: T) => boolean)[]) =>
+    fs.length === 0 ? null : fs.length === 1 ? (fs[0] as (...a: T) => boolean) : (...a: T) => fs.every((f) => f(...a));
+  return { request: all(req), agent, record: all(rec) };
+}
+
+function compileRule(rule: Rule): Compiled {
+  const where = `rule "${rule.id}"`;
+  const m = compileMatch(rule.match, `${where}.match`);
+  if (!m.request && !m.agent && !m.record) throw new Error(`${where}: match has no condition`);
+  let unless: Compiled['unless'] = null;
+  if (rule.unless) {
+    const u = compileMatch(rule.unless, `${where}.unless`);
+    unless = (r, c, agent, line) => (!u.request || u.request(c)) && (!u.agent || u.agent(agent)) && (!u.record || u.record(r, line));
+  }
+  const side: Side = m.request ? 'request' : m.agent ? 'agent' : 'record';
+  return { rule, side, request: m.request, agent: m.agent, record: m.record, unless };
+}
+
+/** Turns a known-route spec (`/login`, `/cgi-bin/*`, `/api/*\/items`) into a pattern. */
+export function knownRoutePattern(routes: readonly string[]): Pattern {
+  const equals: string[] = [];
+  const prefix: string[] = [];
+  const regexes: string[] = [];
+  for (const raw of routes) {
+    const route = raw.toLowerCase();
+    const star = route.indexOf('*');
+    if (star < 0) {
+      const bare = route.length > 1 && route.endsWith('/') ? route.slice(0, -1) : route;
+      equals.push(bare, `${bare}/`);
+    } else if (star === route.length - 1) prefix.push(route.slice(0, -1));
+    else regexes.push(`^${route.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^?]{0,1000}')}$`);
+  }
+  const p: Pattern = {};
+  if (equals.length) p.equals = equals;
+  if (prefix.length) p.prefix = prefix;
+  if (regexes.length) p.regex = regexes.length === 1 ? (regexes[0] as string) : `(${regexes.join('|')})`;
+  return p;
+}
+
+/** Options for the classifier besides the rules themselves. */
+export interface ClassifierOptions {
+  knownRoutes?: readonly string[];
+  allowCidrs?: readonly string[];
+  allowUserAgents?: readonly string[];
+}
+
+const CACHE_LIMIT = 50_000;
+
+/**
+ * Labels requests with rules. Rule conditions on the request line are evaluated once per distinct
+ * request line and those on the user agent once per distinct agent (both cached, bounded), so a
+ * log of repeated pages costs a couple of map look-ups per line.
+ */
+export class Classifier {
+  private readonly requestRules: Compiled[] = [];
+  private readonly agentRules: Compiled[] = [];
+  private readonly recordRules: Compiled[] = [];
+  private readonly byRequest = new Map<string, { ctx: RequestContext; rules: Compiled[] }>();
+  private readonly byAgent = new Map<string, { lower: string; rules: Compiled[] }>();
+  private readonly allowCidrs: CidrSet;
+  readonly rules: readonly Rule[];
+
+  constructor(rules: readonly Rule[], options: ClassifierOptions = {}) {
+    const all = [...rules];
+    if (options.knownRoutes?.length) {
+      all.push({
+        id: 'known-route',
+        category: 'known-route',
+        class: 'benign',
+        severity: 'info',
+        score: 0,
+        explain: "A route this site really has (from the configuration's knownRoutes): a 404 there is a broken link, not probing",
+        match: { path: knownRoutePattern(options.knownRoutes) },
+        suppresses: ['probing'],
+      });
+    }
+    if (options.allowUserAgents?.length) {
+      all.push({
+        id: 'allowlisted-agent',
+        category: 'allowlisted',
+        class: 'benign',
+        severity: 'info',
+        score: 0,
+        explain: "A user agent on the configuration's allowlist",
+        match: { userAgent: { contains: [...options.allowUserAgents] } },
+        suppresses: ['probing', 'abuse', 'exploit', 'protocol', 'client'],
+      });
+    }
+    this.rules = all;
+    for (const rule of all) {
+      const c = compileRule(rule);
+      if (c.side === 'request') this.requestRules.push(c);
+      else if (c.side === 'agent') this.agentRules.push(c);
+      else this.recordRules.push(c);
+    }
+    this.allowCidrs = new CidrSet(options.allowCidrs ?? []);
+  }
+
+  /** True when the source address is allowlisted by CIDR (it is then never labelled). */
+  isAllowlisted(ip: string): boolean {
+    return this.allowCidrs.has(ip);
+  }
+
+  private requestInfo(r: LogRecord) {
+    const key = r.requestMalformed ? `\u0001${r.request}` : r.request || `${r.method} ${r.target} ${r.protocol}`;
+    let info = this.byRequest.get(key);
+    if (info === undefined) {
+      const ctx = requestContext(r);
+      info = { ctx, rules: this.requestRules.filter((c) => (c.request as (x: RequestContext) => boolean)(ctx)) };
+      if (this.byRequest.size >= CACHE_LIMIT) this.byRequest.clear();
+      this.byRequest.set(key, info);
+    }
+    return info;
+  }
+
+  private agentInfo(ua: string) {
+    let info = this.byAgent.get(ua);
+    if (info === undefined) {
+      const lower = ua.toLowerCase();
+      info = { lower, rules: this.agentRules.filter((c) => (c.agent as Test)(lower)) };
+      if (this.byAgent.size >= CACHE_LIMIT) this.byAgent.clear();
+      this.byAgent.set(ua, info);
+    }
+    return info;
+  }
+
+  /** Labels one request. Never throws; returns a shared empty value for unlabelled requests. */
+  classify(r: LogRecord): Classification {
+    const req = this.requestInfo(r);
+    const agent = this.agentInfo(r.userAgent);
+    let hits: Compiled[] | null = null;
+    let lineCache: string | null = null;
+    const line = () => {
+      if (lineCache === null) lineCache = decodeForMatch(r.raw).toLowerCase();
+      return lineCache;
+    };
+    const consider = (c: Compiled) => {
+      if (c.side === 'request' && c.agent && !c.agent(agent.lower)) return;
+      if (c.record && !c.record(r, line)) return;
+      if (c.unless?.(r, req.ctx, agent.lower, line)) return;
+      if (hits === null) hits = [];
+      hits.push(c);
+    };
+    for (const c of req.rules) consider(c);
+    for (const c of agent.rules) consider(c);
+    for (const c of this.recordRules) consider(c);
+    if (hits === null) return NO_LABELS;
+    return this.settle(hits, req.ctx, r.status);
+  }
+
+  private settle(hits: Compiled[], ctx: RequestContext, status: number): Classification {
+    const suppressed = new Set<RuleClass>();
+    for (const h of hits) for (const s of h.rule.suppresses ?? []) suppressed.add(s);
+    const best = new Map<string, Rule>();
+    let hasNonBenign = false;
+    for (const h of hits) {
+      const rule = h.rule;
+      if (suppressed.has(rule.class)) continue;
+      if (rule.class !== 'benign') hasNonBenign = true;
+      const prev = best.get(rule.category);
+      if (!prev || rule.score > prev.score) best.set(rule.category, rule);
+    }
+    const labels: LabelHit[] = [];
+    let score = 0;
+    let immediate: LabelHit | null = null;
+    let benignOnly = true;
+    for (const [category, rule] of best) {
+      // A benign label that cancels nothing (a static file, a health path) only explains
+      // requests that nothing else flagged.
+      if (rule.class === 'benign' && !rule.suppresses?.length && hasNonBenign) continue;
+      const hit = { category, rule };
+      labels.push(hit);
+      if (rule.class !== 'benign') {
+        benignOnly = false;
+        score += rule.score;
+        if (rule.immediate && (!immediate || rule.score > immediate.rule.score)) immediate = hit;
+      }
+    }
+    if (labels.length === 0) return NO_LABELS;
+    const isError = status === 400 || status === 403 || status === 404 || status === 405;
+    const errorPath = isError && !benignOnly ? ctx.path : null;
+    return { labels, score, immediate, errorPath };
+  }
+
+  /** Distinct-4xx counting also needs unlabelled 404s: this says whether one counts. */
+  errorPathOf(r: LogRecord, c: Classification): string | null {
+    if (c.errorPath !== null) return c.errorPath;
+    if (c.labels.length > 0) return null; // only benign labels: static, known route, health
+    const s = r.status;
+    if (s !== 400 && s !== 403 && s !== 404 && s !== 405) return null;
+    return this.requestInfo(r).ctx.path;
+  }
+}

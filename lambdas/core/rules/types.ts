@@ -1,0 +1,83 @@
+/** Rules are data: these types are what a built-in rule or a user's config file declares. */
+
+/** The broad kind of a label. Benign labels explain noise and never raise an alert. */
+export type RuleClass = 'benign' | 'probing' | 'abuse' | 'exploit' | 'protocol' | 'client';
+
+export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/**
+ * A test on one string. The forms are OR-ed; every string is compared in lower case, and paths
+ * and queries are percent-decoded first. `regex` must be linear-time safe (no nested
+ * quantifiers, no back-references); it is checked when the rule is loaded.
+ */
+export interface Pattern {
+  equals?: string[];
+  prefix?: string[];
+  suffix?: string[];
+  contains?: string[];
+  regex?: string;
+}
+
+/** Conditions of a rule; all present conditions must hold. */
+export interface RuleMatch {
+  /** Request method, upper case (`OPTIONS`). */
+  method?: string[];
+  /** Percent-decoded, lower-cased path without the query. */
+  path?: Pattern;
+  /** Percent-decoded, lower-cased query string without `?`. */
+  query?: Pattern;
+  /** Percent-decoded, lower-cased path plus `?query`. */
+  target?: Pattern;
+  /** The target exactly as logged (e.g. `*`). */
+  rawTarget?: Pattern;
+  /** The request line as logged, lower-cased. */
+  request?: Pattern;
+  /** Protocol as logged (`HTTP/1.0`). */
+  protocol?: string[];
+  /** Lower-cased user agent ("" when none was logged). */
+  userAgent?: Pattern;
+  /** The whole log line, lower-cased and percent-decoded once (request, headers, everything). */
+  anyField?: Pattern;
+  /** Status codes or classes: `404`, `4xx`. */
+  status?: string[];
+  /** Status codes or classes that exclude the rule. */
+  notStatus?: string[];
+  /** Where the connection came from (the peer, before X-Forwarded-For). */
+  peer?: 'loopback' | 'internal';
+  /** The request line could (true) or could not (false) be split into method, target, protocol. */
+  malformed?: boolean;
+  /** The request line is longer than this many characters. */
+  minLength?: number;
+}
+
+/** One detection rule. */
+export interface Rule {
+  /** Stable identifier; a config rule with the same id replaces the built-in one. */
+  id: string;
+  /** The label a matching request gets (`cgi-probe`, `health-check`, …). */
+  category: string;
+  class: RuleClass;
+  severity: Severity;
+  /** Added to the source's windowed score per matching request (per category, highest wins). */
+  score: number;
+  /** One line for a person: what this is. */
+  explain: string;
+  references?: string[];
+  match: RuleMatch;
+  /** A request matching this is excluded from the rule. */
+  unless?: RuleMatch;
+  /** High-confidence signature: alert at once instead of waiting for the score. */
+  immediate?: boolean;
+  /** Classes of other labels this one cancels on the same request (benign rules). */
+  suppresses?: RuleClass[];
+  /** Alert when this many matches fall within `windowSeconds` (brute force). */
+  threshold?: { count: number; windowSeconds: number };
+}
+
+/** Per-category wording for alerts: what it probably is and what to do. */
+export interface CategoryInfo {
+  title: string;
+  what: string;
+  todo: string;
+}
