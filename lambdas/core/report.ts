@@ -138,7 +138,7 @@ function whatAndTodo(s: SourceState, blockHours: number): { what: string; todo: 
         .map((i) => i.what)
         .join('; and ')}.`
     : 'Probably automated traffic.';
-  const todo = `${info[0]?.todo ?? 'Watch this source'}. A block of ${blockHours} h is the usual response (CrowdSec and AWS WAF Security Automations default to 4 h).`;
+  const todo = `${info[0]?.todo ?? 'Watch this source'}. Suggested block: ${blockHours} h.`;
   return { what, todo };
 }
 

@@ -91,6 +91,7 @@ export function tokenizeApacheFormat(format: string): Token[] {
       continue;
     }
     let j = i + 1;
+    const modStart = j;
     // Modifiers: status conditions (!200,304), < and > (original/final request).
     while (j < f.length && /[!<>,0-9]/.test(f[j] as string)) j++;
     let arg: string | undefined;
@@ -104,7 +105,8 @@ export function tokenizeApacheFormat(format: string): Token[] {
     if (letter === undefined) throw new InputError(`LogFormat "${format}": it ends in the middle of a directive`);
     if (lit) tokens.push({ lit });
     lit = '';
-    tokens.push({ field: directiveField(letter, arg), name: `%${arg === undefined ? '' : `{${arg}}`}${letter}` });
+    const mods = f.slice(modStart, arg === undefined ? j : f.lastIndexOf('{', j));
+    tokens.push({ field: directiveField(letter, arg), name: `%${mods}${arg === undefined ? '' : `{${arg}}`}${letter}` });
     i = j;
   }
   if (lit) tokens.push({ lit });

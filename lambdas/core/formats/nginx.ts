@@ -52,6 +52,7 @@ export function tokenizeNginxFormat(format: string): Token[] {
       name = m[0];
       i += 1 + name.length;
     }
+    if (name === 'is_args') continue; // "?" or "", logged between $uri and $args
     if (lit) tokens.push({ lit });
     lit = '';
     tokens.push({ field: VARIABLES[name] ?? Field.Ignore, name: `$${name}` });

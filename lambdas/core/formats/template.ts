@@ -67,7 +67,10 @@ export class TemplateParser implements LineParser {
     for (const t of tokens) {
       const prev = merged[merged.length - 1];
       if ('lit' in t && prev && 'lit' in prev) prev.lit += t.lit;
-      else merged.push('lit' in t ? { lit: t.lit } : t);
+      else if (!('lit' in t) && prev && !('lit' in prev) && prev.field === Field.Path && t.field === Field.Query) {
+        // `%U%q` / `$uri$is_args$args`: the query carries its own "?", so the pair is one target.
+        merged[merged.length - 1] = { field: Field.Target, name: `${prev.name}${t.name}` };
+      } else merged.push('lit' in t ? { lit: t.lit } : t);
     }
     let i = 0;
     this.prefix = '';

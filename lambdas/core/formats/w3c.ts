@@ -73,7 +73,7 @@ function layout(fields: readonly string[]): Layout {
  */
 export class W3cParser implements LineParser {
   readonly format = 'w3c';
-  private cols: Layout = layout(CLOUDFRONT_FIELDS);
+  private cols: Layout = layout(CLOUDFRONT_FIELDS.map((f) => f.toLowerCase()));
 
   parse(line: string): ParseResult | null {
     if (line.charCodeAt(0) === 35 /* # */) {

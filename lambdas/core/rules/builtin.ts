@@ -77,7 +77,7 @@ export const BUILTIN_RULES: Rule[] = [
     class: 'benign',
     severity: 'info',
     score: 0,
-    explain: 'A request for a health endpoint the site answers',
+    explain: 'A load-balancer or monitor health check on the health endpoint the site answers',
     match: {
       path: {
         equals: ['/health', '/healthz', '/healthcheck', '/health-check', '/_health', '/ready', '/readyz', '/livez', '/ping', '/elb-status', '/__health'],
@@ -129,6 +129,8 @@ export const BUILTIN_RULES: Rule[] = [
           '.ogg',
         ],
       },
+      // Only the missing ones need explaining; served assets are ordinary browsing.
+      status: ['4xx'],
     },
   },
 
@@ -441,7 +443,7 @@ export const BUILTIN_RULES: Rule[] = [
     category: 'brute-force',
     class: 'abuse',
     severity: 'high',
-    score: 0,
+    score: 3,
     explain: 'Repeated failed authentication (401): someone guessing passwords',
     match: { status: ['401'] },
     threshold: { count: 8, windowSeconds: 60 },
@@ -451,7 +453,7 @@ export const BUILTIN_RULES: Rule[] = [
     category: 'brute-force',
     class: 'abuse',
     severity: 'high',
-    score: 0,
+    score: 3,
     explain: 'Repeated login form submissions that did not log in: someone guessing passwords',
     match: {
       method: ['POST'],
@@ -906,7 +908,7 @@ export const CATEGORY_INFO: Record<string, CategoryInfo> = {
   'admin-interface-probe': {
     title: 'Admin interface probing',
     what: 'a scanner looking for database or server administration consoles',
-    todo: 'Make sure no admin console is reachable from the internet; block the source for a few hours',
+    todo: 'Make sure no admin console is reachable from the internet, and block the source',
   },
   'sensitive-file': {
     title: 'Sensitive file probing',
@@ -916,7 +918,7 @@ export const CATEGORY_INFO: Record<string, CategoryInfo> = {
   'error-burst': {
     title: 'Error burst',
     what: 'many different paths that do not exist, in a short time: content discovery with a word list',
-    todo: 'Block the source for a few hours at the firewall or WAF',
+    todo: 'Block the source at the firewall or WAF',
   },
   'brute-force': {
     title: 'Password guessing',

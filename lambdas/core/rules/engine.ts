@@ -233,7 +233,8 @@ export class Classifier {
         severity: 'info',
         score: 0,
         explain: "A route this site really has (from the configuration's knownRoutes): a 404 there is a broken link, not probing",
-        match: { path: knownRoutePattern(options.knownRoutes) },
+        // A served route needs no explaining; only errors on it would otherwise look like probing.
+        match: { path: knownRoutePattern(options.knownRoutes), notStatus: ['2xx', '3xx'] },
         suppresses: ['probing'],
       });
     }

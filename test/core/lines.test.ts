@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { sanitize } from '../../lambdas/core/escape.js';
+import { LineSplitter, looksBinary } from '../../lambdas/core/lines.js';
+
+function split(chunks: string[], max?: number) {
+  const lines: string[] = [];
+  const overlong: string[] = [];
+  const s = new LineSplitter(
+    (l) => lines.push(l),
+    (p) => overlong.push(p),
+    max,
+  );
+  for (const c of chunks) s.push(c);
+  s.end();
+  return { lines, overlong };
+}
+
+describe('line splitting', () => {
+  it('joins lines across chunks and strips CRLF', () => {
+    assert.deepEqual(split(['a\r\nb', 'c\r', '\nd']).lines, ['a', 'bc', 'd']);
+  });
+  it('keeps a final line without newline, and empty lines', () => {
+    assert.deepEqual(split(['x\n\ny']).lines, ['x', '', 'y']);
+  });
+  it('reports an overlong line once, keeps none of it, and goes on', () => {
+    const { lines, overlong } = split(['ok\n', 'A'.repeat(50), 'A'.repeat(50), 'A'.repeat(50), '\nnext\n'], 100);
+    assert.deepEqual(lines, ['ok', 'next']);
+    assert.equal(overlong.length, 1);
+    assert.equal(overlong[0]?.slice(0, 3), 'AAA');
+  });
+  it('reports an overlong line that arrives in one chunk', () => {
+    const { lines, overlong } = split([`${'B'.repeat(200)}\nz`], 100);
+    assert.deepEqual(lines, ['z']);
+    assert.equal(overlong.length, 1);
+  });
+});
+
+describe('binary detection', () => {
+  it('recognises a PNG and accepts text', () => {
+    const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
+    assert.ok(looksBinary(png));
+    assert.ok(!looksBinary(new TextEncoder().encode('1.2.3.4 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 1\n')));
+    assert.ok(!looksBinary(new TextEncoder().encode('日本語のログ\tüñí\n')));
+  });
+});
+
+describe('escaping attacker-controlled strings', () => {
+  it('neutralises terminal escapes, bidi overrides and control characters', () => {
+    assert.equal(sanitize('/x\u001b]0;pwned\u0007'), '/x\\x1b]0;pwned\\x07');
+    assert.equal(sanitize('a\u202eb'), 'a\\u{202e}b');
+    assert.equal(sanitize('line\nbreak\r'), 'line\\x0abreak\\x0d');
+    assert.equal(sanitize('back\\slash'), 'back\\\\slash', 'a literal backslash cannot forge an escape');
+  });
+  it('truncates with an ellipsis', () => {
+    assert.equal(sanitize('x'.repeat(500), 10), `${'x'.repeat(9)}…`);
+    assert.equal(sanitize('short', 10), 'short');
+  });
+});
