@@ -1,5 +1,6 @@
 import type { DetectorConfig } from './config.js';
 import { type AlertClaim, applyClaim, decideClaim, maxSeverity, severityRank } from './decide.js';
+import { detach } from './lines.js';
 import type { LogRecord } from './model.js';
 import type { Classification } from './rules/engine.js';
 import type { Rule, Severity } from './rules/types.js';
@@ -33,7 +34,7 @@ const MAX_SAMPLES = 10;
 
 function sample(r: LogRecord, c: Classification): SampleRequest {
   const request = r.request || `${r.method} ${r.target} ${r.protocol}`.trim();
-  return { time: r.time, request, status: r.status, userAgent: r.userAgent, labels: c.labels.map((l) => l.category) };
+  return { time: r.time, request: detach(request), status: r.status, userAgent: detach(r.userAgent), labels: c.labels.map((l) => l.category) };
 }
 
 /** Everything known about one source (an IPv4 address or an IPv6 /64). */
@@ -45,8 +46,10 @@ export class SourceState {
   readonly labels = new Map<string, number>();
   /** The highest-severity rule seen per category. */
   readonly ruleOf = new Map<string, Rule>();
-  /** Requests per HTTP status code. */
+  /** Requests per HTTP error status (4xx, 5xx); other statuses are counted by class. */
   readonly statuses = new Map<number, number>();
+  /** Requests with status 0 (not logged), 1xx, 2xx, 3xx, by class. */
+  readonly statusClasses = [0, 0, 0, 0];
   /** Sum of the scores of every request. */
   score = 0;
   peakWindowScore = 0;
@@ -95,7 +98,10 @@ export type AlertListener = (source: SourceState, alert: AlertState) => void;
  * crosses a threshold. Sources with no label and no error never get a window.
  */
 export class Aggregator {
+  /** Every source by its key. */
   readonly sources = new Map<string, SourceState>();
+  /** IPv4 sources by their 32-bit value too: a numeric look-up needs no string hashing. */
+  private readonly byIPv4 = new Map<number, SourceState>();
   private readonly bucketMs: number;
   private readonly windowMs: number;
   private readonly retainMs: number;
@@ -111,24 +117,33 @@ export class Aggregator {
     this.cooldownMs = config.cooldownSeconds * 1000;
   }
 
-  /** The state of a source, created on first sight. */
-  source(key: string): SourceState {
-    let s = this.sources.get(key);
+  /** The state of a source, created on first sight. `v4` is the address as a number, or -1. */
+  source(key: string, v4 = -1): SourceState {
+    let s = v4 >= 0 ? this.byIPv4.get(v4) : this.sources.get(key);
     if (s === undefined) {
-      s = new SourceState(key);
-      this.sources.set(key, s);
+      s = this.sources.get(key);
+      if (s === undefined) {
+        s = new SourceState(detach(key));
+        this.sources.set(key, s);
+      }
+      if (v4 >= 0) this.byIPv4.set(v4, s);
     }
     return s;
   }
 
-  /** Adds one classified request of a source. */
-  add(key: string, r: LogRecord, c: Classification, errorPath: string | null): SourceState {
-    const s = this.source(key);
+  /** Adds one classified request of a source (`v4`: its IPv4 value when it is one, else -1). */
+  add(key: string, r: LogRecord, c: Classification, errorPath: string | null, v4 = -1): SourceState {
+    const s = this.source(key, v4);
     s.requests++;
     if (r.time < s.firstSeen) s.firstSeen = r.time;
     if (r.time > s.lastSeen) s.lastSeen = r.time;
-    if (s.addresses.size < 16) s.addresses.add(r.clientIp);
-    s.statuses.set(r.status, (s.statuses.get(r.status) ?? 0) + 1);
+    if (key !== r.clientIp && s.addresses.size < 16) s.addresses.add(detach(r.clientIp));
+    const status = r.status;
+    if (status >= 400) s.statuses.set(status, (s.statuses.get(status) ?? 0) + 1);
+    else {
+      const i = status >= 100 ? Math.floor(status / 100) : 0;
+      s.statusClasses[i] = (s.statusClasses[i] ?? 0) + 1;
+    }
     if (c.labels.length === 0 && errorPath === null) return s;
 
     let thresholdRule: Rule | null = null;
@@ -140,7 +155,7 @@ export class Aggregator {
       if (l.rule.threshold) thresholdRule = l.rule;
       if (l.rule.class !== 'benign') suspicious = true;
     }
-    if (suspicious && s.firstReferer === '' && r.referer !== '') s.firstReferer = r.referer;
+    if (suspicious && s.firstReferer === '' && r.referer !== '') s.firstReferer = detach(r.referer);
     if (s.samples.length < MAX_SAMPLES && (suspicious || s.samples.length < 3)) {
       s.samples.push(sample(r, c));
     } else if (suspicious && s.samples.some((x) => !x.labels.some((cat) => s.ruleOf.get(cat)?.class !== 'benign'))) {
@@ -159,6 +174,13 @@ export class Aggregator {
       const n = s.window.countAround(r.time, thresholdRule.id, thresholdRule.threshold.windowSeconds * 1000);
       if (n >= thresholdRule.threshold.count) this.trigger(s, r.time, 'threshold', thresholdRule, thresholdRule.severity);
     }
+    // The exact peak needs set unions over a dozen windows; skip it when even the upper bound
+    // can neither raise a recorded peak nor cross a threshold.
+    const bound = s.window.boundAround(r.time);
+    const canCross = bound.score >= this.config.scoreThreshold || bound.distinctPaths >= this.config.distinctErrorPaths;
+    const coolingDown = s.alert !== null && Math.abs(r.time - s.alert.claim.lastAt) < this.cooldownMs;
+    const canRaisePeak = bound.score > s.peakWindowScore || bound.distinctPaths > s.peakDistinctPaths;
+    if (!canRaisePeak && (!canCross || coolingDown)) return s;
     const peak = s.window.peakAround(r.time);
     if (peak.score > s.peakWindowScore) s.peakWindowScore = peak.score;
     if (peak.distinctPaths > s.peakDistinctPaths) s.peakDistinctPaths = peak.distinctPaths;

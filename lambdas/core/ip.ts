@@ -129,6 +129,8 @@ const sourceKeyMemo = new Map<string, string>();
  * name) are kept as they are.
  */
 export function sourceKey(ip: string): string {
+  // The common case: a dotted quad that parseIPv4 accepts is already canonical.
+  if (parseIPv4(ip) >= 0) return ip;
   const hit = sourceKeyMemo.get(ip);
   if (hit !== undefined) return hit;
   const p = parseIp(ip);

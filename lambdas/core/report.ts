@@ -95,7 +95,7 @@ export function headline(s: SourceState): string {
 }
 
 function statusSummary(s: SourceState): string {
-  const errors = [...s.statuses].filter(([code]) => code >= 400).sort((a, b) => b[1] - a[1]);
+  const errors = [...s.statuses].sort((a, b) => b[1] - a[1]);
   return errors
     .slice(0, 3)
     .map(([code, n]) => `${n} × ${code}`)
@@ -142,6 +142,15 @@ function whatAndTodo(s: SourceState, blockHours: number): { what: string; todo: 
   return { what, todo };
 }
 
+/** Error statuses by code, the rest by class: `{ "404": 28, "403": 1, "2xx": 1 }`. */
+function statusCounts(s: SourceState): Record<string, number> {
+  const out: [string, number][] = [...s.statuses].map(([k, v]) => [String(k), v]);
+  s.statusClasses.forEach((n, i) => {
+    if (n > 0) out.push([i === 0 ? 'none' : `${i}xx`, n]);
+  });
+  return Object.fromEntries(out.sort((x, y) => y[1] - x[1]));
+}
+
 function verdict(s: SourceState): SourceReport['verdict'] {
   if (s.alert) return 'alert';
   return s.suspiciousCategories().length > 0 ? 'suspicious' : 'benign';
@@ -164,7 +173,7 @@ function alertReport(s: SourceState, a: AlertState, blockHours: number): AlertRe
     alertCount: a.claim.count,
     windowScore: s.peakWindowScore,
     distinctErrorPaths: s.peakDistinctPaths,
-    statuses: Object.fromEntries([...s.statuses].sort((x, y) => y[1] - x[1]).map(([k, v]) => [String(k), v])),
+    statuses: statusCounts(s),
     what,
     todo,
     ...(note ? { note } : {}),

@@ -4,7 +4,8 @@ import type { DetectorConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { sanitize } from './escape.js';
 import { FORMAT_NAMES, detectFormat, makeParser } from './formats/index.js';
-import { sourceKey } from './ip.js';
+import { parseIPv4, sourceKey } from './ip.js';
+import { detach } from './lines.js';
 import type { LineParser, LogRecord } from './model.js';
 import { BUILTIN_RULES } from './rules/builtin.js';
 import { Classifier, type LabelHit } from './rules/engine.js';
@@ -121,22 +122,23 @@ export class Detector {
   skip(stats: ObjectStats, lineNo: number, reason: string, text: string): void {
     stats.skipped[reason] = (stats.skipped[reason] ?? 0) + 1;
     if (!NEUTRAL_REASONS.has(reason) && this.skippedSamples.length < SAMPLE_LIMIT) {
-      this.skippedSamples.push({ object: stats.name, line: lineNo, reason, text: sanitize(text, 200) });
+      this.skippedSamples.push({ object: stats.name, line: lineNo, reason, text: detach(sanitize(text, 200)) });
     }
   }
 
   /** Classifies and aggregates one parsed record. */
   addRecord(r: LogRecord, objectName: string, lineNo: number): void {
     if (r.forwardedFor !== '') r.clientIp = this.resolver.resolve(r.peerIp, r.forwardedFor);
-    const key = sourceKey(r.clientIp);
+    const v4 = parseIPv4(r.clientIp);
+    const key = v4 >= 0 ? r.clientIp : sourceKey(r.clientIp);
     let state: SourceState;
     let labels: readonly LabelHit[];
     if (this.classifier.isAllowlisted(r.clientIp)) {
-      state = this.aggregator.add(key, r, ALLOWLISTED, null);
+      state = this.aggregator.add(key, r, ALLOWLISTED, null, v4);
       labels = ALLOWLISTED.labels;
     } else {
       const c = this.classifier.classify(r);
-      state = this.aggregator.add(key, r, c, this.classifier.errorPathOf(r, c));
+      state = this.aggregator.add(key, r, c, this.classifier.errorPathOf(r, c), v4);
       labels = c.labels;
     }
     for (const l of labels) {
@@ -154,9 +156,9 @@ export class Detector {
         object: objectName,
         line: lineNo,
         time: r.time,
-        request: r.request || `${r.method} ${r.target} ${r.protocol}`.trim(),
+        request: detach(r.request || `${r.method} ${r.target} ${r.protocol}`.trim()),
         status: r.status,
-        userAgent: r.userAgent,
+        userAgent: detach(r.userAgent),
         labels: labels.map((l) => ({ category: l.category, rule: l.rule.id, score: l.rule.score, explain: l.rule.explain })),
       });
     }

@@ -1,3 +1,5 @@
+import { detach } from './lines.js';
+
 /**
  * A per-source sliding window over event time, kept as fixed buckets so it can be stored and
  * merged. Any run of consecutive buckets as long as the window is evaluated, so a burst that
@@ -57,7 +59,7 @@ export class EventWindow {
     bucket.score += score;
     if (errorPath !== null) {
       if (!bucket.paths) bucket.paths = new Set();
-      if (bucket.paths.size < MAX_PATHS_PER_BUCKET) bucket.paths.add(errorPath);
+      if (bucket.paths.size < MAX_PATHS_PER_BUCKET && !bucket.paths.has(errorPath)) bucket.paths.add(detach(errorPath));
     }
     if (thresholdRule !== null) {
       if (!bucket.counts) bucket.counts = new Map();
@@ -83,6 +85,26 @@ export class EventWindow {
       while (to < hi && (b[to] as Bucket).start < end) to++;
       visit(from, to);
     }
+  }
+
+  /**
+   * A cheap upper bound of `peakAround(time)`: the sums over every bucket that any window
+   * containing `time` can reach, with no set unions. When it cannot beat what is already known,
+   * the exact computation can be skipped.
+   */
+  boundAround(time: number): WindowPeak {
+    const b = this.buckets;
+    const start = Math.floor(time / this.bucketMs) * this.bucketMs;
+    let score = 0;
+    let distinctPaths = 0;
+    for (let i = b.length - 1; i >= 0; i--) {
+      const x = b[i] as Bucket;
+      if (x.start >= start + this.windowMs) continue;
+      if (x.start <= start - this.windowMs) break;
+      score += x.score;
+      distinctPaths += x.paths?.size ?? 0;
+    }
+    return { score, distinctPaths };
   }
 
   /** Highest score and distinct-path count over all windows containing `time`. */

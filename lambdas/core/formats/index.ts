@@ -59,10 +59,12 @@ export function detectFormat(sample: readonly string[], jsonFields: JsonFieldMap
       if (line === '') continue;
       const r = parser.parse(line);
       if (r === null) {
-        if (name === 'w3c') ok++;
+        // Only real W3C directives speak for that format; other comment lines speak for none.
+        if (name === 'w3c' && /^#(Fields|Version|Software|Date|Remark):/.test(line)) ok++;
         considered++;
         continue;
       }
+      if (!r.ok && r.reason === 'not-http') continue; // a load balancer's TCP line: neutral
       considered++;
       if (r.ok) ok++;
     }

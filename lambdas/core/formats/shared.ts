@@ -31,8 +31,8 @@ let lastClfValue = Number.NaN;
  * share a second, so the last answer is kept.
  */
 export function parseClfTime(input: string): number {
+  if (input === lastClfText) return lastClfValue;
   const s = input.charCodeAt(0) === 91 ? input.slice(1, input.length - 1) : input;
-  if (s === lastClfText) return lastClfValue;
   let value = Number.NaN;
   if (s.length >= 20 && s.charCodeAt(2) === 47 && s.charCodeAt(6) === 47 && s.charCodeAt(11) === 58) {
     const day = num2(s, 0);
@@ -50,7 +50,7 @@ export function parseClfTime(input: string): number {
       value = Date.UTC(year, month, day, hour, minute, second) - offsetMin * 60_000;
     }
   }
-  lastClfText = s;
+  lastClfText = input;
   lastClfValue = value;
   return value;
 }

@@ -1,4 +1,5 @@
 import { type LineParser, type ParseResult, emptyRecord } from '../model.js';
+import { splitQuoted } from './alb.js';
 import { parseIntField, parseIsoTime, setTarget } from './shared.js';
 
 /** CloudFront's standard log fields, used when an object has no `#Fields` header. */
@@ -83,7 +84,8 @@ export class W3cParser implements LineParser {
       return null;
     }
     const tab = line.indexOf('\t') >= 0;
-    const f = line.split(tab ? '\t' : ' ');
+    // IIS separates by spaces and may quote a field that holds spaces (cookies).
+    const f = tab ? line.split('\t') : splitQuoted(line);
     const c = this.cols;
     const get = (i: number): string => (i >= 0 ? (f[i] ?? '') : '');
     if (c.date < 0 || c.ip < 0) return { ok: false, reason: 'format-mismatch' };

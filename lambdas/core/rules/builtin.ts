@@ -1,7 +1,8 @@
 import type { CategoryInfo, Rule } from './types.js';
 
-// A 2xx means the resource exists and a 3xx that the site redirected it: either way, asking is not probing.
-const NOT_SERVED = ['2xx', '3xx'];
+// A 2xx (or 416, a bad range on a file that exists) means the resource exists and a 3xx that the
+// site redirected it: either way, asking is not probing.
+const NOT_SERVED = ['2xx', '3xx', '416'];
 
 /**
  * The built-in rule set. Paths, queries and user agents are compared lower-cased and
@@ -130,6 +131,40 @@ export const BUILTIN_RULES: Rule[] = [
         ],
       },
       // Only the missing ones need explaining; served assets are ordinary browsing.
+      status: ['4xx'],
+    },
+  },
+
+  {
+    id: 'search-engine-crawler',
+    category: 'crawler-broken-link',
+    class: 'benign',
+    severity: 'info',
+    score: 0,
+    explain:
+      'A search-engine or SEO crawler following a broken link. User agents can be forged and are not verified here, so its probes are still flagged; only its plain 404s do not count towards an error burst',
+    match: {
+      userAgent: {
+        contains: [
+          'googlebot',
+          'bingbot',
+          'mj12bot',
+          'ahrefsbot',
+          'semrushbot',
+          'yandexbot',
+          'baiduspider',
+          'duckduckbot',
+          'applebot',
+          'petalbot',
+          'dotbot',
+          'slurp',
+          'seznambot',
+          'exabot',
+          'sogou web spider',
+          'qwantify',
+          'facebookexternalhit',
+        ],
+      },
       status: ['4xx'],
     },
   },
@@ -570,7 +605,7 @@ export const BUILTIN_RULES: Rule[] = [
     immediate: true,
     explain: 'Shellshock (CVE-2014-6271): a bash function definition smuggled in a header to run commands through CGI scripts',
     references: ['https://nvd.nist.gov/vuln/detail/CVE-2014-6271'],
-    match: { anyField: { regex: '\\(\\)\\s{0,8}\\{' } },
+    match: { anyField: { contains: ['() {', '(){', '()  {', '() \t{'] } },
   },
   {
     id: 'log4shell',
@@ -865,6 +900,7 @@ export const BUILTIN_RULES: Rule[] = [
           'atspider',
           'cegbfeieh',
           'mozilla/3.mozilla/2.01',
+          'trackback/',
           'fastlwspider',
           'emailharvest',
           'zeus',

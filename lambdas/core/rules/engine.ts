@@ -1,4 +1,5 @@
 import { CidrSet, isInternal, isLoopback } from '../ip.js';
+import { detach } from '../lines.js';
 import type { LogRecord } from '../model.js';
 import { regexSafetyProblem } from './regex-safety.js';
 import type { Pattern, Rule, RuleClass, RuleMatch } from './types.js';
@@ -89,30 +90,36 @@ interface RequestContext {
 }
 
 function requestContext(r: LogRecord): RequestContext {
-  const path = decodeForMatch(r.path).toLowerCase();
-  const query = decodeForMatch(r.query.replace(/\+/g, ' ')).toLowerCase();
+  // Cached beyond this line: every string is detached from the chunk it was cut from.
+  const path = detach(decodeForMatch(r.path).toLowerCase());
+  const query = detach(decodeForMatch(r.query.replace(/\+/g, ' ')).toLowerCase());
   return {
-    method: r.method,
-    rawTarget: r.target,
+    method: detach(r.method),
+    rawTarget: detach(r.target),
     path,
     query,
     target: query ? `${path}?${query}` : path,
-    protocol: r.protocol,
-    request: r.request.toLowerCase(),
+    protocol: detach(r.protocol),
+    request: detach(r.request.toLowerCase()),
     malformed: r.requestMalformed,
     length: r.request.length || r.target.length,
   };
 }
 
-type Side = 'request' | 'agent' | 'record';
+/**
+ * Where a rule is first tested: once per distinct request line, once per distinct user agent,
+ * once per distinct value of any attacker-controlled field (`anyField`), or on every record.
+ */
+type Side = 'request' | 'agent' | 'any' | 'record';
 
 interface Compiled {
   rule: Rule;
   side: Side;
   request: ((c: RequestContext) => boolean) | null;
   agent: Test | null;
-  record: ((r: LogRecord, line: () => string) => boolean) | null;
-  unless: ((r: LogRecord, c: RequestContext, agent: string, line: () => string) => boolean) | null;
+  any: Test | null;
+  record: ((r: LogRecord) => boolean) | null;
+  unless: ((r: LogRecord, c: RequestContext, agent: string) => boolean) | null;
 }
 
 function compileMatch(m: RuleMatch, where: string) {
@@ -145,7 +152,7 @@ function compileMatch(m: RuleMatch, where: string) {
     req.push((c) => c.length > min);
   }
   const agent = m.userAgent ? compilePattern(m.userAgent, `${where}.userAgent`) : null;
-  const rec: ((r: LogRecord, line: () => string) => boolean)[] = [];
+  const rec: ((r: LogRecord) => boolean)[] = [];
   if (m.status) {
     const t = statusTest(m.status);
     rec.push((r) => t(r.status));
@@ -157,26 +164,39 @@ function compileMatch(m: RuleMatch, where: string) {
   if (m.peer === 'loopback') rec.push((r) => isLoopback(r.peerIp));
   else if (m.peer === 'internal') rec.push((r) => isInternal(r.peerIp));
   else if (m.peer !== undefined) throw new Error(`${where}.peer must be "loopback" or "internal"`);
-  if (m.anyField) {
-    const t = compilePattern(m.anyField, `${where}.anyField`);
-    rec.push((_r, line) => t(line()));
-  }
+  const any = m.anyField ? compilePattern(m.anyField, `${where}.anyField`) : null;
   const all = <T extends unknown[]>(fs: ((...a: T) => boolean)[]) =>
     fs.length === 0 ? null : fs.length === 1 ? (fs[0] as (...a: T) => boolean) : (...a: T) => fs.every((f) => f(...a));
-  return { request: all(req), agent, record: all(rec) };
+  return { request: all(req), agent, record: all(rec), any };
 }
 
 function compileRule(rule: Rule): Compiled {
   const where = `rule "${rule.id}"`;
   const m = compileMatch(rule.match, `${where}.match`);
-  if (!m.request && !m.agent && !m.record) throw new Error(`${where}: match has no condition`);
+  if (!m.request && !m.agent && !m.record && !m.any) throw new Error(`${where}: match has no condition`);
   let unless: Compiled['unless'] = null;
   if (rule.unless) {
     const u = compileMatch(rule.unless, `${where}.unless`);
-    unless = (r, c, agent, line) => (!u.request || u.request(c)) && (!u.agent || u.agent(agent)) && (!u.record || u.record(r, line));
+    if (u.any) throw new Error(`${where}.unless: anyField cannot be used in unless`);
+    unless = (r, c, agent) => (!u.request || u.request(c)) && (!u.agent || u.agent(agent)) && (!u.record || u.record(r));
   }
-  const side: Side = m.request ? 'request' : m.agent ? 'agent' : 'record';
-  return { rule, side, request: m.request, agent: m.agent, record: m.record, unless };
+  const side: Side = m.any ? 'any' : m.request ? 'request' : m.agent ? 'agent' : 'record';
+  return { rule, side, request: m.request, agent: m.agent, any: m.any, record: m.record, unless };
+}
+
+function anyFieldTrigger(rules: readonly Rule[]): RegExp | null {
+  const chars = new Set<string>(['%']);
+  for (const r of rules) {
+    const p = r.match.anyField;
+    if (!p) continue;
+    if (p.regex !== undefined) return null;
+    for (const needle of [...(p.equals ?? []), ...(p.prefix ?? []), ...(p.suffix ?? []), ...(p.contains ?? [])]) {
+      const c = [...needle].find((ch) => !/[a-z0-9]/i.test(ch));
+      if (c === undefined) return null;
+      chars.add(c);
+    }
+  }
+  return new RegExp(`[${[...chars].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}]`);
 }
 
 /** Turns a known-route spec (`/login`, `/cgi-bin/*`, `/api/*\/items`) into a pattern. */
@@ -207,20 +227,53 @@ export interface ClassifierOptions {
   allowUserAgents?: readonly string[];
 }
 
-const CACHE_LIMIT = 50_000;
+const CACHE_LIMIT = 20_000;
+const NONE: readonly Compiled[] = [];
+
+/** A bounded memo: cleared when full, so hostile input cannot grow it without limit. */
+function remember<V>(map: Map<string, V>, key: string, value: V): V {
+  if (map.size >= CACHE_LIMIT) map.clear();
+  map.set(detach(key), value);
+  return value;
+}
+
+interface RequestInfo {
+  ctx: RequestContext;
+  rules: readonly Compiled[];
+  any: readonly Compiled[];
+}
+
+interface AgentInfo {
+  lower: string;
+  rules: readonly Compiled[];
+  any: readonly Compiled[];
+}
 
 /**
- * Labels requests with rules. Rule conditions on the request line are evaluated once per distinct
- * request line and those on the user agent once per distinct agent (both cached, bounded), so a
- * log of repeated pages costs a couple of map look-ups per line.
+ * Labels requests with rules. Conditions are evaluated once per distinct request line, user
+ * agent, referer and X-Forwarded-For value (bounded caches), so a log of repeated pages costs a
+ * few map look-ups per line.
  */
 export class Classifier {
   private readonly requestRules: Compiled[] = [];
   private readonly agentRules: Compiled[] = [];
+  private readonly anyRules: Compiled[] = [];
   private readonly recordRules: Compiled[] = [];
-  private readonly byRequest = new Map<string, { ctx: RequestContext; rules: Compiled[] }>();
-  private readonly byAgent = new Map<string, { lower: string; rules: Compiled[] }>();
+  private readonly byRequest = new Map<string, RequestInfo>();
+  private readonly byAgent = new Map<string, AgentInfo>();
+  private readonly byOtherField = new Map<string, readonly Compiled[]>();
   private readonly allowCidrs: CidrSet;
+  /**
+   * Characters at least one of which any `anyField` match needs, or null when some rule's
+   * pattern cannot be reduced so (a regex, or a needle of letters only). Lower-casing does not
+   * change them and percent-decoding needs a `%`, so a field holding none of them and no `%`
+   * cannot match and skips the cache.
+   */
+  private readonly anyTrigger: RegExp | null;
+  private lastAgent: AgentInfo | null = null;
+  private lastOtherText = '';
+  private lastOther: readonly Compiled[] = NONE;
+  private lastAgentText = '';
   readonly rules: readonly Rule[];
 
   constructor(rules: readonly Rule[], options: ClassifierOptions = {}) {
@@ -255,9 +308,11 @@ export class Classifier {
       const c = compileRule(rule);
       if (c.side === 'request') this.requestRules.push(c);
       else if (c.side === 'agent') this.agentRules.push(c);
+      else if (c.side === 'any') this.anyRules.push(c);
       else this.recordRules.push(c);
     }
     this.allowCidrs = new CidrSet(options.allowCidrs ?? []);
+    this.anyTrigger = anyFieldTrigger(all);
   }
 
   /** True when the source address is allowlisted by CIDR (it is then never labelled). */
@@ -265,51 +320,89 @@ export class Classifier {
     return this.allowCidrs.has(ip);
   }
 
-  private requestInfo(r: LogRecord) {
+  private anyMatches(text: string): readonly Compiled[] {
+    if (this.anyRules.length === 0 || text === '') return NONE;
+    const hits = this.anyRules.filter((c) => (c.any as Test)(text));
+    return hits.length ? hits : NONE;
+  }
+
+  private requestInfo(r: LogRecord): RequestInfo {
     const key = r.requestMalformed ? `\u0001${r.request}` : r.request || `${r.method} ${r.target} ${r.protocol}`;
-    let info = this.byRequest.get(key);
-    if (info === undefined) {
-      const ctx = requestContext(r);
-      info = { ctx, rules: this.requestRules.filter((c) => (c.request as (x: RequestContext) => boolean)(ctx)) };
-      if (this.byRequest.size >= CACHE_LIMIT) this.byRequest.clear();
-      this.byRequest.set(key, info);
-    }
+    const info = this.byRequest.get(key);
+    if (info !== undefined) return info;
+    const ctx = requestContext(r);
+    const rules = this.requestRules.filter((c) => (c.request as (x: RequestContext) => boolean)(ctx));
+    const any = this.anyMatches(decodeForMatch(key).toLowerCase());
+    return remember(this.byRequest, key, { ctx, rules: rules.length ? rules : NONE, any });
+  }
+
+  private agentInfo(ua: string): AgentInfo {
+    // Consecutive lines often come from the same browser: an equality test beats hashing.
+    if (ua === this.lastAgentText && this.lastAgent !== null) return this.lastAgent;
+    const info = this.byAgent.get(ua) ?? this.newAgentInfo(ua);
+    this.lastAgent = info;
+    this.lastAgentText = ua;
     return info;
   }
 
-  private agentInfo(ua: string) {
-    let info = this.byAgent.get(ua);
-    if (info === undefined) {
-      const lower = ua.toLowerCase();
-      info = { lower, rules: this.agentRules.filter((c) => (c.agent as Test)(lower)) };
-      if (this.byAgent.size >= CACHE_LIMIT) this.byAgent.clear();
-      this.byAgent.set(ua, info);
+  private newAgentInfo(ua: string): AgentInfo {
+    const lower = detach(ua.toLowerCase());
+    const rules = this.agentRules.filter((c) => (c.agent as Test)(lower));
+    return remember(this.byAgent, ua, { lower, rules: rules.length ? rules : NONE, any: this.anyMatches(decodeForMatch(lower)) });
+  }
+
+  private otherField(value: string): readonly Compiled[] {
+    if (value === '' || this.anyRules.length === 0) return NONE;
+    if (value === this.lastOtherText) return this.lastOther;
+    let hits: readonly Compiled[] = NONE;
+    if (this.anyTrigger === null || this.anyTrigger.test(value)) {
+      hits = this.byOtherField.get(value) ?? remember(this.byOtherField, value, this.anyMatches(decodeForMatch(value).toLowerCase()));
     }
-    return info;
+    this.lastOtherText = value;
+    this.lastOther = hits;
+    return hits;
   }
 
   /** Labels one request. Never throws; returns a shared empty value for unlabelled requests. */
   classify(r: LogRecord): Classification {
     const req = this.requestInfo(r);
     const agent = this.agentInfo(r.userAgent);
-    let hits: Compiled[] | null = null;
-    let lineCache: string | null = null;
-    const line = () => {
-      if (lineCache === null) lineCache = decodeForMatch(r.raw).toLowerCase();
-      return lineCache;
-    };
-    const consider = (c: Compiled) => {
-      if (c.side === 'request' && c.agent && !c.agent(agent.lower)) return;
-      if (c.record && !c.record(r, line)) return;
-      if (c.unless?.(r, req.ctx, agent.lower, line)) return;
-      if (hits === null) hits = [];
-      hits.push(c);
-    };
-    for (const c of req.rules) consider(c);
-    for (const c of agent.rules) consider(c);
-    for (const c of this.recordRules) consider(c);
-    if (hits === null) return NO_LABELS;
+    const referer = this.otherField(r.referer);
+    const xff = this.otherField(r.forwardedFor);
+    if (
+      req.rules.length === 0 &&
+      agent.rules.length === 0 &&
+      req.any.length === 0 &&
+      agent.any.length === 0 &&
+      referer.length === 0 &&
+      xff.length === 0 &&
+      this.recordRules.length === 0
+    ) {
+      return NO_LABELS;
+    }
+    const hits: Compiled[] = [];
+    this.consider(req.rules, r, req, agent, hits);
+    this.consider(agent.rules, r, req, agent, hits);
+    this.consider(this.recordRules, r, req, agent, hits);
+    if (req.any.length || agent.any.length || referer.length || xff.length) {
+      const seen = new Set<Compiled>();
+      for (const list of [req.any, agent.any, referer, xff]) for (const c of list) seen.add(c);
+      this.consider([...seen], r, req, agent, hits);
+    }
+    if (hits.length === 0) return NO_LABELS;
     return this.settle(hits, req.ctx, r.status);
+  }
+
+  /** Checks the conditions a cache could not answer (status, peer, the other sides). */
+  private consider(list: readonly Compiled[], r: LogRecord, req: RequestInfo, agent: AgentInfo, hits: Compiled[]): void {
+    for (let i = 0; i < list.length; i++) {
+      const c = list[i] as Compiled;
+      if (c.side !== 'request' && c.request && !c.request(req.ctx)) continue;
+      if (c.side !== 'agent' && c.agent && !c.agent(agent.lower)) continue;
+      if (c.record && !c.record(r)) continue;
+      if (c.unless?.(r, req.ctx, agent.lower)) continue;
+      hits.push(c);
+    }
   }
 
   private settle(hits: Compiled[], ctx: RequestContext, status: number): Classification {

@@ -37,7 +37,7 @@ export interface RuleMatch {
   protocol?: string[];
   /** Lower-cased user agent ("" when none was logged). */
   userAgent?: Pattern;
-  /** The whole log line, lower-cased and percent-decoded once (request, headers, everything). */
+  /** Any attacker-controlled field: request line, user agent, referer, X-Forwarded-For (lower-cased, percent-decoded). */
   anyField?: Pattern;
   /** Status codes or classes: `404`, `4xx`. */
   status?: string[];
