@@ -3,12 +3,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { InputError } from '../core/errors.js';
 import { LineSplitter, looksBinary } from '../core/lines.js';
-
-/** Receives the lines of one object. */
-export interface LineSink {
-  line(line: string): void;
-  overlong(prefix: string): void;
-}
+import type { LineSink } from '../core/ports.js';
 
 /** What reading an object found besides its lines. */
 export interface ReadOutcome {

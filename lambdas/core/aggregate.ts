@@ -58,6 +58,10 @@ export class SourceState {
   readonly samples: SampleRequest[] = [];
   alert: AlertState | null = null;
   firstReferer = '';
+  /** The strongest high-confidence signature seen (for stored state and alerts), with its time. */
+  signature: { rule: Rule; time: number } | null = null;
+  /** Every rule that labelled a request of this source, by id. */
+  readonly rulesSeen = new Map<string, Rule>();
   /** Addresses seen under this key (an IPv6 /64 can hold many), capped. */
   readonly addresses = new Set<string>();
 
@@ -150,6 +154,7 @@ export class Aggregator {
     let suspicious = false;
     for (const l of c.labels) {
       s.labels.set(l.category, (s.labels.get(l.category) ?? 0) + 1);
+      if (!s.rulesSeen.has(l.rule.id)) s.rulesSeen.set(l.rule.id, l.rule);
       const prev = s.ruleOf.get(l.category);
       if (!prev || severityRank(l.rule.severity) > severityRank(prev.severity)) s.ruleOf.set(l.category, l.rule);
       if (l.rule.threshold) thresholdRule = l.rule;
@@ -169,7 +174,11 @@ export class Aggregator {
     if (!s.window) s.window = new EventWindow(this.bucketMs, this.windowMs, this.retainMs);
     if (!s.window.add(r.time, c.score, errorPath, thresholdRule?.id ?? null)) return s;
 
-    if (c.immediate) this.trigger(s, r.time, 'signature', c.immediate.rule, c.immediate.rule.severity);
+    if (c.immediate) {
+      const sig = c.immediate.rule;
+      if (!s.signature || severityRank(sig.severity) > severityRank(s.signature.rule.severity)) s.signature = { rule: sig, time: r.time };
+      this.trigger(s, r.time, 'signature', sig, sig.severity);
+    }
     if (thresholdRule?.threshold) {
       const n = s.window.countAround(r.time, thresholdRule.id, thresholdRule.threshold.windowSeconds * 1000);
       if (n >= thresholdRule.threshold.count) this.trigger(s, r.time, 'threshold', thresholdRule, thresholdRule.severity);

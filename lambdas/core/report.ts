@@ -156,7 +156,8 @@ function verdict(s: SourceState): SourceReport['verdict'] {
   return s.suspiciousCategories().length > 0 ? 'suspicious' : 'benign';
 }
 
-function alertReport(s: SourceState, a: AlertState, blockHours: number): AlertReport {
+/** The alert facts for one source (shared by the CLI report and published alerts). */
+export function alertReport(s: SourceState, a: AlertState, blockHours: number): AlertReport {
   const { what, todo } = whatAndTodo(s, blockHours);
   const note = internalSourceNote(s.key, s.firstReferer);
   return {

@@ -1,0 +1,303 @@
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { AdapterError } from '../core/errors.js';
+import type { ClaimRequest, ClaimResult, MergedSourceState, SourceDelta, StateStore, StoredBucket } from '../core/ports.js';
+import { SEVERITIES } from '../core/rules/types.js';
+
+const HOUR_MS = 3_600_000;
+/** Clauses per UpdateItem: keeps every expression well under DynamoDB's 4 KB limit. */
+const MAX_CLAUSES = 80;
+
+/** Options of the DynamoDB state store. */
+export interface DynamoStateStoreOptions {
+  tableName: string;
+  /** @default a DynamoDBClient with adaptive retries (8 attempts) */
+  client?: DynamoDBClient;
+  /** A ready document client (wins over `client`; tests inject faults through it). */
+  documentClient?: DynamoDBDocumentClient;
+  /** How long window items live after their hour ends (or after the last write). @default 4 */
+  retentionHours?: number;
+  /** How long an object stays marked as processed (SQS keeps messages 4 days by default). @default 96 */
+  objectRetentionHours?: number;
+}
+
+type Item = Record<string, unknown>;
+
+const sourcePk = (source: string) => `SRC#${source}`;
+const hourSk = (hourStart: number) => `W#${new Date(hourStart).toISOString().slice(0, 13)}`;
+
+function rethrow(what: string, e: unknown): never {
+  throw new AdapterError(`DynamoDB ${what} failed: ${(e as Error).message}`, { cause: e });
+}
+
+/**
+ * Per-source probe state in one DynamoDB table (DESIGN "State in DynamoDB"):
+ *
+ * - `SRC#<source>` / `W#<hour>`: one item per source per hour of event time. Each 10-second
+ *   bucket is a set of top-level attributes (`b<offset>_s` score, `b<offset>_p` error-path hashes,
+ *   `b<offset>_c_<rule>` threshold counts), and totals are `req`, `score`, `l_<category>`,
+ *   `st_<status>`, so one `ADD` merges a delta whatever else was written concurrently.
+ *   `objs` holds the objects already applied: the condition on it makes re-applying a no-op.
+ * - `SRC#<source>` / `ALERT`: the alert claim (last alert time in event time, severity, status).
+ * - `OBJ#<bucket>/<key>#<etag>` / `OBJ`: the object claim, written when an object is done.
+ *
+ * Every item carries `expiresAt` (TTL). DynamoDB deletes expired items late, so reads ignore them.
+ */
+export class DynamoStateStore implements StateStore {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+  private readonly retentionSec: number;
+  private readonly objectRetentionSec: number;
+
+  constructor(opts: DynamoStateStoreOptions) {
+    this.doc =
+      opts.documentClient ??
+      DynamoDBDocumentClient.from(opts.client ?? new DynamoDBClient({ maxAttempts: 8, retryMode: 'adaptive' }), {
+        marshallOptions: { removeUndefinedValues: true },
+      });
+    this.table = opts.tableName;
+    this.retentionSec = (opts.retentionHours ?? 4) * 3600;
+    this.objectRetentionSec = (opts.objectRetentionHours ?? 96) * 3600;
+  }
+
+  async isObjectDone(objectId: string): Promise<boolean> {
+    try {
+      const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: `OBJ#${objectId}`, sk: 'OBJ' }, ConsistentRead: true }));
+      const exp = Number(r.Item?.expiresAt ?? 0);
+      return r.Item?.status === 'done' && exp > Date.now() / 1000;
+    } catch (e) {
+      rethrow('GetItem (object claim)', e);
+    }
+  }
+
+  async markObjectDone(objectId: string, stats: { lines: number; parsed: number; sources: number; alerts: number }, nowSec: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: `OBJ#${objectId}`, sk: 'OBJ', status: 'done', ...stats, doneAt: nowSec, expiresAt: nowSec + this.objectRetentionSec },
+        }),
+      );
+    } catch (e) {
+      rethrow('PutItem (object claim)', e);
+    }
+  }
+
+  async applyDelta(delta: SourceDelta, nowSec: number): Promise<MergedSourceState> {
+    const byHour = new Map<number, StoredBucket[]>();
+    for (const b of delta.buckets) {
+      const h = Math.floor(b.start / HOUR_MS) * HOUR_MS;
+      let list = byHour.get(h);
+      if (!list) byHour.set(h, (list = []));
+      list.push(b);
+    }
+    if (byHour.size === 0) byHour.set(Math.floor(delta.firstSeen / HOUR_MS) * HOUR_MS, []);
+    const hours = [...byHour.keys()].sort((a, b) => a - b);
+    for (const [i, hour] of hours.entries()) {
+      // Totals go on the first hour's item only, so a merged read counts them once.
+      await this.applyToHour(delta, hour, byHour.get(hour) ?? [], i === 0, nowSec);
+    }
+    return this.read(delta.source, (hours[0] as number) - HOUR_MS, (hours[hours.length - 1] as number) + HOUR_MS, nowSec);
+  }
+
+  private async applyToHour(delta: SourceDelta, hour: number, buckets: StoredBucket[], withTotals: boolean, nowSec: number): Promise<void> {
+    const clauses: { name: string; value: unknown }[] = [];
+    const add = (name: string, value: unknown) => clauses.push({ name, value });
+    if (withTotals) {
+      add('req', delta.requests);
+      if (delta.score) add('score', delta.score);
+      add('ts', new Set([delta.firstSeen, delta.lastSeen]));
+      for (const [c, n] of Object.entries(delta.labels)) add(`l_${c}`, n);
+      for (const [k, n] of Object.entries(delta.statuses)) add(`st_${k}`, n);
+      if (delta.rules.length) add('rules', new Set(delta.rules));
+      if (delta.samples.length) add('smp', new Set(delta.samples));
+    }
+    for (const b of buckets) {
+      const off = Math.round((b.start - hour) / 1000);
+      if (b.score) add(`b${off}_s`, b.score);
+      if (b.paths.length) add(`b${off}_p`, new Set(b.paths));
+      for (const [rule, n] of Object.entries(b.counts)) add(`b${off}_c_${rule}`, n);
+    }
+    const expiresAt = Math.max(Math.floor((hour + HOUR_MS) / 1000), nowSec) + this.retentionSec;
+    for (let part = 0, start = 0; start < clauses.length || part === 0; part++, start += MAX_CLAUSES) {
+      // A large delta is split; each part is guarded by its own marker so each applies once.
+      const marker = part === 0 ? delta.objectId : `${delta.objectId}~${part}`;
+      const chunk = clauses.slice(start, start + MAX_CLAUSES);
+      // Every name goes through a placeholder: DynamoDB reserves hundreds of words (REF, STATUS…).
+      const names: Record<string, string> = { '#objs': 'objs', '#exp': 'expiresAt', '#ref': 'ref' };
+      const values: Record<string, unknown> = { ':obj': marker, ':objs': new Set([marker]), ':exp': expiresAt, ':ref': delta.referer || '' };
+      const adds = chunk.map((c, i) => {
+        names[`#a${i}`] = c.name;
+        values[`:v${i}`] = c.value;
+        return `#a${i} :v${i}`;
+      });
+      try {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { pk: sourcePk(delta.source), sk: hourSk(hour) },
+            // ADD merges numbers and sets, so concurrent objects never overwrite each other;
+            // expiresAt moves forward with the newest write.
+            UpdateExpression: `ADD #objs :objs${adds.length ? `, ${adds.join(', ')}` : ''} SET #exp = :exp, #ref = if_not_exists(#ref, :ref)`,
+            // Applied once per object: a redelivered or retried object finds its id already here.
+            ConditionExpression: 'attribute_not_exists(#objs) OR NOT contains(#objs, :obj)',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+          }),
+        );
+      } catch (e) {
+        if (e instanceof ConditionalCheckFailedException) continue; // already applied: a domain outcome
+        rethrow(`UpdateItem (${sourcePk(delta.source)} ${hourSk(hour)})`, e);
+      }
+      if (start + MAX_CLAUSES >= clauses.length) break;
+    }
+  }
+
+  /** Merges every live hour item of a source between two hours (inclusive). */
+  async read(source: string, fromHour: number, toHour: number, nowSec: number): Promise<MergedSourceState> {
+    let items: Item[];
+    try {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          // TTL deletion is best effort and late: an expired item must not count.
+          FilterExpression: '#exp > :now',
+          ExpressionAttributeNames: { '#exp': 'expiresAt' },
+          ExpressionAttributeValues: { ':pk': sourcePk(source), ':from': hourSk(fromHour), ':to': hourSk(toHour), ':now': nowSec },
+          ConsistentRead: true,
+        }),
+      );
+      items = (r.Items ?? []) as Item[];
+    } catch (e) {
+      rethrow(`Query (${sourcePk(source)})`, e);
+    }
+    return mergeItems(source, items);
+  }
+
+  async claimAlert(c: ClaimRequest, nowSec: number): Promise<ClaimResult> {
+    const rank = SEVERITIES.indexOf(c.severity);
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: sourcePk(c.source), sk: 'ALERT' },
+          UpdateExpression: 'SET #last = :at, #rank = :rank, #sev = :sev, #st = :pending, #obj = :obj, #exp = :exp ADD #count :one',
+          // One alert per source per cooldown in event time, whoever writes first. Let it
+          // through when: there is no live claim, the last alert is a cooldown away (either
+          // direction: objects arrive out of order), this one is more severe, or this same
+          // object claimed it before and its publish did not complete.
+          ConditionExpression:
+            'attribute_not_exists(#pk) OR #exp <= :now OR #last <= :before OR #last >= :after OR #rank < :rank OR (#st = :pending AND #obj = :obj)',
+          ExpressionAttributeNames: {
+            '#pk': 'pk',
+            '#last': 'lastAt',
+            '#rank': 'sevRank',
+            '#sev': 'severity',
+            '#st': 'status',
+            '#obj': 'objectId',
+            '#exp': 'expiresAt',
+            '#count': 'alertCount',
+          },
+          ExpressionAttributeValues: {
+            ':at': c.at,
+            ':rank': rank,
+            ':sev': c.severity,
+            ':pending': 'pending',
+            ':obj': c.objectId,
+            ':exp': Math.max(Math.floor((c.at + c.cooldownMs) / 1000), nowSec + Math.floor(c.cooldownMs / 1000)),
+            ':one': 1,
+            ':now': nowSec,
+            ':before': c.at - c.cooldownMs,
+            ':after': c.at + c.cooldownMs,
+          },
+        }),
+      );
+      return 'claimed';
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return 'cooldown';
+      rethrow(`UpdateItem (${sourcePk(c.source)} ALERT)`, e);
+    }
+  }
+
+  async markAlertSent(source: string, objectId: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: sourcePk(source), sk: 'ALERT' },
+          UpdateExpression: 'SET #st = :sent',
+          // Only our own claim: another object may have claimed a newer alert since.
+          ConditionExpression: '#obj = :obj',
+          ExpressionAttributeNames: { '#st': 'status', '#obj': 'objectId' },
+          ExpressionAttributeValues: { ':sent': 'sent', ':obj': objectId },
+        }),
+      );
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return;
+      rethrow(`UpdateItem (${sourcePk(source)} ALERT sent)`, e);
+    }
+  }
+}
+
+const BUCKET_ATTR = /^b(\d+)_(s|p|c_(.+))$/;
+
+/** Sums hour items into one merged state (pure; exported for tests). */
+export function mergeItems(source: string, items: readonly Item[]): MergedSourceState {
+  const m: MergedSourceState = {
+    source,
+    requests: 0,
+    score: 0,
+    firstSeen: Number.POSITIVE_INFINITY,
+    lastSeen: Number.NEGATIVE_INFINITY,
+    labels: {},
+    statuses: {},
+    rules: [],
+    buckets: [],
+    samples: [],
+    referer: '',
+    objects: [],
+  };
+  const rules = new Set<string>();
+  const samples = new Set<string>();
+  const objects = new Set<string>();
+  const buckets = new Map<number, StoredBucket>();
+  for (const item of items) {
+    const hour = Date.parse(`${String(item.sk).slice(2)}:00:00Z`);
+    for (const [k, v] of Object.entries(item)) {
+      if (k === 'req') m.requests += Number(v);
+      else if (k === 'score') m.score += Number(v);
+      else if (k === 'ts') {
+        for (const t of v as Set<number>) {
+          if (t < m.firstSeen) m.firstSeen = t;
+          if (t > m.lastSeen) m.lastSeen = t;
+        }
+      } else if (k.startsWith('l_')) m.labels[k.slice(2)] = (m.labels[k.slice(2)] ?? 0) + Number(v);
+      else if (k.startsWith('st_')) m.statuses[k.slice(3)] = (m.statuses[k.slice(3)] ?? 0) + Number(v);
+      else if (k === 'rules') {
+        for (const r of v as Set<string>) rules.add(r);
+      } else if (k === 'smp') {
+        for (const s of v as Set<string>) samples.add(s);
+      } else if (k === 'objs') {
+        // Parts of a split delta carry "~n" markers; the object is listed once.
+        for (const o of v as Set<string>) if (!o.includes('~')) objects.add(o);
+      } else if (k === 'ref') {
+        if (!m.referer && v) m.referer = String(v);
+      } else {
+        const b = BUCKET_ATTR.exec(k);
+        if (!b) continue;
+        const start = hour + Number(b[1]) * 1000;
+        let bucket = buckets.get(start);
+        if (!bucket) buckets.set(start, (bucket = { start, score: 0, paths: [], counts: {} }));
+        if (b[2] === 's') bucket.score += Number(v);
+        else if (b[2] === 'p') bucket.paths = [...new Set([...bucket.paths, ...(v as Set<string>)])];
+        else bucket.counts[b[3] as string] = (bucket.counts[b[3] as string] ?? 0) + Number(v);
+      }
+    }
+  }
+  m.rules = [...rules];
+  m.samples = [...samples];
+  m.objects = [...objects].sort();
+  m.buckets = [...buckets.values()].sort((a, b) => a.start - b.start);
+  return m;
+}

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoStateStore } from '../../lambdas/adapters/dynamodb-state-store.js';
+import type { SourceDelta } from '../../lambdas/core/ports.js';
+import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
+
+let stack: LocalStack;
+let n = 0;
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2024, 0, 1, 10, 0, 0);
+const NOW = 1_900_000_000; // wall clock for TTLs, later than every event here
+
+async function store(opts: { retentionHours?: number } = {}) {
+  const tableName = `store-${++n}`;
+  await stack.createTable(tableName);
+  return { tableName, s: new DynamoStateStore({ tableName, client: stack.dynamo, ...opts }) };
+}
+
+function delta(objectId: string, over: Partial<SourceDelta> = {}): SourceDelta {
+  return {
+    source: '198.51.100.1',
+    objectId,
+    requests: 3,
+    score: 15,
+    firstSeen: T0,
+    lastSeen: T0 + 20_000,
+    labels: { 'cgi-probe': 3 },
+    statuses: { '404': 3 },
+    rules: ['cgi-directory'],
+    buckets: [
+      { start: T0, score: 10, paths: ['aaaa0001', 'aaaa0002'], counts: {} },
+      { start: T0 + 20_000, score: 5, paths: ['aaaa0003'], counts: { 'login-post': 1 } },
+    ],
+    samples: ['{"t":1,"r":"GET /cgi-bin/x HTTP/1.1","s":404,"u":"","l":["cgi-probe"]}'],
+    referer: '',
+    ...over,
+  };
+}
+
+describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
+  before(async () => {
+    stack = await startLocalStack({ bridgeEvents: false });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  it('merges deltas from several objects, applying each exactly once', async () => {
+    const { s } = await store();
+    await s.applyDelta(delta('o1'), NOW);
+    await s.applyDelta(delta('o1'), NOW); // redelivery
+    const m = await s.applyDelta(delta('o2', { buckets: [{ start: T0 + 20_000, score: 5, paths: ['aaaa0003', 'aaaa0004'], counts: {} }] }), NOW);
+    assert.equal(m.requests, 6);
+    assert.equal(m.score, 30);
+    assert.deepEqual(m.labels, { 'cgi-probe': 6 });
+    assert.deepEqual(m.statuses, { '404': 6 });
+    assert.deepEqual(m.objects, ['o1', 'o2']);
+    assert.deepEqual(
+      m.buckets.map((b) => [b.start - T0, b.score, [...b.paths].sort(), b.counts]),
+      [
+        [0, 10, ['aaaa0001', 'aaaa0002'], {}],
+        [20_000, 10, ['aaaa0003', 'aaaa0004'], { 'login-post': 1 }],
+      ],
+    );
+    assert.equal(m.firstSeen, T0);
+    assert.equal(m.lastSeen, T0 + 20_000);
+  });
+
+  it('a delta spanning an hour boundary lands in both hour items and reads back whole', async () => {
+    const { s } = await store();
+    const m = await s.applyDelta(
+      delta('o1', {
+        buckets: [
+          { start: T0 + HOUR - 10_000, score: 5, paths: ['p1'], counts: {} },
+          { start: T0 + HOUR, score: 5, paths: ['p2'], counts: {} },
+        ],
+      }),
+      NOW,
+    );
+    assert.equal(m.buckets.length, 2);
+    assert.equal(m.requests, 3, 'totals are counted once');
+  });
+
+  it('a delta too large for one expression is split, and still applies once', async () => {
+    const { s } = await store();
+    const buckets = Array.from({ length: 200 }, (_, i) => ({ start: T0 + i * 10_000, score: 1, paths: [`p${i}`], counts: {} }));
+    await s.applyDelta(delta('big', { buckets }), NOW);
+    const m = await s.applyDelta(delta('big', { buckets }), NOW);
+    assert.equal(m.buckets.length, 200);
+    assert.equal(
+      m.buckets.reduce((n, b) => n + b.score, 0),
+      200,
+    );
+    assert.deepEqual(m.objects, ['big']);
+  });
+
+  it('reads ignore expired items that DynamoDB has not deleted yet', async () => {
+    const { s, tableName } = await store();
+    await stack.dynamo.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: { pk: { S: 'SRC#198.51.100.1' }, sk: { S: 'W#2024-01-01T10' }, req: { N: '999' }, expiresAt: { N: String(NOW - 1) } },
+      }),
+    );
+    const m = await s.read('198.51.100.1', T0 - HOUR, T0 + HOUR, NOW);
+    assert.equal(m.requests, 0);
+    const fresh = await s.read('198.51.100.1', T0 - HOUR, T0 + HOUR, NOW - 10);
+    assert.equal(fresh.requests, 999, 'the same item counts while it is live');
+  });
+
+  it('every item carries the TTL attribute', async () => {
+    const { s, tableName } = await store();
+    await s.applyDelta(delta('o1'), NOW);
+    await s.claimAlert({ source: '198.51.100.1', at: T0, severity: 'medium', cooldownMs: HOUR, objectId: 'o1' }, NOW);
+    await s.markObjectDone('o1', { lines: 1, parsed: 1, sources: 1, alerts: 1 }, NOW);
+    const { ScanCommand } = await import('@aws-sdk/client-dynamodb');
+    const items = (await stack.dynamo.send(new ScanCommand({ TableName: tableName }))).Items ?? [];
+    assert.equal(items.length, 3);
+    for (const i of items) assert.ok(Number(i.expiresAt?.N) > NOW, JSON.stringify(i.sk));
+  });
+
+  it('concurrent claims for one source: exactly one wins', async () => {
+    const { s } = await store();
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        s.claimAlert({ source: '198.51.100.9', at: T0 + i * 1000, severity: 'medium', cooldownMs: HOUR, objectId: `o${i}` }, NOW),
+      ),
+    );
+    assert.equal(results.filter((r) => r === 'claimed').length, 1);
+  });
+
+  it('cooldown in event time, escalation, and a pending claim re-taken only by its own object', async () => {
+    const { s } = await store();
+    const claim = (at: number, severity: 'medium' | 'critical', objectId: string) =>
+      s.claimAlert({ source: 's', at, severity, cooldownMs: HOUR, objectId }, NOW);
+    assert.equal(await claim(T0, 'medium', 'a'), 'claimed');
+    assert.equal(await claim(T0 + 60_000, 'medium', 'b'), 'cooldown');
+    assert.equal(await claim(T0 - 60_000, 'medium', 'c'), 'cooldown', 'an older object arriving late');
+    assert.equal(await claim(T0 + 60_000, 'medium', 'a'), 'claimed', 'the same object retrying a pending claim');
+    await s.markAlertSent('s', 'a');
+    assert.equal(await claim(T0 + 60_000, 'medium', 'a'), 'cooldown', 'once sent, not again');
+    assert.equal(await claim(T0 + 120_000, 'critical', 'd'), 'claimed', 'escalation');
+    assert.equal(await claim(T0 + 2 * HOUR, 'medium', 'e'), 'claimed', 'a cooldown later');
+  });
+
+  it('object claims', async () => {
+    const { s } = await store();
+    assert.equal(await s.isObjectDone('x'), false);
+    await s.markObjectDone('x', { lines: 10, parsed: 9, sources: 1, alerts: 0 }, Math.floor(Date.now() / 1000));
+    assert.equal(await s.isObjectDone('x'), true);
+  });
+});

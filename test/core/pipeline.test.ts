@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
+import { pathHash, processLogObject } from '../../lambdas/core/pipeline.js';
+import { MemoryPublisher, MemoryStateStore, linesOf } from '../support/memory-store.js';
+import { timeAt } from '../support/records.js';
+
+const config = structuredClone(DEFAULT_CONFIG);
+const seed = readFileSync('events/logs/seed-cgi-sweep.log', 'utf8').trimEnd().split('\n');
+const ref = (key: string, etag = 'e1') => ({ bucket: 'logs', key, etag });
+const deps = (store: MemoryStateStore, publisher: MemoryPublisher) => ({ store, publisher, config, environment: 'test', nowSec: 1_700_000_000 });
+const probe = (ip: string, second: number, i: number) => `${ip} - - [${timeAt(second)}] "GET /word${i} HTTP/1.1" 404 10 "-" "curl/8"`;
+
+describe('processLogObject', () => {
+  it('alerts the two seed scanners once each, with subject and body a person can act on', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const out = await processLogObject(ref('seed.log'), linesOf(seed), deps(store, publisher));
+    assert.equal(out.status, 'processed');
+    assert.equal(out.parsed, 81);
+    assert.equal(out.alertsPublished, 2);
+    const subjects = publisher.sent.map((m) => m.subject).sort();
+    assert.deepEqual(subjects, [
+      '[test] CGI/PHP probe sweep from 5.135.167.145: 31 requests, 28 × 404',
+      '[test] CGI/PHP probe sweep from 64.34.169.223: 31 requests, 28 × 404',
+    ]);
+    const m = publisher.sent[0];
+    assert.ok(m && m.subject.length <= 100);
+    assert.match(m?.text ?? '', /Source: +\S+\nVerdict: +alert, severity medium/);
+    assert.match(m?.text ?? '', /What to do: .*Suggested block: 4 h/);
+    assert.match(m?.text ?? '', /Log objects:\n {2}logs\/seed\.log#e1/);
+    assert.deepEqual(m?.attributes, { severity: 'medium', category: 'cgi-probe', environment: 'test' });
+    assert.equal(m?.document.version, 1);
+    assert.equal(m?.document.environment, 'test');
+    assert.ok((m?.document.samples.length ?? 0) >= 1);
+    assert.equal(store.deltas.has('127.0.0.1'), false, 'benign traffic costs no write');
+  });
+
+  it('processing the same object again changes nothing and sends nothing', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    await processLogObject(ref('seed.log'), linesOf(seed), deps(store, publisher));
+    const again = await processLogObject(ref('seed.log'), linesOf(seed), deps(store, publisher));
+    assert.equal(again.status, 'already-processed');
+    store.done.clear(); // even when the object claim is lost, deltas apply once
+    const third = await processLogObject(ref('seed.log'), linesOf(seed), deps(store, publisher));
+    assert.equal(third.alertsPublished, 0);
+    assert.equal(publisher.sent.length, 2);
+    assert.equal(store.deltas.get('5.135.167.145')?.length, 1);
+  });
+
+  it('a crash half-way through an object, then the retry: counted once, alerted once', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    store.failOn.add(2);
+    await assert.rejects(processLogObject(ref('seed.log'), linesOf(seed), { ...deps(store, publisher), concurrency: 1 }), /injected failure/);
+    const retry = await processLogObject(ref('seed.log'), linesOf(seed), { ...deps(store, publisher), concurrency: 1 });
+    assert.equal(retry.status, 'processed');
+    assert.equal(publisher.sent.length, 2);
+    for (const ip of ['5.135.167.145', '64.34.169.223']) assert.equal(store.deltas.get(ip)?.length, 1);
+  });
+
+  it('a failed publish is not lost: the retry of the object sends it, once', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    publisher.failNext = 1;
+    await assert.rejects(processLogObject(ref('seed.log'), linesOf(seed), { ...deps(store, publisher), concurrency: 1 }), /injected publish failure/);
+    await processLogObject(ref('seed.log'), linesOf(seed), { ...deps(store, publisher), concurrency: 1 });
+    assert.equal(publisher.sent.length, 2);
+    await processLogObject(ref('seed.log', 'e1'), linesOf(seed), deps(store, publisher));
+    assert.equal(publisher.sent.length, 2);
+  });
+
+  it('one scan split over three objects, delivered out of order: exactly one alert', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const scan = Array.from({ length: 12 }, (_, i) => probe('198.51.100.99', i * 8, i));
+    const parts = [scan.slice(0, 4), scan.slice(4, 8), scan.slice(8)];
+    const outs = [];
+    for (const i of [2, 0, 1]) outs.push(await processLogObject(ref(`part-${i}.log`), linesOf(parts[i] ?? []), deps(store, publisher)));
+    assert.deepEqual(
+      outs.map((o) => o.alertsPublished),
+      [0, 0, 1],
+    );
+    assert.equal(publisher.sent.length, 1);
+    assert.match(publisher.sent[0]?.subject ?? '', /Error burst from 198\.51\.100\.99: 12 requests, 12 × 404/);
+    assert.deepEqual(publisher.sent[0]?.document.objects, ['logs/part-0.log#e1', 'logs/part-1.log#e1', 'logs/part-2.log#e1']);
+  });
+
+  it('a source that stays under every threshold across objects is stored but not alerted', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    await processLogObject(ref('a.log'), linesOf([0, 1, 2].map((i) => probe('198.51.100.7', i, i))), deps(store, publisher));
+    await processLogObject(ref('b.log'), linesOf([3, 4, 5].map((i) => probe('198.51.100.7', 600 + i, i))), deps(store, publisher));
+    assert.equal(publisher.sent.length, 0);
+    assert.equal(store.deltas.get('198.51.100.7')?.length, 2);
+  });
+
+  it('an empty object and a non-log are skipped with a reason', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const empty = await processLogObject(ref('empty.log'), linesOf([]), deps(store, publisher));
+    assert.equal(empty.status, 'not-a-log');
+    assert.equal(empty.reason, 'the object is empty');
+    const prose = await processLogObject(ref('readme.txt'), linesOf(['hello', 'world']), deps(store, publisher));
+    assert.equal(prose.status, 'not-a-log');
+    assert.match(prose.reason ?? '', /no line is an access-log line/);
+  });
+
+  it('hashes error paths compactly and stably', () => {
+    assert.equal(pathHash('/cgi-bin/test.cgi'), pathHash('/cgi-bin/test.cgi'));
+    assert.notEqual(pathHash('/a'), pathHash('/b'));
+    assert.match(pathHash('/x'.repeat(1000)), /^[0-9a-f]{8}$/);
+  });
+});

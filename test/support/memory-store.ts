@@ -1,0 +1,116 @@
+import type { AlertMessage, AlertPublisher, ClaimRequest, ClaimResult, MergedSourceState, SourceDelta, StateStore } from '../../lambdas/core/ports.js';
+import { SEVERITIES } from '../../lambdas/core/rules/types.js';
+
+const HOUR = 3_600_000;
+
+/** An in-memory StateStore with the semantics the DynamoDB one promises (for core tests). */
+export class MemoryStateStore implements StateStore {
+  readonly deltas = new Map<string, SourceDelta[]>();
+  readonly claims = new Map<string, { lastAt: number; rank: number; status: 'pending' | 'sent'; objectId: string; count: number }>();
+  readonly done = new Set<string>();
+  writes = 0;
+  /** Throws from applyDelta on the calls whose number (from 1) is listed, to simulate crashes. */
+  failOn = new Set<number>();
+  private calls = 0;
+
+  async isObjectDone(id: string): Promise<boolean> {
+    return this.done.has(id);
+  }
+
+  async markObjectDone(id: string): Promise<void> {
+    this.done.add(id);
+  }
+
+  async applyDelta(delta: SourceDelta): Promise<MergedSourceState> {
+    this.calls++;
+    if (this.failOn.has(this.calls)) throw new Error(`injected failure on applyDelta call ${this.calls}`);
+    const list = this.deltas.get(delta.source) ?? [];
+    if (!list.some((d) => d.objectId === delta.objectId)) {
+      list.push(delta);
+      this.writes++;
+    }
+    this.deltas.set(delta.source, list);
+    const hours = delta.buckets.map((b) => Math.floor(b.start / HOUR) * HOUR);
+    const from = Math.min(...hours) - HOUR;
+    const to = Math.max(...hours) + HOUR + HOUR;
+    return merge(delta.source, list, from, to);
+  }
+
+  async claimAlert(c: ClaimRequest): Promise<ClaimResult> {
+    const rank = SEVERITIES.indexOf(c.severity);
+    const prev = this.claims.get(c.source);
+    const ok = !prev || Math.abs(c.at - prev.lastAt) >= c.cooldownMs || rank > prev.rank || (prev.status === 'pending' && prev.objectId === c.objectId);
+    if (!ok) return 'cooldown';
+    this.claims.set(c.source, { lastAt: c.at, rank, status: 'pending', objectId: c.objectId, count: (prev?.count ?? 0) + 1 });
+    return 'claimed';
+  }
+
+  async markAlertSent(source: string, objectId: string): Promise<void> {
+    const c = this.claims.get(source);
+    if (c && c.objectId === objectId) c.status = 'sent';
+  }
+}
+
+function merge(source: string, deltas: SourceDelta[], from: number, to: number): MergedSourceState {
+  const inRange = deltas.filter((d) => d.buckets.some((b) => b.start >= from && b.start < to));
+  const m: MergedSourceState = {
+    source,
+    requests: 0,
+    score: 0,
+    firstSeen: Number.POSITIVE_INFINITY,
+    lastSeen: Number.NEGATIVE_INFINITY,
+    labels: {},
+    statuses: {},
+    rules: [],
+    buckets: [],
+    samples: [],
+    referer: '',
+    objects: [],
+  };
+  const buckets = new Map<number, { start: number; score: number; paths: Set<string>; counts: Record<string, number> }>();
+  for (const d of inRange) {
+    m.requests += d.requests;
+    m.score += d.score;
+    m.firstSeen = Math.min(m.firstSeen, d.firstSeen);
+    m.lastSeen = Math.max(m.lastSeen, d.lastSeen);
+    for (const [k, n] of Object.entries(d.labels)) m.labels[k] = (m.labels[k] ?? 0) + n;
+    for (const [k, n] of Object.entries(d.statuses)) m.statuses[k] = (m.statuses[k] ?? 0) + n;
+    m.rules = [...new Set([...m.rules, ...d.rules])];
+    m.samples = [...new Set([...m.samples, ...d.samples])];
+    m.referer ||= d.referer;
+    m.objects.push(d.objectId);
+    for (const b of d.buckets) {
+      const x = buckets.get(b.start) ?? { start: b.start, score: 0, paths: new Set<string>(), counts: {} };
+      x.score += b.score;
+      for (const p of b.paths) x.paths.add(p);
+      for (const [k, n] of Object.entries(b.counts)) x.counts[k] = (x.counts[k] ?? 0) + n;
+      buckets.set(b.start, x);
+    }
+  }
+  m.buckets = [...buckets.values()].sort((a, b) => a.start - b.start).map((b) => ({ ...b, paths: [...b.paths] }));
+  m.objects.sort();
+  return m;
+}
+
+/** Collects published alerts; can be told to fail the next N publishes. */
+export class MemoryPublisher implements AlertPublisher {
+  readonly sent: AlertMessage[] = [];
+  failNext = 0;
+  async publish(m: AlertMessage): Promise<void> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('injected publish failure');
+    }
+    this.sent.push(m);
+  }
+}
+
+/** A LineSource over in-memory lines. */
+export function linesOf(lines: string[]) {
+  return {
+    async read(sink: { line(l: string): void }) {
+      for (const l of lines) sink.line(l);
+      return {};
+    },
+  };
+}
