@@ -87,9 +87,9 @@ export class DynamoStateStore implements StateStore {
     const byHour = new Map<number, StoredBucket[]>();
     for (const b of delta.buckets) {
       const h = Math.floor(b.start / HOUR_MS) * HOUR_MS;
-      let list = byHour.get(h);
-      if (!list) byHour.set(h, (list = []));
+      const list = byHour.get(h) ?? [];
       list.push(b);
+      byHour.set(h, list);
     }
     if (byHour.size === 0) byHour.set(Math.floor(delta.firstSeen / HOUR_MS) * HOUR_MS, []);
     const hours = [...byHour.keys()].sort((a, b) => a - b);
@@ -287,8 +287,8 @@ export function mergeItems(source: string, items: readonly Item[]): MergedSource
         const b = BUCKET_ATTR.exec(k);
         if (!b) continue;
         const start = hour + Number(b[1]) * 1000;
-        let bucket = buckets.get(start);
-        if (!bucket) buckets.set(start, (bucket = { start, score: 0, paths: [], counts: {} }));
+        const bucket = buckets.get(start) ?? { start, score: 0, paths: [], counts: {} };
+        buckets.set(start, bucket);
         if (b[2] === 's') bucket.score += Number(v);
         else if (b[2] === 'p') bucket.paths = [...new Set([...bucket.paths, ...(v as Set<string>)])];
         else bucket.counts[b[3] as string] = (bucket.counts[b[3] as string] ?? 0) + Number(v);
