@@ -71,7 +71,7 @@ export interface PumpResult {
 export async function pumpQueue(
   stack: LocalStack,
   handler: ReturnType<typeof makeHandler>,
-  opts: { maxReceives?: number; idlePolls?: number } = {},
+  opts: { maxReceives?: number; idlePolls?: number; afterBatch?: () => Promise<void> } = {},
 ): Promise<PumpResult> {
   const maxReceives = opts.maxReceives ?? 3;
   const receives = new Map<string, number>();
@@ -125,6 +125,7 @@ export async function pumpQueue(
         await stack.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: stack.queueUrl, ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0 }));
       }
     }
+    await opts.afterBatch?.();
   }
   return result;
 }

@@ -1,0 +1,120 @@
+/**
+ * `npm run local [-- [--json] FILE…]`: the pipeline on this machine. Starts DynamoDB Local,
+ * s3rver and fauxqs on 127.0.0.1, uploads the log files (default: the sample logs in
+ * events/logs/), drives the real Lambda handler from the S3 → SQS notifications, prints every
+ * alert as it arrives on an SQS subscription of the alert topic, summarises what DynamoDB holds,
+ * and stops everything it started, also on Ctrl-C.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { makeHandler } from '../handlers/process-logs.js';
+import { CapturedMetrics, type TappedAlert, localHandlerDeps, pumpQueue, readTap } from './driver.js';
+import { type LocalStack, startLocalStack } from './stack.js';
+
+const out = (s: string) => process.stdout.write(`${s}\n`);
+
+/** The samples that auto-detect (the custom Nginx format needs its own --format). */
+function defaultFiles(): string[] {
+  return readdirSync('events/logs')
+    .filter((f) => /\.(log|jsonl)$/.test(f) && !f.includes('custom'))
+    .sort()
+    .map((f) => `events/logs/${f}`);
+}
+
+function printAlert(a: TappedAlert, json: boolean): void {
+  if (json) {
+    out(JSON.stringify({ subject: a.subject, attributes: a.attributes, alert: a.document }));
+    return;
+  }
+  const d = a.document;
+  out(`\nALERT ${a.subject}`);
+  out(`   severity ${d.severity}, score ${d.score}, ${d.requests} requests, ${d.firstSeen} → ${d.lastSeen}`);
+  out(`   ${d.what}`);
+  out(`   What to do: ${d.todo}`);
+  if (d.note) out(`   Note: ${d.note}`);
+  for (const s of d.samples.slice(0, 3)) out(`     ${s.time}  ${s.status}  ${s.request}`);
+  out(`   objects: ${d.objects.map((o) => o.split('#')[0]).join(', ')}`);
+}
+
+async function summary(stack: LocalStack): Promise<void> {
+  const items = (await stack.dynamo.send(new ScanCommand({ TableName: stack.tableName }))).Items ?? [];
+  const windows = items.filter((i) => i.sk?.S?.startsWith('W#'));
+  const claims = items.filter((i) => i.sk?.S === 'ALERT');
+  const objects = items.filter((i) => i.sk?.S === 'OBJ');
+  out(`\nDynamoDB (${stack.tableName}): ${items.length} items: ${windows.length} source windows, ${claims.length} alert claims, ${objects.length} objects done`);
+  const bySource = new Map<string, { req: number; score: number; alert: string }>();
+  for (const w of windows) {
+    const src = (w.pk?.S ?? '').slice(4);
+    const x = bySource.get(src) ?? { req: 0, score: 0, alert: '' };
+    x.req += Number(w.req?.N ?? 0);
+    x.score += Number(w.score?.N ?? 0);
+    bySource.set(src, x);
+  }
+  for (const c of claims) {
+    const x = bySource.get((c.pk?.S ?? '').slice(4));
+    if (x) x.alert = `${c.severity?.S} alert (${c.status?.S})`;
+  }
+  out(`  ${'source'.padEnd(22)} ${'requests'.padStart(8)} ${'score'.padStart(6)}  alert`);
+  for (const [src, x] of [...bySource].sort((a, b) => b[1].score - a[1].score)) {
+    out(`  ${src.padEnd(22)} ${String(x.req).padStart(8)} ${String(x.score).padStart(6)}  ${x.alert || '-'}`);
+  }
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean' } } });
+  const files = positionals.length ? positionals : defaultFiles();
+  const json = Boolean(values.json);
+  const log = (s: string) => (json ? process.stderr.write(`${s}\n`) : out(s));
+  log('Starting DynamoDB Local, s3rver and fauxqs on 127.0.0.1…');
+  const stack = await startLocalStack();
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await stack.stop();
+  };
+  process.once('SIGINT', () => {
+    process.stderr.write('\nInterrupted: stopping the local stack…\n');
+    void stop().then(() => process.exit(130));
+  });
+  try {
+    log(`  S3 ${stack.endpoints.s3}  DynamoDB ${stack.endpoints.dynamo}  SQS/SNS ${stack.endpoints.fauxqs}`);
+    for (const f of files) {
+      const key = `uploads/${basename(f)}`;
+      await stack.s3.send(new PutObjectCommand({ Bucket: stack.bucket, Key: key, Body: readFileSync(f) }));
+      log(`  uploaded s3://${stack.bucket}/${key}`);
+    }
+    const metrics = new CapturedMetrics({ namespace: 'ProbeWatch', serviceName: 'probewatch' });
+    const handler = makeHandler(localHandlerDeps(stack, { metrics }));
+    let alerts = 0;
+    const pumped = await pumpQueue(stack, handler, {
+      afterBatch: async () => {
+        for (const a of await readTap(stack)) {
+          alerts++;
+          printAlert(a, json);
+        }
+      },
+    });
+    log(
+      `\n${pumped.messages} notifications, ${metrics.total('LinesRead')} lines (${metrics.total('LinesSkipped')} skipped), ` +
+        `${metrics.total('SourcesFlagged')} sources written, ${alerts} alerts published, ${metrics.total('ObjectsSkipped')} objects skipped, ${pumped.deadLettered} dead-lettered`,
+    );
+    if (!json) await summary(stack);
+    return pumped.deadLettered ? 1 : 0;
+  } finally {
+    await stop();
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`local run failed: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  },
+);
