@@ -1,8 +1,9 @@
 /**
  * Benchmarks (run on demand with `npm run bench`; never part of the tests). Prints numbers:
  * the read+gunzip+split baseline, the core (parse + classify + aggregate) on plain input, the CLI
- * end to end on gzip input, and peak RSS at 1M and 5M lines. Options: --lines N (default 1e6),
- * --big N (default 5e6, 0 to skip).
+ * end to end on gzip input, peak RSS at 1M and 5M lines, and the Lambda handler on the local
+ * emulator stack. Options: --lines N (default 1e6), --big N (default 5e6, 0 to skip),
+ * --object-lines N (lines per S3 object for the handler run, default 5000; 0 to skip).
  */
 import { spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -13,8 +14,11 @@ import { DEFAULT_CONFIG } from '../lambdas/core/config.js';
 import { LineSplitter } from '../lambdas/core/lines.js';
 import { Detector } from '../lambdas/core/scan.js';
 import { generate } from './generate.js';
+import { benchPipeline } from './pipeline.js';
 
-const { values } = parseArgs({ options: { lines: { type: 'string', default: '1000000' }, big: { type: 'string', default: '5000000' } } });
+const { values } = parseArgs({
+  options: { lines: { type: 'string', default: '1000000' }, big: { type: 'string', default: '5000000' }, 'object-lines': { type: 'string', default: '5000' } },
+});
 const N = Number(values.lines);
 const BIG = Number(values.big);
 mkdirSync('bench/out', { recursive: true });
@@ -97,3 +101,6 @@ if (BIG > 0) {
     `CLI end to end on gzip, ${fmt(BIG)}:  ${fmt(BIG / e5.seconds)} lines/s; peak RSS ${e5.rssMb.toFixed(0)} MB (vs ${e.rssMb.toFixed(0)} MB at ${fmt(N)})`,
   );
 }
+
+const objectLines = Number(values['object-lines']);
+if (objectLines > 0) await benchPipeline(small.plain, objectLines);

@@ -2,7 +2,7 @@ import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { AdapterError } from '../core/errors.js';
 import type { ClaimRequest, ClaimResult, MergedSourceState, SourceDelta, StateStore, StoredBucket } from '../core/ports.js';
-import { SEVERITIES } from '../core/rules/types.js';
+import { SEVERITIES, type Severity } from '../core/rules/types.js';
 
 const HOUR_MS = 3_600_000;
 /** Clauses per UpdateItem: keeps every expression well under DynamoDB's 4 KB limit. */
@@ -153,26 +153,49 @@ export class DynamoStateStore implements StateStore {
     }
   }
 
-  /** Merges every live hour item of a source between two hours (inclusive). */
+  /**
+   * Merges every live hour item of a source between two hours (inclusive), and returns its alert
+   * claim with it: both live in the source's partition, so one query reads them.
+   */
   async read(source: string, fromHour: number, toHour: number, nowSec: number): Promise<MergedSourceState> {
-    let items: Item[];
+    const items: Item[] = [];
     try {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          // TTL deletion is best effort and late: an expired item must not count.
-          FilterExpression: '#exp > :now',
-          ExpressionAttributeNames: { '#exp': 'expiresAt' },
-          ExpressionAttributeValues: { ':pk': sourcePk(source), ':from': hourSk(fromHour), ':to': hourSk(toHour), ':now': nowSec },
-          ConsistentRead: true,
-        }),
-      );
-      items = (r.Items ?? []) as Item[];
+      let start: Record<string, unknown> | undefined;
+      do {
+        const r = await this.doc.send(
+          new QueryCommand({
+            TableName: this.table,
+            // "ALERT" sorts before "W#…": one range covers the claim and the windows up to `to`.
+            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :alert AND :to',
+            // TTL deletion is best effort and late: an expired item must not count.
+            FilterExpression: '#exp > :now',
+            ExpressionAttributeNames: { '#exp': 'expiresAt' },
+            ExpressionAttributeValues: { ':pk': sourcePk(source), ':alert': 'ALERT', ':to': hourSk(toHour), ':now': nowSec },
+            ConsistentRead: true,
+            ExclusiveStartKey: start,
+          }),
+        );
+        items.push(...((r.Items ?? []) as Item[]));
+        start = r.LastEvaluatedKey;
+      } while (start);
     } catch (e) {
       rethrow(`Query (${sourcePk(source)})`, e);
     }
-    return mergeItems(source, items);
+    const from = hourSk(fromHour);
+    const merged = mergeItems(
+      source,
+      items.filter((i) => String(i.sk).startsWith('W#') && String(i.sk) >= from),
+    );
+    const claim = items.find((i) => i.sk === 'ALERT');
+    if (claim) {
+      merged.claim = {
+        lastAt: Number(claim.lastAt),
+        severity: (SEVERITIES as readonly string[]).includes(String(claim.severity)) ? (claim.severity as Severity) : 'info',
+        status: claim.status === 'sent' ? 'sent' : 'pending',
+        objectId: String(claim.objectId),
+      };
+    }
+    return merged;
   }
 
   async claimAlert(c: ClaimRequest, nowSec: number): Promise<ClaimResult> {

@@ -1,7 +1,7 @@
 import { type AlertState, ERROR_BURST_RULE, type SampleRequest, SourceState, type Trigger } from './aggregate.js';
 import { buildAlertMessage } from './alert-message.js';
 import type { DetectorConfig } from './config.js';
-import { maxSeverity, severityRank } from './decide.js';
+import { decideClaim, maxSeverity, severityRank } from './decide.js';
 import { detach } from './lines.js';
 import {
   type AlertPublisher,
@@ -257,6 +257,12 @@ export function stateFromMerged(m: MergedSourceState, decision: MergedDecision, 
  * flight is awaited before the error is raised: an orphaned publish racing the retry of the same
  * object could otherwise send an alert twice.
  */
+/** True when an existing live claim certainly refuses this decision (mirrors the store's condition). */
+export function claimWouldFail(claim: NonNullable<MergedSourceState['claim']>, d: MergedDecision, objectId: string, cooldownMs: number): boolean {
+  if (claim.status === 'pending' && claim.objectId === objectId) return false;
+  return decideClaim({ lastAt: claim.lastAt, severity: claim.severity, count: 1 }, d.at, d.severity, cooldownMs) === 'cooldown';
+}
+
 async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | null = null;
@@ -310,6 +316,9 @@ export async function processLogObject(ref: ObjectRef, lines: LineSource, deps: 
     const merged = await store.applyDelta(delta, deps.nowSec);
     const decision = decideMerged(merged, delta, s.signature, rulesById, config);
     if (!decision) return;
+    // Skip a claim the store would certainly refuse (a conditional write costs as much as a
+    // successful one); the store's condition stays the authority when this says go.
+    if (merged.claim && claimWouldFail(merged.claim, decision, id, config.cooldownSeconds * 1000)) return;
     const claim = await store.claimAlert(
       { source: s.key, at: decision.at, severity: decision.severity, cooldownMs: config.cooldownSeconds * 1000, objectId: id },
       deps.nowSec,

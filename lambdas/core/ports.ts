@@ -68,6 +68,8 @@ export interface MergedSourceState {
   samples: string[];
   referer: string;
   objects: string[];
+  /** The source's live alert claim, read with the windows (the conditional write decides). */
+  claim?: { lastAt: number; severity: Severity; status: 'pending' | 'sent'; objectId: string };
 }
 
 /** What an alert claim decides on. */

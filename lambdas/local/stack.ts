@@ -115,8 +115,14 @@ export async function startLocalStack(opts: { bucket?: string; tableName?: strin
     const dynamoPort = await freePort();
     // sharedDb: one database whatever the access key (otherwise each key sees its own tables).
     const java: ChildProcess = spawnDynamo({ port: dynamoPort, stdio: 'ignore', sharedDb: true });
-    stoppers.push(() => {
+    const killJava = () => {
       if (java.pid && java.exitCode === null) process.kill(java.pid, 'SIGKILL');
+    };
+    // Even if the caller crashes before stop(), the JVM must not outlive this process.
+    process.once('exit', killJava);
+    stoppers.push(() => {
+      process.removeListener('exit', killJava);
+      killJava();
     });
     const dynamoEndpoint = `http://${HOST}:${dynamoPort}`;
     const dynamo = new DynamoDBClient({ region: REGION, endpoint: dynamoEndpoint, credentials, maxAttempts: 3 });
