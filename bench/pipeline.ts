@@ -53,11 +53,15 @@ export async function benchPipeline(plainPath: string, linesPerObject: number): 
     const perMillion = (n: number) => ((n / r.lines) * 1e6).toFixed(0);
     const writes = (r.commands.UpdateItemCommand ?? 0) + (r.commands.PutItemCommand ?? 0);
     console.log(`handler on the local stack (${objects} objects of ${linesPerObject.toLocaleString('en')} lines, gzip):`);
-    console.log(`  ${(r.objects / r.seconds).toFixed(1)} objects/s, ${Math.round(r.lines / r.seconds).toLocaleString('en')} lines/s (${r.seconds.toFixed(1)} s)`);
+    console.log(
+      `  ${(r.objects / r.seconds).toFixed(1)} objects/s, ${Math.round(r.lines / r.seconds).toLocaleString('en')} lines/s (${r.seconds.toFixed(1)} s)`,
+    );
     console.log(
       `  DynamoDB writes: ${writes} (${perMillion(writes)} per million lines; ${r.commands.UpdateItemCommand ?? 0} state updates, ${r.commands.PutItemCommand ?? 0} object claims), reads ${(r.commands.QueryCommand ?? 0) + (r.commands.GetItemCommand ?? 0)}`,
     );
-    console.log(`  SNS publishes: ${r.commands.PublishCommand ?? 0} (${perMillion(r.commands.PublishCommand ?? 0)} per million lines); sources written ${r.sourcesFlagged}; dead-lettered ${r.pumped.deadLettered}`);
+    console.log(
+      `  SNS publishes: ${r.commands.PublishCommand ?? 0} (${perMillion(r.commands.PublishCommand ?? 0)} per million lines); sources written ${r.sourcesFlagged}; dead-lettered ${r.pumped.deadLettered}`,
+    );
     console.log(`  handler peak RSS ${r.peakRssMb.toFixed(0)} MB`);
   } finally {
     await stack.stop();

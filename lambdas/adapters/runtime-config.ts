@@ -10,6 +10,8 @@ export interface RuntimeConfig {
   detector: DetectorConfig;
   /** Log format for every object, or auto-detection per object. */
   format?: string;
+  /** Formats by key prefix/suffix (the first match wins over `format`). */
+  formats: { prefix: string; suffix?: string; format: string }[];
   retentionHours: number;
   maxLineLength: number;
 }
@@ -23,6 +25,12 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, pro
     return fallback;
   }
   return n;
+}
+
+/** The format configured for an object key, if any. */
+export function formatFor(config: RuntimeConfig, key: string): string | undefined {
+  const hit = config.formats.find((f) => key.startsWith(f.prefix) && (!f.suffix || key.endsWith(f.suffix)));
+  return hit?.format ?? config.format;
 }
 
 /**
@@ -55,8 +63,22 @@ export function loadRuntimeConfig(env: NodeJS.ProcessEnv): RuntimeConfig {
       problems.push(`LOG_FORMAT: ${(e as Error).message}`);
     }
   }
+  let formats: RuntimeConfig['formats'] = [];
+  if (env.LOG_FORMATS) {
+    try {
+      const list = JSON.parse(env.LOG_FORMATS) as unknown;
+      if (!Array.isArray(list)) throw new Error('it must be a JSON list of { prefix, suffix?, format }');
+      formats = list.map((x: { prefix?: unknown; suffix?: unknown; format?: unknown }, i) => {
+        if (typeof x?.prefix !== 'string' || typeof x.format !== 'string') throw new Error(`entry ${i} needs a string prefix and format`);
+        makeParser(x.format, detector.jsonFields);
+        return { prefix: x.prefix, format: x.format, ...(typeof x.suffix === 'string' ? { suffix: x.suffix } : {}) };
+      });
+    } catch (e) {
+      problems.push(`LOG_FORMATS: ${(e as Error).message}`);
+    }
+  }
   const retentionHours = positiveInt(env, 'STATE_RETENTION_HOURS', 4, problems);
   const maxLineLength = positiveInt(env, 'MAX_LINE_BYTES', 64 * 1024, problems);
   if (problems.length) throw new ConfigError(`invalid runtime configuration: ${problems.join('; ')}`);
-  return { tableName, topicArn, environment, detector, ...(format ? { format } : {}), retentionHours, maxLineLength };
+  return { tableName, topicArn, environment, detector, ...(format ? { format } : {}), formats, retentionHours, maxLineLength };
 }

@@ -3,7 +3,7 @@ import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { S3Event, S3EventRecord, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { DynamoStateStore } from '../adapters/dynamodb-state-store.js';
-import { type RuntimeConfig, loadRuntimeConfig } from '../adapters/runtime-config.js';
+import { type RuntimeConfig, formatFor, loadRuntimeConfig } from '../adapters/runtime-config.js';
 import { s3LineSource } from '../adapters/s3-line-source.js';
 import { SnsAlertPublisher } from '../adapters/sns-publisher.js';
 import { type ObjectOutcome, processLogObject } from '../core/pipeline.js';
@@ -55,7 +55,7 @@ export function makeHandler(deps: HandlerDeps) {
         config: deps.config.detector,
         environment: deps.config.environment,
         nowSec: Math.floor(deps.now() / 1000),
-        ...(deps.config.format ? { format: deps.config.format } : {}),
+        ...(formatFor(deps.config, ref.key) ? { format: formatFor(deps.config, ref.key) } : {}),
       });
       const skipped = Object.values(outcome.skipped).reduce((a, b) => a + b, 0);
       metrics.addMetric('LinesRead', MetricUnit.Count, outcome.lines);

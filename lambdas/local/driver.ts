@@ -42,6 +42,7 @@ export function localHandlerDeps(stack: LocalStack, overrides: Partial<HandlerDe
     topicArn: stack.topicArn,
     environment: overrides.environment ?? 'local',
     detector: structuredClone(DEFAULT_CONFIG),
+    formats: [],
     retentionHours: 4,
     maxLineLength: 64 * 1024,
     ...overrides.config,

@@ -44,7 +44,9 @@ async function summary(stack: LocalStack): Promise<void> {
   const windows = items.filter((i) => i.sk?.S?.startsWith('W#'));
   const claims = items.filter((i) => i.sk?.S === 'ALERT');
   const objects = items.filter((i) => i.sk?.S === 'OBJ');
-  out(`\nDynamoDB (${stack.tableName}): ${items.length} items: ${windows.length} source windows, ${claims.length} alert claims, ${objects.length} objects done`);
+  out(
+    `\nDynamoDB (${stack.tableName}): ${items.length} items: ${windows.length} source windows, ${claims.length} alert claims, ${objects.length} objects done`,
+  );
   const bySource = new Map<string, { req: number; score: number; alert: string }>();
   for (const w of windows) {
     const src = (w.pk?.S ?? '').slice(4);

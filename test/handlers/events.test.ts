@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { S3EventRecord } from 'aws-lambda';
-import { loadRuntimeConfig } from '../../lambdas/adapters/runtime-config.js';
+import { formatFor, loadRuntimeConfig } from '../../lambdas/adapters/runtime-config.js';
 import { objectRefOf, s3RecordsOf } from '../../lambdas/handlers/process-logs.js';
 import { s3EventKey } from '../../lambdas/local/stack.js';
 
@@ -46,6 +46,20 @@ describe('runtime configuration', () => {
         /LOG_FORMAT: unknown format "syslog"/.test(e.message) &&
         /STATE_RETENTION_HOURS must be a positive whole number/.test(e.message),
     );
+  });
+  it('picks a format by key prefix and suffix', () => {
+    const c = loadRuntimeConfig({
+      ...good,
+      LOG_FORMATS: JSON.stringify([
+        { prefix: 'alb/', format: 'alb' },
+        { prefix: 'web/', suffix: '.json', format: 'json' },
+      ]),
+      LOG_FORMAT: 'combined',
+    });
+    assert.equal(formatFor(c, 'alb/AWSLogs/x.log.gz'), 'alb');
+    assert.equal(formatFor(c, 'web/a.json'), 'json');
+    assert.equal(formatFor(c, 'web/a.log'), 'combined');
+    assert.throws(() => loadRuntimeConfig({ ...good, LOG_FORMATS: '[{"prefix":"a/","format":"nope"}]' }), /LOG_FORMATS: unknown format "nope"/);
   });
   it('refuses DETECTOR_CONFIG that is not JSON', () => {
     assert.throws(() => loadRuntimeConfig({ ...good, DETECTOR_CONFIG: '{oops' }), /DETECTOR_CONFIG is not valid JSON/);

@@ -1,0 +1,94 @@
+import { Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+/** Props of {@link LogBucket}. */
+export interface LogBucketProps {
+  /** Days after which log objects expire. */
+  expireAfterDays: number;
+  removalPolicy: RemovalPolicy;
+  /** Empty the buckets when the stack is destroyed (dev only). @default false */
+  autoDeleteObjects?: boolean;
+}
+
+/**
+ * A new bucket for access logs with secure defaults: no public access, SSL only, SSE-S3
+ * encryption (S3 event notifications and the load balancers that write here need no key
+ * grants), a lifecycle expiry, and its own server access logs in a second bucket.
+ */
+export class LogBucket extends Construct {
+  readonly bucket: s3.Bucket;
+  readonly accessLogs: s3.Bucket;
+
+  constructor(scope: Construct, id: string, props: LogBucketProps) {
+    super(scope, id);
+    if (!Number.isInteger(props.expireAfterDays) || props.expireAfterDays < 1)
+      throw new Error(`LogBucket: expireAfterDays must be a whole number ≥ 1 (got ${props.expireAfterDays})`);
+    const common = {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      removalPolicy: props.removalPolicy,
+      autoDeleteObjects: props.autoDeleteObjects ?? false,
+    };
+    this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
+      ...common,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ expiration: Duration.days(props.expireAfterDays) }],
+    });
+    Validations.of(this.accessLogs).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'This bucket receives the server access logs of the log bucket; logging it in turn would recurse.',
+    });
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      ...common,
+      lifecycleRules: [{ expiration: Duration.days(props.expireAfterDays), abortIncompleteMultipartUploadAfter: Duration.days(7) }],
+      serverAccessLogsBucket: this.accessLogs,
+      serverAccessLogsPrefix: 'log-bucket/',
+    });
+  }
+}
+
+/** Props of {@link IngestQueue}. */
+export interface IngestQueueProps {
+  /** The consumer's timeout: the visibility timeout is six times this (AWS's guidance for Lambda). */
+  consumerTimeout: Duration;
+  /** Receives before a message goes to the dead-letter queue. @default 3 */
+  maxReceiveCount?: number;
+}
+
+/** An SQS queue with a dead-letter queue, both encrypted (SSE-SQS) and SSL-only. */
+export class IngestQueue extends Construct {
+  readonly queue: sqs.Queue;
+  readonly deadLetters: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: IngestQueueProps) {
+    super(scope, id);
+    this.deadLetters = new sqs.Queue(this, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetters).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue.' });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * 6),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.deadLetters, maxReceiveCount: props.maxReceiveCount ?? 3 },
+    });
+  }
+}
+
+/** An SNS topic encrypted with a customer-managed key (rotated), SSL-only publishing. */
+export class EncryptedTopic extends Construct {
+  readonly topic: sns.Topic;
+
+  constructor(scope: Construct, id: string, props: { key: kms.IKey; displayName: string }) {
+    super(scope, id);
+    this.topic = new sns.Topic(this, 'Topic', { masterKey: props.key, enforceSSL: true, displayName: props.displayName });
+  }
+}

@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { buildStack, cdkContext, nagFindings } from '../support/infra.js';
+
+const dev = Template.fromStack(buildStack('dev').stack);
+const prod = Template.fromStack(buildStack('prod').stack);
+const denyInsecure = Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]);
+
+function only<T>(t: Template, type: string, props?: Record<string, unknown>): T {
+  const found = Object.values(t.findResources(type, props ? { Properties: props } : undefined));
+  assert.equal(found.length, 1, `exactly one ${type}`);
+  return found[0] as T;
+}
+
+describe('cdk-nag (AwsSolutions)', { timeout: 120_000 }, () => {
+  for (const env of ['dev', 'prod']) {
+    it(`${env}: no unacknowledged finding`, () => assert.deepEqual(nagFindings(env), []));
+  }
+  it('an existing-bucket variant of dev: no unacknowledged finding', () => {
+    const envs = structuredClone(cdkContext.environments) as Record<string, { logs: Record<string, unknown> }>;
+    (envs.dev as { logs: Record<string, unknown> }).logs.existingBucketName = 'someone-elses-logs';
+    assert.deepEqual(nagFindings('dev', envs), []);
+  });
+});
+
+describe('log bucket (new, in dev)', () => {
+  it('blocks public access, encrypts, expires objects, logs access, and refuses plain HTTP', () => {
+    const buckets = dev.findResources('AWS::S3::Bucket');
+    assert.equal(Object.keys(buckets).length, 2, 'the log bucket and its access-log bucket');
+    for (const b of Object.values(buckets) as { Properties: Record<string, unknown> }[]) {
+      assert.deepEqual(b.Properties.PublicAccessBlockConfiguration, {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      assert.deepEqual(b.Properties.BucketEncryption, { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] });
+    }
+    dev.hasResourceProperties('AWS::S3::Bucket', {
+      LoggingConfiguration: { DestinationBucketName: Match.anyValue(), LogFilePrefix: 'log-bucket/' },
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 14, Status: 'Enabled' })]) },
+    });
+    const policies = dev.findResources('AWS::S3::BucketPolicy');
+    assert.equal(Object.keys(policies).length, 2);
+    for (const p of Object.values(policies) as { Properties: { PolicyDocument: { Statement: unknown } } }[]) {
+      assert.ok(denyInsecure.test(p.Properties.PolicyDocument.Statement).isSuccess, 'SSL only');
+    }
+  });
+  it('notifies the queue for each configured prefix', () => {
+    const n = only<{
+      Properties: {
+        NotificationConfiguration: { QueueConfigurations: { Events: string[]; Filter?: { Key: { FilterRules: { Name: string; Value: string }[] } } }[] };
+      };
+    }>(dev, 'Custom::S3BucketNotifications');
+    const rules = n.Properties.NotificationConfiguration.QueueConfigurations.map((q) => [
+      q.Events,
+      q.Filter?.Key.FilterRules.map((r) => `${r.Name}=${r.Value}`),
+    ]);
+    assert.deepEqual(rules, [
+      [['s3:ObjectCreated:*'], ['prefix=alb/']],
+      [['s3:ObjectCreated:*'], ['prefix=cloudfront/']],
+      [['s3:ObjectCreated:*'], ['prefix=apache/']],
+    ]);
+  });
+});
+
+describe('queue and dead-letter queue', () => {
+  it('are encrypted and SSL-only; redrive after 3 receives; visibility 6 × the function timeout', () => {
+    const queues = Object.values(dev.findResources('AWS::SQS::Queue')) as { Properties: Record<string, unknown> }[];
+    assert.equal(queues.length, 2);
+    for (const q of queues) assert.equal(q.Properties.SqsManagedSseEnabled, true);
+    dev.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 720, RedrivePolicy: { maxReceiveCount: 3, deadLetterTargetArn: Match.anyValue() } });
+    dev.hasResourceProperties('AWS::SQS::Queue', { MessageRetentionPeriod: 14 * 24 * 3600 });
+    prod.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 1800 });
+    for (const p of Object.values(dev.findResources('AWS::SQS::QueuePolicy')) as { Properties: { PolicyDocument: { Statement: unknown } } }[]) {
+      if (denyInsecure.test(p.Properties.PolicyDocument.Statement).isSuccess) continue;
+      // The S3 → SQS policy is separate from the SSL-only one on the same queue.
+      assert.ok(JSON.stringify(p.Properties.PolicyDocument).includes('s3.amazonaws.com'));
+    }
+    assert.equal(
+      (Object.values(dev.findResources('AWS::SQS::QueuePolicy')) as { Properties: { PolicyDocument: { Statement: unknown } } }[]).filter(
+        (p) => denyInsecure.test(p.Properties.PolicyDocument.Statement).isSuccess,
+      ).length,
+      2,
+      'both queues refuse plain HTTP',
+    );
+  });
+});
+
+describe('the processor', () => {
+  it('is an ARM64 Node.js 22 function with its log retention and configuration from resource references', () => {
+    dev.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      MemorySize: 512,
+      Timeout: 120,
+      Environment: {
+        Variables: Match.objectLike({
+          STATE_TABLE_NAME: { Ref: 'StateTable' },
+          ALERT_TOPIC_ARN: { Ref: Match.stringLikeRegexp('^AlertsTopic') },
+          ENVIRONMENT_NAME: 'dev',
+          DETECTOR_CONFIG: JSON.stringify({ thresholds: { cooldownSeconds: 900 }, trustedProxies: ['10.0.0.0/8'] }),
+          LOG_FORMATS: JSON.stringify([
+            { prefix: 'alb/', format: 'alb' },
+            { prefix: 'cloudfront/', format: 'cloudfront' },
+          ]),
+          POWERTOOLS_SERVICE_NAME: 'probewatch',
+          NODE_OPTIONS: '--enable-source-maps',
+        }),
+      },
+      LoggingConfig: { LogGroup: Match.anyValue() },
+    });
+    dev.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 14 });
+    prod.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+    prod.hasResourceProperties('AWS::Lambda::Function', { MemorySize: 1024, Timeout: 300, ReservedConcurrentExecutions: 10 });
+    assert.equal(Object.values(dev.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: Match.anyValue() } })).length, 0);
+  });
+  it('consumes the queue in batches with partial batch responses', () => {
+    dev.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 10,
+      MaximumBatchingWindowInSeconds: 5,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+  it('has least-privilege permissions: its prefixes, four DynamoDB calls, publish to its topic', () => {
+    const policies = dev.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^ProcessorServiceRoleDefaultPolicy') } });
+    const statements = (Object.values(policies)[0] as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } })
+      .Properties.PolicyDocument.Statement;
+    const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
+    assert.deepEqual(actions, [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'kms:Decrypt',
+      'kms:GenerateDataKey*',
+      's3:GetObject',
+      'sns:Publish',
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:ReceiveMessage',
+    ]);
+    const s3 = statements.find((s) => s.Action === 's3:GetObject');
+    assert.equal((s3?.Resource as unknown[]).length, 3, 'one resource per configured prefix');
+    assert.ok(JSON.stringify(s3?.Resource).includes('/alb/*'));
+  });
+});
+
+describe('state table', () => {
+  it('is on demand with TTL, point-in-time recovery and encryption, under a stable logical id', () => {
+    for (const t of [dev, prod]) {
+      t.hasResourceProperties('AWS::DynamoDB::Table', {
+        BillingMode: 'PAY_PER_REQUEST',
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+      });
+      assert.ok(t.toJSON().Resources.StateTable, 'logical id StateTable');
+    }
+  });
+  it('is retained and protected in prod, destroyable in dev', () => {
+    assert.equal(prod.toJSON().Resources.StateTable.DeletionPolicy, 'Retain');
+    assert.equal(prod.toJSON().Resources.StateTable.Properties.DeletionProtectionEnabled, true);
+    assert.equal(dev.toJSON().Resources.StateTable.DeletionPolicy, 'Delete');
+    assert.equal(dev.toJSON().Resources.StateTable.Properties.DeletionProtectionEnabled, false);
+  });
+});
+
+describe('topics, subscriptions, alarms, dashboard', () => {
+  it('encrypts both topics with a rotated customer key and refuses plain HTTP', () => {
+    dev.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    const topics = Object.values(dev.findResources('AWS::SNS::Topic')) as { Properties: Record<string, unknown> }[];
+    assert.equal(topics.length, 2);
+    for (const t of topics) assert.ok(t.Properties.KmsMasterKeyId);
+    const policies = Object.values(dev.findResources('AWS::SNS::TopicPolicy')) as { Properties: { PolicyDocument: { Statement: unknown } } }[];
+    assert.equal(policies.length, 2);
+    for (const p of policies) assert.ok(denyInsecure.test(p.Properties.PolicyDocument.Statement).isSuccess);
+  });
+  it('subscribes the configured e-mail addresses, and filters optional subscribers by severity', () => {
+    dev.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'security-dev@example.com' });
+    prod.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
+    prod.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'platform@example.com' });
+    prod.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'https',
+      Endpoint: 'https://hooks.example.com/probewatch',
+      FilterPolicy: { severity: ['high', 'critical'] },
+    });
+  });
+  it('alarms on function errors, dead letters and message age, to the operations topic', () => {
+    const alarms = Object.values(dev.findResources('AWS::CloudWatch::Alarm')) as {
+      Properties: { MetricName: string; Threshold: number; AlarmActions: unknown[] };
+    }[];
+    assert.deepEqual(alarms.map((a) => [a.Properties.MetricName, a.Properties.Threshold]).sort(), [
+      ['ApproximateAgeOfOldestMessage', 1800],
+      ['ApproximateNumberOfMessagesVisible', 1],
+      ['Errors', 1],
+    ]);
+    for (const a of alarms) {
+      assert.equal(a.Properties.AlarmActions.length, 1);
+      assert.match((a.Properties.AlarmActions[0] as { Ref: string }).Ref, /^OperationsTopic/);
+    }
+    only(dev, 'AWS::CloudWatch::Dashboard', { DashboardName: 'ProbeWatch-dev' });
+  });
+});
+
+describe('existing bucket (prod)', () => {
+  it('creates no bucket and reads only the configured prefixes of the named one', () => {
+    assert.equal(Object.keys(prod.findResources('AWS::S3::Bucket')).length, 0);
+    prod.hasResourceProperties('Custom::S3BucketNotifications', { BucketName: 'example-prod-access-logs' });
+    const json = JSON.stringify(prod.findResources('AWS::IAM::Policy'));
+    assert.ok(json.includes(':s3:::example-prod-access-logs/AWSLogs/*'));
+    assert.ok(json.includes(':s3:::example-prod-access-logs/cloudfront/*'));
+  });
+});
