@@ -1,7 +1,15 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { AdapterError } from '../core/errors.js';
-import type { ClaimRequest, ClaimResult, MergedSourceState, SourceDelta, StateStore, StoredBucket } from '../core/ports.js';
+import {
+  type ClaimRequest,
+  type ClaimResult,
+  type MergedSourceState,
+  type SourceDelta,
+  type StateStore,
+  type StoredBucket,
+  emptyMergedState,
+} from '../core/ports.js';
 import { SEVERITIES, type Severity } from '../core/rules/types.js';
 
 const HOUR_MS = 3_600_000;
@@ -267,20 +275,7 @@ const BUCKET_ATTR = /^b(\d+)_(s|p|c_(.+))$/;
 
 /** Sums hour items into one merged state (pure; exported for tests). */
 export function mergeItems(source: string, items: readonly Item[]): MergedSourceState {
-  const m: MergedSourceState = {
-    source,
-    requests: 0,
-    score: 0,
-    firstSeen: Number.POSITIVE_INFINITY,
-    lastSeen: Number.NEGATIVE_INFINITY,
-    labels: {},
-    statuses: {},
-    rules: [],
-    buckets: [],
-    samples: [],
-    referer: '',
-    objects: [],
-  };
+  const m = emptyMergedState(source);
   const rules = new Set<string>();
   const samples = new Set<string>();
   const objects = new Set<string>();

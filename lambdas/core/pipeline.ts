@@ -2,7 +2,6 @@ import { type AlertState, ERROR_BURST_RULE, type SampleRequest, SourceState, typ
 import { buildAlertMessage } from './alert-message.js';
 import type { DetectorConfig } from './config.js';
 import { decideClaim, maxSeverity, severityRank } from './decide.js';
-import { detach } from './lines.js';
 import {
   type AlertPublisher,
   type LineSource,

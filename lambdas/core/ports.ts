@@ -55,21 +55,29 @@ export interface SourceDelta {
 }
 
 /** A source's state merged over every live item around the times of a delta. */
-export interface MergedSourceState {
-  source: string;
-  requests: number;
-  score: number;
-  firstSeen: number;
-  lastSeen: number;
-  labels: Record<string, number>;
-  statuses: Record<string, number>;
-  rules: string[];
-  buckets: StoredBucket[];
-  samples: string[];
-  referer: string;
+export interface MergedSourceState extends Omit<SourceDelta, 'objectId'> {
+  /** Every object applied to those items. */
   objects: string[];
   /** The source's live alert claim, read with the windows (the conditional write decides). */
   claim?: { lastAt: number; severity: Severity; status: 'pending' | 'sent'; objectId: string };
+}
+
+/** The merged state of a source nothing is known about yet (the identity of merging). */
+export function emptyMergedState(source: string): MergedSourceState {
+  return {
+    source,
+    requests: 0,
+    score: 0,
+    firstSeen: Number.POSITIVE_INFINITY,
+    lastSeen: Number.NEGATIVE_INFINITY,
+    labels: {},
+    statuses: {},
+    rules: [],
+    buckets: [],
+    samples: [],
+    referer: '',
+    objects: [],
+  };
 }
 
 /** What an alert claim decides on. */

@@ -48,6 +48,7 @@ export function makeHandler(deps: HandlerDeps) {
   async function processRef(ref: ObjectRef): Promise<ObjectOutcome> {
     logger.appendKeys({ bucket: ref.bucket, key: ref.key });
     const started = deps.now();
+    const format = formatFor(deps.config, ref.key);
     try {
       const outcome = await processLogObject(ref, s3LineSource(deps.s3, ref, { maxLineLength: deps.config.maxLineLength }), {
         store: deps.store,
@@ -55,7 +56,7 @@ export function makeHandler(deps: HandlerDeps) {
         config: deps.config.detector,
         environment: deps.config.environment,
         nowSec: Math.floor(deps.now() / 1000),
-        ...(formatFor(deps.config, ref.key) ? { format: formatFor(deps.config, ref.key) } : {}),
+        ...(format ? { format } : {}),
       });
       const skipped = Object.values(outcome.skipped).reduce((a, b) => a + b, 0);
       metrics.addMetric('LinesRead', MetricUnit.Count, outcome.lines);

@@ -1,4 +1,13 @@
-import type { AlertMessage, AlertPublisher, ClaimRequest, ClaimResult, MergedSourceState, SourceDelta, StateStore } from '../../lambdas/core/ports.js';
+import {
+  type AlertMessage,
+  type AlertPublisher,
+  type ClaimRequest,
+  type ClaimResult,
+  type MergedSourceState,
+  type SourceDelta,
+  type StateStore,
+  emptyMergedState,
+} from '../../lambdas/core/ports.js';
 import { SEVERITIES } from '../../lambdas/core/rules/types.js';
 
 const HOUR = 3_600_000;
@@ -53,20 +62,7 @@ export class MemoryStateStore implements StateStore {
 
 function merge(source: string, deltas: SourceDelta[], from: number, to: number): MergedSourceState {
   const inRange = deltas.filter((d) => d.buckets.some((b) => b.start >= from && b.start < to));
-  const m: MergedSourceState = {
-    source,
-    requests: 0,
-    score: 0,
-    firstSeen: Number.POSITIVE_INFINITY,
-    lastSeen: Number.NEGATIVE_INFINITY,
-    labels: {},
-    statuses: {},
-    rules: [],
-    buckets: [],
-    samples: [],
-    referer: '',
-    objects: [],
-  };
+  const m = emptyMergedState(source);
   const buckets = new Map<number, { start: number; score: number; paths: Set<string>; counts: Record<string, number> }>();
   for (const d of inRange) {
     m.requests += d.requests;
