@@ -324,11 +324,7 @@ export async function processLogObject(ref: ObjectRef, lines: LineSource, deps: 
     );
     if (claim !== 'claimed') return;
     const state = stateFromMerged(merged, decision, rulesById);
-    const message = buildAlertMessage(
-      alertReport(state, state.alert as AlertState, config.blockHours),
-      deps.environment,
-      merged.objects.map((o) => detach(o)),
-    );
+    const message = buildAlertMessage(alertReport(state, state.alert as AlertState, config.blockHours), deps.environment, merged.objects);
     await deps.publisher.publish(message);
     await store.markAlertSent(s.key, id);
     alerts++;
