@@ -93,14 +93,11 @@ export class ProbeWatchStack extends Stack {
     );
     this.alertTopic = new EncryptedTopic(this, 'Alerts', { key, displayName: `ProbeWatch ${envName} alerts` }).topic;
     for (const email of config.alerts.emails) this.alertTopic.addSubscription(new subs.EmailSubscription(email));
-    for (const s of config.alerts.subscribers) {
+    for (const [i, s] of config.alerts.subscribers.entries()) {
       const allowlist = SEVERITIES.slice(SEVERITIES.indexOf(s.minSeverity));
       const filterPolicy = { severity: sns.SubscriptionFilter.stringFilter({ allowlist }) };
       if (s.protocol === 'https') this.alertTopic.addSubscription(new subs.UrlSubscription(s.endpoint, { filterPolicy }));
-      else
-        this.alertTopic.addSubscription(
-          new subs.SqsSubscription(sqs.Queue.fromQueueArn(this, `Subscriber${allowlist.length}${s.endpoint.split(':').pop()}`, s.endpoint), { filterPolicy }),
-        );
+      else this.alertTopic.addSubscription(new subs.SqsSubscription(sqs.Queue.fromQueueArn(this, `Subscriber${i}`, s.endpoint), { filterPolicy }));
     }
     const opsTopic = new EncryptedTopic(this, 'Operations', { key, displayName: `ProbeWatch ${envName} operations` }).topic;
     for (const email of config.alerts.operationsEmails) opsTopic.addSubscription(new subs.EmailSubscription(email));

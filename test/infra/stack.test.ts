@@ -210,6 +210,27 @@ describe('topics, subscriptions, alarms, dashboard', () => {
   });
 });
 
+describe('optional SQS subscribers', () => {
+  it('two subscriber queues with the same name in different accounts both subscribe, each with its filter', () => {
+    const envs = structuredClone(cdkContext.environments) as Record<string, { alerts: Record<string, unknown> }>;
+    (envs.dev as { alerts: Record<string, unknown> }).alerts.subscribers = [
+      { protocol: 'sqs', endpoint: 'arn:aws:sqs:eu-west-1:111111111111:security-events', minSeverity: 'high' },
+      { protocol: 'sqs', endpoint: 'arn:aws:sqs:eu-west-1:222222222222:security-events', minSeverity: 'high' },
+    ];
+    const t = Template.fromStack(buildStack('dev', envs).stack);
+    const sqsSubs = Object.values(t.findResources('AWS::SNS::Subscription', { Properties: { Protocol: 'sqs' } })) as {
+      Properties: { Endpoint: string; FilterPolicy: unknown };
+    }[];
+    assert.deepEqual(
+      sqsSubs.map((x) => [x.Properties.Endpoint, x.Properties.FilterPolicy]),
+      [
+        ['arn:aws:sqs:eu-west-1:111111111111:security-events', { severity: ['high', 'critical'] }],
+        ['arn:aws:sqs:eu-west-1:222222222222:security-events', { severity: ['high', 'critical'] }],
+      ],
+    );
+  });
+});
+
 describe('existing bucket (prod)', () => {
   it('creates no bucket and reads only the configured prefixes of the named one', () => {
     assert.equal(Object.keys(prod.findResources('AWS::S3::Bucket')).length, 0);
