@@ -118,7 +118,7 @@ function progressBar(io: CliIo, totalBytes: number, enabled: boolean) {
     const bar = '█'.repeat(Math.floor(pct / 4)).padEnd(25, '░');
     const mb = (n: number) => (n / 1e6).toFixed(1);
     const rate = (done / 1e6 / Math.max(0.001, (now - start) / 1000)).toFixed(1);
-    io.stderr.write(`\r${bar} ${String(pct).padStart(3)}%  ${mb(done)}/${mb(totalBytes)} MB  ${lines.toLocaleString('en')} lines  ${rate} MB/s `);
+    io.stderr.write(`\r${bar} ${String(pct).padStart(3)}%  ${mb(done)}/${mb(totalBytes)} MB read  ${lines.toLocaleString('en')} lines  ${rate} MB/s `);
   };
   return {
     bytes(n: number) {
@@ -173,7 +173,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       const scanner = detector.openObject(name);
       const body = (input === '-' ? io.stdin : createReadStream(input, { highWaterMark: 256 * 1024 })) as AsyncIterable<Uint8Array>;
       try {
-        const outcome = await readLines(body, { line: (l) => scanner.push(l), overlong: (p) => scanner.overlong(p) }, { onBytes: (n) => progress.bytes(n) });
+        const sink = showProgress
+          ? {
+              line: (l: string) => {
+                progress.line();
+                scanner.push(l);
+              },
+              overlong: (p: string) => scanner.overlong(p),
+            }
+          : { line: (l: string) => scanner.push(l), overlong: (p: string) => scanner.overlong(p) };
+        const outcome = await readLines(body, sink, { onBytes: (n) => progress.bytes(n) });
         if (outcome.notLog) {
           progress.finish();
           io.stderr.write(errStyle.yellow(`probewatch: ${sanitize(name, 200)}: skipped: ${outcome.notLog}\n`));

@@ -88,9 +88,10 @@ export function rankedCategories(s: SourceState): string[] {
 
 /** Headline for a source: the category that explains most of its score. */
 export function headline(s: SourceState): string {
-  if (s.labels.has('cgi-probe') && s.labels.has('php-probe')) return 'CGI/PHP probe sweep';
   const top = rankedCategories(s)[0];
   if (!top) return 'Unremarkable';
+  // The classic sweep tries CGI scripts and PHP binaries together: name both when they lead.
+  if ((top === 'cgi-probe' || top === 'php-probe') && s.labels.has('cgi-probe') && s.labels.has('php-probe')) return 'CGI/PHP probe sweep';
   return CATEGORY_INFO[top]?.title ?? top;
 }
 

@@ -114,6 +114,20 @@ describe('event-time windows', () => {
   });
 });
 
+describe('headlines', () => {
+  it('name the leading finding: CGI/PHP only when those lead', () => {
+    const nikto = 'Mozilla/5.00 (Nikto/2.1.6)';
+    const lines = [
+      line('198.51.100.40', 0, 'GET /cgi-bin/test.cgi HTTP/1.1', 404, nikto),
+      line('198.51.100.40', 1, 'GET /cgi-bin/php5 HTTP/1.1', 404, nikto),
+      line('198.51.100.40', 2, 'GET / HTTP/1.1', 200, nikto),
+    ];
+    assert.match(scanLines({ a: lines }).report.alerts[0]?.reason ?? '', /^Vulnerability scanner: /);
+    const sweep = ['test.cgi', 'php5', 'env.cgi', 'php4'].map((p, i) => line('198.51.100.41', i, `GET /cgi-bin/${p} HTTP/1.1`, 404));
+    assert.match(scanLines({ a: sweep }).report.sources[0]?.reason ?? '', /^CGI\/PHP probe sweep: /);
+  });
+});
+
 describe('window buckets', () => {
   it('drops events older than the lateness horizon', () => {
     const w = new EventWindow(10_000, 120_000, 60_000);
