@@ -186,6 +186,22 @@ describe('pipeline end to end on local emulators (S3 → SQS → handler → Dyn
     );
   });
 
+  it('a direct S3 event (no queue) is processed too, and a failure fails the invocation for Lambda to retry', async () => {
+    const tableName = await freshTable();
+    const handler = makeHandler(localHandlerDeps(stack, { tableName }));
+    await put('direct/a b.log', readFileSync('events/logs/seed-cgi-sweep.log'));
+    const direct = (key: string) => ({
+      Records: [{ eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: stack.bucket }, object: { key, eTag: 'direct-1', size: 1 } } }],
+    });
+    assert.deepEqual(await handler(direct('direct/a+b.log') as never), { batchItemFailures: [] });
+    assert.equal((await readTap(stack)).length, 2);
+    await put('direct/cut.log.gz', gzipSync('x'.repeat(10_000)).subarray(0, 20));
+    await assert.rejects(handler(direct('direct/cut.log.gz') as never), /truncated or corrupt/);
+    await pumpQueue(stack, handler); // drain the notifications the uploads also sent
+    await readDlq(stack);
+    await readTap(stack);
+  });
+
   it('DynamoDB throttling: the object is retried and counted once', async () => {
     const tableName = await freshTable();
     const { faulty: throttled, m, pass } = faultyDocumentClient();
