@@ -19,6 +19,7 @@ export interface ScanReport {
   cleanSources: number;
 }
 
+/** One alerted source, as the CLI prints it and alerts carry it. */
 export interface AlertReport {
   source: string;
   severity: Severity;
@@ -40,6 +41,7 @@ export interface AlertReport {
   samples: { time: string; request: string; status: number; userAgent: string; labels: string[] }[];
 }
 
+/** One labelled source and its verdict. */
 export interface SourceReport {
   source: string;
   verdict: 'alert' | 'suspicious' | 'benign';
@@ -52,6 +54,7 @@ export interface SourceReport {
   reason: string;
 }
 
+/** One benign category: how much noise it explained, and why it is harmless. */
 export interface BenignReport {
   category: string;
   requests: number;

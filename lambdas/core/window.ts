@@ -23,6 +23,7 @@ export interface WindowPeak {
 
 const MAX_PATHS_PER_BUCKET = 64;
 
+/** A source's event-time buckets, kept sorted, with sliding-window queries over them. */
 export class EventWindow {
   /** Buckets sorted by start. */
   readonly buckets: Bucket[] = [];

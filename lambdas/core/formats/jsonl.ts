@@ -20,6 +20,7 @@ export const JSON_FIELDS = [
   'forwardedFor',
   'message',
 ] as const;
+/** One of the fields a JSON log can supply. */
 export type JsonField = (typeof JSON_FIELDS)[number];
 
 /** Where each field is found: dotted paths tried in order (the first present wins). */

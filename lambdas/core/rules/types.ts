@@ -3,7 +3,9 @@
 /** The broad kind of a label. Benign labels explain noise and never raise an alert. */
 export type RuleClass = 'benign' | 'probing' | 'abuse' | 'exploit' | 'protocol' | 'client';
 
+/** Severities, least to most severe. */
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
+/** How bad a finding is. */
 export type Severity = (typeof SEVERITIES)[number];
 
 /**
