@@ -88,7 +88,16 @@ export function renderReport(report: ScanReport, st: Style, width = 100): string
   }
   if (suspicious.length) {
     out.push(st.bold(`SUSPICIOUS, BELOW THE ALERT THRESHOLD (${suspicious.length})`));
-    const rows = suspicious.slice(0, 20).map((s) => [s.source, s.severity, `score ${s.score}`, `${s.requests} req`, s.reason]);
+    const rows = suspicious.slice(0, 20).map((s) => [
+      s.source,
+      s.severity,
+      `score ${s.score}`,
+      `${s.requests} req`,
+      `${shortTime(s.firstSeen)} → ${s.lastSeen.slice(0, 10) === s.firstSeen.slice(0, 10) ? shortTime(s.lastSeen).slice(11) : shortTime(s.lastSeen)}`,
+      Object.entries(s.labels)
+        .map(([c, n]) => `${c}×${n}`)
+        .join(' '),
+    ]);
     out.push(...table(rows));
     if (suspicious.length > 20) out.push(st.dim(`  … and ${suspicious.length - 20} more (--json lists them all)`));
     out.push('');
