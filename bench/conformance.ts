@@ -1,6 +1,6 @@
 /**
  * Checks the parsers and rules against third-party logs that no one on this project wrote
- * (`npm run conformance -- <dir>`, e.g. ../shared/corpus). Not part of `npm test`: the samples
+ * (`npm run conformance -- <dir>`, a folder of third-party logs). Not part of `npm test`: the samples
  * are not ours to ship. Prints, per file, what was detected and parsed, and for annotated
  * samples (fail2ban's `# failJSON`) how often ProbeWatch agrees.
  */
