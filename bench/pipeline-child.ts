@@ -7,8 +7,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoStateStore } from '../lambdas/adapters/dynamodb-state-store.js';
-import { SnsAlertPublisher } from '../lambdas/adapters/sns-publisher.js';
 import { makeHandler } from '../lambdas/handlers/process-logs.js';
 import { CapturedMetrics, localHandlerDeps, pumpQueue } from '../lambdas/local/driver.js';
 import type { LocalStack } from '../lambdas/local/stack.js';
@@ -51,13 +49,9 @@ const stack = {
 } as unknown as LocalStack;
 
 const metrics = new CapturedMetrics({ namespace: 'ProbeWatch', serviceName: 'probewatch' });
-const handler = makeHandler(
-  localHandlerDeps(stack, {
-    metrics,
-    store: new DynamoStateStore({ tableName: env.TABLE as string, client: dynamo }),
-    publisher: new SnsAlertPublisher({ topicArn: env.TOPIC as string, client: sns }),
-  }),
-);
+// The stack object carries the counting clients; localHandlerDeps builds the store and the
+// publisher on them.
+const handler = makeHandler(localHandlerDeps(stack, { metrics }));
 const start = process.hrtime.bigint();
 const pumped = await pumpQueue(stack, handler);
 const seconds = Number(process.hrtime.bigint() - start) / 1e9;

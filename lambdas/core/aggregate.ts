@@ -1,7 +1,7 @@
 import type { DetectorConfig } from './config.js';
 import { type AlertClaim, applyClaim, decideClaim, maxSeverity, severityRank } from './decide.js';
 import { detach } from './lines.js';
-import type { LogRecord } from './model.js';
+import { type LogRecord, requestLineOf } from './model.js';
 import type { Classification } from './rules/engine.js';
 import type { Rule, Severity } from './rules/types.js';
 import { EventWindow } from './window.js';
@@ -33,8 +33,7 @@ export interface AlertState {
 const MAX_SAMPLES = 10;
 
 function sample(r: LogRecord, c: Classification): SampleRequest {
-  const request = r.request || `${r.method} ${r.target} ${r.protocol}`.trim();
-  return { time: r.time, request: detach(request), status: r.status, userAgent: detach(r.userAgent), labels: c.labels.map((l) => l.category) };
+  return { time: r.time, request: detach(requestLineOf(r)), status: r.status, userAgent: detach(r.userAgent), labels: c.labels.map((l) => l.category) };
 }
 
 /** Everything known about one source (an IPv4 address or an IPv6 /64). */
@@ -70,6 +69,26 @@ export class SourceState {
   /** Categories that are not benign, by descending request count. */
   suspiciousCategories(): [string, number][] {
     return [...this.labels].filter(([c]) => this.ruleOf.get(c)?.class !== 'benign').sort((a, b) => b[1] - a[1]);
+  }
+
+  /** Error statuses by code, the rest by class: `{ "404": 28, "403": 1, "2xx": 1 }`, most first. */
+  statusCounts(): Record<string, number> {
+    const out: [string, number][] = [...this.statuses].map(([k, v]) => [String(k), v]);
+    this.statusClasses.forEach((n, i) => {
+      if (n > 0) out.push([i === 0 ? 'none' : `${i}xx`, n]);
+    });
+    return Object.fromEntries(out.sort((x, y) => y[1] - x[1]));
+  }
+
+  /** Adds counts in the form `statusCounts()` writes (the inverse, for stored state). */
+  addStatusCounts(counts: Readonly<Record<string, number>>): void {
+    for (const [k, n] of Object.entries(counts)) {
+      if (/^\d{3}$/.test(k) && Number(k) >= 400) this.statuses.set(Number(k), (this.statuses.get(Number(k)) ?? 0) + n);
+      else {
+        const i = k === 'none' ? 0 : Number(k[0]);
+        if (i >= 0 && i <= 3) this.statusClasses[i] = (this.statusClasses[i] ?? 0) + n;
+      }
+    }
   }
 
   /** The highest severity among the non-benign labels ('info' when none). */

@@ -44,6 +44,11 @@ export interface LineParser {
 /** Marker returned by `LineParser.parse` for lines that carry no request (headers, comments). */
 export const SKIP_LINE = null;
 
+/** The request line as logged, or rebuilt from its parts when the format logs them separately. */
+export function requestLineOf(r: LogRecord): string {
+  return r.request || `${r.method} ${r.target} ${r.protocol}`.trim();
+}
+
 /** Builds a record with every field present, so all records share one hidden class. */
 export function emptyRecord(raw: string): LogRecord {
   return {

@@ -76,11 +76,6 @@ function sampleOf(x: SampleRequest): string {
 
 /** The part of one source's state that one object contributes. */
 export function toDelta(s: SourceState, id: string): SourceDelta {
-  const statuses: Record<string, number> = {};
-  for (const [code, n] of s.statuses) statuses[String(code)] = n;
-  s.statusClasses.forEach((n, i) => {
-    if (n > 0) statuses[i === 0 ? 'none' : `${i}xx`] = n;
-  });
   const labels: Record<string, number> = {};
   for (const [c, n] of s.labels) if (c !== ERROR_BURST_RULE.category) labels[c] = n;
   const suspicious = s.samples.filter((x) => x.labels.some((c) => s.ruleOf.get(c)?.class !== 'benign'));
@@ -92,7 +87,7 @@ export function toDelta(s: SourceState, id: string): SourceDelta {
     firstSeen: s.firstSeen,
     lastSeen: s.lastSeen,
     labels,
-    statuses,
+    statuses: s.statusCounts(),
     rules: [...s.rulesSeen.keys()],
     buckets: (s.window?.buckets ?? []).map((b) => ({
       start: b.start,
@@ -213,13 +208,7 @@ export function stateFromMerged(m: MergedSourceState, decision: MergedDecision, 
     const prev = s.ruleOf.get(r.category);
     if (!prev || severityRank(r.severity) > severityRank(prev.severity)) s.ruleOf.set(r.category, r);
   }
-  for (const [k, n] of Object.entries(m.statuses)) {
-    if (/^\d{3}$/.test(k) && Number(k) >= 400) s.statuses.set(Number(k), n);
-    else {
-      const i = k === 'none' ? 0 : Number(k[0]);
-      if (i >= 0 && i <= 3) s.statusClasses[i] = (s.statusClasses[i] ?? 0) + n;
-    }
-  }
+  s.addStatusCounts(m.statuses);
   s.peakWindowScore = decision.windowScore;
   s.peakDistinctPaths = decision.distinctPaths;
   if (decision.distinctPaths >= 1 && (decision.trigger === 'error-burst' || s.labels.has('error-burst'))) {

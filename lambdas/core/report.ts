@@ -146,15 +146,6 @@ function whatAndTodo(s: SourceState, blockHours: number): { what: string; todo: 
   return { what, todo };
 }
 
-/** Error statuses by code, the rest by class: `{ "404": 28, "403": 1, "2xx": 1 }`. */
-function statusCounts(s: SourceState): Record<string, number> {
-  const out: [string, number][] = [...s.statuses].map(([k, v]) => [String(k), v]);
-  s.statusClasses.forEach((n, i) => {
-    if (n > 0) out.push([i === 0 ? 'none' : `${i}xx`, n]);
-  });
-  return Object.fromEntries(out.sort((x, y) => y[1] - x[1]));
-}
-
 function verdict(s: SourceState): SourceReport['verdict'] {
   if (s.alert) return 'alert';
   return s.suspiciousCategories().length > 0 ? 'suspicious' : 'benign';
@@ -178,7 +169,7 @@ export function alertReport(s: SourceState, a: AlertState, blockHours: number): 
     alertCount: a.claim.count,
     windowScore: s.peakWindowScore,
     distinctErrorPaths: s.peakDistinctPaths,
-    statuses: statusCounts(s),
+    statuses: s.statusCounts(),
     what,
     todo,
     ...(note ? { note } : {}),

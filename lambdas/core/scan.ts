@@ -6,7 +6,7 @@ import { sanitize } from './escape.js';
 import { FORMAT_NAMES, detectFormat, makeParser } from './formats/index.js';
 import { parseIPv4, sourceKey } from './ip.js';
 import { detach } from './lines.js';
-import type { LineParser, LogRecord } from './model.js';
+import { type LineParser, type LogRecord, requestLineOf } from './model.js';
 import { BUILTIN_RULES } from './rules/builtin.js';
 import { Classifier, type LabelHit } from './rules/engine.js';
 import type { Rule } from './rules/types.js';
@@ -156,7 +156,7 @@ export class Detector {
         object: objectName,
         line: lineNo,
         time: r.time,
-        request: detach(r.request || `${r.method} ${r.target} ${r.protocol}`.trim()),
+        request: detach(requestLineOf(r)),
         status: r.status,
         userAgent: detach(r.userAgent),
         labels: labels.map((l) => ({ category: l.category, rule: l.rule.id, score: l.rule.score, explain: l.rule.explain })),

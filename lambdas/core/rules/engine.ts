@@ -1,6 +1,6 @@
 import { CidrSet, isInternal, isLoopback } from '../ip.js';
 import { detach } from '../lines.js';
-import type { LogRecord } from '../model.js';
+import { type LogRecord, requestLineOf } from '../model.js';
 import { regexSafetyProblem } from './regex-safety.js';
 import type { Pattern, Rule, RuleClass, RuleMatch } from './types.js';
 
@@ -327,7 +327,7 @@ export class Classifier {
   }
 
   private requestInfo(r: LogRecord): RequestInfo {
-    const key = r.requestMalformed ? `\u0001${r.request}` : r.request || `${r.method} ${r.target} ${r.protocol}`;
+    const key = r.requestMalformed ? `\u0001${r.request}` : requestLineOf(r);
     const info = this.byRequest.get(key);
     if (info !== undefined) return info;
     const ctx = requestContext(r);
