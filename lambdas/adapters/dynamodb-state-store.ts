@@ -91,7 +91,9 @@ export class DynamoStateStore implements StateStore {
     }
   }
 
-  async applyDelta(delta: SourceDelta, nowSec: number): Promise<MergedSourceState> {
+  async applyDelta(delta: SourceDelta, nowSec: number, aroundMs = HOUR_MS): Promise<MergedSourceState> {
+    // Whole hours around the delta's hours: the longest horizon must see every item it spans.
+    const around = Math.max(HOUR_MS, Math.ceil(aroundMs / HOUR_MS) * HOUR_MS);
     const byHour = new Map<number, StoredBucket[]>();
     for (const b of delta.buckets) {
       const h = Math.floor(b.start / HOUR_MS) * HOUR_MS;
@@ -103,12 +105,12 @@ export class DynamoStateStore implements StateStore {
     const hours = [...byHour.keys()].sort((a, b) => a - b);
     for (const [i, hour] of hours.entries()) {
       // Totals go on the first hour's item only, so a merged read counts them once.
-      await this.applyToHour(delta, hour, byHour.get(hour) ?? [], i === 0, nowSec);
+      await this.applyToHour(delta, hour, byHour.get(hour) ?? [], i === 0, nowSec, around);
     }
-    return this.read(delta.source, (hours[0] as number) - HOUR_MS, (hours[hours.length - 1] as number) + HOUR_MS, nowSec);
+    return this.read(delta.source, (hours[0] as number) - around, (hours[hours.length - 1] as number) + around, nowSec);
   }
 
-  private async applyToHour(delta: SourceDelta, hour: number, buckets: StoredBucket[], withTotals: boolean, nowSec: number): Promise<void> {
+  private async applyToHour(delta: SourceDelta, hour: number, buckets: StoredBucket[], withTotals: boolean, nowSec: number, around: number): Promise<void> {
     const clauses: { name: string; value: unknown }[] = [];
     const add = (name: string, value: unknown) => clauses.push({ name, value });
     if (withTotals) {
@@ -126,7 +128,8 @@ export class DynamoStateStore implements StateStore {
       if (b.paths.length) add(`b${off}_p`, new Set(b.paths));
       for (const [rule, n] of Object.entries(b.counts)) add(`b${off}_c_${rule}`, n);
     }
-    const expiresAt = Math.max(Math.floor((hour + HOUR_MS) / 1000), nowSec) + this.retentionSec;
+    // An item lives at least as long as a horizon can reach back to it.
+    const expiresAt = Math.max(Math.floor((hour + HOUR_MS) / 1000), nowSec) + Math.max(this.retentionSec, around / 1000);
     for (let part = 0, start = 0; start < clauses.length || part === 0; part++, start += MAX_CLAUSES) {
       // A large delta is split; each part is guarded by its own marker so each applies once.
       const marker = part === 0 ? delta.objectId : `${delta.objectId}~${part}`;

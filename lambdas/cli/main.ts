@@ -197,6 +197,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       scanner.end();
     }
     progress.finish();
+    detector.finish();
     const report = buildReport(detector);
     if (values.json) {
       const doc = explain

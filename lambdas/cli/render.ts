@@ -75,6 +75,7 @@ export function renderReport(report: ScanReport, st: Style, width = 100): string
       const sev = a.severity === 'critical' || a.severity === 'high' ? st.red(a.severity) : st.yellow(a.severity);
       out.push(...table([[st.bold(a.source), sev, `score ${a.score}`, `${a.requests} req`, `${shortTime(a.firstSeen)} → ${shortTime(a.lastSeen)} UTC`]]));
       out.push(...wrapText(a.reason, width - 4, '    '));
+      out.push(...wrapText(`Why it alerted: ${a.evidence}`, width - 4, '    '));
       const cats = a.categories.map((c) => `${c}×${report.sources.find((s) => s.source === a.source)?.labels[c] ?? 0}`).join(' ');
       out.push(st.dim(`    categories: ${cats}`));
       out.push(...wrapText(a.what, width - 4, '    '));

@@ -1,10 +1,11 @@
+import { FAST_POST_MS, FORM_CONTEXT_MS, type FormKind, behaviourFindings, isScriptedAgent, postCounters } from './behaviour.js';
 import type { DetectorConfig } from './config.js';
 import { type AlertClaim, applyClaim, decideClaim, maxSeverity, severityRank } from './decide.js';
 import { detach } from './lines.js';
 import { type LogRecord, requestLineOf } from './model.js';
 import type { Classification } from './rules/engine.js';
 import type { Rule, Severity } from './rules/types.js';
-import { EventWindow } from './window.js';
+import { COARSE_BUCKET_MS, EventWindow, type LongPeak, longPeak } from './window.js';
 
 /** A request kept as evidence. Strings are raw here and escaped on output. */
 export interface SampleRequest {
@@ -17,7 +18,17 @@ export interface SampleRequest {
 }
 
 /** Why an alert fired. */
-export type Trigger = 'signature' | 'score' | 'error-burst' | 'threshold';
+export type Trigger = 'signature' | 'score' | 'error-burst' | 'threshold' | 'horizon' | 'behaviour';
+
+/** What a long horizon held when it fired (or at its highest). */
+export interface HorizonFacts {
+  /** Horizon length in seconds (120 for the short window). */
+  seconds: number;
+  score: number;
+  distinctPaths: number;
+  /** The fact that decided a behaviour alert, in words. */
+  why?: string;
+}
 
 /** An alert decision for a source, with the facts at the moment it fired. */
 export interface AlertState {
@@ -26,8 +37,11 @@ export interface AlertState {
   trigger: Trigger;
   /** The rule (signature or threshold rule) that fired it, when one did. */
   rule: Rule | null;
+  /** Highest score within one short window (2 minutes by default). */
   windowScore: number;
   distinctPaths: number;
+  /** Set when a long horizon (or a behaviour over one) fired the alert. */
+  horizon: HorizonFacts | null;
 }
 
 const MAX_SAMPLES = 10;
@@ -63,6 +77,13 @@ export class SourceState {
   readonly rulesSeen = new Map<string, Rule>();
   /** Addresses seen under this key (an IPv6 /64 can hold many), capped. */
   readonly addresses = new Set<string>();
+  /** Event time of the last fetch of a form page and of a page asset (for form-post evidence). */
+  lastFormGetAt = Number.NEGATIVE_INFINITY;
+  lastAssetAt = Number.NEGATIVE_INFINITY;
+  /** Target of the last form post (a new endpoint is evidence of a bot trying many). */
+  lastPostTarget = '';
+  /** Highest score and distinct paths seen per long horizon (seconds → facts). */
+  readonly horizonPeaks = new Map<number, HorizonFacts>();
 
   constructor(readonly key: string) {}
 
@@ -129,15 +150,41 @@ export class Aggregator {
   private readonly windowMs: number;
   private readonly retainMs: number;
   private readonly cooldownMs: number;
+  /** Cooldown of long-horizon alerts: one per source per longest horizon. */
+  private readonly longCooldownMs: number;
+  private readonly longestMs: number;
+  /** Threshold rules whose window is longer than the short window, by id. */
+  private readonly longThresholds = new Map<string, Rule>();
 
   constructor(
     private readonly config: DetectorConfig,
     private readonly onAlert: AlertListener = () => {},
+    rules: readonly Rule[] = [],
   ) {
     this.bucketMs = config.bucketSeconds * 1000;
     this.windowMs = config.windowSeconds * 1000;
     this.retainMs = config.latenessSeconds * 1000;
     this.cooldownMs = config.cooldownSeconds * 1000;
+    let longest: number = BEHAVIOUR_HORIZONS_MS[1];
+    for (const h of config.horizons) longest = Math.max(longest, h.seconds * 1000);
+    for (const r of rules) {
+      if (r.threshold && r.threshold.windowSeconds > config.windowSeconds) {
+        this.longThresholds.set(r.id, r);
+        longest = Math.max(longest, longWindowMs(r.threshold.windowSeconds));
+      }
+    }
+    this.longestMs = longest;
+    this.longCooldownMs = Math.max(this.cooldownMs, longest);
+  }
+
+  /** Threshold rules with windows longer than the short window (decided on long horizons). */
+  get longThresholdRules(): ReadonlyMap<string, Rule> {
+    return this.longThresholds;
+  }
+
+  /** How far around a time the long horizons reach, and their cooldown. */
+  get longestHorizonMs(): number {
+    return this.longestMs;
   }
 
   /** The state of a source, created on first sight. `v4` is the address as a number, or -1. */
@@ -154,8 +201,11 @@ export class Aggregator {
     return s;
   }
 
-  /** Adds one classified request of a source (`v4`: its IPv4 value when it is one, else -1). */
-  add(key: string, r: LogRecord, c: Classification, errorPath: string | null, v4 = -1): SourceState {
+  /**
+   * Adds one classified request of a source (`v4`: its IPv4 value when it is one, else -1).
+   * `form` is the kind of form the target is (any method), `asset` whether it is a page asset.
+   */
+  add(key: string, r: LogRecord, c: Classification, errorPath: string | null, v4 = -1, form: FormKind | null = null, asset = false): SourceState {
     const s = this.source(key, v4);
     s.requests++;
     if (r.time < s.firstSeen) s.firstSeen = r.time;
@@ -167,7 +217,13 @@ export class Aggregator {
       const i = status >= 100 ? Math.floor(status / 100) : 0;
       s.statusClasses[i] = (s.statusClasses[i] ?? 0) + 1;
     }
-    if (c.labels.length === 0 && errorPath === null) return s;
+    let counters: readonly string[] = NO_COUNTERS;
+    if (asset) s.lastAssetAt = Math.max(s.lastAssetAt, r.time);
+    else if (form !== null) {
+      if (r.method === 'POST') counters = this.postEvidence(s, r, form);
+      else if (r.method === 'GET') s.lastFormGetAt = Math.max(s.lastFormGetAt, r.time);
+    }
+    if (c.labels.length === 0 && errorPath === null && counters.length === 0) return s;
 
     let thresholdRule: Rule | null = null;
     let suspicious = false;
@@ -188,17 +244,18 @@ export class Aggregator {
       s.samples[i] = sample(r, c);
     }
     s.score += c.score;
-    if (!suspicious && errorPath === null) return s;
+    if (!suspicious && errorPath === null && counters.length === 0) return s;
 
-    if (!s.window) s.window = new EventWindow(this.bucketMs, this.windowMs, this.retainMs);
-    if (!s.window.add(r.time, c.score, errorPath, thresholdRule?.id ?? null)) return s;
+    if (!s.window) s.window = new EventWindow(this.bucketMs, this.windowMs, this.retainMs, this.longestMs);
+    if (!s.window.add(r.time, c.score, errorPath, thresholdRule?.id ?? null, counters)) return s;
+    this.markLong(s, r.time);
 
     if (c.immediate) {
       const sig = c.immediate.rule;
       if (!s.signature || severityRank(sig.severity) > severityRank(s.signature.rule.severity)) s.signature = { rule: sig, time: r.time };
       this.trigger(s, r.time, 'signature', sig, sig.severity);
     }
-    if (thresholdRule?.threshold) {
+    if (thresholdRule?.threshold && !this.longThresholds.has(thresholdRule.id)) {
       const n = s.window.countAround(r.time, thresholdRule.id, thresholdRule.threshold.windowSeconds * 1000);
       if (n >= thresholdRule.threshold.count) this.trigger(s, r.time, 'threshold', thresholdRule, thresholdRule.severity);
     }
@@ -221,9 +278,78 @@ export class Aggregator {
     return s;
   }
 
-  private trigger(s: SourceState, at: number, trigger: Trigger, rule: Rule | null, severity: Severity): void {
+  private postEvidence(s: SourceState, r: LogRecord, form: FormKind): readonly string[] {
+    const since = r.time - s.lastFormGetAt;
+    const target = r.query ? `${r.path}?${r.query}` : r.path;
+    const evidence = {
+      scriptedAgent: isScriptedAgent(r.userAgent),
+      noFormOrFast: !(since >= FAST_POST_MS && since <= FORM_CONTEXT_MS),
+      noAssets: !(r.time - s.lastAssetAt <= FORM_CONTEXT_MS),
+      newEndpoint: s.lastPostTarget !== '' && s.lastPostTarget !== target,
+    };
+    if (s.lastPostTarget !== target) s.lastPostTarget = detach(target.slice(0, MAX_KEPT_TARGET));
+    return postCounters(form, evidence);
+  }
+
+  /**
+   * Long horizons are evaluated once per coarse bucket a source touched, when its activity moves
+   * past that bucket or the scan ends (`finish`), not on every request: a 24-hour horizon is a
+   * few hundred steps, which every request of a fast scanner could not afford.
+   */
+  private markLong(s: SourceState, time: number): void {
+    const w = s.window as EventWindow;
+    const cb = Math.floor(time / COARSE_BUCKET_MS) * COARSE_BUCKET_MS;
+    const pending = w.longPending;
+    if (pending === cb) return;
+    if (pending >= 0 && cb > pending) {
+      w.longPending = cb;
+      this.evaluateLong(s, pending);
+    } else if (pending < 0) w.longPending = cb;
+    else {
+      // An out-of-order event in an earlier bucket: evaluate it now (its windows include the
+      // pending bucket's data), and keep the later bucket pending.
+      this.evaluateLong(s, cb);
+    }
+  }
+
+  /** Evaluates the pending long-horizon bucket of every source (at the end of a scan). */
+  finish(): void {
+    for (const s of this.sources.values()) {
+      const w = s.window;
+      if (!w || w.longPending < 0) continue;
+      const at = w.longPending;
+      w.longPending = -1;
+      this.evaluateLong(s, at);
+    }
+  }
+
+  private evaluateLong(s: SourceState, at: number): void {
+    const w = s.window as EventWindow;
+    const peaks = new Map<number, LongPeak>();
+    const peakOf = (ms: number) => {
+      let p = peaks.get(ms);
+      if (!p) {
+        p = longPeak(w.coarse, at, ms);
+        peaks.set(ms, p);
+      }
+      return p;
+    };
+    for (const f of decideLong(s, this.config, this.longThresholds, peakOf)) {
+      this.trigger(s, at, f.trigger, f.rule, f.severity, f.horizon, this.longCooldownMs);
+    }
+  }
+
+  private trigger(
+    s: SourceState,
+    at: number,
+    trigger: Trigger,
+    rule: Rule | null,
+    severity: Severity,
+    horizon: HorizonFacts | null = null,
+    cooldownMs = this.cooldownMs,
+  ): void {
     const claim = s.alert?.claim ?? null;
-    const decision = decideClaim(claim, at, severity, this.cooldownMs);
+    const decision = decideClaim(claim, at, severity, cooldownMs);
     if (decision === 'cooldown') return;
     const next = applyClaim(claim, decision, at, severity) as AlertClaim;
     const peak = s.window?.peakAround(at) ?? { score: 0, distinctPaths: 0 };
@@ -234,7 +360,82 @@ export class Aggregator {
       rule: rule ?? s.alert?.rule ?? null,
       windowScore: peak.score,
       distinctPaths: peak.distinctPaths,
+      horizon: horizon ?? s.alert?.horizon ?? null,
     };
     this.onAlert(s, s.alert);
   }
+}
+
+/** Behaviour decisions read these two horizons: 1 h and 24 h. */
+export const BEHAVIOUR_HORIZONS_MS = [3_600_000, 86_400_000] as const;
+/** Form-post targets kept per source to compare endpoints are cut to this length. */
+const MAX_KEPT_TARGET = 256;
+const NO_COUNTERS: readonly string[] = [];
+
+/** A long threshold rule's window, rounded up to whole coarse buckets. */
+export function longWindowMs(seconds: number): number {
+  return Math.ceil((seconds * 1000) / COARSE_BUCKET_MS) * COARSE_BUCKET_MS;
+}
+
+/** One long-horizon decision. */
+export interface LongFinding {
+  trigger: Trigger;
+  rule: Rule | null;
+  severity: Severity;
+  horizon: HorizonFacts;
+}
+
+/**
+ * The long-horizon decision, shared by the CLI and the pipeline: horizons (score, distinct error
+ * paths), threshold rules with long windows, and form-abuse behaviour. `peakOf(ms)` gives the
+ * best values over the windows of that length around the time being decided. Labels for the
+ * behaviours found are added to the source so the report names them.
+ */
+export function decideLong(s: SourceState, config: DetectorConfig, longThresholds: ReadonlyMap<string, Rule>, peakOf: (ms: number) => LongPeak): LongFinding[] {
+  const out: LongFinding[] = [];
+  const base = s.severity();
+  for (const h of config.horizons) {
+    const p = peakOf(h.seconds * 1000);
+    const facts = { seconds: h.seconds, score: p.score, distinctPaths: p.distinctPaths };
+    const prev = s.horizonPeaks.get(h.seconds);
+    if (!prev || p.score > prev.score || p.distinctPaths > prev.distinctPaths) {
+      s.horizonPeaks.set(h.seconds, {
+        seconds: h.seconds,
+        score: Math.max(p.score, prev?.score ?? 0),
+        distinctPaths: Math.max(p.distinctPaths, prev?.distinctPaths ?? 0),
+      });
+    }
+    if (p.distinctPaths >= h.distinctErrorPaths)
+      out.push({ trigger: 'horizon', rule: ERROR_BURST_RULE, severity: maxSeverity('medium', base), horizon: facts });
+    else if (p.score >= h.score) out.push({ trigger: 'horizon', rule: null, severity: maxSeverity('low', base), horizon: facts });
+  }
+  for (const r of longThresholds.values()) {
+    if (!r.threshold || !s.rulesSeen.has(r.id)) continue;
+    const p = peakOf(longWindowMs(r.threshold.windowSeconds));
+    const n = p.counts.get(r.id) ?? 0;
+    if (n >= r.threshold.count) {
+      out.push({
+        trigger: 'threshold',
+        rule: r,
+        severity: r.severity,
+        horizon: { seconds: r.threshold.windowSeconds, score: p.score, distinctPaths: p.distinctPaths },
+      });
+    }
+  }
+  const hour = peakOf(BEHAVIOUR_HORIZONS_MS[0]);
+  const day = peakOf(BEHAVIOUR_HORIZONS_MS[1]);
+  for (const f of behaviourFindings(hour, day)) {
+    const c = f.rule.category;
+    if ((s.labels.get(c) ?? 0) < f.posts) s.labels.set(c, f.posts);
+    s.ruleOf.set(c, f.rule);
+    s.rulesSeen.set(f.rule.id, f.rule);
+    out.push({
+      trigger: 'behaviour',
+      rule: f.rule,
+      severity: f.rule.severity,
+      horizon: { seconds: 86_400, score: day.score, distinctPaths: day.distinctPaths, why: f.why },
+    });
+  }
+  // The strongest first, so the claim records it (escalation lets a stronger one through once).
+  return out.sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
 }

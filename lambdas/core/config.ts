@@ -2,6 +2,7 @@ import { ConfigError } from './errors.js';
 import { JSON_FIELDS, type JsonFieldMap } from './formats/jsonl.js';
 import { parseCidr } from './ip.js';
 import { type Rule, SEVERITIES } from './rules/types.js';
+import { COARSE_BUCKET_MS, MAX_PATHS_PER_COARSE_BUCKET } from './window.js';
 
 /** Everything the detector can be told; `parseDetectorConfig` fills in the defaults. */
 export interface DetectorConfig {
@@ -19,6 +20,13 @@ export interface DetectorConfig {
   blockHours: number;
   /** How late (in event time) an out-of-order line may arrive and still be windowed. */
   latenessSeconds: number;
+  /**
+   * Long horizons in event time (1 h and 24 h by default): probing that adds up over hours
+   * alerts once its score or distinct error paths within the horizon reach these.
+   */
+  horizons: Horizon[];
+  /** The site's own form endpoints, added to the built-in ones (path prefixes or globs). */
+  forms: { registration: string[]; comment: string[]; login: string[] };
   trustedProxies: string[];
   allowlist: { cidrs: string[]; userAgents: string[] };
   knownRoutes: string[];
@@ -37,6 +45,11 @@ export const DEFAULT_CONFIG: DetectorConfig = {
   cooldownSeconds: 3600,
   blockHours: 4,
   latenessSeconds: 900,
+  horizons: [
+    { seconds: 3600, score: 150, distinctErrorPaths: 30 },
+    { seconds: 86_400, score: 300, distinctErrorPaths: 60 },
+  ],
+  forms: { registration: [], comment: [], login: [] },
   trustedProxies: [],
   allowlist: { cidrs: [], userAgents: [] },
   knownRoutes: [],
@@ -44,6 +57,13 @@ export const DEFAULT_CONFIG: DetectorConfig = {
   disableRules: [],
   jsonFields: {},
 };
+
+/** A long horizon: its length and what, within it, alerts. */
+export interface Horizon {
+  seconds: number;
+  score: number;
+  distinctErrorPaths: number;
+}
 
 type Obj = Record<string, unknown>;
 
@@ -87,6 +107,44 @@ function cidrs(list: string[], where: string, field: string): string[] {
   });
   return list;
 }
+
+function horizons(v: unknown, where: string): Horizon[] {
+  if (v === undefined) return structuredClone(DEFAULT_CONFIG.horizons);
+  if (!Array.isArray(v)) fail(where, 'thresholds.horizons', 'must be a list of { seconds, score, distinctErrorPaths }');
+  return v.map((h, i) => {
+    const f = `thresholds.horizons[${i}].`;
+    if (!isObj(h)) fail(where, `thresholds.horizons[${i}]`, 'must be a mapping with seconds, score and distinctErrorPaths');
+    noUnknownKeys(h, ['seconds', 'score', 'distinctErrorPaths'], where, f);
+    const seconds = positive(h, 'seconds', where, f, Number.NaN);
+    if (!Number.isFinite(seconds)) fail(where, `${f}seconds`, 'is required');
+    if (seconds % (COARSE_BUCKET_MS / 1000) !== 0 || seconds > MAX_HORIZON_SECONDS) {
+      fail(where, `${f}seconds`, `must be a multiple of ${COARSE_BUCKET_MS / 1000} and at most ${MAX_HORIZON_SECONDS} (got ${seconds})`);
+    }
+    const paths = positive(h, 'distinctErrorPaths', where, f, MAX_PATHS_PER_COARSE_BUCKET);
+    if (paths > MAX_PATHS_PER_COARSE_BUCKET) fail(where, `${f}distinctErrorPaths`, `must be at most ${MAX_PATHS_PER_COARSE_BUCKET} (got ${paths})`);
+    return { seconds, score: positive(h, 'score', where, f, Number.POSITIVE_INFINITY), distinctErrorPaths: paths };
+  });
+}
+
+function forms(v: unknown, where: string): DetectorConfig['forms'] {
+  if (v === undefined) return { registration: [], comment: [], login: [] };
+  if (!isObj(v)) fail(where, 'forms', 'must be a mapping with registration, comment and login lists');
+  noUnknownKeys(v, ['registration', 'comment', 'login'], where, 'forms.');
+  const out = {
+    registration: strings(v, 'registration', where, 'forms.'),
+    comment: strings(v, 'comment', where, 'forms.'),
+    login: strings(v, 'login', where, 'forms.'),
+  };
+  for (const [k, list] of Object.entries(out)) {
+    list.forEach((p, i) => {
+      if (!p.startsWith('/')) fail(where, `forms.${k}[${i}]`, `must start with "/" (got "${p}")`);
+    });
+  }
+  return out;
+}
+
+/** The longest horizon a configuration may ask for: state is kept this long. */
+export const MAX_HORIZON_SECONDS = 7 * 86_400;
 
 const RULE_KEYS = ['id', 'category', 'class', 'severity', 'score', 'explain', 'references', 'match', 'unless', 'immediate', 'suppresses', 'threshold'];
 const MATCH_KEYS = [
@@ -143,10 +201,10 @@ function checkRule(r: unknown, where: string, field: string): Rule {
 export function parseDetectorConfig(input: unknown, where = 'configuration'): DetectorConfig {
   if (input === undefined || input === null) return structuredClone(DEFAULT_CONFIG);
   if (!isObj(input)) fail(where, 'the document', 'must be a mapping of settings');
-  noUnknownKeys(input, ['thresholds', 'trustedProxies', 'allowlist', 'knownRoutes', 'rules', 'disableRules', 'jsonFields'], where, '');
+  noUnknownKeys(input, ['thresholds', 'trustedProxies', 'allowlist', 'knownRoutes', 'forms', 'rules', 'disableRules', 'jsonFields'], where, '');
   const t = input.thresholds ?? {};
   if (!isObj(t)) fail(where, 'thresholds', 'must be a mapping');
-  const tk = ['windowSeconds', 'bucketSeconds', 'score', 'distinctErrorPaths', 'cooldownSeconds', 'blockHours', 'latenessSeconds'];
+  const tk = ['windowSeconds', 'bucketSeconds', 'score', 'distinctErrorPaths', 'cooldownSeconds', 'blockHours', 'latenessSeconds', 'horizons'];
   noUnknownKeys(t, tk, where, 'thresholds.');
   const d = DEFAULT_CONFIG;
   const cfg: DetectorConfig = {
@@ -157,6 +215,8 @@ export function parseDetectorConfig(input: unknown, where = 'configuration'): De
     cooldownSeconds: positive(t, 'cooldownSeconds', where, 'thresholds.', d.cooldownSeconds),
     blockHours: positive(t, 'blockHours', where, 'thresholds.', d.blockHours),
     latenessSeconds: positive(t, 'latenessSeconds', where, 'thresholds.', d.latenessSeconds),
+    horizons: horizons(t.horizons, where),
+    forms: forms(input.forms, where),
     trustedProxies: cidrs(strings(input, 'trustedProxies', where, ''), where, 'trustedProxies'),
     allowlist: { cidrs: [], userAgents: [] },
     knownRoutes: strings(input, 'knownRoutes', where, ''),

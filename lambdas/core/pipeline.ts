@@ -1,5 +1,6 @@
-import { type AlertState, ERROR_BURST_RULE, type SampleRequest, SourceState, type Trigger } from './aggregate.js';
+import { type AlertState, ERROR_BURST_RULE, type HorizonFacts, type SampleRequest, SourceState, type Trigger, decideLong } from './aggregate.js';
 import { buildAlertMessage } from './alert-message.js';
+import { BEHAVIOUR_RULE_LIST } from './behaviour.js';
 import type { DetectorConfig } from './config.js';
 import { decideClaim, maxSeverity, severityRank } from './decide.js';
 import {
@@ -15,7 +16,7 @@ import {
 import { alertReport } from './report.js';
 import type { Rule, Severity } from './rules/types.js';
 import { Detector } from './scan.js';
-import { type Bucket, EventWindow } from './window.js';
+import { type Bucket, COARSE_BUCKET_MS, EventWindow, type LongPeak, coarsen, longPeak, pathHash } from './window.js';
 
 /** What happened to one object. */
 export interface ObjectOutcome {
@@ -46,15 +47,7 @@ export interface PipelineDeps {
   concurrency?: number;
 }
 
-/** Short, stable hash of an error path (FNV-1a, 32 bits), so stored path sets stay small. */
-export function pathHash(path: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < path.length; i++) {
-    h ^= path.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0).toString(16).padStart(8, '0');
-}
+export { pathHash };
 
 const MAX_SAMPLES_PER_OBJECT = 3;
 const MIN_ERROR_PATHS_TO_STORE = 3;
@@ -66,7 +59,11 @@ const MIN_ERROR_PATHS_TO_STORE = 3;
 function isFlagged(s: SourceState): boolean {
   if (s.suspiciousCategories().length > 0) return true;
   let paths = 0;
-  for (const b of s.window?.buckets ?? []) paths += b.paths?.size ?? 0;
+  for (const b of s.window?.buckets ?? []) {
+    paths += b.paths?.size ?? 0;
+    // A form post counts across objects and hours (form abuse is decided on long horizons).
+    if (b.counts) for (const k of b.counts.keys()) if (k.startsWith('~')) return true;
+  }
   return paths >= MIN_ERROR_PATHS_TO_STORE;
 }
 
@@ -108,6 +105,18 @@ export interface MergedDecision {
   severity: Severity;
   windowScore: number;
   distinctPaths: number;
+  /** Set when a long horizon or a behaviour decided it. */
+  horizon: HorizonFacts | null;
+  /** The cooldown this alert claims (long-horizon alerts: the longest horizon). */
+  cooldownMs: number;
+}
+
+/** What the merged decision needs to know besides the state: the rules and the horizons. */
+export interface DecisionContext {
+  rulesById: ReadonlyMap<string, Rule>;
+  longThresholds: ReadonlyMap<string, Rule>;
+  /** The longest horizon (and the cooldown of long-horizon alerts). */
+  longestMs: number;
 }
 
 function windowOf(buckets: readonly StoredBucket[], config: DetectorConfig): EventWindow {
@@ -137,9 +146,12 @@ export function decideMerged(
   merged: MergedSourceState,
   delta: SourceDelta,
   signature: SourceState['signature'],
-  rulesById: ReadonlyMap<string, Rule>,
+  ctx: DecisionContext,
   config: DetectorConfig,
 ): MergedDecision | null {
+  const rulesById = ctx.rulesById;
+  const shortCooldown = config.cooldownSeconds * 1000;
+  const longCooldown = Math.max(shortCooldown, ctx.longestMs);
   const w = windowOf(merged.buckets, config);
   const seen = merged.rules.map((id) => rulesById.get(id)).filter((r): r is Rule => r !== undefined);
   const sev = severityOf(seen);
@@ -158,6 +170,8 @@ export function decideMerged(
         severity: maxSeverity('medium', sev),
         windowScore: peak.score,
         distinctPaths: peak.distinctPaths,
+        horizon: null,
+        cooldownMs: shortCooldown,
       });
     }
     if (peak.score >= config.scoreThreshold) {
@@ -168,13 +182,52 @@ export function decideMerged(
         severity: maxSeverity('low', sev),
         windowScore: peak.score,
         distinctPaths: peak.distinctPaths,
+        horizon: null,
+        cooldownMs: shortCooldown,
       });
     }
     for (const r of thresholdRules) {
-      if (!b.counts[r.id] || !r.threshold) continue;
+      if (!b.counts[r.id] || !r.threshold || ctx.longThresholds.has(r.id)) continue;
       if (w.countAround(b.start, r.id, r.threshold.windowSeconds * 1000) >= r.threshold.count) {
-        candidates.push({ trigger: 'threshold', rule: r, at: b.start, severity: r.severity, windowScore: peak.score, distinctPaths: peak.distinctPaths });
+        candidates.push({
+          trigger: 'threshold',
+          rule: r,
+          at: b.start,
+          severity: r.severity,
+          windowScore: peak.score,
+          distinctPaths: peak.distinctPaths,
+          horizon: null,
+          cooldownMs: shortCooldown,
+        });
       }
+    }
+  }
+  // Long horizons: the same decision the CLI takes, once per coarse bucket this object touched.
+  const coarse = coarsen(merged.buckets);
+  const base = baseState(merged, rulesById);
+  const touched = [...new Set(delta.buckets.map((b) => Math.floor(b.start / COARSE_BUCKET_MS) * COARSE_BUCKET_MS))].sort((a, b) => a - b);
+  for (const at of touched) {
+    const peaks = new Map<number, LongPeak>();
+    const peakOf = (ms: number) => {
+      let p = peaks.get(ms);
+      if (!p) {
+        p = longPeak(coarse, at, ms);
+        peaks.set(ms, p);
+      }
+      return p;
+    };
+    for (const f of decideLong(base, config, ctx.longThresholds, peakOf)) {
+      const peak = w.peakAround(at);
+      candidates.push({
+        trigger: f.trigger,
+        rule: f.rule,
+        at,
+        severity: f.severity,
+        windowScore: peak.score,
+        distinctPaths: peak.distinctPaths,
+        horizon: f.horizon,
+        cooldownMs: longCooldown,
+      });
     }
   }
   if (signature) {
@@ -185,6 +238,8 @@ export function decideMerged(
       severity: signature.rule.severity,
       windowScore: best.score,
       distinctPaths: best.distinctPaths,
+      horizon: null,
+      cooldownMs: shortCooldown,
     });
   }
   if (candidates.length === 0) return null;
@@ -195,6 +250,18 @@ export function decideMerged(
 
 /** Rebuilds a SourceState from merged stored state, so alerts reuse the report's wording. */
 export function stateFromMerged(m: MergedSourceState, decision: MergedDecision, rulesById: ReadonlyMap<string, Rule>): SourceState {
+  const s = baseState(m, rulesById);
+  // Behaviour labels are derived from counters, not stored: name the one that decided.
+  if (decision.trigger === 'behaviour' && decision.rule && !s.labels.has(decision.rule.category)) {
+    s.labels.set(decision.rule.category, 1);
+    s.ruleOf.set(decision.rule.category, decision.rule);
+  }
+  if (decision.horizon) s.horizonPeaks.set(decision.horizon.seconds, decision.horizon);
+  return withAlert(s, m, decision);
+}
+
+/** A SourceState holding merged totals, labels and rules (no window, no alert). */
+function baseState(m: MergedSourceState, rulesById: ReadonlyMap<string, Rule>): SourceState {
   const s = new SourceState(m.source);
   s.requests = m.requests;
   s.score = m.score;
@@ -209,6 +276,10 @@ export function stateFromMerged(m: MergedSourceState, decision: MergedDecision, 
     if (!prev || severityRank(r.severity) > severityRank(prev.severity)) s.ruleOf.set(r.category, r);
   }
   s.addStatusCounts(m.statuses);
+  return s;
+}
+
+function withAlert(s: SourceState, m: MergedSourceState, decision: MergedDecision): SourceState {
   s.peakWindowScore = decision.windowScore;
   s.peakDistinctPaths = decision.distinctPaths;
   if (decision.distinctPaths >= 1 && (decision.trigger === 'error-burst' || s.labels.has('error-burst'))) {
@@ -235,6 +306,7 @@ export function stateFromMerged(m: MergedSourceState, decision: MergedDecision, 
     rule: decision.rule,
     windowScore: decision.windowScore,
     distinctPaths: decision.distinctPaths,
+    horizon: decision.horizon,
   };
   s.alert = alert;
   return s;
@@ -294,26 +366,27 @@ export async function processLogObject(ref: ObjectRef, lines: LineSource, deps: 
     return { ...base, ...counts, status: 'not-a-log', reason: notLog };
   }
 
-  const rulesById = new Map(detector.classifier.rules.map((r) => [r.id, r]));
+  const rulesById = new Map([...detector.classifier.rules, ...BEHAVIOUR_RULE_LIST].map((r) => [r.id, r]));
+  const ctx: DecisionContext = { rulesById, longThresholds: detector.aggregator.longThresholdRules, longestMs: detector.aggregator.longestHorizonMs };
   const flagged = [...detector.aggregator.sources.values()].filter(isFlagged);
   let alerts = 0;
   let writes = 0;
   await pool(flagged, deps.concurrency ?? 8, async (s) => {
     const delta = toDelta(s, id);
     writes += new Set(delta.buckets.map((b) => Math.floor(b.start / 3_600_000))).size || 1;
-    const merged = await store.applyDelta(delta, deps.nowSec);
-    const decision = decideMerged(merged, delta, s.signature, rulesById, config);
+    const merged = await store.applyDelta(delta, deps.nowSec, ctx.longestMs);
+    const decision = decideMerged(merged, delta, s.signature, ctx, config);
     if (!decision) return;
     // Skip a claim the store would certainly refuse (a conditional write costs as much as a
     // successful one); the store's condition stays the authority when this says go.
-    if (merged.claim && claimWouldFail(merged.claim, decision, id, config.cooldownSeconds * 1000)) return;
+    if (merged.claim && claimWouldFail(merged.claim, decision, id, decision.cooldownMs)) return;
     const claim = await store.claimAlert(
-      { source: s.key, at: decision.at, severity: decision.severity, cooldownMs: config.cooldownSeconds * 1000, objectId: id },
+      { source: s.key, at: decision.at, severity: decision.severity, cooldownMs: decision.cooldownMs, objectId: id },
       deps.nowSec,
     );
     if (claim !== 'claimed') return;
     const state = stateFromMerged(merged, decision, rulesById);
-    const message = buildAlertMessage(alertReport(state, state.alert as AlertState, config.blockHours), deps.environment, merged.objects);
+    const message = buildAlertMessage(alertReport(state, state.alert as AlertState, config.blockHours, config.windowSeconds), deps.environment, merged.objects);
     await deps.publisher.publish(message);
     await store.markAlertSent(s.key, id);
     alerts++;

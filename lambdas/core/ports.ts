@@ -97,8 +97,12 @@ export type ClaimResult = 'claimed' | 'cooldown';
 export interface StateStore {
   /** True when this object was fully processed before (a redelivery). */
   isObjectDone(objectId: string): Promise<boolean>;
-  /** Applies a delta once (a second call with the same object changes nothing) and returns the merged state. */
-  applyDelta(delta: SourceDelta, nowSec: number): Promise<MergedSourceState>;
+  /**
+   * Applies a delta once (a second call with the same object changes nothing) and returns the
+   * merged state of every live item within `aroundMs` (the longest horizon) of the delta's times.
+   * Items must live at least that long after their hour.
+   */
+  applyDelta(delta: SourceDelta, nowSec: number, aroundMs: number): Promise<MergedSourceState>;
   /**
    * At most one alert per source per cooldown, even with concurrent writers. A claim left
    * pending by the same object (its publish failed) may be taken again.

@@ -1,4 +1,5 @@
 import type { AlertState, SourceState } from './aggregate.js';
+import { BEHAVIOUR_INFO } from './behaviour.js';
 import { severityRank } from './decide.js';
 import { sanitize } from './escape.js';
 import { isInternal, isLoopback } from './ip.js';
@@ -32,6 +33,11 @@ export interface AlertReport {
   trigger: string;
   triggeredAt: string;
   alertCount: number;
+  /** Why it alerted, in words: the trigger with the horizon and the numbers that crossed it. */
+  evidence: string;
+  /** The horizon that fired: its length and what it held (null for the short window and signatures). */
+  horizon: { seconds: number; score: number; distinctErrorPaths: number } | null;
+  /** Highest score within one short window (2 minutes by default); `score` is the sum of every request. */
   windowScore: number;
   distinctErrorPaths: number;
   statuses: Record<string, number>;
@@ -95,7 +101,12 @@ export function headline(s: SourceState): string {
   if (!top) return 'Unremarkable';
   // The classic sweep tries CGI scripts and PHP binaries together: name both when they lead.
   if ((top === 'cgi-probe' || top === 'php-probe') && s.labels.has('cgi-probe') && s.labels.has('php-probe')) return 'CGI/PHP probe sweep';
-  return CATEGORY_INFO[top]?.title ?? top;
+  return infoOf(top)?.title ?? top;
+}
+
+/** Wording of a category: rules' and behaviours'. */
+function infoOf(category: string) {
+  return CATEGORY_INFO[category] ?? BEHAVIOUR_INFO[category];
 }
 
 function statusSummary(s: SourceState): string {
@@ -135,7 +146,7 @@ export function internalSourceNote(source: string, referer: string): string | un
 function whatAndTodo(s: SourceState, blockHours: number): { what: string; todo: string } {
   const ranked = rankedCategories(s);
   const main = ranked.filter((c) => !ACCESSORY.has(c));
-  const info = (main.length ? main : ranked).map((c) => CATEGORY_INFO[c]).filter((x) => x !== undefined);
+  const info = (main.length ? main : ranked).map(infoOf).filter((x) => x !== undefined);
   const what = info.length
     ? `Probably ${info
         .slice(0, 2)
@@ -152,7 +163,7 @@ function verdict(s: SourceState): SourceReport['verdict'] {
 }
 
 /** The alert facts for one source (shared by the CLI report and published alerts). */
-export function alertReport(s: SourceState, a: AlertState, blockHours: number): AlertReport {
+export function alertReport(s: SourceState, a: AlertState, blockHours: number, windowSeconds = 120): AlertReport {
   const { what, todo } = whatAndTodo(s, blockHours);
   const note = internalSourceNote(s.key, s.firstReferer);
   return {
@@ -164,9 +175,16 @@ export function alertReport(s: SourceState, a: AlertState, blockHours: number): 
     firstSeen: iso(s.firstSeen),
     lastSeen: iso(s.lastSeen),
     reason: sanitize(reasonLine(s), 300),
-    trigger: a.trigger === 'signature' || a.trigger === 'threshold' ? `${a.trigger}:${a.rule?.id ?? ''}` : a.trigger,
+    trigger:
+      a.trigger === 'signature' || a.trigger === 'threshold' || a.trigger === 'behaviour'
+        ? `${a.trigger}:${a.rule?.id ?? ''}`
+        : a.trigger === 'horizon' && a.horizon
+          ? `horizon:${duration(a.horizon.seconds).replace(' ', '')}`
+          : a.trigger,
     triggeredAt: iso(a.firstAt),
     alertCount: a.claim.count,
+    evidence: sanitize(evidenceLine(s, a, windowSeconds), 300),
+    horizon: a.horizon ? { seconds: a.horizon.seconds, score: a.horizon.score, distinctErrorPaths: a.horizon.distinctPaths } : null,
     windowScore: s.peakWindowScore,
     distinctErrorPaths: s.peakDistinctPaths,
     statuses: s.statusCounts(),
@@ -181,6 +199,45 @@ export function alertReport(s: SourceState, a: AlertState, blockHours: number): 
       labels: x.labels,
     })),
   };
+}
+
+/** A duration in words: "2 min", "1 h", "3 min 10 s". */
+export function duration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return s % 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s / 60} min`;
+  const h = Math.floor(s / 3600);
+  const m = Math.round((s % 3600) / 60);
+  return m ? `${h} h ${m} min` : `${h} h`;
+}
+
+/**
+ * Why a source alerted, in one line that cannot be misread: which horizon, over how long, and
+ * the short-window peak beside it ("score 175 within 1 h, over 58 min of activity (highest
+ * 2-minute window: 25)").
+ */
+export function evidenceLine(s: SourceState, a: AlertState, windowSeconds: number): string {
+  const win = `highest ${duration(windowSeconds).replace(' ', '-')} window: score ${a.windowScore}`;
+  const span = Number.isFinite(s.firstSeen) && s.lastSeen > s.firstSeen ? `, over ${duration((s.lastSeen - s.firstSeen) / 1000)} of activity` : '';
+  const h = a.horizon;
+  switch (a.trigger) {
+    case 'signature':
+      return `one high-confidence signature is enough: ${a.rule?.explain ?? a.rule?.id ?? 'exploit attempt'}`;
+    case 'threshold': {
+      const t = a.rule?.threshold;
+      return `${t ? `${t.count} or more matches within ${duration(t.windowSeconds)}` : 'a rule threshold'}: ${a.rule?.explain ?? ''}${span}`;
+    }
+    case 'behaviour':
+      return `${h?.why ?? 'form posts like a bot'}${span}`;
+    case 'horizon':
+      return h
+        ? `score ${h.score} and ${h.distinctPaths} distinct missing paths within ${duration(h.seconds)}${span} (${win})`
+        : `a long horizon${span} (${win})`;
+    case 'error-burst':
+      return `${a.distinctPaths} distinct missing paths within ${duration(windowSeconds)}`;
+    default:
+      return `score ${a.windowScore} within ${duration(windowSeconds)} (total score ${s.score}${span})`;
+  }
 }
 
 /** Builds the report from a finished detector. */
@@ -205,7 +262,7 @@ export function buildReport(d: Detector): ScanReport {
   return {
     version: 1,
     lines: { total, parsed, skipped },
-    alerts: listed.filter((s) => s.alert).map((s) => alertReport(s, s.alert as AlertState, blockHours)),
+    alerts: listed.filter((s) => s.alert).map((s) => alertReport(s, s.alert as AlertState, blockHours, d.config.windowSeconds)),
     sources: listed.map((s) => ({
       source: s.key,
       verdict: verdict(s),

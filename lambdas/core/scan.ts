@@ -1,4 +1,5 @@
 import { Aggregator, type AlertListener, type SourceState } from './aggregate.js';
+import { type FormKind, formMatcher } from './behaviour.js';
 import { ClientIpResolver } from './client-ip.js';
 import type { DetectorConfig } from './config.js';
 import { ConfigError } from './errors.js';
@@ -82,6 +83,7 @@ export class Detector {
   readonly explained: ExplainedRequest[] = [];
   private readonly resolver: ClientIpResolver;
   private readonly explainKey: string | null;
+  private readonly formKindOf: (method: string, target: string) => FormKind | null;
 
   constructor(
     readonly config: DetectorConfig,
@@ -99,8 +101,14 @@ export class Detector {
     }
     if (options.format) makeParser(options.format, config.jsonFields); // fail fast on a bad --format
     this.resolver = new ClientIpResolver(config.trustedProxies);
-    this.aggregator = new Aggregator(config, options.onAlert);
+    this.aggregator = new Aggregator(config, options.onAlert, this.classifier.rules);
+    this.formKindOf = formMatcher(config.forms);
     this.explainKey = options.explain ? sourceKey(options.explain) : null;
+  }
+
+  /** Ends the scan: decisions still pending (the long horizons' last buckets) are taken. */
+  finish(): void {
+    this.aggregator.finish();
   }
 
   /** Starts a log object; lines are pushed into the returned scanner. */
@@ -138,7 +146,10 @@ export class Detector {
       labels = ALLOWLISTED.labels;
     } else {
       const c = this.classifier.classify(r);
-      state = this.aggregator.add(key, r, c, this.classifier.errorPathOf(r, c), v4);
+      const m = r.method;
+      // Only GETs and POSTs matter for form behaviour; a cheap test on the method first.
+      const form = m === 'POST' || m === 'GET' ? this.formKindOf('POST', formTarget(r)) : null;
+      state = this.aggregator.add(key, r, c, this.classifier.errorPathOf(r, c), v4, form, form === null && m === 'GET' && isAssetPath(r.path));
       labels = c.labels;
     }
     for (const l of labels) {
@@ -163,6 +174,19 @@ export class Detector {
       });
     }
   }
+}
+
+/** The target as form endpoints are matched: lower case, path and query. */
+function formTarget(r: LogRecord): string {
+  const t = r.query ? `${r.path}?${r.query}` : r.path;
+  return t.toLowerCase();
+}
+
+const ASSET = /\.(?:css|js|mjs|png|jpe?g|gif|svg|ico|webp|avif|woff2?|ttf|eot|otf)$/i;
+
+/** A page asset (stylesheet, script, image, font): browsers fetch them, most bots do not. */
+function isAssetPath(path: string): boolean {
+  return ASSET.test(path);
 }
 
 const ALLOWLISTED_RULE: Rule = {

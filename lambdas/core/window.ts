@@ -1,5 +1,7 @@
 import { detach } from './lines.js';
 
+const NO_COUNTERS: readonly string[] = [];
+
 /**
  * A per-source sliding window over event time, kept as fixed buckets so it can be stored and
  * merged. Any run of consecutive buckets as long as the window is evaluated, so a burst that
@@ -21,18 +23,139 @@ export interface WindowPeak {
   distinctPaths: number;
 }
 
-const MAX_PATHS_PER_BUCKET = 64;
+/**
+ * A coarse bucket for the long horizons (1 h, 24 h): the same facts as a fine bucket, with error
+ * paths kept as 32-bit hashes so a source probing all day costs a few bytes per path.
+ */
+export interface CoarseBucket {
+  start: number;
+  score: number;
+  paths: Set<number> | null;
+  counts: Map<string, number> | null;
+}
+
+/** Distinct error paths kept per fine bucket (a 10-s bucket past this is a burst anyway). */
+export const MAX_PATHS_PER_BUCKET = 64;
+/** Distinct error-path hashes kept per coarse bucket; long-horizon path thresholds must not exceed it. */
+export const MAX_PATHS_PER_COARSE_BUCKET = 64;
+/** Coarse buckets of the long horizons: 5 minutes. */
+export const COARSE_BUCKET_MS = 300_000;
+
+/** Short, stable hash of an error path (FNV-1a, 32 bits), so stored and long-horizon path sets stay small. */
+export function pathHashNumber(path: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < path.length; i++) {
+    h ^= path.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The hash of `pathHashNumber` as 8 hex digits (the stored form). */
+export function pathHash(path: string): string {
+  return pathHashNumber(path).toString(16).padStart(8, '0');
+}
+
+/** Best values over every long window containing a time. */
+export interface LongPeak extends WindowPeak {
+  /** Highest count per counter key over the same windows (each key's own best window). */
+  counts: Map<string, number>;
+}
+
+/**
+ * Sweeps every window [e - length, e) with `e` on the coarse grid that contains `time`, over
+ * buckets sorted by start, in one pass: the window's sums are updated as buckets enter and leave
+ * (O(buckets + windows)), so a 24-hour horizon costs a few hundred steps, not a few hundred
+ * thousand.
+ */
+export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthMs: number, stepMs = COARSE_BUCKET_MS): LongPeak {
+  const start = Math.floor(time / stepMs) * stepMs;
+  const out: LongPeak = { score: 0, distinctPaths: 0, counts: new Map() };
+  let lo = 0;
+  while (lo < buckets.length && (buckets[lo] as CoarseBucket).start <= start - lengthMs) lo++;
+  let hi = lo;
+  let score = 0;
+  const paths = new Map<number, number>();
+  const counts = new Map<string, number>();
+  for (let end = start + stepMs; end <= start + lengthMs; end += stepMs) {
+    let entered = false;
+    while (hi < buckets.length && (buckets[hi] as CoarseBucket).start < end) {
+      const b = buckets[hi++] as CoarseBucket;
+      entered = true;
+      score += b.score;
+      if (b.paths) for (const p of b.paths) paths.set(p, (paths.get(p) ?? 0) + 1);
+      if (b.counts) for (const [k, n] of b.counts) counts.set(k, (counts.get(k) ?? 0) + n);
+    }
+    while (lo < hi && (buckets[lo] as CoarseBucket).start < end - lengthMs) {
+      const b = buckets[lo++] as CoarseBucket;
+      score -= b.score;
+      if (b.paths) {
+        for (const p of b.paths) {
+          const n = (paths.get(p) ?? 1) - 1;
+          if (n === 0) paths.delete(p);
+          else paths.set(p, n);
+        }
+      }
+      if (b.counts) for (const [k, n] of b.counts) counts.set(k, (counts.get(k) ?? 0) - n);
+    }
+    // Only a window that gained a bucket can beat the previous ones (losing buckets only lowers).
+    if (!entered && end !== start + stepMs) continue;
+    if (score > out.score) out.score = score;
+    if (paths.size > out.distinctPaths) out.distinctPaths = paths.size;
+    for (const [k, n] of counts) if (n > (out.counts.get(k) ?? 0)) out.counts.set(k, n);
+    if (hi >= buckets.length && lo >= hi) break;
+  }
+  return out;
+}
+
+/** Adds one event to a sorted list of coarse buckets (created on demand). */
+function addCoarse(list: CoarseBucket[], time: number, score: number, pathHashValue: number | null, counter: string | null, n: number): void {
+  const start = Math.floor(time / COARSE_BUCKET_MS) * COARSE_BUCKET_MS;
+  let i = list.length;
+  while (i > 0 && (list[i - 1] as CoarseBucket).start > start) i--;
+  let b = i > 0 ? (list[i - 1] as CoarseBucket) : undefined;
+  if (!b || b.start !== start) {
+    b = { start, score: 0, paths: null, counts: null };
+    list.splice(i, 0, b);
+  }
+  b.score += score;
+  if (pathHashValue !== null) {
+    if (!b.paths) b.paths = new Set();
+    if (b.paths.size < MAX_PATHS_PER_COARSE_BUCKET) b.paths.add(pathHashValue);
+  }
+  if (counter !== null) {
+    if (!b.counts) b.counts = new Map();
+    b.counts.set(counter, (b.counts.get(counter) ?? 0) + n);
+  }
+}
+
+/** Folds fine buckets (as stored) into coarse ones: what a long horizon reads in the pipeline. */
+export function coarsen(fine: readonly { start: number; score: number; paths: Iterable<string>; counts: Readonly<Record<string, number>> }[]): CoarseBucket[] {
+  const out: CoarseBucket[] = [];
+  for (const b of [...fine].sort((x, y) => x.start - y.start)) {
+    addCoarse(out, b.start, b.score, null, null, 0);
+    for (const p of b.paths) addCoarse(out, b.start, 0, Number.parseInt(p, 16) >>> 0, null, 0);
+    for (const [k, n] of Object.entries(b.counts)) addCoarse(out, b.start, 0, null, k, n);
+  }
+  return out;
+}
 
 /** A source's event-time buckets, kept sorted, with sliding-window queries over them. */
 export class EventWindow {
   /** Buckets sorted by start. */
   readonly buckets: Bucket[] = [];
+  /** Coarse buckets for the long horizons, sorted by start. */
+  readonly coarse: CoarseBucket[] = [];
+  /** Start of the coarse bucket last evaluated for the long horizons (-1: none pending). */
+  longPending = -1;
 
   constructor(
     readonly bucketMs: number,
     readonly windowMs: number,
     /** How far behind the newest event an out-of-order event is still placed. */
     readonly retainMs: number,
+    /** The longest horizon: coarse buckets older than this (plus retainMs) are dropped. */
+    readonly longestMs = 0,
   ) {}
 
   private bucketAt(time: number): Bucket | null {
@@ -53,10 +176,26 @@ export class EventWindow {
     return bucket;
   }
 
-  /** Adds one event; returns false when it is older than the retention horizon. */
-  add(time: number, score: number, errorPath: string | null, thresholdRule: string | null): boolean {
+  /**
+   * Adds one event; returns false when it is older than the retention horizon. `counters` are
+   * behaviour counters (form posts, evidence of automation) kept in both bucket sizes.
+   */
+  add(time: number, score: number, errorPath: string | null, thresholdRule: string | null, counters: readonly string[] = NO_COUNTERS): boolean {
     const bucket = this.bucketAt(time);
     if (!bucket) return false;
+    if (this.longestMs > 0) {
+      addCoarse(this.coarse, time, score, errorPath === null ? null : pathHashNumber(errorPath), thresholdRule, 1);
+      for (const c of counters) addCoarse(this.coarse, time, 0, null, c, 1);
+      const c = this.coarse;
+      const horizon = (c[c.length - 1] as CoarseBucket).start - this.retainMs - this.longestMs;
+      let drop = 0;
+      while (drop < c.length && (c[drop] as CoarseBucket).start < horizon) drop++;
+      if (drop) c.splice(0, drop);
+    }
+    for (const k of counters) {
+      if (!bucket.counts) bucket.counts = new Map();
+      bucket.counts.set(k, (bucket.counts.get(k) ?? 0) + 1);
+    }
     bucket.score += score;
     if (errorPath !== null) {
       if (!bucket.paths) bucket.paths = new Set();

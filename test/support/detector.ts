@@ -14,5 +14,6 @@ export function scanLines(
     for (const l of lines) o.push(l);
     o.end();
   }
+  detector.finish();
   return { report: buildReport(detector), detector };
 }

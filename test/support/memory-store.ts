@@ -30,7 +30,7 @@ export class MemoryStateStore implements StateStore {
     this.done.add(id);
   }
 
-  async applyDelta(delta: SourceDelta): Promise<MergedSourceState> {
+  async applyDelta(delta: SourceDelta, _nowSec = 0, aroundMs = HOUR): Promise<MergedSourceState> {
     this.calls++;
     if (this.failOn.has(this.calls)) throw new Error(`injected failure on applyDelta call ${this.calls}`);
     const list = this.deltas.get(delta.source) ?? [];
@@ -40,8 +40,10 @@ export class MemoryStateStore implements StateStore {
     }
     this.deltas.set(delta.source, list);
     const hours = delta.buckets.map((b) => Math.floor(b.start / HOUR) * HOUR);
-    const from = Math.min(...hours) - HOUR;
-    const to = Math.max(...hours) + HOUR + HOUR;
+    // The same hour-aligned reach as the DynamoDB store: whole hours around the delta's hours.
+    const around = Math.max(HOUR, Math.ceil(aroundMs / HOUR) * HOUR);
+    const from = Math.min(...hours) - around;
+    const to = Math.max(...hours) + HOUR + around;
     return merge(delta.source, list, from, to);
   }
 
