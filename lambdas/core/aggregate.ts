@@ -1,6 +1,7 @@
 import { FAST_POST_MS, FORM_CONTEXT_MS, type FormKind, behaviourFindings, isScriptedAgent, postCounters } from './behaviour.js';
 import type { DetectorConfig } from './config.js';
 import { type AlertClaim, applyClaim, decideClaim, maxSeverity, severityRank } from './decide.js';
+import { ipv6Prefix, parseIPv4 } from './ip.js';
 import { detach } from './lines.js';
 import { type LogRecord, requestLineOf } from './model.js';
 import type { Classification } from './rules/engine.js';
@@ -45,9 +46,20 @@ export interface AlertState {
 }
 
 const MAX_SAMPLES = 10;
+/**
+ * Characters kept of each attacker-written string a source keeps (sample request lines, user
+ * agents, the referer, addresses): enough to show what it was, and what is printed is cut
+ * shorter still, so 8-KB fields cost a source no more than short ones.
+ */
+export const MAX_KEPT_CHARS = 512;
+
+/** A copy of at most MAX_KEPT_CHARS of an attacker-written string, detached from its line. */
+export function keep(s: string): string {
+  return detach(s.length > MAX_KEPT_CHARS ? s.slice(0, MAX_KEPT_CHARS) : s);
+}
 
 function sample(r: LogRecord, c: Classification): SampleRequest {
-  return { time: r.time, request: detach(requestLineOf(r)), status: r.status, userAgent: detach(r.userAgent), labels: c.labels.map((l) => l.category) };
+  return { time: r.time, request: keep(requestLineOf(r)), status: r.status, userAgent: keep(r.userAgent), labels: c.labels.map((l) => l.category) };
 }
 
 /** Everything known about one source (an IPv4 address or an IPv6 /64). */
@@ -160,6 +172,8 @@ export class Aggregator {
     private readonly config: DetectorConfig,
     private readonly onAlert: AlertListener = () => {},
     rules: readonly Rule[] = [],
+    /** The source budget (tests lower it to reach it). */
+    private readonly maxSources = MAX_SOURCES,
   ) {
     this.bucketMs = config.bucketSeconds * 1000;
     this.windowMs = config.windowSeconds * 1000;
@@ -187,12 +201,54 @@ export class Aggregator {
     return this.longestMs;
   }
 
-  /** The state of a source, created on first sight. `v4` is the address as a number, or -1. */
-  source(key: string, v4 = -1): SourceState {
+  /** What the bounds did: clean sources forgotten, requests of sources past the budget. */
+  readonly bounds = { sourcesEvicted: 0, requestsUntracked: 0, requestsAggregated: 0 };
+  /** IPv6 /64 sources seen per /48, and /48s per /32, for aggregating floods. */
+  private readonly perPrefix = new Map<string, number>();
+  /** Set when the budget is full of suspicious sources: new sources are counted, not tracked. */
+  private full = false;
+
+  /**
+   * The key a request is aggregated under. An IPv6 source is its /64; a /48 that has shown
+   * MAX_SUBNETS_PER_PREFIX /64s already (an attacker rotating through its allocation) is
+   * aggregated as one source, and likewise a /32 with that many /48s: one "distributed scan"
+   * finding instead of tens of thousands, in bounded memory.
+   */
+  keyOf(key: string, clientIp: string): string {
+    if (!key.endsWith('/64') || this.sources.has(key)) return key;
+    const p48 = ipv6Prefix(clientIp, 48);
+    const p32 = ipv6Prefix(clientIp, 32);
+    if (p48 === null || p32 === null) return key;
+    if (this.sources.has(p32)) return this.aggregated(p32);
+    if (this.sources.has(p48)) return this.aggregated(p48);
+    const n48 = this.perPrefix.get(p48) ?? 0;
+    if (n48 < MAX_SUBNETS_PER_PREFIX) {
+      if (n48 === 0) {
+        const n32 = this.perPrefix.get(p32) ?? 0;
+        if (n32 >= MAX_SUBNETS_PER_PREFIX) return this.aggregated(p32);
+        this.perPrefix.set(p32, n32 + 1);
+      }
+      this.perPrefix.set(p48, n48 + 1);
+      return key;
+    }
+    return this.aggregated(p48);
+  }
+
+  private aggregated(prefix: string): string {
+    this.bounds.requestsAggregated++;
+    return prefix;
+  }
+
+  /**
+   * The state of a source, created on first sight (`v4`: the address as a number, or -1), or
+   * null past the source budget: then the request is only counted.
+   */
+  source(key: string, v4 = -1): SourceState | null {
     let s = v4 >= 0 ? this.byIPv4.get(v4) : this.sources.get(key);
     if (s === undefined) {
       s = this.sources.get(key);
       if (s === undefined) {
+        if (this.sources.size >= this.maxSources && !this.makeRoom()) return null;
         s = new SourceState(detach(key));
         this.sources.set(key, s);
       }
@@ -202,15 +258,41 @@ export class Aggregator {
   }
 
   /**
+   * Frees the budget of sources that never did anything remarkable (no label, no window, no
+   * alert): they are only counted. When that frees little, the budget is full of suspicious
+   * sources and stays full: new sources are counted, not tracked, and the report says so.
+   */
+  private makeRoom(): boolean {
+    if (this.full) return false;
+    for (const [k, s] of this.sources) {
+      if (s.labels.size > 0 || s.window !== null || s.alert !== null) continue;
+      this.sources.delete(k);
+      const v4 = parseIPv4(k);
+      if (v4 >= 0) this.byIPv4.delete(v4);
+      this.bounds.sourcesEvicted++;
+      this.cleanEvicted++;
+    }
+    if (this.sources.size > this.maxSources * 0.9) this.full = true;
+    return this.sources.size < this.maxSources;
+  }
+
+  /** Sources forgotten while clean (counted among the clean sources of a report). */
+  cleanEvicted = 0;
+
+  /**
    * Adds one classified request of a source (`v4`: its IPv4 value when it is one, else -1).
    * `form` is the kind of form the target is (any method), `asset` whether it is a page asset.
    */
-  add(key: string, r: LogRecord, c: Classification, errorPath: string | null, v4 = -1, form: FormKind | null = null, asset = false): SourceState {
+  add(key: string, r: LogRecord, c: Classification, errorPath: string | null, v4 = -1, form: FormKind | null = null, asset = false): SourceState | null {
     const s = this.source(key, v4);
+    if (s === null) {
+      this.bounds.requestsUntracked++;
+      return null;
+    }
     s.requests++;
     if (r.time < s.firstSeen) s.firstSeen = r.time;
     if (r.time > s.lastSeen) s.lastSeen = r.time;
-    if (key !== r.clientIp && s.addresses.size < 16) s.addresses.add(detach(r.clientIp));
+    if (key !== r.clientIp && s.addresses.size < 16 && !s.addresses.has(r.clientIp)) s.addresses.add(keep(r.clientIp));
     const status = r.status;
     if (status >= 400) s.statuses.set(status, (s.statuses.get(status) ?? 0) + 1);
     else {
@@ -235,7 +317,7 @@ export class Aggregator {
       if (l.rule.threshold) thresholdRule = l.rule;
       if (l.rule.class !== 'benign') suspicious = true;
     }
-    if (suspicious && s.firstReferer === '' && r.referer !== '') s.firstReferer = detach(r.referer);
+    if (suspicious && s.firstReferer === '' && r.referer !== '') s.firstReferer = keep(r.referer);
     if (s.samples.length < MAX_SAMPLES && (suspicious || s.samples.length < 3)) {
       s.samples.push(sample(r, c));
     } else if (suspicious && s.samples.some((x) => !x.labels.some((cat) => s.ruleOf.get(cat)?.class !== 'benign'))) {
@@ -365,6 +447,14 @@ export class Aggregator {
     this.onAlert(s, s.alert);
   }
 }
+
+/**
+ * Sources tracked at once (per scan, and per object in the pipeline). A few hundred bytes each
+ * when clean, a few KB when suspicious: this keeps a scan's memory well under 300 MB.
+ */
+export const MAX_SOURCES = 200_000;
+/** IPv6 /64s per /48 (and /48s per /32) before the prefix is aggregated as one source. */
+export const MAX_SUBNETS_PER_PREFIX = 256;
 
 /** Behaviour decisions read these two horizons: 1 h and 24 h. */
 export const BEHAVIOUR_HORIZONS_MS = [3_600_000, 86_400_000] as const;

@@ -123,11 +123,17 @@ export function postCounters(kind: FormKind, e: PostEvidence): string[] {
   return out;
 }
 
-/** Compiles the endpoint lists (built-in plus the site's) into a matcher of lower-cased targets. */
-export function formMatcher(extra: DetectorConfig['forms']): (method: string, target: string) => FormKind | null {
+/**
+ * Compiles the endpoint lists (built-in plus the site's) into a matcher of a request's path and
+ * query. Most requests are rejected by one set look-up of their first path segment.
+ */
+export function formMatcher(extra: DetectorConfig['forms']): (path: string, query: string) => FormKind | null {
   const lists = (Object.keys(FORM_ENDPOINTS) as FormKind[]).map((k) => [k, [...FORM_ENDPOINTS[k], ...extra[k].map((p) => p.toLowerCase())]] as const);
-  return (method, target) => {
-    if (method !== 'POST') return null;
+  const firstSegments = new Set<string>();
+  for (const [, prefixes] of lists) for (const p of prefixes) firstSegments.add(firstSegment(p));
+  return (path, query) => {
+    if (!firstSegments.has(firstSegment(path).toLowerCase())) return null;
+    const target = (query ? `${path}?${query}` : path).toLowerCase();
     for (const [kind, prefixes] of lists) {
       for (const p of prefixes) {
         // A prefix must end at a segment or query boundary: /join matches /join and /join/step2, not /joinery.
@@ -139,6 +145,19 @@ export function formMatcher(extra: DetectorConfig['forms']): (method: string, ta
     }
     return null;
   };
+}
+
+/** `/a/b?c` → `/a`; `/a?c` → `/a`. */
+function firstSegment(p: string): string {
+  let end = p.length;
+  for (let i = 1; i < p.length; i++) {
+    const c = p.charCodeAt(i);
+    if (c === 47 || c === 63) {
+      end = i;
+      break;
+    }
+  }
+  return end === p.length ? p : p.slice(0, end);
 }
 
 /** The behaviour a kind of form abuse alerts as. */

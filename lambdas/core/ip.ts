@@ -143,6 +143,15 @@ export function sourceKey(ip: string): string {
   return key;
 }
 
+/** The IPv6 prefix of an address as a CIDR (`2001:db8::/48`), or null for anything else. */
+export function ipv6Prefix(ip: string, bits: 32 | 48 | 64): string | null {
+  const p = parseIp(ip);
+  if (!p || p.v !== 6) return null;
+  const h = [0, 0, 0, 0, 0, 0, 0, 0];
+  for (let i = 0; i < bits / 16; i++) h[i] = p.h[i] as number;
+  return `${formatIPv6(h)}/${bits}`;
+}
+
 /** A CIDR range that can test addresses. */
 export interface Cidr {
   readonly text: string;

@@ -1,4 +1,4 @@
-import type { AlertState, SourceState } from './aggregate.js';
+import { type AlertState, MAX_SUBNETS_PER_PREFIX, type SourceState } from './aggregate.js';
 import { BEHAVIOUR_INFO } from './behaviour.js';
 import { severityRank } from './decide.js';
 import { sanitize } from './escape.js';
@@ -18,6 +18,8 @@ export interface ScanReport {
   skippedSamples: SkippedSample[];
   /** Sources whose every request was unremarkable (not listed individually). */
   cleanSources: number;
+  /** Present when a memory bound was reached: what it did (see the README's Limits). */
+  bounds?: { sourcesEvicted: number; requestsUntracked: number; requestsAggregated: number };
 }
 
 /** One alerted source, as the CLI prints it and alerts carry it. */
@@ -143,6 +145,15 @@ export function internalSourceNote(source: string, referer: string): string | un
   return note;
 }
 
+/** The note for an IPv6 prefix aggregated from a flood of /64s. */
+function aggregatedNote(s: SourceState): string | undefined {
+  if (!s.key.endsWith('/48') && !s.key.endsWith('/32')) return undefined;
+  return (
+    `${s.key} is a whole IPv6 prefix: requests from more than ${MAX_SUBNETS_PER_PREFIX} of its subnets were counted as one source ` +
+    '(a scan spread over many addresses of one network). Block the prefix rather than single addresses.'
+  );
+}
+
 function whatAndTodo(s: SourceState, blockHours: number): { what: string; todo: string } {
   const ranked = rankedCategories(s);
   const main = ranked.filter((c) => !ACCESSORY.has(c));
@@ -165,7 +176,7 @@ function verdict(s: SourceState): SourceReport['verdict'] {
 /** The alert facts for one source (shared by the CLI report and published alerts). */
 export function alertReport(s: SourceState, a: AlertState, blockHours: number, windowSeconds = 120): AlertReport {
   const { what, todo } = whatAndTodo(s, blockHours);
-  const note = internalSourceNote(s.key, s.firstReferer);
+  const note = internalSourceNote(s.key, s.firstReferer) ?? aggregatedNote(s);
   return {
     source: s.key,
     severity: a.claim.severity,
@@ -284,7 +295,8 @@ export function buildReport(d: Detector): ScanReport {
       })),
     files: d.objects,
     skippedSamples: d.skippedSamples,
-    cleanSources: clean,
+    cleanSources: clean + d.aggregator.cleanEvicted,
+    ...(Object.values(d.aggregator.bounds).some((n) => n > 0) ? { bounds: { ...d.aggregator.bounds } } : {}),
   };
 }
 

@@ -1,11 +1,11 @@
-import { Aggregator, type AlertListener, type SourceState } from './aggregate.js';
+import { Aggregator, type AlertListener, type SourceState, keep } from './aggregate.js';
 import { type FormKind, formMatcher } from './behaviour.js';
 import { ClientIpResolver } from './client-ip.js';
 import type { DetectorConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { sanitize } from './escape.js';
 import { FORMAT_NAMES, detectFormat, makeParser } from './formats/index.js';
-import { parseIPv4, sourceKey } from './ip.js';
+import { normalizeIp, parseIPv4, sourceKey } from './ip.js';
 import { detach } from './lines.js';
 import { type LineParser, type LogRecord, requestLineOf } from './model.js';
 import { BUILTIN_RULES } from './rules/builtin.js';
@@ -67,6 +67,8 @@ export interface DetectorOptions {
   /** Source (IP or /64) whose every request is recorded for `--explain`. */
   explain?: string;
   onAlert?: AlertListener;
+  /** Sources tracked at once (default MAX_SOURCES). */
+  maxSources?: number;
 }
 
 /**
@@ -83,7 +85,7 @@ export class Detector {
   readonly explained: ExplainedRequest[] = [];
   private readonly resolver: ClientIpResolver;
   private readonly explainKey: string | null;
-  private readonly formKindOf: (method: string, target: string) => FormKind | null;
+  private readonly formKindOf: (path: string, query: string) => FormKind | null;
 
   constructor(
     readonly config: DetectorConfig,
@@ -101,7 +103,7 @@ export class Detector {
     }
     if (options.format) makeParser(options.format, config.jsonFields); // fail fast on a bad --format
     this.resolver = new ClientIpResolver(config.trustedProxies);
-    this.aggregator = new Aggregator(config, options.onAlert, this.classifier.rules);
+    this.aggregator = new Aggregator(config, options.onAlert, this.classifier.rules, options.maxSources);
     this.formKindOf = formMatcher(config.forms);
     this.explainKey = options.explain ? sourceKey(options.explain) : null;
   }
@@ -134,12 +136,21 @@ export class Detector {
     }
   }
 
-  /** Classifies and aggregates one parsed record. */
-  addRecord(r: LogRecord, objectName: string, lineNo: number): void {
+  /**
+   * Classifies and aggregates one parsed record. Returns a skip reason when the record cannot be
+   * attributed to a source (its client field is not an IP address), or null.
+   */
+  addRecord(r: LogRecord, objectName: string, lineNo: number): string | null {
     if (r.forwardedFor !== '') r.clientIp = this.resolver.resolve(r.peerIp, r.forwardedFor);
     const v4 = parseIPv4(r.clientIp);
-    const key = v4 >= 0 ? r.clientIp : sourceKey(r.clientIp);
-    let state: SourceState;
+    let key = r.clientIp;
+    if (v4 < 0) {
+      // Only addresses become sources: a key is then at most a 43-character CIDR, never a field
+      // an attacker filled with kilobytes.
+      if (normalizeIp(r.clientIp) === null) return 'invalid-client-address';
+      key = this.aggregator.keyOf(sourceKey(r.clientIp), r.clientIp);
+    }
+    let state: SourceState | null;
     let labels: readonly LabelHit[];
     if (this.classifier.isAllowlisted(r.clientIp)) {
       state = this.aggregator.add(key, r, ALLOWLISTED, null, v4);
@@ -148,10 +159,11 @@ export class Detector {
       const c = this.classifier.classify(r);
       const m = r.method;
       // Only GETs and POSTs matter for form behaviour; a cheap test on the method first.
-      const form = m === 'POST' || m === 'GET' ? this.formKindOf('POST', formTarget(r)) : null;
+      const form = m === 'POST' || m === 'GET' ? this.formKindOf(r.path, r.query) : null;
       state = this.aggregator.add(key, r, c, this.classifier.errorPathOf(r, c), v4, form, form === null && m === 'GET' && isAssetPath(r.path));
       labels = c.labels;
     }
+    if (state === null) return null; // past the source budget: counted in the report's bounds
     for (const l of labels) {
       if (l.rule.class !== 'benign') continue;
       let b = this.benign.get(l.category);
@@ -167,19 +179,14 @@ export class Detector {
         object: objectName,
         line: lineNo,
         time: r.time,
-        request: detach(requestLineOf(r)),
+        request: keep(requestLineOf(r)),
         status: r.status,
-        userAgent: detach(r.userAgent),
+        userAgent: keep(r.userAgent),
         labels: labels.map((l) => ({ category: l.category, rule: l.rule.id, score: l.rule.score, explain: l.rule.explain })),
       });
     }
+    return null;
   }
-}
-
-/** The target as form endpoints are matched: lower case, path and query. */
-function formTarget(r: LogRecord): string {
-  const t = r.query ? `${r.path}?${r.query}` : r.path;
-  return t.toLowerCase();
 }
 
 const ASSET = /\.(?:css|js|mjs|png|jpe?g|gif|svg|ico|webp|avif|woff2?|ttf|eot|otf)$/i;
@@ -257,8 +264,12 @@ export class ObjectScanner {
       this.detector.skip(this.stats, this.lineNo, result.reason, line);
       return;
     }
+    const unattributed = this.detector.addRecord(result.record, this.stats.name, this.lineNo);
+    if (unattributed !== null) {
+      this.detector.skip(this.stats, this.lineNo, unattributed, line);
+      return;
+    }
     this.stats.parsed++;
-    this.detector.addRecord(result.record, this.stats.name, this.lineNo);
   }
 
   /** Ends the object; returns its statistics (with a hint when most lines failed). */

@@ -228,10 +228,17 @@ export interface ClassifierOptions {
 }
 
 const CACHE_LIMIT = 20_000;
+/**
+ * Keys longer than this are not cached: a hostile log of distinct 8-KB fields would otherwise
+ * fill each cache with hundreds of MB. Long fields are rare in real traffic, so skipping them
+ * costs no speed there.
+ */
+export const MAX_CACHED_KEY = 1024;
 const NONE: readonly Compiled[] = [];
 
 /** A bounded memo: cleared when full, so hostile input cannot grow it without limit. */
 function remember<V>(map: Map<string, V>, key: string, value: V): V {
+  if (key.length > MAX_CACHED_KEY) return value;
   if (map.size >= CACHE_LIMIT) map.clear();
   map.set(detach(key), value);
   return value;

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MAX_KEPT_CHARS, MAX_SUBNETS_PER_PREFIX } from '../../lambdas/core/aggregate.js';
+import { scanLines } from '../support/detector.js';
+import { timeAt } from '../support/records.js';
+
+const line = (ip: string, second: number, request: string, status: number, ua = 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0') =>
+  `${ip} - - [${timeAt(second)}] "${request}" ${status} 10 "-" "${ua}"`;
+
+describe('memory bounds of a scan', () => {
+  it('a client field that is not an IP address is a counted skipped line, never a source', () => {
+    const json = (client: string) =>
+      JSON.stringify({ remote_addr: client, time_iso8601: '2024-01-01T00:00:00+00:00', request: 'GET /.env HTTP/1.1', status: 404 });
+    const { report } = scanLines({ a: [json('x'.repeat(3000)), json('203.0.113.9'), json('not-an-address')] });
+    assert.equal(report.lines.skipped['invalid-client-address'], 2);
+    assert.equal(report.lines.parsed, 1);
+    assert.deepEqual(
+      report.sources.map((s) => s.source),
+      ['203.0.113.9'],
+    );
+  });
+
+  it('a flood from many /64s of one /48 is aggregated into one source past the prefix budget', () => {
+    const lines: string[] = [];
+    const n = MAX_SUBNETS_PER_PREFIX + 200;
+    for (let i = 0; i < n; i++) {
+      const ip = `2001:db8:77:${i.toString(16)}::1`;
+      for (const p of ['/.env', '/.git/config', '/wp-config.php.bak']) lines.push(line(ip, i, `GET ${p} HTTP/1.1`, 404));
+    }
+    const { report, detector } = scanLines({ a: lines });
+    assert.equal(detector.aggregator.sources.size, MAX_SUBNETS_PER_PREFIX + 1);
+    const agg = report.alerts.find((a) => a.source === '2001:db8:77::/48');
+    assert.ok(agg, 'the /48 alerted as one source');
+    assert.equal(agg.requests, 200 * 3);
+    assert.match(agg.note ?? '', /more than 256 of its subnets were counted as one source/);
+    assert.equal(report.bounds?.requestsAggregated, 200 * 3);
+  });
+
+  it('past the source budget, clean sources are forgotten first, then new ones are only counted', () => {
+    const clean = Array.from({ length: 30 }, (_, i) => line(`192.0.2.${i + 1}`, i, 'GET / HTTP/1.1', 200));
+    const probes = Array.from({ length: 30 }, (_, i) => line(`198.51.100.${i + 1}`, 100 + i, 'GET /.env HTTP/1.1', 404));
+    const late = Array.from({ length: 5 }, (_, i) => line(`203.0.113.${i + 1}`, 200 + i, 'GET /.git/config HTTP/1.1', 404));
+    const { report, detector } = scanLines({ a: [...clean, ...probes, ...late] }, {}, { maxSources: 40 });
+    assert.ok(detector.aggregator.sources.size <= 40);
+    assert.equal(report.bounds?.sourcesEvicted, 30, 'every clean source was forgotten to make room');
+    assert.equal(report.bounds?.requestsUntracked, 0 + 0, 'room was found for every probing source');
+    assert.equal(report.cleanSources, 30, 'forgotten clean sources are still counted');
+    const full = scanLines({ a: [...probes, ...late] }, {}, { maxSources: 30 });
+    assert.equal(full.report.bounds?.requestsUntracked, 5, 'a budget full of probing sources counts newcomers');
+    assert.equal(full.report.lines.parsed, 35);
+  });
+
+  it('kept evidence is cut: an 8-KB request line and user agent cost a source at most MAX_KEPT_CHARS each', () => {
+    const long = `/${'a'.repeat(8000)}`;
+    const { detector } = scanLines({ a: [line('198.51.100.60', 0, `GET /.env?x=${long} HTTP/1.1`, 404, `sqlmap/1.8 ${'b'.repeat(8000)}`)] });
+    const s = detector.aggregator.sources.get('198.51.100.60');
+    assert.ok(s && s.samples.length === 1);
+    assert.equal(s.samples[0]?.request.length, MAX_KEPT_CHARS);
+    assert.equal(s.samples[0]?.userAgent.length, MAX_KEPT_CHARS);
+  });
+});
