@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { AdapterError } from '../core/errors.js';
@@ -27,6 +28,28 @@ export interface DynamoStateStoreOptions {
   retentionHours?: number;
   /** How long an object stays marked as processed (SQS keeps messages 4 days by default). @default 96 */
   objectRetentionHours?: number;
+  /** Told when a bound is hit (`item-size`: evidence left out of a full item), for metrics. */
+  onLimit?: (what: string) => void;
+}
+
+/** One attribute an update adds; bulky ones (samples, path hashes) are left out of a full item. */
+type Clause = { name: string; value: unknown; bulky?: boolean };
+
+/** Overflow items per source-hour for counts that no longer fit the hour item. */
+export const MAX_OVERFLOW_ITEMS = 8;
+
+/** Object ids kept in items are cut to this many characters (plus a hash), so 1-KB keys cannot fill an item. */
+export const MAX_OBJECT_MARKER = 200;
+
+/** The object id as stored in `objs`: whole when short, else cut with a hash that keeps it unique. */
+export function objectMarker(id: string): string {
+  if (id.length <= MAX_OBJECT_MARKER) return id;
+  return `${id.slice(0, MAX_OBJECT_MARKER - 18)}…#${createHash('sha256').update(id).digest('hex').slice(0, 16)}`;
+}
+
+function isItemTooLarge(e: unknown): boolean {
+  const err = e as { name?: string; message?: string };
+  return err?.name === 'ValidationException' && /item size/i.test(err.message ?? '');
 }
 
 type Item = Record<string, unknown>;
@@ -56,6 +79,7 @@ export class DynamoStateStore implements StateStore {
   private readonly table: string;
   private readonly retentionSec: number;
   private readonly objectRetentionSec: number;
+  private readonly onLimit: (what: string) => void;
 
   constructor(opts: DynamoStateStoreOptions) {
     this.doc =
@@ -66,6 +90,7 @@ export class DynamoStateStore implements StateStore {
     this.table = opts.tableName;
     this.retentionSec = (opts.retentionHours ?? 4) * 3600;
     this.objectRetentionSec = (opts.objectRetentionHours ?? 96) * 3600;
+    this.onLimit = opts.onLimit ?? (() => {});
   }
 
   async isObjectDone(objectId: string): Promise<boolean> {
@@ -111,8 +136,8 @@ export class DynamoStateStore implements StateStore {
   }
 
   private async applyToHour(delta: SourceDelta, hour: number, buckets: StoredBucket[], withTotals: boolean, nowSec: number, around: number): Promise<void> {
-    const clauses: { name: string; value: unknown }[] = [];
-    const add = (name: string, value: unknown) => clauses.push({ name, value });
+    const clauses: Clause[] = [];
+    const add = (name: string, value: unknown, bulky = false) => clauses.push({ name, value, bulky });
     if (withTotals) {
       add('req', delta.requests);
       if (delta.score) add('score', delta.score);
@@ -120,47 +145,74 @@ export class DynamoStateStore implements StateStore {
       for (const [c, n] of Object.entries(delta.labels)) add(`l_${c}`, n);
       for (const [k, n] of Object.entries(delta.statuses)) add(`st_${k}`, n);
       if (delta.rules.length) add('rules', new Set(delta.rules));
-      if (delta.samples.length) add('smp', new Set(delta.samples));
+      if (delta.samples.length) add('smp', new Set(delta.samples), true);
     }
     for (const b of buckets) {
       const off = Math.round((b.start - hour) / 1000);
       if (b.score) add(`b${off}_s`, b.score);
-      if (b.paths.length) add(`b${off}_p`, new Set(b.paths));
+      if (b.paths.length) add(`b${off}_p`, new Set(b.paths), true);
       for (const [rule, n] of Object.entries(b.counts)) add(`b${off}_c_${rule}`, n);
     }
     // An item lives at least as long as a horizon can reach back to it.
     const expiresAt = Math.max(Math.floor((hour + HOUR_MS) / 1000), nowSec) + Math.max(this.retentionSec, around / 1000);
     for (let part = 0, start = 0; start < clauses.length || part === 0; part++, start += MAX_CLAUSES) {
       // A large delta is split; each part is guarded by its own marker so each applies once.
-      const marker = part === 0 ? delta.objectId : `${delta.objectId}~${part}`;
+      const id = objectMarker(delta.objectId);
+      const marker = part === 0 ? id : `${id}#p${part}`;
       const chunk = clauses.slice(start, start + MAX_CLAUSES);
-      // Every name goes through a placeholder: DynamoDB reserves hundreds of words (REF, STATUS…).
-      const names: Record<string, string> = { '#objs': 'objs', '#exp': 'expiresAt', '#ref': 'ref' };
-      const values: Record<string, unknown> = { ':obj': marker, ':objs': new Set([marker]), ':exp': expiresAt, ':ref': delta.referer || '' };
-      const adds = chunk.map((c, i) => {
-        names[`#a${i}`] = c.name;
-        values[`:v${i}`] = c.value;
-        return `#a${i} :v${i}`;
-      });
-      try {
-        await this.doc.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: { pk: sourcePk(delta.source), sk: hourSk(hour) },
-            // ADD merges numbers and sets, so concurrent objects never overwrite each other;
-            // expiresAt moves forward with the newest write.
-            UpdateExpression: `ADD #objs :objs${adds.length ? `, ${adds.join(', ')}` : ''} SET #exp = :exp, #ref = if_not_exists(#ref, :ref)`,
-            // Applied once per object: a redelivered or retried object finds its id already here.
-            ConditionExpression: 'attribute_not_exists(#objs) OR NOT contains(#objs, :obj)',
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: values,
-          }),
-        );
-      } catch (e) {
-        if (e instanceof ConditionalCheckFailedException) continue; // already applied: a domain outcome
-        rethrow(`UpdateItem (${sourcePk(delta.source)} ${hourSk(hour)})`, e);
-      }
+      await this.applyChunk(delta, hour, marker, chunk, expiresAt);
       if (start + MAX_CLAUSES >= clauses.length) break;
+    }
+  }
+
+  /**
+   * Writes one part of a delta to the hour item. When that item has reached DynamoDB's 400 KB,
+   * the counts go to the hour's overflow items (`W#<hour>#o1`, `#o2`…) instead, without the bulky
+   * evidence (samples, error-path hashes): tried in a fixed order, and items only grow, so a
+   * retried object finds its marker where it went the first time. Every bound hit is reported.
+   */
+  private async applyChunk(delta: SourceDelta, hour: number, marker: string, chunk: Clause[], expiresAt: number): Promise<void> {
+    const lean = chunk.filter((c) => !c.bulky);
+    for (let k = 0; k <= MAX_OVERFLOW_ITEMS; k++) {
+      try {
+        await this.update(delta, k === 0 ? hourSk(hour) : `${hourSk(hour)}#o${k}`, marker, k === 0 ? chunk : lean, expiresAt);
+        return;
+      } catch (e) {
+        if (!isItemTooLarge(e)) throw e;
+        this.onLimit(k === 0 ? 'item-size' : 'overflow-item-size');
+      }
+    }
+    this.onLimit('overflow-items-full');
+    throw new AdapterError(`DynamoDB: ${sourcePk(delta.source)} ${hourSk(hour)} and its ${MAX_OVERFLOW_ITEMS} overflow items are full`);
+  }
+
+  private async update(delta: SourceDelta, sk: string, marker: string, chunk: Clause[], expiresAt: number): Promise<void> {
+    // Every name goes through a placeholder: DynamoDB reserves hundreds of words (REF, STATUS…).
+    const names: Record<string, string> = { '#objs': 'objs', '#exp': 'expiresAt', '#ref': 'ref' };
+    const values: Record<string, unknown> = { ':obj': marker, ':objs': new Set([marker]), ':exp': expiresAt, ':ref': delta.referer || '' };
+    const adds = chunk.map((c, i) => {
+      names[`#a${i}`] = c.name;
+      values[`:v${i}`] = c.value;
+      return `#a${i} :v${i}`;
+    });
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: sourcePk(delta.source), sk },
+          // ADD merges numbers and sets, so concurrent objects never overwrite each other;
+          // expiresAt moves forward with the newest write.
+          UpdateExpression: `ADD #objs :objs${adds.length ? `, ${adds.join(', ')}` : ''} SET #exp = :exp, #ref = if_not_exists(#ref, :ref)`,
+          // Applied once per object: a redelivered or retried object finds its id already here.
+          ConditionExpression: 'attribute_not_exists(#objs) OR NOT contains(#objs, :obj)',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return; // already applied: a domain outcome
+      if (isItemTooLarge(e)) throw e;
+      rethrow(`UpdateItem (${sourcePk(delta.source)} ${sk})`, e);
     }
   }
 
@@ -284,7 +336,8 @@ export function mergeItems(source: string, items: readonly Item[]): MergedSource
   const objects = new Set<string>();
   const buckets = new Map<number, StoredBucket>();
   for (const item of items) {
-    const hour = Date.parse(`${String(item.sk).slice(2)}:00:00Z`);
+    // `W#2024-01-01T10` or an overflow item `W#2024-01-01T10#o1`.
+    const hour = Date.parse(`${String(item.sk).slice(2, 15)}:00:00Z`);
     for (const [k, v] of Object.entries(item)) {
       if (k === 'req') m.requests += Number(v);
       else if (k === 'score') m.score += Number(v);
@@ -300,8 +353,8 @@ export function mergeItems(source: string, items: readonly Item[]): MergedSource
       } else if (k === 'smp') {
         for (const s of v as Set<string>) samples.add(s);
       } else if (k === 'objs') {
-        // Parts of a split delta carry "~n" markers; the object is listed once.
-        for (const o of v as Set<string>) if (!o.includes('~')) objects.add(o);
+        // Parts of a split delta carry "#p<n>" markers (an ETag has no "p"); the object is listed once.
+        for (const o of v as Set<string>) if (!/#p\d+$/.test(o)) objects.add(o);
       } else if (k === 'ref') {
         if (!m.referer && v) m.referer = String(v);
       } else {

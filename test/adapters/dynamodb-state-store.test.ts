@@ -151,3 +151,45 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(await s.isObjectDone('x'), true);
   });
 });
+
+describe('DynamoStateStore item bounds on DynamoDB Local', { timeout: 180_000 }, () => {
+  let local: LocalStack;
+  before(async () => {
+    local = await startLocalStack({ bridgeEvents: false });
+  });
+  after(async () => {
+    await local?.stop();
+  });
+
+  it('the worst case: many objects with 1-KB keys, a full hour of buckets and full samples never fail, and every count lands', async () => {
+    const tableName = 'worst-case';
+    await local.createTable(tableName);
+    const limits: string[] = [];
+    const s = new DynamoStateStore({ tableName, client: local.dynamo, onLimit: (w) => limits.push(w) });
+    const hex = (i: number) => (i >>> 0).toString(16).padStart(8, '0');
+    const bigSample = JSON.stringify({ t: T0, r: `GET /${'"'.repeat(500)} HTTP/1.1`, s: 404, u: 'x'.repeat(512), l: ['secret-file'] });
+    const objects = 8;
+    for (let o = 0; o < objects; o++) {
+      const key = `logs/${'k"'.repeat(500)}/${o}.log`;
+      const buckets = Array.from({ length: 360 }, (_, b) => ({
+        start: T0 + b * 10_000,
+        score: 1,
+        paths: Array.from({ length: 64 }, (_, p) => hex(o * 1_000_000 + b * 100 + p)),
+        counts: { 'login-post': 1 },
+      }));
+      const samples = [0, 1, 2].map((i) => bigSample.replace('"t":', `"i":${o * 3 + i},"t":`));
+      await s.applyDelta(delta(`bucket/${key}#etag${o}`, { buckets, samples, requests: 360, lastSeen: T0 + HOUR - 1 }), NOW);
+    }
+    assert.ok(limits.includes('item-size'), 'the item reached its bound and the store said so');
+    const m = await s.read('198.51.100.1', T0 - HOUR, T0 + HOUR, NOW);
+    assert.equal(m.requests, 360 * objects, 'every object counted');
+    assert.equal(m.objects.length, objects);
+    assert.ok(m.objects.every((o) => o.length <= 200), 'object ids are stored cut, with a hash');
+    assert.equal(new Set(m.objects).size, objects, 'and stay distinct');
+    assert.equal(
+      m.buckets.reduce((n, b) => n + (b.counts['login-post'] ?? 0), 0),
+      360 * objects,
+      'threshold counts are never dropped',
+    );
+  });
+});
