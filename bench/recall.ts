@@ -5,7 +5,7 @@
  * which the detector never sees. Prints a table per behaviour and the totals against the goal:
  * recall ≥ 0.95 of attacking sources at precision ≥ 0.99. Always exits 0: it measures, it does
  * not judge. Options: --lines N (default 300000), --seed N, --out DIR, or --log FILE --truth FILE
- * to score an existing pair.
+ * to score an existing pair; --format NAME is passed to the scan instead of auto-detection.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/out' },
     log: { type: 'string' },
     truth: { type: 'string' },
+    format: { type: 'string' },
   },
 });
 
@@ -57,7 +58,8 @@ const stderr = new Writable({
   },
 });
 const started = process.hrtime.bigint();
-const code = await main(['scan', '--json', '--no-progress', logPath], { stdout, stderr, stdin: new PassThrough(), env: {}, now: Date.now });
+const args = ['scan', '--json', '--no-progress', ...(values.format ? ['--format', values.format] : []), logPath];
+const code = await main(args, { stdout, stderr, stdin: new PassThrough(), env: {}, now: Date.now });
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 if (code !== 0) {
   console.log(`probewatch scan exited with ${code}; no scores.`);
@@ -112,7 +114,7 @@ const skipped = Object.entries(lines.skipped)
   .map(([k, n]) => `${k} ${fmt(n)}`)
   .join(', ');
 console.log(
-  `\nday: ${fmt(lines.total)} lines, ${fmt(lines.parsed)} parsed${skipped ? ` (skipped: ${skipped})` : ''}; format ${report.files.map((f) => f.format).join(', ')}; scanned in ${seconds.toFixed(1)} s`,
+  `\nday: ${fmt(lines.total)} lines, ${fmt(lines.parsed)} parsed${skipped ? ` (skipped: ${skipped})` : ''}; format ${report.files.map((f) => `${f.format} (${f.formatSource})`).join(', ')}; scanned in ${seconds.toFixed(1)} s`,
 );
 console.log(`truth: ${fmt(Object.keys(truth.sources).length)} sources, seed ${truth.seed}, ${truth.from} – ${truth.to}\n`);
 
