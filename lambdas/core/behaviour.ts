@@ -84,9 +84,12 @@ export const FORM_ENDPOINTS: Readonly<Record<FormKind, readonly string[]>> = {
   ],
 };
 
-/** User agents no person browses with: empty, scripted HTTP clients, or browsers retired long ago. */
+/**
+ * User agents no person browses with: scripted HTTP clients, or browsers retired long ago. An
+ * empty one is not evidence: many formats (common) do not log the user agent at all.
+ */
 const SCRIPTED_AGENT =
-  /^(?:-?|curl\/.*|wget\/.*|python-.*|python\/.*|go-http-client\/.*|java\/.*|okhttp\/.*|libwww-perl\/.*|lwp::.*|php\/.*|guzzlehttp\/.*|axios\/.*|node-fetch\/.*|undici.*|ruby.*|mechanize.*|scrapy\/.*|aiohttp\/.*|httpx\/.*|apache-httpclient\/.*|winhttp.*|powershell.*)$|msie [1-6]\.|windows (?:95|98|nt 4\.0)/;
+  /^(?:curl\/.*|wget\/.*|python-.*|python\/.*|go-http-client\/.*|java\/.*|okhttp\/.*|libwww-perl\/.*|lwp::.*|php\/.*|guzzlehttp\/.*|axios\/.*|node-fetch\/.*|undici.*|ruby.*|mechanize.*|scrapy\/.*|aiohttp\/.*|httpx\/.*|apache-httpclient\/.*|winhttp.*|powershell.*)$|msie [1-6]\.|windows (?:95|98|nt 4\.0)/;
 
 /** True for a user agent a person would not have. */
 export function isScriptedAgent(userAgent: string): boolean {
@@ -202,7 +205,7 @@ export const BEHAVIOUR_RULE_LIST: readonly Rule[] = Object.values(BEHAVIOUR_RULE
 export const BEHAVIOUR_THRESHOLDS: Readonly<Record<FormKind, { auto2: number; auto1: number; perHour: number; perDay: number }>> = {
   registration: { auto2: 2, auto1: 3, perHour: 10, perDay: 20 },
   comment: { auto2: 2, auto1: 4, perHour: 10, perDay: 25 },
-  login: { auto2: 8, auto1: 12, perHour: 20, perDay: 50 },
+  login: { auto2: 4, auto1: 12, perHour: 20, perDay: 50 },
 };
 
 /** One behaviour that crossed its threshold. */

@@ -198,3 +198,24 @@ describe('the pipeline decides long horizons like the CLI', () => {
     });
   }
 });
+
+describe('form abuse evidence', () => {
+  it('seven login posts straight at the form, never fetched, are credential stuffing even below the brute-force threshold', () => {
+    const lines = Array.from({ length: 7 }, (_, i) => line('203.0.113.92', i * 5, 'POST /wp-login.php HTTP/1.1', 200));
+    const { report } = scanLines({ a: lines });
+    assert.equal(report.alerts[0]?.trigger, 'behaviour:credential-stuffing');
+  });
+
+  it('an empty user agent is not evidence: the common format does not log one', () => {
+    const ip = '192.0.2.79';
+    const common = (s: number, req: string, status: number) => `${ip} - - [${timeAt(s)}] "${req}" ${status} 512`;
+    const lines = [
+      // Assets cached by the browser: only the page and the posts reach the log.
+      common(0, 'GET /register HTTP/1.1', 200),
+      common(40, 'POST /register HTTP/1.1', 200),
+      common(90, 'POST /register HTTP/1.1', 302),
+    ];
+    const { report } = scanLines({ a: lines });
+    assert.equal(report.alerts.length, 0);
+  });
+});
