@@ -407,6 +407,7 @@ export class Aggregator {
 
   private evaluateLong(s: SourceState, at: number): void {
     const w = s.window as EventWindow;
+    if (!this.mayCrossLong(w)) return;
     const peaks = new Map<number, LongPeak>();
     const peakOf = (ms: number) => {
       let p = peaks.get(ms);
@@ -419,6 +420,23 @@ export class Aggregator {
     for (const f of decideLong(s, this.config, this.longThresholds, peakOf)) {
       this.trigger(s, at, f.trigger, f.rule, f.severity, f.horizon, this.longCooldownMs);
     }
+  }
+
+  /**
+   * A cheap upper bound first: the sums over every coarse bucket kept. When even those cannot
+   * reach a horizon's thresholds, and no behaviour or long threshold counter was added, no
+   * window can, and the sweep is skipped (most sources with a few 404s end here).
+   */
+  private mayCrossLong(w: EventWindow): boolean {
+    let score = 0;
+    let paths = 0;
+    for (const b of w.coarse) {
+      if (b.counts !== null) return true;
+      score += b.score;
+      paths += b.paths?.size ?? 0;
+    }
+    for (const h of this.config.horizons) if (score >= h.score || paths >= h.distinctErrorPaths) return true;
+    return false;
   }
 
   private trigger(
