@@ -9,7 +9,9 @@ import { timeAt } from '../support/records.js';
 const config = structuredClone(DEFAULT_CONFIG);
 const seed = readFileSync('events/logs/seed-cgi-sweep.log', 'utf8').trimEnd().split('\n');
 const ref = (key: string, etag = 'e1') => ({ bucket: 'logs', key, etag });
-const deps = (store: MemoryStateStore, publisher: MemoryPublisher) => ({ store, publisher, config, environment: 'test', nowSec: 1_700_000_000 });
+let runs = 0;
+// Every call is a new run of the object, with its own claim owner.
+const deps = (store: MemoryStateStore, publisher: MemoryPublisher) => ({ store, publisher, config, environment: 'test', nowSec: 1_700_000_000, owner: `run-${++runs}` });
 const probe = (ip: string, second: number, i: number) => `${ip} - - [${timeAt(second)}] "GET /word${i} HTTP/1.1" 404 10 "-" "curl/8"`;
 
 describe('processLogObject', () => {
@@ -22,8 +24,8 @@ describe('processLogObject', () => {
     assert.equal(out.alertsPublished, 2);
     const subjects = publisher.sent.map((m) => m.subject).sort();
     assert.deepEqual(subjects, [
-      '[test] CGI/PHP probe sweep from 5.135.167.145: 31 requests, 28 × 404',
-      '[test] CGI/PHP probe sweep from 64.34.169.223: 31 requests, 28 × 404',
+      '[test] CGI/PHP probe sweep from 5.135.167.145: 31 requests, 28 x 404',
+      '[test] CGI/PHP probe sweep from 64.34.169.223: 31 requests, 28 x 404',
     ]);
     const m = publisher.sent[0];
     assert.ok(m && m.subject.length <= 100);
@@ -84,7 +86,7 @@ describe('processLogObject', () => {
       [0, 0, 1],
     );
     assert.equal(publisher.sent.length, 1);
-    assert.match(publisher.sent[0]?.subject ?? '', /Error burst from 198\.51\.100\.99: 12 requests, 12 × 404/);
+    assert.match(publisher.sent[0]?.subject ?? '', /Error burst from 198\.51\.100\.99: 12 requests, 12 x 404/);
     assert.deepEqual(publisher.sent[0]?.document.objects, ['logs/part-0.log#e1', 'logs/part-1.log#e1', 'logs/part-2.log#e1']);
   });
 

@@ -79,8 +79,11 @@ describe('pipeline end to end on local emulators (S3 → SQS → handler → Dyn
     const alerts = await readTap(stack);
     assert.deepEqual(alerts.map((a) => a.document.source).sort(), ['10.122.71.83', '5.135.167.145', '64.34.169.223']);
     const cgi = alerts.find((a) => a.document.source === '5.135.167.145');
-    assert.equal(cgi?.subject, '[prod] CGI/PHP probe sweep from 5.135.167.145: 31 requests, 28 × 404');
-    assert.deepEqual(cgi?.attributes, { severity: 'medium', category: 'cgi-probe', environment: 'prod' });
+    assert.equal(cgi?.subject, '[prod] CGI/PHP probe sweep from 5.135.167.145: 31 requests, 28 x 404');
+    const { alertId, ...filterable } = cgi?.attributes ?? {};
+    assert.deepEqual(filterable, { severity: 'medium', category: 'cgi-probe', environment: 'prod' });
+    assert.match(alertId ?? '', /^[0-9a-f]{32}$/);
+    assert.equal(cgi?.document.alertId, alertId, 'the idempotency key is in the attributes and the document');
     assert.deepEqual(
       cgi?.document.objects.map((o) => o.split('#')[0]),
       ['probewatch-logs/apache/2015/access log.1'],
