@@ -113,7 +113,10 @@ function merge(source: string, deltas: SourceDelta[], from: number, to: number):
 export class MemoryPublisher implements AlertPublisher {
   readonly sent: AlertMessage[] = [];
   failNext = 0;
+  /** Each publish waits this long first (a real topic is not instant). */
+  delayMs = 0;
   async publish(m: AlertMessage): Promise<void> {
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.failNext > 0) {
       this.failNext--;
       throw new Error('injected publish failure');
