@@ -1,4 +1,4 @@
-import { type PublishCommandInput, PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { PublishCommand, type PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
 import { AdapterError } from '../core/errors.js';
 import type { AlertMessage, AlertPublisher } from '../core/ports.js';
 

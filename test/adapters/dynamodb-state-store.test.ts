@@ -13,7 +13,17 @@ const NOW = 1_900_000_000; // wall clock for TTLs, later than every event here
 
 /** A claim by one run (owner) of an object, leased for 5 minutes of wall clock from NOW. */
 function claimOf(objectId: string, over: Partial<ClaimRequest> = {}): ClaimRequest {
-  return { source: 's', at: T0, severity: 'medium', cooldownMs: HOUR, objectId, owner: `run-of-${objectId}`, leaseUntil: NOW + 300, alertId: `id-${objectId}`, ...over };
+  return {
+    source: 's',
+    at: T0,
+    severity: 'medium',
+    cooldownMs: HOUR,
+    objectId,
+    owner: `run-of-${objectId}`,
+    leaseUntil: NOW + 300,
+    alertId: `id-${objectId}`,
+    ...over,
+  };
 }
 
 async function store(opts: { retentionHours?: number } = {}) {
@@ -127,11 +137,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
 
   it('concurrent claims for one source: exactly one wins', async () => {
     const { s } = await store();
-    const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) =>
-        s.claimAlert(claimOf(`o${i}`, { source: '198.51.100.9', at: T0 + i * 1000 }), NOW),
-      ),
-    );
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => s.claimAlert(claimOf(`o${i}`, { source: '198.51.100.9', at: T0 + i * 1000 }), NOW)));
     assert.equal(results.filter((r) => r === 'claimed').length, 1);
   });
 

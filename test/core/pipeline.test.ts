@@ -11,7 +11,14 @@ const seed = readFileSync('events/logs/seed-cgi-sweep.log', 'utf8').trimEnd().sp
 const ref = (key: string, etag = 'e1') => ({ bucket: 'logs', key, etag });
 let runs = 0;
 // Every call is a new run of the object, with its own claim owner.
-const deps = (store: MemoryStateStore, publisher: MemoryPublisher) => ({ store, publisher, config, environment: 'test', nowSec: 1_700_000_000, owner: `run-${++runs}` });
+const deps = (store: MemoryStateStore, publisher: MemoryPublisher) => ({
+  store,
+  publisher,
+  config,
+  environment: 'test',
+  nowSec: 1_700_000_000,
+  owner: `run-${++runs}`,
+});
 const probe = (ip: string, second: number, i: number) => `${ip} - - [${timeAt(second)}] "GET /word${i} HTTP/1.1" 404 10 "-" "curl/8"`;
 
 describe('processLogObject', () => {

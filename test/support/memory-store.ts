@@ -17,7 +17,17 @@ export class MemoryStateStore implements StateStore {
   readonly deltas = new Map<string, SourceDelta[]>();
   readonly claims = new Map<
     string,
-    { lastAt: number; rank: number; status: 'pending' | 'sent'; objectId: string; owner: string; leaseUntil: number; alertId: string; expiresAt: number; count: number }
+    {
+      lastAt: number;
+      rank: number;
+      status: 'pending' | 'sent';
+      objectId: string;
+      owner: string;
+      leaseUntil: number;
+      alertId: string;
+      expiresAt: number;
+      count: number;
+    }
   >();
   readonly done = new Set<string>();
   writes = 0;
