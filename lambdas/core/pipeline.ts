@@ -269,17 +269,17 @@ export function stateFromMerged(m: MergedSourceState, decision: MergedDecision, 
   return s;
 }
 
-/**
- * Runs `work` over `items`, `limit` at a time. After a failure no new item starts, but work in
- * flight is awaited before the error is raised: an orphaned publish racing the retry of the same
- * object could otherwise send an alert twice.
- */
 /** True when an existing live claim certainly refuses this decision (mirrors the store's condition). */
 export function claimWouldFail(claim: NonNullable<MergedSourceState['claim']>, d: MergedDecision, objectId: string, cooldownMs: number): boolean {
   if (claim.status === 'pending' && claim.objectId === objectId) return false;
   return decideClaim({ lastAt: claim.lastAt, severity: claim.severity, count: 1 }, d.at, d.severity, cooldownMs) === 'cooldown';
 }
 
+/**
+ * Runs `work` over `items`, `limit` at a time. After a failure no new item starts, but work in
+ * flight is awaited before the error is raised, so nothing of this run is still writing when the
+ * retry of the object starts.
+ */
 async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | null = null;
