@@ -443,6 +443,7 @@ describe('pipeline end to end on local emulators (S3 → SQS → handler → Dyn
     await ack();
     await readTap(stack);
     const done = lines.filter((l) => l.message === 'object processed').map((l) => String(l.keys.key));
-    assert.deepEqual(done, ['fast/b.log', 'fast/c.log', 'slow/a.log']);
+    assert.equal(done.length, 3);
+    assert.equal(done[2], 'slow/a.log', 'the two fast objects finished while the slow one was still on its way');
   });
 });
