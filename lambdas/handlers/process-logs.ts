@@ -160,6 +160,7 @@ export function makeHandler(deps: HandlerDeps) {
               if (ref) refs.push(ref);
             }
           } catch (e) {
+            metrics.addMetric('ObjectsFailed', MetricUnit.Count, 1);
             deps.logger.error('message is not an S3 notification', { messageId: record.messageId, error: loggedError(e) });
             throw e;
           }

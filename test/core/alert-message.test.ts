@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ATTRIBUTE_MAX_CHARS, OBJECT_ID_MAX_CHARS, SUBJECT_MAX_CHARS, alertIdOf, buildAlertMessage } from '../../lambdas/core/alert-message.js';
+import {
+  ATTRIBUTE_MAX_CHARS,
+  OBJECT_ID_MAX_CHARS,
+  SOURCE_MAX_CHARS,
+  SUBJECT_MAX_CHARS,
+  alertIdOf,
+  buildAlertMessage,
+} from '../../lambdas/core/alert-message.js';
 import type { AlertMessage } from '../../lambdas/core/ports.js';
 import type { AlertReport } from '../../lambdas/core/report.js';
 
@@ -60,6 +67,8 @@ describe('buildAlertMessage', () => {
     );
     assert.ok(long.subject.length < 100 && long.subject.length === SUBJECT_MAX_CHARS, long.subject);
     assert.match(long.subject, /\.\.\.$/);
+    assert.equal(long.document.source.length, SOURCE_MAX_CHARS, 'a logged host name is cut');
+    assert.match(long.document.source, /…$/);
     const seed = buildAlertMessage(report(), 'prod', [], { alertId: 'a' });
     assert.equal(seed.subject, '[prod] CGI probe sweep from 203.0.113.9: 31 requests, 28 x 404');
     const odd = buildAlertMessage(report({ source: `münchen\u202e${NASTY}`, reason: 'Probe… sweep: 1 request' }), 'prod', [], { alertId: 'a' });
@@ -82,6 +91,9 @@ describe('buildAlertMessage', () => {
     assert.match(m.text, /Source: +evilx\\x1b\[31mred\\x07\\u\{202e\}exe\.txt\\x0d\\x0aInjected: yes/);
     assert.match(m.text, /logs\/x\\x1b\[31mred/);
     assert.ok(m.attributes.category.length <= ATTRIBUTE_MAX_CHARS && m.attributes.environment.length <= ATTRIBUTE_MAX_CHARS);
+    const wide = buildAlertMessage(report({ categories: [`internal-${'api-'.repeat(30)}probe`] }), 'e'.repeat(100), [], { alertId: 'a' });
+    assert.equal(wide.attributes.category.length, ATTRIBUTE_MAX_CHARS, 'attribute values are bounded');
+    assert.equal(wide.attributes.environment.length, ATTRIBUTE_MAX_CHARS);
   });
 
   it('an object id longer than its limit is cut visibly; the list says how many more there are', () => {

@@ -12,7 +12,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamodb-state-store.js';
 import { SnsAlertPublisher } from '../../lambdas/adapters/sns-publisher.js';
 import type { AlertMessage } from '../../lambdas/core/ports.js';
-import { makeHandler } from '../../lambdas/handlers/process-logs.js';
+import { LOGGED_STRING_MAX_CHARS, makeHandler } from '../../lambdas/handlers/process-logs.js';
 import { CapturedMetrics, localHandlerDeps, pumpQueue, readDlq, readTap } from '../../lambdas/local/driver.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
 import { timeAt } from '../support/records.js';
@@ -410,6 +410,16 @@ describe('pipeline end to end on local emulators (S3 → SQS → handler → Dyn
       lines.some((l) => String(l.keys.key).startsWith('uploads/\\x1b[2J')),
       'the key in the logs, escaped',
     );
+    // A key longer than the logs take (S3 allows 1,024 bytes, escaping can quadruple them): cut, visibly.
+    const long = `gone/${'\u001b'.repeat(1_000)}.log`;
+    await handler({
+      Records: [
+        { eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: stack.bucket }, object: { key: encodeURIComponent(long), eTag: 'x' } } },
+      ],
+    } as never);
+    const logged = String(lines.find((l) => String(l.keys.key).startsWith('gone/'))?.keys.key);
+    assert.equal(logged.length, LOGGED_STRING_MAX_CHARS);
+    assert.ok(logged.startsWith('gone/\\x1b\\x1b') && logged.endsWith('…'), logged.slice(0, 20));
   });
 
   it('a slow object in a batch does not hold the others', async () => {
