@@ -4,7 +4,6 @@ import type { DetectorConfig } from './config.js';
 import { decideClaim, maxSeverity, severityRank } from './decide.js';
 import { ProbeWatchError } from './errors.js';
 import {
-  type AlertMessage,
   type AlertPublisher,
   type LineSource,
   type MergedSourceState,
@@ -372,6 +371,7 @@ async function publishAlerts(
   const { store, config, publisher } = deps;
   const exclusive = deps.exclusive ?? ((step) => step());
   const leaseUntil = deps.leaseUntil ?? deps.nowSec + DEFAULT_LEASE_SECONDS;
+  const fits = publisher.fits?.bind(publisher);
   const busy: string[] = [];
   let published = 0;
   let shortened = 0;
@@ -387,7 +387,7 @@ async function publishAlerts(
     const state = stateFromMerged(merged, decision, rulesById);
     const message = buildAlertMessage(alertReport(state, state.alert as AlertState, config.blockHours), deps.environment, merged.objects, {
       alertId,
-      ...(publisher.fits ? { fits: (m) => (publisher.fits as (m: AlertMessage) => boolean)(m) } : {}),
+      ...(fits ? { fits } : {}),
     });
     await exclusive(async () => {
       try {
