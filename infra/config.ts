@@ -30,9 +30,23 @@ export interface EnvironmentConfig {
     /** Who is told when the detector itself is unwell (errors, dead letters). @default alerts.emails */
     operationsEmails: string[];
   };
-  lambda: { memoryMb: number; timeoutSeconds: number; reservedConcurrency?: number; logRetentionDays: number };
+  lambda: {
+    memoryMb: number;
+    timeoutSeconds: number;
+    /**
+     * Most concurrent invocations the queue may start (the SQS event source's maximum
+     * concurrency). @default reservedConcurrency, or {@link DEFAULT_MAX_CONCURRENCY}
+     */
+    maxConcurrency: number;
+    /** Executions reserved for (and capping) the function; at least maxConcurrency. */
+    reservedConcurrency?: number;
+    logRetentionDays: number;
+  };
   removalPolicy: 'retain' | 'destroy';
 }
+
+/** Concurrent invocations the queue may start when nothing else is configured. */
+export const DEFAULT_MAX_CONCURRENCY = 10;
 
 /** A configuration error that names the field. */
 export class EnvironmentConfigError extends Error {}
@@ -134,10 +148,20 @@ export function parseEnvironmentConfig(name: string, raw: unknown): EnvironmentC
 
   const lambda = raw.lambda ?? {};
   if (!isObj(lambda)) return fail('lambda', 'must be an object');
-  known(lambda, ['memoryMb', 'timeoutSeconds', 'reservedConcurrency', 'logRetentionDays'], 'lambda.');
+  known(lambda, ['memoryMb', 'timeoutSeconds', 'maxConcurrency', 'reservedConcurrency', 'logRetentionDays'], 'lambda.');
   const logRetentionDays = num(lambda, 'logRetentionDays', 'lambda.', 30, 1, 3653);
   if (!LOG_RETENTION.includes(logRetentionDays)) fail('lambda.logRetentionDays', `must be one of CloudWatch's values: ${LOG_RETENTION.join(', ')}`);
-  const reserved = lambda.reservedConcurrency === undefined ? undefined : num(lambda, 'reservedConcurrency', 'lambda.', 0, 1, 1000);
+  // The SQS event source's maximum concurrency is 2 to 1,000.
+  const reserved = lambda.reservedConcurrency === undefined ? undefined : num(lambda, 'reservedConcurrency', 'lambda.', 0, 2, 1000);
+  const maxConcurrency = num(lambda, 'maxConcurrency', 'lambda.', reserved ?? DEFAULT_MAX_CONCURRENCY, 2, 1000);
+  // Reserved below the queue's maximum, Lambda throttles the queue's invocations and SQS counts
+  // each throttled batch as a receive: objects would reach the dead-letter queue unprocessed.
+  if (reserved !== undefined && maxConcurrency > reserved) {
+    fail(
+      'lambda.maxConcurrency',
+      `must not exceed lambda.reservedConcurrency (${maxConcurrency} > ${reserved}), or throttled messages are dead-lettered unprocessed`,
+    );
+  }
 
   const removal = raw.removalPolicy ?? 'retain';
   if (removal !== 'retain' && removal !== 'destroy') fail('removalPolicy', `must be "retain" or "destroy" (got "${removal}")`);
@@ -156,6 +180,7 @@ export function parseEnvironmentConfig(name: string, raw: unknown): EnvironmentC
     lambda: {
       memoryMb: num(lambda, 'memoryMb', 'lambda.', 512, 128, 10240),
       timeoutSeconds: num(lambda, 'timeoutSeconds', 'lambda.', 120, 10, 900),
+      maxConcurrency,
       ...(reserved !== undefined ? { reservedConcurrency: reserved } : {}),
       logRetentionDays,
     },

@@ -1,4 +1,4 @@
-import { Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -58,6 +58,11 @@ export interface IngestQueueProps {
   consumerTimeout: Duration;
   /** Receives before a message goes to the dead-letter queue. @default 3 */
   maxReceiveCount?: number;
+  /**
+   * What `cdk destroy` does with both queues: the dead-letter queue holds the only record of
+   * what failed, the queue what is not processed yet. @default RemovalPolicy.RETAIN
+   */
+  removalPolicy?: RemovalPolicy;
 }
 
 /** An SQS queue with a dead-letter queue, both encrypted (SSE-SQS) and SSL-only. */
@@ -71,6 +76,7 @@ export class IngestQueue extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     Validations.of(this.deadLetters).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue.' });
     this.queue = new sqs.Queue(this, 'Queue', {
@@ -79,6 +85,7 @@ export class IngestQueue extends Construct {
       visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * 6),
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.deadLetters, maxReceiveCount: props.maxReceiveCount ?? 3 },
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
   }
 }

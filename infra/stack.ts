@@ -56,7 +56,18 @@ export class ProbeWatchStack extends Stack {
 
     // ── queue, state, topics ──────────────────────────────────────────────────────────────
     const timeout = Duration.seconds(config.lambda.timeoutSeconds);
-    const ingest = new IngestQueue(this, 'Ingest', { consumerTimeout: timeout });
+    const ingest = new IngestQueue(this, 'Ingest', { consumerTimeout: timeout, removalPolicy });
+    // S3 may send to the queue only for a bucket of this account (the bucket ARN alone names no
+    // account: a deleted bucket's name can be taken by anyone).
+    ingest.queue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        principals: [new iam.ServicePrincipal('s3.amazonaws.com')],
+        actions: ['sqs:SendMessage'],
+        resources: [ingest.queue.queueArn],
+        conditions: { StringNotEquals: { 'aws:SourceAccount': this.account } },
+      }),
+    );
     for (const source of config.logs.sources) {
       const filter: s3.NotificationKeyFilter = {
         ...(source.prefix ? { prefix: source.prefix } : {}),
@@ -83,12 +94,19 @@ export class ProbeWatchStack extends Stack {
       description: `ProbeWatch ${envName}: encrypts the alert and operations topics`,
       removalPolicy,
     });
-    // CloudWatch alarms publish to the encrypted operations topic.
+    // CloudWatch alarms publish to the encrypted operations topic: only this stack's alarms
+    // (named below with this prefix), in this account, so the service cannot be used as a deputy.
+    const alarmPrefix = `ProbeWatch-${envName}-`;
+    const fromOurAlarms = {
+      StringEquals: { 'aws:SourceAccount': this.account },
+      ArnLike: { 'aws:SourceArn': `arn:${this.partition}:cloudwatch:${this.region}:${this.account}:alarm:${alarmPrefix}*` },
+    };
     key.addToResourcePolicy(
       new iam.PolicyStatement({
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
+        conditions: fromOurAlarms,
       }),
     );
     this.alertTopic = new EncryptedTopic(this, 'Alerts', { key, displayName: `ProbeWatch ${envName} alerts` }).topic;
@@ -100,6 +118,15 @@ export class ProbeWatchStack extends Stack {
       else this.alertTopic.addSubscription(new subs.SqsSubscription(sqs.Queue.fromQueueArn(this, `Subscriber${i}`, s.endpoint), { filterPolicy }));
     }
     const opsTopic = new EncryptedTopic(this, 'Operations', { key, displayName: `ProbeWatch ${envName} operations` }).topic;
+    // The topic policy replaces SNS's default one: allow the alarms explicitly, with the same conditions.
+    opsTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [opsTopic.topicArn],
+        conditions: fromOurAlarms,
+      }),
+    );
     for (const email of config.alerts.operationsEmails) opsTopic.addSubscription(new subs.EmailSubscription(email));
 
     // ── the processor ─────────────────────────────────────────────────────────────────────
@@ -107,7 +134,15 @@ export class ProbeWatchStack extends Stack {
       retention: config.lambda.logRetentionDays as logs.RetentionDays,
       removalPolicy,
     });
+    // Its own role instead of AWS's basic execution role, which may write to every log group of
+    // the account (Resource: *): this one writes to its own log group only.
+    const role = new iam.Role(this, 'ProcessorServiceRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `ProbeWatch ${envName}: the processor's role`,
+    });
+    logGroup.grantWrite(role);
     this.fn = new NodejsFunction(this, 'Processor', {
+      role,
       entry: HANDLER,
       handler: 'handler',
       projectRoot: ROOT,
@@ -134,13 +169,23 @@ export class ProbeWatchStack extends Stack {
         NODE_OPTIONS: '--enable-source-maps',
       },
     });
-    this.fn.addEventSource(new SqsEventSource(ingest.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(5), reportBatchItemFailures: true }));
-    // Least privilege: read objects under the configured prefixes only, the four DynamoDB calls
-    // the state store makes, publish to the alert topic.
+    // maxConcurrency: the queue starts no more invocations than the function may run (reserved
+    // concurrency is at least this, checked in the config), so no batch is throttled and counted
+    // as a receive towards the dead-letter queue.
+    this.fn.addEventSource(
+      new SqsEventSource(ingest.queue, {
+        batchSize: 10,
+        maxBatchingWindow: Duration.seconds(5),
+        reportBatchItemFailures: true,
+        maxConcurrency: config.lambda.maxConcurrency,
+      }),
+    );
+    // Least privilege: read the objects the notifications announce (each source's prefix and
+    // suffix) only, the four DynamoDB calls the state store makes, publish to the alert topic.
     iam.Grant.addToPrincipal({
       grantee: this.fn,
       actions: ['s3:GetObject'],
-      resourceArns: config.logs.sources.map((s) => bucket.arnForObjects(`${s.prefix}*`)),
+      resourceArns: config.logs.sources.map((s) => bucket.arnForObjects(objectPattern(s))),
     });
     this.table.grant(this.fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
     this.alertTopic.grantPublish(this.fn);
@@ -148,6 +193,7 @@ export class ProbeWatchStack extends Stack {
     // ── alarms and dashboard ──────────────────────────────────────────────────────────────
     const alarm = (id: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {
       const a = new cloudwatch.Alarm(this, id, {
+        alarmName: `${alarmPrefix}${id}`,
         metric,
         threshold,
         evaluationPeriods: 1,
@@ -226,19 +272,15 @@ export class ProbeWatchStack extends Stack {
   /** Findings that are accepted, each with its reason (cdk-nag AwsSolutions). */
   private acknowledgeFindings(bucket: s3.IBucket, config: EnvironmentConfig): void {
     const role = this.fn.role as iam.Role;
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      reason: 'The managed basic execution role only lets the function write its own CloudWatch logs.',
-    });
     for (const s of config.logs.sources) {
       Validations.of(role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${bucket instanceof s3.Bucket ? `<${this.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>` : `arn:<AWS::Partition>:s3:::${bucket.bucketName}`}/${s.prefix}*]`,
-        reason: `Reads the log objects under the configured prefix "${s.prefix}" and nothing else; their keys are not known in advance.`,
+        id: `AwsSolutions-IAM5[Resource::${bucket instanceof s3.Bucket ? `<${this.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>` : `arn:<AWS::Partition>:s3:::${bucket.bucketName}`}/${objectPattern(s)}]`,
+        reason: `Reads the log objects matching the notification filter "${objectPattern(s)}" and nothing else; their keys are not known in advance.`,
       });
     }
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
-      reason: 'Publishing to a KMS-encrypted topic needs GenerateDataKey* on that one key (granted by grantPublish).',
+      reason: 'Publishing to a KMS-encrypted topic needs GenerateDataKey* on that one key (granted by grantPublish, scoped to the key).',
     });
     Validations.of(this.fn).acknowledge({
       id: 'AwsSolutions-L1',
@@ -249,8 +291,14 @@ export class ProbeWatchStack extends Stack {
       if (!child.node.id.startsWith('BucketNotificationsHandler')) continue;
       Validations.of(child).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        reason: 'CDK’s own helper that configures the S3 event notifications; its managed policy only lets it write its logs.',
+        reason:
+          'CDK’s own helper that configures the S3 event notifications during deployments. CDK gives it AWS’s basic execution role, which may create and write to any log group of the account (Resource: *); CDK offers no way to give it a narrower one.',
       });
     }
   }
+}
+
+/** The object keys a log source's notification filter announces, as an IAM resource pattern. */
+export function objectPattern(s: { prefix: string; suffix?: string }): string {
+  return `${s.prefix}*${s.suffix ?? ''}`;
 }

@@ -268,13 +268,16 @@ export class DynamoStateStore implements StateStore {
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: sourcePk(c.source), sk: 'ALERT' },
-          UpdateExpression: 'SET #last = :at, #rank = :rank, #sev = :sev, #st = :pending, #obj = :obj, #exp = :exp ADD #count :one',
+          UpdateExpression:
+            'SET #last = :at, #rank = :rank, #sev = :sev, #st = :pending, #obj = :obj, #owner = :owner, #lease = :lease, #aid = :aid, #exp = :exp ADD #count :one',
           // One alert per source per cooldown in event time, whoever writes first. Let it
           // through when: there is no live claim, the last alert is a cooldown away (either
           // direction: objects arrive out of order), this one is more severe, or this same
-          // object claimed it before and its publish did not complete.
+          // object claimed it before and its owner's lease has run out (it crashed or gave up
+          // before marking it sent). A live lease is never taken over: two runs of one object at
+          // once would otherwise both publish.
           ConditionExpression:
-            'attribute_not_exists(#pk) OR #exp <= :now OR #last <= :before OR #last >= :after OR #rank < :rank OR (#st = :pending AND #obj = :obj)',
+            'attribute_not_exists(#pk) OR #exp <= :now OR #last <= :before OR #last >= :after OR #rank < :rank OR (#st = :pending AND #obj = :obj AND (attribute_not_exists(#lease) OR #lease <= :now))',
           ExpressionAttributeNames: {
             '#pk': 'pk',
             '#last': 'lastAt',
@@ -282,6 +285,9 @@ export class DynamoStateStore implements StateStore {
             '#sev': 'severity',
             '#st': 'status',
             '#obj': 'objectId',
+            '#owner': 'owner',
+            '#lease': 'leaseUntil',
+            '#aid': 'alertId',
             '#exp': 'expiresAt',
             '#count': 'alertCount',
           },
@@ -291,37 +297,55 @@ export class DynamoStateStore implements StateStore {
             ':sev': c.severity,
             ':pending': 'pending',
             ':obj': c.objectId,
+            ':owner': c.owner,
+            ':lease': c.leaseUntil,
+            ':aid': c.alertId,
             ':exp': Math.max(Math.floor((c.at + c.cooldownMs) / 1000), nowSec + Math.floor(c.cooldownMs / 1000)),
             ':one': 1,
             ':now': nowSec,
             ':before': c.at - c.cooldownMs,
             ':after': c.at + c.cooldownMs,
           },
+          // The refused item tells "cooldown" from "busy" without a second read.
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return 'claimed';
     } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return 'cooldown';
+      if (e instanceof ConditionalCheckFailedException) {
+        // A pending claim of this same object was refused only because its lease is live:
+        // another run of the object holds it.
+        const old = e.Item;
+        return old?.status?.S === 'pending' && old.objectId?.S === c.objectId ? 'busy' : 'cooldown';
+      }
       rethrow(`UpdateItem (${sourcePk(c.source)} ALERT)`, e);
     }
   }
 
-  async markAlertSent(source: string, objectId: string): Promise<void> {
+  async markAlertSent(source: string, owner: string): Promise<void> {
+    await this.updateOwnClaim(source, owner, 'SET #st = :sent REMOVE #lease', { ':sent': 'sent' }, 'sent');
+  }
+
+  async releaseClaim(source: string, owner: string): Promise<void> {
+    await this.updateOwnClaim(source, owner, 'SET #lease = :zero', { ':zero': 0 }, 'release');
+  }
+
+  private async updateOwnClaim(source: string, owner: string, update: string, values: Record<string, unknown>, what: string): Promise<void> {
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: sourcePk(source), sk: 'ALERT' },
-          UpdateExpression: 'SET #st = :sent',
-          // Only our own claim: another object may have claimed a newer alert since.
-          ConditionExpression: '#obj = :obj',
-          ExpressionAttributeNames: { '#st': 'status', '#obj': 'objectId' },
-          ExpressionAttributeValues: { ':sent': 'sent', ':obj': objectId },
+          UpdateExpression: update,
+          // Only our own pending claim: another run may have claimed a newer alert since.
+          ConditionExpression: '#owner = :owner AND #st = :pending',
+          ExpressionAttributeNames: { '#st': 'status', '#owner': 'owner', '#lease': 'leaseUntil' },
+          ExpressionAttributeValues: { ...values, ':owner': owner, ':pending': 'pending' },
         }),
       );
     } catch (e) {
       if (e instanceof ConditionalCheckFailedException) return;
-      rethrow(`UpdateItem (${sourcePk(source)} ALERT sent)`, e);
+      rethrow(`UpdateItem (${sourcePk(source)} ALERT ${what})`, e);
     }
   }
 }

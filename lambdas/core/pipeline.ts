@@ -1,8 +1,9 @@
 import { type AlertState, ERROR_BURST_RULE, type HorizonFacts, type SampleRequest, SourceState, type Trigger, decideLong } from './aggregate.js';
-import { buildAlertMessage } from './alert-message.js';
+import { alertIdOf, buildAlertMessage } from './alert-message.js';
 import { BEHAVIOUR_RULE_LIST } from './behaviour.js';
 import type { DetectorConfig } from './config.js';
 import { decideClaim, maxSeverity, severityRank } from './decide.js';
+import { ProbeWatchError } from './errors.js';
 import {
   type AlertPublisher,
   type LineSource,
@@ -30,6 +31,8 @@ export interface ObjectOutcome {
   hint?: string;
   sourcesFlagged: number;
   alertsPublished: number;
+  /** Alerts whose evidence was cut to fit the publisher's size limit. */
+  alertsShortened: number;
   /** State writes (one per source per hour item touched). */
   stateWrites: number;
 }
@@ -45,6 +48,31 @@ export interface PipelineDeps {
   format?: string;
   /** How many sources are written concurrently. */
   concurrency?: number;
+  /** A token unique to this run of this object: the owner of the alert claims it takes. */
+  owner: string;
+  /**
+   * Wall-clock epoch seconds until which this run may still publish (its deadline). Its claims
+   * are leased until then. @default nowSec + {@link DEFAULT_LEASE_SECONDS}
+   */
+  leaseUntil?: number;
+  /**
+   * Runs one publish-then-mark step. The handler passes one lock for all the objects it works on
+   * at once, so a crash interrupts at most one alert between publishing and marking it sent.
+   * @default runs the step directly (one object publishes one alert at a time anyway)
+   */
+  exclusive?: <T>(step: () => Promise<T>) => Promise<T>;
+}
+
+/** Lambda's longest timeout: a run cannot publish after this, so a claim leased this long is safe. */
+export const DEFAULT_LEASE_SECONDS = 900;
+
+/** Raised after an object's other work is done when another live run holds one of its alert claims. */
+export class ClaimBusyError extends ProbeWatchError {
+  constructor(readonly sources: string[]) {
+    super(
+      `another run of this object holds the alert claim of ${sources.length} source(s) (${sources.slice(0, 3).join(', ')}); the object is retried so the alert is neither lost nor sent twice`,
+    );
+  }
 }
 
 export { pathHash };
@@ -312,17 +340,17 @@ function withAlert(s: SourceState, m: MergedSourceState, decision: MergedDecisio
   return s;
 }
 
-/**
- * Runs `work` over `items`, `limit` at a time. After a failure no new item starts, but work in
- * flight is awaited before the error is raised: an orphaned publish racing the retry of the same
- * object could otherwise send an alert twice.
- */
 /** True when an existing live claim certainly refuses this decision (mirrors the store's condition). */
 export function claimWouldFail(claim: NonNullable<MergedSourceState['claim']>, d: MergedDecision, objectId: string, cooldownMs: number): boolean {
   if (claim.status === 'pending' && claim.objectId === objectId) return false;
   return decideClaim({ lastAt: claim.lastAt, severity: claim.severity, count: 1 }, d.at, d.severity, cooldownMs) === 'cooldown';
 }
 
+/**
+ * Runs `work` over `items`, `limit` at a time. After a failure no new item starts, but work in
+ * flight is awaited before the error is raised, so nothing of this run is still writing when the
+ * retry of the object starts.
+ */
 async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | null = null;
@@ -343,13 +371,14 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
 /**
  * The use case "process one log object": lines in, state updated once per flagged source,
  * alerts claimed and published. Safe to run again on the same object (redelivery, a crash
- * half-way): state updates are idempotent per object, and a claimed alert is published until it
- * is marked sent, exactly once in the absence of a crash between publishing and marking.
+ * half-way) and to run twice at once: state updates are idempotent per object; a claim belongs to
+ * one run (a lease) and the other run gets `busy`; alerts are published and marked sent one at a
+ * time, so a crash can repeat at most the one alert in between.
  */
 export async function processLogObject(ref: ObjectRef, lines: LineSource, deps: PipelineDeps): Promise<ObjectOutcome> {
   const id = objectId(ref);
   const { store, config } = deps;
-  const base = { objectId: id, format: '', lines: 0, parsed: 0, skipped: {}, sourcesFlagged: 0, alertsPublished: 0, stateWrites: 0 };
+  const base = { objectId: id, format: '', lines: 0, parsed: 0, skipped: {}, sourcesFlagged: 0, alertsPublished: 0, alertsShortened: 0, stateWrites: 0 };
   if (await store.isObjectDone(id)) return { ...base, status: 'already-processed' };
 
   // Within one object nothing is too late: the whole object is one batch of evidence.
@@ -369,8 +398,8 @@ export async function processLogObject(ref: ObjectRef, lines: LineSource, deps: 
   const rulesById = new Map([...detector.classifier.rules, ...BEHAVIOUR_RULE_LIST].map((r) => [r.id, r]));
   const ctx: DecisionContext = { rulesById, longThresholds: detector.aggregator.longThresholdRules, longestMs: detector.aggregator.longestHorizonMs };
   const flagged = [...detector.aggregator.sources.values()].filter(isFlagged);
-  let alerts = 0;
   let writes = 0;
+  const candidates: AlertCandidate[] = [];
   await pool(flagged, deps.concurrency ?? 8, async (s) => {
     const delta = toDelta(s, id);
     writes += new Set(delta.buckets.map((b) => Math.floor(b.start / 3_600_000))).size || 1;
@@ -380,17 +409,78 @@ export async function processLogObject(ref: ObjectRef, lines: LineSource, deps: 
     // Skip a claim the store would certainly refuse (a conditional write costs as much as a
     // successful one); the store's condition stays the authority when this says go.
     if (merged.claim && claimWouldFail(merged.claim, decision, id, decision.cooldownMs)) return;
+    candidates.push({ source: s.key, merged, decision });
+  });
+  const sent = await publishAlerts(candidates, id, rulesById, deps);
+  await store.markObjectDone(id, { lines: stats.total, parsed: stats.parsed, sources: flagged.length, alerts: sent.published }, deps.nowSec);
+  return {
+    ...base,
+    ...counts,
+    status: 'processed',
+    sourcesFlagged: flagged.length,
+    alertsPublished: sent.published,
+    alertsShortened: sent.shortened,
+    stateWrites: writes,
+  };
+}
+
+interface AlertCandidate {
+  source: string;
+  merged: MergedSourceState;
+  decision: MergedDecision;
+}
+
+/**
+ * Claims, publishes and marks sent one alert at a time (sources in a fixed order). Every claim
+ * is tried even when one is busy; a busy one fails the object afterwards so that it is retried
+ * and not marked done while another run may still fail to publish it.
+ */
+async function publishAlerts(
+  candidates: AlertCandidate[],
+  id: string,
+  rulesById: ReadonlyMap<string, Rule>,
+  deps: PipelineDeps,
+): Promise<{ published: number; shortened: number }> {
+  const { store, config, publisher } = deps;
+  const exclusive = deps.exclusive ?? ((step) => step());
+  const leaseUntil = deps.leaseUntil ?? deps.nowSec + DEFAULT_LEASE_SECONDS;
+  const fits = publisher.fits?.bind(publisher);
+  const busy: string[] = [];
+  let published = 0;
+  let shortened = 0;
+  candidates.sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
+  for (const { source, merged, decision } of candidates) {
+    const alertId = alertIdOf(source, decision.severity, id);
     const claim = await store.claimAlert(
-      { source: s.key, at: decision.at, severity: decision.severity, cooldownMs: decision.cooldownMs, objectId: id },
+      { source, at: decision.at, severity: decision.severity, cooldownMs: decision.cooldownMs, objectId: id, owner: deps.owner, leaseUntil, alertId },
       deps.nowSec,
     );
-    if (claim !== 'claimed') return;
+    if (claim === 'busy') busy.push(source);
+    if (claim !== 'claimed') continue;
     const state = stateFromMerged(merged, decision, rulesById);
-    const message = buildAlertMessage(alertReport(state, state.alert as AlertState, config.blockHours, config.windowSeconds), deps.environment, merged.objects);
-    await deps.publisher.publish(message);
-    await store.markAlertSent(s.key, id);
-    alerts++;
-  });
-  await store.markObjectDone(id, { lines: stats.total, parsed: stats.parsed, sources: flagged.length, alerts }, deps.nowSec);
-  return { ...base, ...counts, status: 'processed', sourcesFlagged: flagged.length, alertsPublished: alerts, stateWrites: writes };
+    const message = buildAlertMessage(
+      alertReport(state, state.alert as AlertState, config.blockHours, config.windowSeconds),
+      deps.environment,
+      merged.objects,
+      {
+        alertId,
+        ...(fits ? { fits } : {}),
+      },
+    );
+    await exclusive(async () => {
+      try {
+        await publisher.publish(message);
+      } catch (e) {
+        // Not published (as far as this run knows): let a retry take the claim at once rather
+        // than after the lease. If this fails too, the lease runs out by itself.
+        await store.releaseClaim(source, deps.owner).catch(() => undefined);
+        throw e;
+      }
+      await store.markAlertSent(source, deps.owner);
+    });
+    published++;
+    if (message.document.shortened) shortened++;
+  }
+  if (busy.length) throw new ClaimBusyError(busy);
+  return { published, shortened };
 }

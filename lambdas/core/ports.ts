@@ -88,10 +88,25 @@ export interface ClaimRequest {
   severity: Severity;
   cooldownMs: number;
   objectId: string;
+  /**
+   * Who claims: a token unique to one processing of one object. Two runs of the same object
+   * (S3 and SQS both deliver at least once) are two owners, so neither can take the other's claim.
+   */
+  owner: string;
+  /**
+   * Wall-clock epoch seconds until which the owner may still publish (its invocation's deadline).
+   * Another run of the same object may take a pending claim over only after this.
+   */
+  leaseUntil: number;
+  /** Idempotency key of the alert (source, severity and object); published with it so subscribers can drop a repeat. */
+  alertId: string;
 }
 
-/** Result of a claim: only `claimed` may publish. */
-export type ClaimResult = 'claimed' | 'cooldown';
+/**
+ * Result of a claim: only `claimed` may publish. `busy`: another live run of the same object
+ * holds the pending claim, so this run must not finish the object (its retry checks again).
+ */
+export type ClaimResult = 'claimed' | 'cooldown' | 'busy';
 
 /** Port: per-source probe state with TTLs, alert claims and object claims. */
 export interface StateStore {
@@ -105,11 +120,13 @@ export interface StateStore {
   applyDelta(delta: SourceDelta, nowSec: number, aroundMs: number): Promise<MergedSourceState>;
   /**
    * At most one alert per source per cooldown, even with concurrent writers. A claim left
-   * pending by the same object (its publish failed) may be taken again.
+   * pending by the same object may be taken again once its owner's lease has run out.
    */
   claimAlert(claim: ClaimRequest, nowSec: number): Promise<ClaimResult>;
-  /** Marks a claimed alert as sent, so a retry of the object does not send it again. */
-  markAlertSent(source: string, objectId: string): Promise<void>;
+  /** Marks a claimed alert as sent (only by its owner), so no retry sends it again. */
+  markAlertSent(source: string, owner: string): Promise<void>;
+  /** Ends the owner's lease on a pending claim it could not publish, so a retry may take it at once. */
+  releaseClaim(source: string, owner: string): Promise<void>;
   markObjectDone(objectId: string, stats: { lines: number; parsed: number; sources: number; alerts: number }, nowSec: number): Promise<void>;
 }
 
@@ -118,17 +135,35 @@ export interface AlertMessage {
   subject: string;
   text: string;
   document: AlertDocument;
-  attributes: { severity: Severity; category: string; environment: string };
+  attributes: { severity: Severity; category: string; environment: string; alertId: string };
+}
+
+/** What was left out of an alert so that it fits the publisher's size limit. */
+export interface AlertShortening {
+  /** Sample requests left out. */
+  samples: number;
+  /** Log objects left out of the list. */
+  objects: number;
+  /** The longest a kept sample request, user agent or object id may be (characters). */
+  maxChars: number;
 }
 
 /** The machine-readable alert (version 1). */
 export interface AlertDocument extends AlertReport {
   version: 1;
   environment: string;
+  /** Idempotency key: a repeat after a crash carries the same id. */
+  alertId: string;
   objects: string[];
+  /** Log objects in the evidence, including any left out of `objects`. */
+  objectCount: number;
+  /** Present when evidence was cut to fit the size limit. */
+  shortened?: AlertShortening;
 }
 
 /** Port: publishes an alert (SNS in AWS). */
 export interface AlertPublisher {
   publish(message: AlertMessage): Promise<void>;
+  /** True when the message fits the transport's size limits (absent: no limit). */
+  fits?(message: AlertMessage): boolean;
 }

@@ -1,12 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { S3Event, S3EventRecord, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, S3Event, S3EventRecord, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { DynamoStateStore } from '../adapters/dynamodb-state-store.js';
 import { type RuntimeConfig, formatFor, loadRuntimeConfig } from '../adapters/runtime-config.js';
 import { s3LineSource } from '../adapters/s3-line-source.js';
 import { SnsAlertPublisher } from '../adapters/sns-publisher.js';
-import { type ObjectOutcome, processLogObject } from '../core/pipeline.js';
+import { sanitize } from '../core/escape.js';
+import { ClaimBusyError, DEFAULT_LEASE_SECONDS, type ObjectOutcome, processLogObject } from '../core/pipeline.js';
 import type { AlertPublisher, ObjectRef, StateStore } from '../core/ports.js';
 
 /** What the handler is wired with; tests inject local clients and a silent logger. */
@@ -17,8 +19,54 @@ export interface HandlerDeps {
   publisher: AlertPublisher;
   logger: Logger;
   metrics: Metrics;
-  /** Wall clock in ms (TTLs only). */
+  /** Wall clock in ms (TTLs and claim leases only). */
   now: () => number;
+  /** A token for one run of one object (the owner of its alert claims). @default a random UUID */
+  newOwner?: () => string;
+}
+
+/**
+ * Objects of one batch processed at once: a slow object no longer holds the other nine, and
+ * memory stays bounded (each object streams in constant memory).
+ */
+export const OBJECTS_IN_PARALLEL = 4;
+/** Added to a claim's lease: clocks of different hosts disagree by a little. */
+export const LEASE_MARGIN_SECONDS = 30;
+/** Longest logged string that came from an event or an object (keys, reasons, error messages). */
+export const LOGGED_STRING_MAX_CHARS = 1_100;
+
+/** A lock: one step at a time, in arrival order. */
+export function makeExclusive(): <T>(step: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(step: () => Promise<T>): Promise<T> => {
+    const run = tail.then(step, step);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+/** Runs `work` over `items`, at most `limit` at once; every item runs, failures are returned per item. */
+async function settleBounded<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<(unknown | null)[]> {
+  const errors: (unknown | null)[] = items.map(() => null);
+  let next = 0;
+  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        await work(items[i] as T);
+      } catch (e) {
+        errors[i] = e ?? new Error('failed');
+      }
+    }
+  });
+  await Promise.all(runners);
+  return errors;
+}
+
+/** An error as logged: its message escaped (it may quote a key), without the raw stack. */
+function loggedError(e: unknown): Record<string, string> {
+  const err = e as Error;
+  return { name: String(err?.name ?? 'Error'), message: sanitize(String(err?.message ?? e), LOGGED_STRING_MAX_CHARS) };
 }
 
 /** Turns an S3 event record into an object reference; keys arrive URL-encoded with + for spaces. */
@@ -43,10 +91,15 @@ function isSqsEvent(e: SQSEvent | S3Event): e is SQSEvent {
 
 /** Builds the handler around injected dependencies. */
 export function makeHandler(deps: HandlerDeps) {
-  const { logger, metrics } = deps;
+  const { metrics } = deps;
+  const newOwner = deps.newOwner ?? randomUUID;
 
-  async function processRef(ref: ObjectRef): Promise<ObjectOutcome> {
-    logger.appendKeys({ bucket: ref.bucket, key: ref.key });
+  async function processRef(ref: ObjectRef, leaseUntil: number, exclusive: ReturnType<typeof makeExclusive>): Promise<ObjectOutcome> {
+    // Keys are chosen by whoever uploads: escaped before they reach CloudWatch Logs. A child
+    // logger per object, since objects of a batch run at once.
+    const logger = deps.logger.createChild({
+      persistentKeys: { bucket: sanitize(ref.bucket, LOGGED_STRING_MAX_CHARS), key: sanitize(ref.key, LOGGED_STRING_MAX_CHARS) },
+    });
     const started = deps.now();
     const format = formatFor(deps.config, ref.key);
     try {
@@ -56,6 +109,9 @@ export function makeHandler(deps: HandlerDeps) {
         config: deps.config.detector,
         environment: deps.config.environment,
         nowSec: Math.floor(deps.now() / 1000),
+        owner: newOwner(),
+        leaseUntil,
+        exclusive,
         ...(format ? { format } : {}),
       });
       const skipped = Object.values(outcome.skipped).reduce((a, b) => a + b, 0);
@@ -64,42 +120,63 @@ export function makeHandler(deps: HandlerDeps) {
       metrics.addMetric('LinesSkipped', MetricUnit.Count, skipped);
       metrics.addMetric('SourcesFlagged', MetricUnit.Count, outcome.sourcesFlagged);
       metrics.addMetric('AlertsPublished', MetricUnit.Count, outcome.alertsPublished);
+      metrics.addMetric('AlertsShortened', MetricUnit.Count, outcome.alertsShortened);
       metrics.addMetric('ObjectsSkipped', MetricUnit.Count, outcome.status === 'processed' ? 0 : 1);
       metrics.addMetric('ProcessingTime', MetricUnit.Milliseconds, deps.now() - started);
-      if (outcome.status === 'not-a-log') logger.warn('object skipped: not an access log', { reason: outcome.reason, lines: outcome.lines });
+      const reason = outcome.reason === undefined ? {} : { reason: sanitize(outcome.reason, LOGGED_STRING_MAX_CHARS) };
+      if (outcome.status === 'not-a-log') logger.warn('object skipped: not an access log', { ...reason, lines: outcome.lines });
       else if (outcome.status === 'already-processed') logger.info('object skipped: already processed');
-      else logger.info('object processed', { ...outcome, skipped: outcome.skipped });
-      if (outcome.hint) logger.warn('most lines did not parse', { hint: outcome.hint });
+      else logger.info('object processed', { ...outcome, objectId: sanitize(outcome.objectId, LOGGED_STRING_MAX_CHARS), ...reason, skipped: outcome.skipped });
+      if (outcome.hint) logger.warn('most lines did not parse', { hint: sanitize(outcome.hint, LOGGED_STRING_MAX_CHARS) });
       return outcome;
-    } finally {
-      logger.removeKeys(['bucket', 'key']);
+    } catch (e) {
+      if (e instanceof ClaimBusyError) {
+        metrics.addMetric('ObjectsDeferred', MetricUnit.Count, 1);
+        logger.warn('object deferred: another run holds one of its alert claims; it will be retried', { error: loggedError(e) });
+      } else {
+        metrics.addMetric('ObjectsFailed', MetricUnit.Count, 1);
+        logger.error('object failed', { error: loggedError(e) });
+      }
+      throw e;
     }
   }
 
-  return async function handler(event: SQSEvent | S3Event): Promise<SQSBatchResponse> {
+  return async function handler(event: SQSEvent | S3Event, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SQSBatchResponse> {
+    const nowSec = Math.floor(deps.now() / 1000);
+    // A claim is leased until this invocation cannot publish any more (its deadline): until
+    // then no other run of the same object may take it over.
+    const remainingSec = context ? Math.ceil(context.getRemainingTimeInMillis() / 1000) : DEFAULT_LEASE_SECONDS;
+    const leaseUntil = nowSec + remainingSec + LEASE_MARGIN_SECONDS;
+    // One alert between publishing and marking it sent at a time, across the whole batch.
+    const exclusive = makeExclusive();
     const failures: SQSBatchResponse['batchItemFailures'] = [];
     try {
       if (isSqsEvent(event)) {
-        for (const record of event.Records) {
+        const errors = await settleBounded(event.Records, OBJECTS_IN_PARALLEL, async (record) => {
+          const refs: ObjectRef[] = [];
           try {
             for (const r of s3RecordsOf(record.body)) {
               const ref = objectRefOf(r);
-              if (ref) await processRef(ref);
+              if (ref) refs.push(ref);
             }
           } catch (e) {
-            // This message is retried (and after a few receives, dead-lettered with its body,
-            // which names the object); its neighbours in the batch are not.
             metrics.addMetric('ObjectsFailed', MetricUnit.Count, 1);
-            logger.error('message failed; it will be retried', { messageId: record.messageId, error: e as Error });
-            failures.push({ itemIdentifier: record.messageId });
+            deps.logger.error('message is not an S3 notification', { messageId: record.messageId, error: loggedError(e) });
+            throw e;
           }
-        }
+          for (const ref of refs) await processRef(ref, leaseUntil, exclusive);
+        });
+        // A failed message is retried (and after a few receives, dead-lettered with its body,
+        // which names the object); its neighbours in the batch are not.
+        errors.forEach((e, i) => {
+          if (e !== null) failures.push({ itemIdentifier: (event.Records[i] as SQSRecord).messageId });
+        });
       } else {
         // Invoked straight from S3 (no queue): a failure fails the invocation so Lambda retries.
-        for (const r of (event as S3Event).Records ?? []) {
-          const ref = objectRefOf(r);
-          if (ref) await processRef(ref);
-        }
+        const refs = ((event as S3Event).Records ?? []).map(objectRefOf).filter((r): r is ObjectRef => r !== null);
+        const errors = await settleBounded(refs, OBJECTS_IN_PARALLEL, (ref) => processRef(ref, leaseUntil, exclusive).then(() => undefined));
+        const first = errors.find((e) => e !== null);
+        if (first) throw first;
       }
     } finally {
       metrics.publishStoredMetrics();
@@ -111,7 +188,7 @@ export function makeHandler(deps: HandlerDeps) {
 let cached: ReturnType<typeof makeHandler> | undefined;
 
 /** Lambda entry point: clients and configuration are created once per container. */
-export const handler = async (event: SQSEvent | S3Event): Promise<SQSBatchResponse> => {
+export const handler = async (event: SQSEvent | S3Event, context?: Context): Promise<SQSBatchResponse> => {
   if (!cached) {
     const logger = new Logger({ serviceName: 'probewatch' });
     let config: RuntimeConfig;
@@ -131,5 +208,5 @@ export const handler = async (event: SQSEvent | S3Event): Promise<SQSBatchRespon
       now: Date.now,
     });
   }
-  return cached(event);
+  return cached(event, context);
 };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamodb-state-store.js';
-import type { SourceDelta } from '../../lambdas/core/ports.js';
+import type { ClaimRequest, SourceDelta } from '../../lambdas/core/ports.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
 
 let stack: LocalStack;
@@ -10,6 +10,21 @@ let n = 0;
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2024, 0, 1, 10, 0, 0);
 const NOW = 1_900_000_000; // wall clock for TTLs, later than every event here
+
+/** A claim by one run (owner) of an object, leased for 5 minutes of wall clock from NOW. */
+function claimOf(objectId: string, over: Partial<ClaimRequest> = {}): ClaimRequest {
+  return {
+    source: 's',
+    at: T0,
+    severity: 'medium',
+    cooldownMs: HOUR,
+    objectId,
+    owner: `run-of-${objectId}`,
+    leaseUntil: NOW + 300,
+    alertId: `id-${objectId}`,
+    ...over,
+  };
+}
 
 async function store(opts: { retentionHours?: number } = {}) {
   const tableName = `store-${++n}`;
@@ -112,7 +127,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
   it('every item carries the TTL attribute', async () => {
     const { s, tableName } = await store();
     await s.applyDelta(delta('o1'), NOW);
-    await s.claimAlert({ source: '198.51.100.1', at: T0, severity: 'medium', cooldownMs: HOUR, objectId: 'o1' }, NOW);
+    await s.claimAlert(claimOf('o1', { source: '198.51.100.1' }), NOW);
     await s.markObjectDone('o1', { lines: 1, parsed: 1, sources: 1, alerts: 1 }, NOW);
     const { ScanCommand } = await import('@aws-sdk/client-dynamodb');
     const items = (await stack.dynamo.send(new ScanCommand({ TableName: tableName }))).Items ?? [];
@@ -122,26 +137,41 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
 
   it('concurrent claims for one source: exactly one wins', async () => {
     const { s } = await store();
-    const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) =>
-        s.claimAlert({ source: '198.51.100.9', at: T0 + i * 1000, severity: 'medium', cooldownMs: HOUR, objectId: `o${i}` }, NOW),
-      ),
-    );
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => s.claimAlert(claimOf(`o${i}`, { source: '198.51.100.9', at: T0 + i * 1000 }), NOW)));
     assert.equal(results.filter((r) => r === 'claimed').length, 1);
   });
 
-  it('cooldown in event time, escalation, and a pending claim re-taken only by its own object', async () => {
+  it('two runs of the same object claiming at the same moment: one claims, the others are told busy', async () => {
     const { s } = await store();
-    const claim = (at: number, severity: 'medium' | 'critical', objectId: string) =>
-      s.claimAlert({ source: 's', at, severity, cooldownMs: HOUR, objectId }, NOW);
-    assert.equal(await claim(T0, 'medium', 'a'), 'claimed');
-    assert.equal(await claim(T0 + 60_000, 'medium', 'b'), 'cooldown');
-    assert.equal(await claim(T0 - 60_000, 'medium', 'c'), 'cooldown', 'an older object arriving late');
-    assert.equal(await claim(T0 + 60_000, 'medium', 'a'), 'claimed', 'the same object retrying a pending claim');
-    await s.markAlertSent('s', 'a');
-    assert.equal(await claim(T0 + 60_000, 'medium', 'a'), 'cooldown', 'once sent, not again');
-    assert.equal(await claim(T0 + 120_000, 'critical', 'd'), 'claimed', 'escalation');
-    assert.equal(await claim(T0 + 2 * HOUR, 'medium', 'e'), 'claimed', 'a cooldown later');
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => s.claimAlert(claimOf('same', { owner: `run-${i}` }), NOW)));
+    assert.equal(results.filter((r) => r === 'claimed').length, 1);
+    assert.equal(results.filter((r) => r === 'busy').length, 7);
+  });
+
+  it('cooldown in event time, escalation, and a pending claim taken over only by its own object once the lease ran out', async () => {
+    const { s } = await store();
+    const claim = (objectId: string, over: Partial<ClaimRequest>, now = NOW) => s.claimAlert(claimOf(objectId, over), now);
+    assert.equal(await claim('a', { owner: 'a1' }), 'claimed');
+    assert.equal(await claim('b', { at: T0 + 60_000 }), 'cooldown');
+    assert.equal(await claim('c', { at: T0 - 60_000 }), 'cooldown', 'an older object arriving late');
+    assert.equal(await claim('a', { owner: 'a2', at: T0 + 60_000 }), 'busy', 'another run of the same object while the first may still publish');
+    assert.equal(await claim('a', { owner: 'a2', at: T0 + 60_000 }, NOW + 301), 'claimed', 'the first run crashed: its lease ran out');
+    await s.markAlertSent('s', 'a1');
+    assert.equal((await s.read('s', T0, T0, NOW + 301)).claim?.status, 'pending', 'the old owner cannot mark a claim it lost');
+    await s.markAlertSent('s', 'a2');
+    assert.equal((await s.read('s', T0, T0, NOW + 301)).claim?.status, 'sent');
+    assert.equal(await claim('a', { owner: 'a3', at: T0 + 60_000 }, NOW + 900), 'cooldown', 'once sent, not again');
+    assert.equal(await claim('d', { at: T0 + 120_000, severity: 'critical' }), 'claimed', 'escalation');
+    assert.equal(await claim('e', { at: T0 + 2 * HOUR }), 'claimed', 'a cooldown later');
+  });
+
+  it('a run that could not publish releases its claim, and a retry takes it at once', async () => {
+    const { s } = await store();
+    assert.equal(await s.claimAlert(claimOf('a', { owner: 'a1' }), NOW), 'claimed');
+    await s.releaseClaim('s', 'someone-else');
+    assert.equal(await s.claimAlert(claimOf('a', { owner: 'a2' }), NOW), 'busy', 'only the owner releases');
+    await s.releaseClaim('s', 'a1');
+    assert.equal(await s.claimAlert(claimOf('a', { owner: 'a2' }), NOW), 'claimed');
   });
 
   it('object claims', async () => {
@@ -184,7 +214,10 @@ describe('DynamoStateStore item bounds on DynamoDB Local', { timeout: 180_000 },
     const m = await s.read('198.51.100.1', T0 - HOUR, T0 + HOUR, NOW);
     assert.equal(m.requests, 360 * objects, 'every object counted');
     assert.equal(m.objects.length, objects);
-    assert.ok(m.objects.every((o) => o.length <= 200), 'object ids are stored cut, with a hash');
+    assert.ok(
+      m.objects.every((o) => o.length <= 200),
+      'object ids are stored cut, with a hash',
+    );
     assert.equal(new Set(m.objects).size, objects, 'and stay distinct');
     assert.equal(
       m.buckets.reduce((n, b) => n + (b.counts['login-post'] ?? 0), 0),

@@ -188,6 +188,7 @@ describe('the pipeline decides long horizons like the CLI', () => {
           config,
           environment: 'test',
           nowSec: 1_700_000_000,
+          owner: `run-${i}`,
         });
       }
       assert.equal(publisher.sent.length, 1);

@@ -2,14 +2,23 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
-import { pathHash, processLogObject } from '../../lambdas/core/pipeline.js';
+import { ClaimBusyError, DEFAULT_LEASE_SECONDS, pathHash, processLogObject } from '../../lambdas/core/pipeline.js';
 import { MemoryPublisher, MemoryStateStore, linesOf } from '../support/memory-store.js';
 import { timeAt } from '../support/records.js';
 
 const config = structuredClone(DEFAULT_CONFIG);
 const seed = readFileSync('events/logs/seed-cgi-sweep.log', 'utf8').trimEnd().split('\n');
 const ref = (key: string, etag = 'e1') => ({ bucket: 'logs', key, etag });
-const deps = (store: MemoryStateStore, publisher: MemoryPublisher) => ({ store, publisher, config, environment: 'test', nowSec: 1_700_000_000 });
+let runs = 0;
+// Every call is a new run of the object, with its own claim owner.
+const deps = (store: MemoryStateStore, publisher: MemoryPublisher) => ({
+  store,
+  publisher,
+  config,
+  environment: 'test',
+  nowSec: 1_700_000_000,
+  owner: `run-${++runs}`,
+});
 const probe = (ip: string, second: number, i: number) => `${ip} - - [${timeAt(second)}] "GET /word${i} HTTP/1.1" 404 10 "-" "curl/8"`;
 
 describe('processLogObject', () => {
@@ -22,15 +31,15 @@ describe('processLogObject', () => {
     assert.equal(out.alertsPublished, 2);
     const subjects = publisher.sent.map((m) => m.subject).sort();
     assert.deepEqual(subjects, [
-      '[test] CGI/PHP probe sweep from 5.135.167.145: 31 requests, 28 × 404',
-      '[test] CGI/PHP probe sweep from 64.34.169.223: 31 requests, 28 × 404',
+      '[test] CGI/PHP probe sweep from 5.135.167.145: 31 requests, 28 x 404',
+      '[test] CGI/PHP probe sweep from 64.34.169.223: 31 requests, 28 x 404',
     ]);
     const m = publisher.sent[0];
     assert.ok(m && m.subject.length <= 100);
     assert.match(m?.text ?? '', /Source: +\S+\nVerdict: +alert, severity medium/);
     assert.match(m?.text ?? '', /What to do: .*Suggested block: 4 h/);
     assert.match(m?.text ?? '', /Log objects:\n {2}logs\/seed\.log#e1/);
-    assert.deepEqual(m?.attributes, { severity: 'medium', category: 'cgi-probe', environment: 'test' });
+    assert.deepEqual(m?.attributes, { severity: 'medium', category: 'cgi-probe', environment: 'test', alertId: m?.document.alertId });
     assert.equal(m?.document.version, 1);
     assert.equal(m?.document.environment, 'test');
     assert.ok((m?.document.samples.length ?? 0) >= 1);
@@ -84,7 +93,7 @@ describe('processLogObject', () => {
       [0, 0, 1],
     );
     assert.equal(publisher.sent.length, 1);
-    assert.match(publisher.sent[0]?.subject ?? '', /Error burst from 198\.51\.100\.99: 12 requests, 12 × 404/);
+    assert.match(publisher.sent[0]?.subject ?? '', /Error burst from 198\.51\.100\.99: 12 requests, 12 x 404/);
     assert.deepEqual(publisher.sent[0]?.document.objects, ['logs/part-0.log#e1', 'logs/part-1.log#e1', 'logs/part-2.log#e1']);
   });
 
@@ -106,6 +115,49 @@ describe('processLogObject', () => {
     const prose = await processLogObject(ref('readme.txt'), linesOf(['hello', 'world']), deps(store, publisher));
     assert.equal(prose.status, 'not-a-log');
     assert.match(prose.reason ?? '', /no line is an access-log line/);
+  });
+
+  it('two runs of the same object at the same moment send each alert once', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    publisher.delayMs = 20; // SNS takes a while: the other run claims while this one publishes
+    const runs = await Promise.allSettled([
+      processLogObject(ref('seed.log'), linesOf(seed), deps(store, publisher)),
+      processLogObject(ref('seed.log'), linesOf(seed), deps(store, publisher)),
+    ]);
+    assert.deepEqual(publisher.sent.map((m) => m.document.source).sort(), ['5.135.167.145', '64.34.169.223']);
+    const busy = runs.filter((r) => r.status === 'rejected');
+    assert.ok(
+      busy.every((r) => (r as PromiseRejectedResult).reason instanceof ClaimBusyError),
+      'a run that met the other one holding a claim fails, to be retried',
+    );
+    // The busy run's retry (SQS redelivers it) finds the alerts sent.
+    for (const _ of busy) await processLogObject(ref('seed.log'), linesOf(seed), deps(store, publisher));
+    assert.equal(publisher.sent.length, 2);
+  });
+
+  it('a crash between publishing and marking sent repeats at most that one alert, with the same alert id', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const scanners = ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4'];
+    const lines = scanners.flatMap((ip) => Array.from({ length: 12 }, (_, i) => probe(ip, i * 5, i)));
+    // The process dies right after SNS accepted the first alert: nothing after it runs.
+    const markAlertSent = store.markAlertSent.bind(store);
+    store.markAlertSent = async () => {
+      store.markAlertSent = markAlertSent;
+      throw new Error('the process died');
+    };
+    await assert.rejects(processLogObject(ref('crash.log'), linesOf(lines), deps(store, publisher)), /the process died/);
+    assert.equal(publisher.sent.length, 1, 'one alert at a time: only one was out when it died');
+    // SQS redelivers the object after its visibility timeout, when the dead run's lease is over.
+    const later = { ...deps(store, publisher), nowSec: 1_700_000_000 + DEFAULT_LEASE_SECONDS + 1 };
+    await processLogObject(ref('crash.log'), linesOf(lines), later);
+    const bySource = new Map<string, string[]>();
+    for (const m of publisher.sent) bySource.set(m.document.source, [...(bySource.get(m.document.source) ?? []), m.attributes.alertId]);
+    assert.deepEqual([...bySource.keys()].sort(), scanners, 'every alert went out');
+    assert.equal(publisher.sent.length, scanners.length + 1, 'exactly one repeat');
+    const repeated = [...bySource.values()].find((ids) => ids.length === 2);
+    assert.equal(repeated?.[0], repeated?.[1], 'the repeat carries the same alert id, so a subscriber can drop it');
   });
 
   it('hashes error paths compactly and stably', () => {

@@ -13,7 +13,10 @@ const line = (ip: string, second: number, request: string, status: number, ua: s
 const slowScan = Array.from({ length: 60 }, (_, i) => line('198.51.100.31', i * 60, `GET /w/${i}-item HTTP/1.1`, 404, 'Mozilla/5.0 (compatible; Fetcher/1.0)'));
 /** A registration bot: the real form, posted a second after fetching it, twice, hours apart. */
 const OLD = 'Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)';
-const botSignups = [0, 4 * 3600].flatMap((t) => [line('198.18.0.31', t, 'GET /register HTTP/1.1', 200, OLD), line('198.18.0.31', t + 1, 'POST /register HTTP/1.1', 302, OLD)]);
+const botSignups = [0, 4 * 3600].flatMap((t) => [
+  line('198.18.0.31', t, 'GET /register HTTP/1.1', 200, OLD),
+  line('198.18.0.31', t + 1, 'POST /register HTTP/1.1', 302, OLD),
+]);
 
 describe('long horizons end to end: the Lambda decides like the CLI on lines split across objects', { timeout: 180_000 }, () => {
   let stack: LocalStack;
@@ -26,7 +29,9 @@ describe('long horizons end to end: the Lambda decides like the CLI on lines spl
 
   it('a slow scan in 5-minute objects and a bot posting hours apart each alert once, with the CLI trigger', async () => {
     const all = [...slowScan, ...botSignups].sort((a, b) => a.localeCompare(b));
-    const cli = scanLines({ all }).report.alerts.map((a) => [a.source, a.trigger]).sort();
+    const cli = scanLines({ all })
+      .report.alerts.map((a) => [a.source, a.trigger])
+      .sort();
     assert.deepEqual(cli, [
       ['198.18.0.31', 'behaviour:registration-spam'],
       ['198.51.100.31', 'horizon:1h'],

@@ -2,12 +2,17 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { DeleteItemCommand, QueryCommand as LowQueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamodb-state-store.js';
-import { makeHandler } from '../../lambdas/handlers/process-logs.js';
+import { SnsAlertPublisher } from '../../lambdas/adapters/sns-publisher.js';
+import type { AlertMessage } from '../../lambdas/core/ports.js';
+import { LOGGED_STRING_MAX_CHARS, makeHandler } from '../../lambdas/handlers/process-logs.js';
 import { CapturedMetrics, localHandlerDeps, pumpQueue, readDlq, readTap } from '../../lambdas/local/driver.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
 import { timeAt } from '../support/records.js';
@@ -58,6 +63,83 @@ function faultyDocumentClient() {
   return { faulty, m, pass };
 }
 
+/** The Lambda context the handler reads its deadline from (a 120-s function, just started). */
+const lambdaContext = { getRemainingTimeInMillis: () => 120_000 };
+/** SQS hides a failed message for the visibility timeout: 6 × the function's timeout. */
+const VISIBILITY_TIMEOUT_MS = 6 * 120_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Takes the waiting notifications off the queue as one Lambda event; `ack` deletes them. */
+async function receiveEvent(expected: number): Promise<{ event: SQSEvent; ack: () => Promise<void> }> {
+  await stack.settled();
+  const msgs: Message[] = [];
+  for (let tries = 0; msgs.length < expected && tries < 20; tries++) {
+    const r = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+    msgs.push(...(r.Messages ?? []));
+    if (msgs.length < expected) await sleep(50);
+  }
+  assert.equal(msgs.length, expected, 'notifications waiting');
+  const event: SQSEvent = {
+    Records: msgs.map(
+      (m) =>
+        ({
+          messageId: m.MessageId ?? '',
+          receiptHandle: m.ReceiptHandle ?? '',
+          body: m.Body ?? '',
+          eventSource: 'aws:sqs',
+          eventSourceARN: `arn:aws:sqs:${stack.region}:000000000000:probewatch-objects`,
+          awsRegion: stack.region,
+        }) as SQSRecord,
+    ),
+  };
+  const ack = async () => {
+    for (const m of msgs) await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.queueUrl, ReceiptHandle: m.ReceiptHandle }));
+  };
+  return { event, ack };
+}
+
+/** The alert publisher on the emulator, taking as long as a real topic may before it accepts. */
+function slowPublisher(delayMs: number) {
+  const real = new SnsAlertPublisher({ topicArn: stack.topicArn, client: stack.sns });
+  return {
+    fits: (m: AlertMessage) => real.fits(m),
+    publish: async (m: AlertMessage) => {
+      await sleep(delayMs);
+      await real.publish(m);
+    },
+  };
+}
+
+/** What the handler wrote to its logs: message, persistent keys and extra fields of each line. */
+function capturingLogger() {
+  const lines: { level: string; message: string; keys: Record<string, unknown>; extra: unknown[] }[] = [];
+  const make = (keys: Record<string, unknown>): Logger => {
+    const log =
+      (level: string) =>
+      (message: string, ...extra: unknown[]) =>
+        lines.push({ level, message, keys, extra });
+    return {
+      info: log('info'),
+      warn: log('warn'),
+      error: log('error'),
+      createChild: (o?: { persistentKeys?: Record<string, unknown> }) => make({ ...keys, ...(o?.persistentKeys ?? {}) }),
+    } as unknown as Logger;
+  };
+  return { logger: make({}), lines };
+}
+
+// ESC, BEL, CR, LF, DEL, C1 controls, bidi overrides and isolates, zero-width characters.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/;
+
+/** Every string inside a value (objects and arrays walked). */
+function stringsIn(v: unknown, out: string[] = []): string[] {
+  if (typeof v === 'string') out.push(v);
+  else if (Array.isArray(v)) for (const x of v) stringsIn(x, out);
+  else if (v && typeof v === 'object') for (const x of Object.values(v)) stringsIn(x, out);
+  return out;
+}
+
 const probe = (ip: string, second: number, i: number) => `${ip} - - [${timeAt(second)}] "GET /word${i}.php HTTP/1.1" 404 10 "-" "curl/8.4"`;
 
 describe('pipeline end to end on local emulators (S3 → SQS → handler → DynamoDB → SNS)', { timeout: 180_000 }, () => {
@@ -79,8 +161,11 @@ describe('pipeline end to end on local emulators (S3 → SQS → handler → Dyn
     const alerts = await readTap(stack);
     assert.deepEqual(alerts.map((a) => a.document.source).sort(), ['10.122.71.83', '5.135.167.145', '64.34.169.223']);
     const cgi = alerts.find((a) => a.document.source === '5.135.167.145');
-    assert.equal(cgi?.subject, '[prod] CGI/PHP probe sweep from 5.135.167.145: 31 requests, 28 × 404');
-    assert.deepEqual(cgi?.attributes, { severity: 'medium', category: 'cgi-probe', environment: 'prod' });
+    assert.equal(cgi?.subject, '[prod] CGI/PHP probe sweep from 5.135.167.145: 31 requests, 28 x 404');
+    const { alertId, ...filterable } = cgi?.attributes ?? {};
+    assert.deepEqual(filterable, { severity: 'medium', category: 'cgi-probe', environment: 'prod' });
+    assert.match(alertId ?? '', /^[0-9a-f]{32}$/);
+    assert.equal(cgi?.document.alertId, alertId, 'the idempotency key is in the attributes and the document');
     assert.deepEqual(
       cgi?.document.objects.map((o) => o.split('#')[0]),
       ['probewatch-logs/apache/2015/access log.1'],
@@ -219,5 +304,162 @@ describe('pipeline end to end on local emulators (S3 → SQS → handler → Dyn
     for (const ip of ['5.135.167.145', '64.34.169.223']) assert.equal(requestsStored(await sourceItems(tableName, ip)), 31, ip);
     assert.equal((await readTap(stack)).length, 2);
     m.restore();
+  });
+
+  it('two handlers on the same object at the same moment: exactly one alert per alerting source', async () => {
+    const tableName = await freshTable();
+    const metrics = new CapturedMetrics({ namespace: 'ProbeWatch', serviceName: 'probewatch' });
+    // SNS takes a moment: the second run reaches each claim while the first one is publishing.
+    const first = makeHandler(localHandlerDeps(stack, { tableName, publisher: slowPublisher(150), metrics }));
+    const second = makeHandler(localHandlerDeps(stack, { tableName, publisher: slowPublisher(150), metrics }));
+    await put('race/a.log', readFileSync('events/logs/seed-cgi-sweep.log'));
+    const { event, ack } = await receiveEvent(1);
+    // S3 and SQS both deliver at least once: the same notification reaches two invocations.
+    const results = await Promise.all([first(event, lambdaContext), second(event, lambdaContext)]);
+    const alerts = await readTap(stack);
+    assert.deepEqual(alerts.map((a) => a.document.source).sort(), ['5.135.167.145', '64.34.169.223']);
+    assert.ok(metrics.total('ObjectsDeferred') >= 1, 'the runs did meet: one found the other holding a claim');
+    // The deferred message comes back (after its visibility timeout) and sends nothing more.
+    for (const r of results) {
+      if (r.batchItemFailures.length === 0) continue;
+      assert.deepEqual((await first(event, lambdaContext)).batchItemFailures, []);
+    }
+    await ack();
+    assert.equal((await readTap(stack)).length, 0, 'still exactly one alert per source');
+  });
+
+  it('a crash between publishing and marking sent: the retry repeats at most that one alert, with its alert id', async () => {
+    const tableName = await freshTable();
+    class KilledAfterPublish extends DynamoStateStore {
+      kills = 1;
+      override async markAlertSent(source: string, owner: string): Promise<void> {
+        if (this.kills-- > 0) throw new Error('the function was killed right after SNS accepted the alert');
+        return super.markAlertSent(source, owner);
+      }
+    }
+    const crashing = makeHandler(localHandlerDeps(stack, { tableName, store: new KilledAfterPublish({ tableName, client: stack.dynamo }) }));
+    const scanners = ['198.51.100.11', '198.51.100.12', '198.51.100.13', '198.51.100.14'];
+    await put('crash/a.log', scanners.flatMap((ip) => Array.from({ length: 12 }, (_, i) => probe(ip, i * 5, i))).join('\n'));
+    const { event, ack } = await receiveEvent(1);
+    assert.equal((await crashing(event, lambdaContext)).batchItemFailures.length, 1);
+    const before = await readTap(stack);
+    assert.equal(before.length, 1, 'alerts go out one at a time: one was out when it died');
+    // Redelivered at once (as a second notification could be): the dead run's lease still holds
+    // its claim, so that alert is not sent again yet; the three never claimed go out.
+    const now = makeHandler(localHandlerDeps(stack, { tableName }));
+    assert.equal((await now(event, lambdaContext)).batchItemFailures.length, 1, 'busy: retried later');
+    const rest = await readTap(stack);
+    assert.deepEqual(
+      rest.map((a) => a.document.source).sort(),
+      scanners.filter((ip) => ip !== before[0]?.document.source),
+    );
+    // Redelivered after the visibility timeout: the lease is over and the interrupted alert is
+    // taken over. It may have reached SNS before the crash: this is the one repeat.
+    const later = makeHandler(localHandlerDeps(stack, { tableName, now: () => Date.now() + VISIBILITY_TIMEOUT_MS }));
+    assert.deepEqual((await later(event, lambdaContext)).batchItemFailures, []);
+    await ack();
+    const repeat = await readTap(stack);
+    assert.deepEqual(
+      repeat.map((a) => a.document.source),
+      [before[0]?.document.source],
+    );
+    assert.equal(repeat[0]?.attributes.alertId, before[0]?.attributes.alertId, 'the repeat carries the same alert id, so a subscriber can drop it');
+    assert.equal(before.length + rest.length + repeat.length, scanners.length + 1, 'every alert went out, one of them twice');
+  });
+
+  it('keys, client addresses, user agents and paths with ESC, BEL, RLO and CR reach no sink unescaped', async () => {
+    const tableName = await freshTable();
+    const { logger, lines } = capturingLogger();
+    const handler = makeHandler(localHandlerDeps(stack, { tableName, logger }));
+    const nasty = '\u001b[2J\u0007\u202egnp.exe\rX-Injected: 1';
+    // A JSON log of one scanner, plus a line whose client field is no address: that line is
+    // counted as skipped, never a source key.
+    const log = Array.from({ length: 13 }, (_, i) =>
+      JSON.stringify({
+        remote_addr: i === 12 ? `scanner${nasty}` : '203.0.113.66',
+        time_iso8601: `2024-01-01T00:00:${String(i).padStart(2, '0')}Z`,
+        request: `GET /adm${nasty}${i}.php HTTP/1.1`,
+        status: 404,
+        body_bytes_sent: 10,
+        http_referer: '-',
+        http_user_agent: `curl${nasty}`,
+      }),
+    ).join('\n');
+    await put(`uploads/${nasty}.json`, log);
+    await pumpQueue(stack, handler);
+    const r = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.tapUrl, MaxNumberOfMessages: 10 }));
+    assert.equal(r.Messages?.length, 1);
+    const envelope = JSON.parse(r.Messages?.[0]?.Body ?? '{}') as { Subject: string; Message: string; MessageAttributes: Record<string, { Value: string }> };
+    await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.tapUrl, ReceiptHandle: r.Messages?.[0]?.ReceiptHandle }));
+    const structure = JSON.parse(envelope.Message) as Record<string, string>;
+    const document = JSON.parse(structure.sqs ?? '{}') as { source: string; objects: string[]; samples: { request: string; userAgent: string }[] };
+    const sinks = {
+      subject: [envelope.Subject],
+      'e-mail body': [structure.email ?? '', structure.default ?? ''].map((t) => t.replace(/\n/g, ' ')),
+      'message attributes': stringsIn(envelope.MessageAttributes),
+      document: stringsIn(document),
+      logs: stringsIn(lines.map((l) => [l.message, l.keys, l.extra])),
+    };
+    for (const [sink, strings] of Object.entries(sinks)) {
+      assert.ok(strings.length > 0, sink);
+      for (const x of strings) assert.ok(!UNSAFE.test(x), `${sink}: ${JSON.stringify(x)}`);
+    }
+    assert.equal(document.source, '203.0.113.66');
+    assert.match(document.samples[0]?.request ?? '', /^GET \/adm\\x1b\[2J\\x07\\u\{202e\}gnp\.exe\\x0dX-Injected/);
+    assert.match(document.objects[0] ?? '', /uploads\/\\x1b\[2J/);
+    assert.match(envelope.Subject, /^\[local\] .* from 203\.0\.113\.66/);
+    assert.ok(
+      lines.some((l) => JSON.stringify(l.extra ?? {}).includes('invalid-client-address')),
+      'the line with a non-address client is counted as skipped, and logged so',
+    );
+    assert.ok(
+      lines.some((l) => String(l.keys.key).startsWith('uploads/\\x1b[2J')),
+      'the key in the logs, escaped',
+    );
+    // A key longer than the logs take (S3 allows 1,024 bytes, escaping can quadruple them): cut, visibly.
+    const long = `gone/${'\u001b'.repeat(1_000)}.log`;
+    await handler({
+      Records: [
+        { eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: stack.bucket }, object: { key: encodeURIComponent(long), eTag: 'x' } } },
+      ],
+    } as never);
+    const logged = String(lines.find((l) => String(l.keys.key).startsWith('gone/'))?.keys.key);
+    assert.equal(logged.length, LOGGED_STRING_MAX_CHARS);
+    assert.ok(logged.startsWith('gone/\\x1b\\x1b') && logged.endsWith('…'), logged.slice(0, 20));
+  });
+
+  it('a slow object in a batch does not hold the others', async () => {
+    const tableName = await freshTable();
+    const { logger, lines } = capturingLogger();
+    const s3 = new S3Client({
+      region: stack.region,
+      endpoint: stack.endpoints.s3,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      forcePathStyle: true,
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+    // The first object of the batch takes 1.5 s to start arriving.
+    s3.middlewareStack.add(
+      (next, _ctx) => async (args) => {
+        if (String((args.input as { Key?: string }).Key).startsWith('slow/')) await sleep(1_500);
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const handler = makeHandler(localHandlerDeps(stack, { tableName, logger, s3 }));
+    await put('slow/a.log', readFileSync('events/logs/seed-cgi-sweep.log'));
+    await put('fast/b.log', readFileSync('events/logs/seed-registration-probe.log'));
+    await put('fast/c.log', readFileSync('events/logs/seed-cgi-sweep.log'));
+    const { event, ack } = await receiveEvent(3);
+    event.Records.sort(
+      (a, b) => Number(!a.body.includes('slow%2F') && !a.body.includes('slow/')) - Number(!b.body.includes('slow%2F') && !b.body.includes('slow/')),
+    );
+    assert.match(event.Records[0]?.body ?? '', /slow/, 'the slow object is first in the batch');
+    assert.deepEqual((await handler(event, lambdaContext)).batchItemFailures, []);
+    await ack();
+    await readTap(stack);
+    const done = lines.filter((l) => l.message === 'object processed').map((l) => String(l.keys.key));
+    assert.equal(done.length, 3);
+    assert.equal(done[2], 'slow/a.log', 'the two fast objects finished while the slow one was still on its way');
   });
 });

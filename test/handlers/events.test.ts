@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { S3EventRecord } from 'aws-lambda';
 import { formatFor, loadRuntimeConfig } from '../../lambdas/adapters/runtime-config.js';
-import { objectRefOf, s3RecordsOf } from '../../lambdas/handlers/process-logs.js';
+import { makeExclusive, objectRefOf, s3RecordsOf } from '../../lambdas/handlers/process-logs.js';
 import { s3EventKey } from '../../lambdas/local/stack.js';
 
 const record = (key: string, eventName = 'ObjectCreated:Put') =>
@@ -63,5 +63,29 @@ describe('runtime configuration', () => {
   });
   it('refuses DETECTOR_CONFIG that is not JSON', () => {
     assert.throws(() => loadRuntimeConfig({ ...good, DETECTOR_CONFIG: '{oops' }), /DETECTOR_CONFIG is not valid JSON/);
+  });
+});
+
+describe('the publish lock shared by the objects of a batch', () => {
+  it('runs one step at a time, in order, and a failed step does not block the next', async () => {
+    const exclusive = makeExclusive();
+    const log: string[] = [];
+    let inside = 0;
+    const step = (name: string, ms: number, fail = false) =>
+      exclusive(async () => {
+        inside++;
+        assert.equal(inside, 1, 'never two publishes between publish and mark at once');
+        log.push(`${name}>`);
+        await new Promise((r) => setTimeout(r, ms));
+        log.push(`<${name}`);
+        inside--;
+        if (fail) throw new Error(`${name} failed`);
+      });
+    const results = await Promise.allSettled([step('a', 20), step('b', 5, true), step('c', 1)]);
+    assert.deepEqual(log, ['a>', '<a', 'b>', '<b', 'c>', '<c']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
   });
 });

@@ -51,6 +51,12 @@ describe('environment settings are validated, naming the field', () => {
     ['memory out of range', { ...base, lambda: { memoryMb: 64 } }, /environments\.x\.lambda\.memoryMb must be a whole number from 128 to 10240/],
     ['a timeout out of range', { ...base, lambda: { timeoutSeconds: 1000 } }, /lambda\.timeoutSeconds must be a whole number from 10 to 900/],
     ['a retention CloudWatch does not offer', { ...base, lambda: { logRetentionDays: 10 } }, /lambda\.logRetentionDays must be one of CloudWatch's values/],
+    [
+      'a queue concurrency above the reserved concurrency',
+      { ...base, lambda: { reservedConcurrency: 5, maxConcurrency: 10 } },
+      /lambda\.maxConcurrency must not exceed lambda\.reservedConcurrency \(10 > 5\)/,
+    ],
+    ['a queue concurrency SQS does not offer', { ...base, lambda: { maxConcurrency: 1 } }, /lambda\.maxConcurrency must be a whole number from 2 to 1000/],
     ['a bad removal policy', { ...base, removalPolicy: 'keep' }, /environments\.x\.removalPolicy must be "retain" or "destroy"/],
     ['a bad account', { ...base, account: '12345' }, /environments\.x\.account must be a 12-digit AWS account id/],
     ['a bad detector threshold', { ...base, detector: { thresholds: { score: 0 } } }, /environments\.x\.detector: thresholds\.score must be a positive number/],
@@ -61,7 +67,8 @@ describe('environment settings are validated, naming the field', () => {
   }
   it('fills in defaults', () => {
     const c = parseEnvironmentConfig('x', base);
-    assert.deepEqual(c.lambda, { memoryMb: 512, timeoutSeconds: 120, logRetentionDays: 30 });
+    assert.deepEqual(c.lambda, { memoryMb: 512, timeoutSeconds: 120, maxConcurrency: 10, logRetentionDays: 30 });
+    assert.equal(parseEnvironmentConfig('x', { ...base, lambda: { reservedConcurrency: 4 } }).lambda.maxConcurrency, 4, 'tied to the reserved concurrency');
     assert.equal(c.logs.expireAfterDays, 90);
     assert.equal(c.removalPolicy, 'retain', 'keeping data is the safe default');
     assert.deepEqual(c.alerts.operationsEmails, ['a@example.com']);

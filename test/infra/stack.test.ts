@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { buildStack, cdkContext, nagFindings } from '../support/infra.js';
 
@@ -135,6 +136,8 @@ describe('the processor', () => {
       'dynamodb:UpdateItem',
       'kms:Decrypt',
       'kms:GenerateDataKey*',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
       's3:GetObject',
       'sns:Publish',
       'sqs:ChangeMessageVisibility',
@@ -146,6 +149,13 @@ describe('the processor', () => {
     const s3 = statements.find((s) => s.Action === 's3:GetObject');
     assert.equal((s3?.Resource as unknown[]).length, 3, 'one resource per configured prefix');
     assert.ok(JSON.stringify(s3?.Resource).includes('/alb/*'));
+    // Its logs go to its own log group only, not to any (AWS's basic execution role: Resource *).
+    const logs = statements.find((s) => Array.isArray(s.Action) && s.Action.includes('logs:PutLogEvents'));
+    assert.match(String((logs?.Resource as { 'Fn::GetAtt': string[] })['Fn::GetAtt']?.[0]), /^ProcessorLogs/);
+    const role = Object.values(dev.findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp("processor's role") } }))[0] as {
+      Properties: Record<string, unknown>;
+    };
+    assert.equal(role.Properties.ManagedPolicyArns, undefined, 'no managed policy');
   });
 });
 
@@ -238,5 +248,80 @@ describe('existing bucket (prod)', () => {
     const json = JSON.stringify(prod.findResources('AWS::IAM::Policy'));
     assert.ok(json.includes(':s3:::example-prod-access-logs/AWSLogs/*'));
     assert.ok(json.includes(':s3:::example-prod-access-logs/cloudfront/*'));
+  });
+});
+
+describe('nothing is lost when the stack goes (retain)', () => {
+  it('the queue and the dead-letter queue are retained in prod, deleted in dev', () => {
+    for (const [t, policy] of [
+      [prod, 'Retain'],
+      [dev, 'Delete'],
+    ] as const) {
+      const queues = Object.values(t.findResources('AWS::SQS::Queue')) as { DeletionPolicy: string; UpdateReplacePolicy: string }[];
+      assert.equal(queues.length, 2);
+      for (const q of queues) assert.deepEqual([q.DeletionPolicy, q.UpdateReplacePolicy], [policy, policy]);
+    }
+  });
+});
+
+describe('the queue never starts more invocations than the function may run', () => {
+  it('the event source has a maximum concurrency, within the reserved concurrency', () => {
+    prod.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 10 } });
+    prod.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 10 });
+    dev.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 10 } });
+    const envs = structuredClone(cdkContext.environments) as Record<string, { lambda: Record<string, unknown> }>;
+    (envs.prod as { lambda: Record<string, unknown> }).lambda.reservedConcurrency = 4;
+    const t = Template.fromStack(buildStack('prod', envs).stack);
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 4 } });
+  });
+});
+
+describe('least privilege for service principals, and true reasons', () => {
+  type Statement = { Effect: string; Principal?: { Service?: string }; Action: string | string[]; Condition?: Record<string, Record<string, unknown>> };
+  const statementsOf = (t: Template, type: string, field: string) =>
+    (Object.values(t.findResources(type)) as { Properties: Record<string, { Statement: Statement[] }> }[]).flatMap((r) => r.Properties[field]?.Statement ?? []);
+  const alarmArn = (c: Statement['Condition']) => JSON.stringify(c?.ArnLike?.['aws:SourceArn']);
+
+  it('CloudWatch may use the key and publish to the operations topic only for this stack’s alarms in this account', () => {
+    for (const [t, env] of [
+      [dev, 'dev'],
+      [prod, 'prod'],
+    ] as const) {
+      const cw = [...statementsOf(t, 'AWS::KMS::Key', 'KeyPolicy'), ...statementsOf(t, 'AWS::SNS::TopicPolicy', 'PolicyDocument')].filter(
+        (s) => s.Principal?.Service === 'cloudwatch.amazonaws.com',
+      );
+      assert.equal(cw.length, 2, 'the key and the operations topic');
+      for (const s of cw) {
+        assert.deepEqual(s.Condition?.StringEquals, { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
+        assert.match(alarmArn(s.Condition), new RegExp(`:alarm:ProbeWatch-${env}-\\*`));
+      }
+      const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as { Properties: { AlarmName: string } }[];
+      for (const a of alarms) assert.ok(a.Properties.AlarmName.startsWith(`ProbeWatch-${env}-`), a.Properties.AlarmName);
+    }
+  });
+
+  it('S3 may notify the queue only from a bucket of this account', () => {
+    const deny = statementsOf(dev, 'AWS::SQS::QueuePolicy', 'PolicyDocument').find((s) => s.Effect === 'Deny' && s.Principal?.Service === 's3.amazonaws.com');
+    assert.deepEqual(deny?.Condition, { StringNotEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } });
+  });
+
+  it('reads only the objects the notification filters announce (prefix and suffix)', () => {
+    const json = JSON.stringify(prod.findResources('AWS::IAM::Policy'));
+    assert.ok(json.includes(':s3:::example-prod-access-logs/AWSLogs/*.log.gz"'), 'the ALB source has suffix .log.gz');
+    assert.ok(!json.includes(':s3:::example-prod-access-logs/AWSLogs/*"'), 'not every object under AWSLogs/');
+  });
+
+  it('every acknowledgement of the basic execution role says what it allows: any log group', () => {
+    const { stack } = buildStack('dev');
+    const acks = stack.node
+      .findAll()
+      .flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY).map((m) => [c.node.path, m.data]))
+      .flatMap(([path, data]) => Object.entries(data as Record<string, string>).map(([id, reason]) => ({ path, id, reason })));
+    const basic = acks.filter((a) => a.id.includes('AWSLambdaBasicExecutionRole'));
+    assert.ok(basic.length >= 1);
+    for (const a of basic) {
+      assert.match(a.reason, /any log group.*Resource: \*/, `${a.path}`);
+      assert.doesNotMatch(String(a.path), /Processor/, 'the processor has its own narrow role');
+    }
   });
 });

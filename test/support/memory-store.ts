@@ -15,7 +15,20 @@ const HOUR = 3_600_000;
 /** An in-memory StateStore with the semantics the DynamoDB one promises (for core tests). */
 export class MemoryStateStore implements StateStore {
   readonly deltas = new Map<string, SourceDelta[]>();
-  readonly claims = new Map<string, { lastAt: number; rank: number; status: 'pending' | 'sent'; objectId: string; count: number }>();
+  readonly claims = new Map<
+    string,
+    {
+      lastAt: number;
+      rank: number;
+      status: 'pending' | 'sent';
+      objectId: string;
+      owner: string;
+      leaseUntil: number;
+      alertId: string;
+      expiresAt: number;
+      count: number;
+    }
+  >();
   readonly done = new Set<string>();
   writes = 0;
   /** Throws from applyDelta on the calls whose number (from 1) is listed, to simulate crashes. */
@@ -47,18 +60,36 @@ export class MemoryStateStore implements StateStore {
     return merge(delta.source, list, from, to);
   }
 
-  async claimAlert(c: ClaimRequest): Promise<ClaimResult> {
+  async claimAlert(c: ClaimRequest, nowSec: number): Promise<ClaimResult> {
     const rank = SEVERITIES.indexOf(c.severity);
     const prev = this.claims.get(c.source);
-    const ok = !prev || Math.abs(c.at - prev.lastAt) >= c.cooldownMs || rank > prev.rank || (prev.status === 'pending' && prev.objectId === c.objectId);
-    if (!ok) return 'cooldown';
-    this.claims.set(c.source, { lastAt: c.at, rank, status: 'pending', objectId: c.objectId, count: (prev?.count ?? 0) + 1 });
+    // The DynamoDB store's condition, clause by clause.
+    const live = prev !== undefined && prev.expiresAt > nowSec;
+    const retake = prev?.status === 'pending' && prev.objectId === c.objectId;
+    const ok = !live || Math.abs(c.at - prev.lastAt) >= c.cooldownMs || rank > prev.rank || (retake && prev.leaseUntil <= nowSec);
+    if (!ok) return retake ? 'busy' : 'cooldown';
+    this.claims.set(c.source, {
+      lastAt: c.at,
+      rank,
+      status: 'pending',
+      objectId: c.objectId,
+      owner: c.owner,
+      leaseUntil: c.leaseUntil,
+      alertId: c.alertId,
+      expiresAt: Math.max(Math.floor((c.at + c.cooldownMs) / 1000), nowSec + Math.floor(c.cooldownMs / 1000)),
+      count: (prev?.count ?? 0) + 1,
+    });
     return 'claimed';
   }
 
-  async markAlertSent(source: string, objectId: string): Promise<void> {
+  async markAlertSent(source: string, owner: string): Promise<void> {
     const c = this.claims.get(source);
-    if (c && c.objectId === objectId) c.status = 'sent';
+    if (c && c.owner === owner && c.status === 'pending') c.status = 'sent';
+  }
+
+  async releaseClaim(source: string, owner: string): Promise<void> {
+    const c = this.claims.get(source);
+    if (c && c.owner === owner && c.status === 'pending') c.leaseUntil = 0;
   }
 }
 
@@ -94,7 +125,10 @@ function merge(source: string, deltas: SourceDelta[], from: number, to: number):
 export class MemoryPublisher implements AlertPublisher {
   readonly sent: AlertMessage[] = [];
   failNext = 0;
+  /** Each publish waits this long first (a real topic is not instant). */
+  delayMs = 0;
   async publish(m: AlertMessage): Promise<void> {
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.failNext > 0) {
       this.failNext--;
       throw new Error('injected publish failure');
