@@ -29,16 +29,14 @@ export class HaproxyParser implements LineParser {
     const r = emptyRecord(line);
     r.time = parseClfTime(line.slice(sp + 2, close));
     if (Number.isNaN(r.time)) return { ok: false, reason: 'format-mismatch' };
-    // frontend, backend/server, timers, status, bytes, cookies ×2, termination state, connections, queues
+    // HTTP: frontend, backend/server, 5 timers, status, bytes, cookies ×2, termination, connections,
+    // queues, then the request. TCP: frontend, backend/server, 3 timers, bytes, termination, …
     const f = line.slice(close + 2).split(' ', 10);
-    if (f.length < 10 || (f[1] as string).indexOf('/') < 0 || (f[2] as string).split('/').length < 3) {
-      return { ok: false, reason: 'format-mismatch' };
-    }
+    const timers = (f[2] ?? '').split('/').length;
+    if ((f[1] ?? '').indexOf('/') < 0) return { ok: false, reason: 'format-mismatch' };
     const quote = line.indexOf(' "', close);
-    if (quote < 0) {
-      // `option tcplog`: a connection, not a request.
-      return (f[2] as string).split('/').length <= 3 ? { ok: false, reason: 'not-http' } : { ok: false, reason: 'format-mismatch' };
-    }
+    if (quote < 0) return timers === 3 && f.length >= 7 ? { ok: false, reason: 'not-http' } : { ok: false, reason: 'format-mismatch' };
+    if (timers !== 5 || f.length < 10) return { ok: false, reason: 'format-mismatch' };
     const timeWrong = timeProblem(r.time);
     if (timeWrong !== null) return { ok: false, reason: timeWrong };
     const status = f[3] as string;
