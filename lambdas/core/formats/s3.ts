@@ -28,7 +28,7 @@ export class S3AccessParser implements LineParser {
     const close = open < 0 ? -1 : line.indexOf('] ', open);
     if (close < 0) return { ok: false, reason: 'format-mismatch' };
     const f = splitQuoted(line.slice(close + 2));
-    if (f.length < 15) return { ok: false, reason: 'too-few-fields' };
+    if (f.length < 14) return { ok: false, reason: 'too-few-fields' }; // through the user agent; older logs end there
     const r = emptyRecord(line);
     r.time = parseClfTime(line.slice(open + 2, close));
     if (Number.isNaN(r.time)) return { ok: false, reason: 'format-mismatch' };

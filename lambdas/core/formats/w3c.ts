@@ -83,8 +83,9 @@ export class W3cParser implements LineParser {
       }
       return null;
     }
-    // With the date first (CloudFront, IIS), refuse other lines before splitting them.
-    if (this.cols.date === 0 && (line.charCodeAt(4) !== 45 || line.charCodeAt(7) !== 45)) return { ok: false, reason: 'format-mismatch' };
+    // With the date first (CloudFront, IIS, Incapsula's quoted fields), refuse other lines before splitting them.
+    const q = line.charCodeAt(0) === 34 ? 1 : 0;
+    if (this.cols.date === 0 && (line.charCodeAt(4 + q) !== 45 || line.charCodeAt(7 + q) !== 45)) return { ok: false, reason: 'format-mismatch' };
     const tab = line.indexOf('\t') >= 0;
     // IIS separates by spaces and may quote a field that holds spaces (cookies).
     const f = tab ? line.split('\t') : splitQuoted(line);
