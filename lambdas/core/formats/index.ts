@@ -63,10 +63,14 @@ const TEXT_FORMATS = ['json', 'haproxy', 'combined_xff', 'combined', 'vhost_comb
  */
 export class AutoParser implements LineParser {
   private current: LineParser;
+  /** The format current before the last switch: files that interleave two formats flip between them. */
+  private previous: LineParser | null = null;
+  private readonly rank = new Map<LineParser, number>();
 
   /** `candidates`: richer and stricter formats first; the first also starts as current. */
   constructor(private readonly candidates: readonly LineParser[]) {
     this.current = candidates[0] as LineParser;
+    candidates.forEach((p, i) => this.rank.set(p, i));
   }
 
   /** The format of the last line that parsed (or the starting format). */
@@ -80,29 +84,46 @@ export class AutoParser implements LineParser {
     if (r === null) return r;
     if (r.ok) return cur instanceof TemplateParser && cur.trailing ? this.richer(line, cur, r) : r;
     if (FITTING_REASONS.has(r.reason)) return r;
+    const prev = this.previous;
+    if (prev !== null) {
+      const other = prev.parse(line);
+      if (other !== null && (other.ok || FITTING_REASONS.has(other.reason))) return this.switchTo(prev, line, other);
+    }
     for (const p of this.candidates) {
-      if (p === cur) continue;
+      if (p === cur || p === prev) continue;
       const other = p.parse(line);
       if (other === null) return other; // a header (W3C #Fields) for a parser that keeps it
-      if (other.ok || FITTING_REASONS.has(other.reason)) {
-        this.current = p;
-        return other.ok && p instanceof TemplateParser && p.trailing ? this.richer(line, p, other) : other;
-      }
+      if (other.ok || FITTING_REASONS.has(other.reason)) return this.switchTo(p, line, other);
     }
     return r;
   }
 
+  private switchTo(p: LineParser, line: string, r: ParseResult): ParseResult {
+    this.previous = this.current;
+    this.current = p;
+    return r.ok && p instanceof TemplateParser && p.trailing ? this.richer(line, p, r) : r;
+  }
+
   /** Tries the richer text formats listed before `cur` on a line `cur` parsed with text left over. */
   private richer(line: string, cur: TemplateParser, r: ParseResult): ParseResult {
-    for (const p of this.candidates) {
-      if (p === cur) break;
-      if (!(p instanceof TemplateParser)) continue;
-      const other = p.parse(line);
-      if (other.ok) {
-        this.current = p;
-        return other;
-      }
+    const limit = this.rank.get(cur) as number;
+    const prev = this.previous;
+    if (prev instanceof TemplateParser && (this.rank.get(prev) as number) < limit) {
+      const other = prev.parse(line);
+      if (other.ok) return this.promote(prev, other);
     }
+    for (let i = 0; i < limit; i++) {
+      const p = this.candidates[i] as LineParser;
+      if (p === prev || !(p instanceof TemplateParser)) continue;
+      const other = p.parse(line);
+      if (other.ok) return this.promote(p, other);
+    }
+    return r;
+  }
+
+  private promote(p: LineParser, r: ParseResult): ParseResult {
+    this.previous = this.current;
+    this.current = p;
     return r;
   }
 }
