@@ -142,6 +142,12 @@ describe('probewatch scan', () => {
     assert.match(stdout, /notes\.txt: not an access log, 0\/3 lines parsed.*If this is an access log in a format of its own, pass --format/s);
   });
 
+  it('lists the formats of a file that mixes them, with their line counts', async () => {
+    const { code, stdout } = await runCli(['scan', 'events/logs/sample-mixed-common-combined.log']);
+    assert.equal(code, 0);
+    assert.match(stdout, /sample-mixed-common-combined\.log: combined 10, common 3 \(detected per line\), 13\/13 lines parsed/);
+  });
+
   it('tells the user how to pass the right format when most lines of an access log fail', async () => {
     const file = join(dir, 'half.log');
     const good = Array.from({ length: 50 }, (_, i) => `192.0.2.1 - - [01/Jan/2024:00:00:${String(i % 60).padStart(2, '0')} +0000] "GET / HTTP/1.1" 200 5`);

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { DEFAULT_CONFIG } from '../../../lambdas/core/config.js';
 import { autoParser, describeOtherLog } from '../../../lambdas/core/formats/index.js';
+import { processLogObject } from '../../../lambdas/core/pipeline.js';
 import { scanLines } from '../../support/detector.js';
+import { MemoryPublisher, MemoryStateStore, linesOf } from '../../support/memory-store.js';
 
 const t = (s: number) => `01/Dec/2026:12:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')} +0000`;
 const common = (ip: string, s: number, req: string, status: number) => `${ip} - - [${t(s)}] "${req}" ${status} -`;
@@ -141,5 +144,18 @@ describe('not an access log', () => {
   it('names error logs and syslog only when most unparsed lines are of that kind', () => {
     assert.equal(describeOtherLog([apacheError(1), apacheError(2), 'x']), 'an Apache error log');
     assert.equal(describeOtherLog([sshd(1), 'x', 'y']), null);
+  });
+
+  it('in the pipeline, an error log with a shellshock line in it is a skipped object: no state, no alert', async () => {
+    const lines = Array.from({ length: 30 }, (_, i) => apacheError(i));
+    lines.splice(5, 0, combined('192.0.2.200', 1, 'GET /cgi-bin/status HTTP/1.1', 404, SHELLSHOCK));
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const deps = { store, publisher, config: structuredClone(DEFAULT_CONFIG), environment: 'test', nowSec: 1_796_083_200 };
+    const outcome = await processLogObject({ bucket: 'logs', key: 'httpd/error_log', etag: 'e1' }, linesOf(lines), deps);
+    assert.equal(outcome.status, 'not-a-log');
+    assert.match(outcome.reason ?? '', /^not an access log: 30 of the first 31 lines .*Apache error log/);
+    assert.equal(store.deltas.size, 0);
+    assert.equal(publisher.sent.length, 0);
   });
 });
