@@ -1,4 +1,3 @@
-import { stripPort } from '../ip.js';
 import { type LineParser, type ParseResult, emptyRecord } from '../model.js';
 import { parseClfTime, parseIntField, setRequestLine, timeProblem } from './shared.js';
 
@@ -44,7 +43,8 @@ export class HaproxyParser implements LineParser {
     if (r.status < 0 || r.status > 999) return { ok: false, reason: 'bad-status' };
     const bytes = f[4] as string;
     r.bytes = parseIntField(bytes.charCodeAt(0) === 43 /* + */ ? bytes.slice(1) : bytes, 0);
-    r.peerIp = stripPort(client);
+    // HAProxy always appends the port, also to an IPv6 address without brackets (2001:db8::1:443).
+    r.peerIp = client.charCodeAt(0) === 91 ? client.slice(1, client.indexOf(']')) : client.slice(0, colon);
     r.clientIp = r.peerIp;
     const end = line.charCodeAt(line.length - 1) === 34 ? line.length - 1 : line.length;
     const request = line.slice(quote + 2, end);

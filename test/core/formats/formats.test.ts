@@ -234,6 +234,12 @@ const cases: Case[] = [
     expect: { peerIp: '203.0.113.8', status: 0, bytes: 0, path: '/', query: 'id=1"%20OR%201=1' },
   },
   {
+    name: 'HAProxy httplog with an IPv6 client (port appended without brackets)',
+    format: 'haproxy',
+    line: '2001:db8:5::17:44310 [01/Dec/2026:12:00:02.000] fe_https~ be_web/web1 0/0/1/2/3 404 152 - - ---- 1/1/0/0/0 0/0 "GET /.git/HEAD HTTP/1.1"',
+    expect: { peerIp: '2001:db8:5::17', path: '/.git/HEAD', status: 404 },
+  },
+  {
     name: 'S3 server access log',
     format: 's3',
     line: '5f1e0c7b9a4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f shop-assets [01/Dec/2026:12:00:00 +0000] 203.0.113.9 - 7A1C0D2E3F4B5A69 REST.GET.OBJECT backup.zip "GET /shop-assets/backup.zip?x=1 HTTP/1.1" 404 NoSuchKey 243 - 12 - "-" "python-requests/2.31.0" - bG9nIGxpbmUgd3JpdHRlbiBmb3IgdGVzdHM= SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader shop-assets.s3.eu-west-1.amazonaws.com TLSv1.2 - -',
