@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { DEFAULT_CONFIG } from '../../../lambdas/core/config.js';
 import { autoParser, describeOtherLog } from '../../../lambdas/core/formats/index.js';
+import { isPlausibleTime } from '../../../lambdas/core/formats/shared.js';
 import { processLogObject } from '../../../lambdas/core/pipeline.js';
 import { scanLines } from '../../support/detector.js';
 import { MemoryPublisher, MemoryStateStore, linesOf } from '../../support/memory-store.js';
@@ -80,6 +82,31 @@ describe('format per line', () => {
     assert.ok(bad && !bad.ok);
     assert.equal(bad.reason, 'invalid-timestamp');
     assert.equal(auto.format, 'combined');
+  });
+});
+
+describe('per-line choice on arbitrary input', () => {
+  const seeds = [
+    combined('198.51.100.1', 0, 'GET / HTTP/1.1', 200, 'curl/8.4.0'),
+    common('127.0.0.1', 0, 'OPTIONS * HTTP/1.0', 200),
+    '<190>Dec  1 12:00:02 web1 nginx: 203.0.113.72 - - [01/Dec/2026:12:00:02 +0000] "GET / HTTP/1.1" 404 153 "-" "curl/8.4.0"',
+    '203.0.113.74:51023 [01/Dec/2026:12:00:04.000] fe be/web2 0/0/1/12/13 200 312 - - ---- 3/3/0/0/0 0/0 "GET / HTTP/1.1"',
+    '{"time":"2026-12-01T12:00:01Z","remote_addr":"203.0.113.71","request":"GET /.env HTTP/1.1","status":404}',
+  ];
+  it('never throws and never yields a record with an implausible time, on mutated lines in any order', () => {
+    const mutated = fc
+      .tuple(fc.constantFrom(...seeds), fc.nat(200), fc.nat(40), fc.string({ maxLength: 12 }))
+      .map(([l, at, len, ins]) => l.slice(0, at % (l.length + 1)) + ins + l.slice((at % (l.length + 1)) + len));
+    fc.assert(
+      fc.property(fc.array(fc.oneof(mutated, fc.string({ maxLength: 80 })), { maxLength: 30 }), (lines) => {
+        const p = autoParser();
+        for (const l of lines) {
+          const r = p.parse(l);
+          if (r?.ok && !isPlausibleTime(r.record.time)) return false;
+        }
+        return true;
+      }),
+    );
   });
 });
 
