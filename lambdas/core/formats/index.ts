@@ -87,7 +87,8 @@ export class AutoParser implements LineParser {
     const prev = this.previous;
     if (prev !== null) {
       const other = prev.parse(line);
-      if (other !== null && (other.ok || FITTING_REASONS.has(other.reason))) return this.switchTo(prev, line, other);
+      if (other === null) return other;
+      if (other.ok || FITTING_REASONS.has(other.reason)) return this.switchTo(prev, line, other);
     }
     for (const p of this.candidates) {
       if (p === cur || p === prev) continue;
