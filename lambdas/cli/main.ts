@@ -23,7 +23,8 @@ Options:
   --json                   print one JSON document (contract version 1) instead of the report
   --format NAME|STRING     log format instead of auto-detection: combined, common, vhost_combined,
                            vhost_common, combined_xff, alb, elb, cloudfront, w3c, json,
-                           'apache:<LogFormat>' or 'nginx:<log_format>'
+                           haproxy, s3, 'syslog:<format>', 'apache:<LogFormat>' or
+                           'nginx:<log_format>' (without it, detected per line)
   --config FILE            YAML or JSON settings: thresholds, trustedProxies, allowlist,
                            knownRoutes, rules, disableRules, jsonFields
   --trusted-proxies LIST   comma-separated CIDRs whose X-Forwarded-For is believed
@@ -194,7 +195,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         io.stderr.write(errStyle.red(`probewatch: ${sanitize(name, 200)}: ${e.message}\n`));
         inputErrors++;
       }
-      scanner.end();
+      const stats = scanner.end();
+      if (stats.notLog) {
+        progress.finish();
+        io.stderr.write(errStyle.yellow(`probewatch: ${sanitize(name, 200)}: skipped: ${stats.notLog}\n`));
+        inputErrors++;
+      }
     }
     progress.finish();
     detector.finish();

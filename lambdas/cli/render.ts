@@ -1,7 +1,7 @@
 import { sanitize } from '../core/escape.js';
 import type { ScanReport } from '../core/report.js';
 import { iso } from '../core/report.js';
-import type { ExplainedRequest } from '../core/scan.js';
+import { type ExplainedRequest, formatCounts } from '../core/scan.js';
 
 /** ANSI styling that disappears when colour is off. */
 export interface Style {
@@ -118,7 +118,7 @@ export function renderReport(report: ScanReport, st: Style, width = 100): string
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
     out.push(
-      `  ${sanitize(f.name, 80)}: ${f.format || 'unknown'} (${f.formatSource}), ${f.parsed}/${f.total} lines parsed${skipped ? `; skipped: ${skipped}` : ''}`,
+      `  ${sanitize(f.name, 80)}: ${f.notLog ? 'not an access log' : Object.keys(f.formats).length > 1 ? `${formatCounts(f.formats)} (${f.formatSource} per line)` : `${f.format || 'unknown'} (${f.formatSource})`}, ${f.parsed}/${f.total} lines parsed${skipped ? `; skipped: ${skipped}` : ''}`,
     );
     if (f.hint) out.push(...wrapText(f.hint, width - 6, '      ').map((l) => st.yellow(l)));
   }

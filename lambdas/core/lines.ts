@@ -65,20 +65,38 @@ export class LineSplitter {
   }
 }
 
+/** Bytes at the start of an object that decide whether it is text. */
+const BINARY_HEAD_BYTES = 4096;
+
 /**
- * True when the start of an object is clearly not text (an image, an archive, a binary): a NUL
- * byte, or more than 10 % bytes that are neither printable ASCII, whitespace nor UTF-8.
+ * True when the start of an object is clearly not text (an image, an archive, a binary): most of
+ * its lines hold a NUL byte or more than 10 % bytes that are neither printable ASCII, whitespace
+ * nor UTF-8. Decided per line, so one request line full of raw exploit bytes (servers log what
+ * they got) does not make a whole access log binary.
  */
 export function looksBinary(head: Uint8Array): boolean {
-  const n = Math.min(head.length, 4096);
+  const n = Math.min(head.length, BINARY_HEAD_BYTES);
   if (n === 0) return false;
+  let lines = 0;
+  let binaryLines = 0;
+  let start = 0;
   let odd = 0;
-  for (let i = 0; i < n; i++) {
-    const b = head[i] as number;
-    if (b === 0) return true;
-    if (b < 9 || (b > 13 && b < 32) || b === 127) odd++;
+  let nul = false;
+  for (let i = 0; i <= n; i++) {
+    const b = i < n ? (head[i] as number) : 10;
+    if (b === 10) {
+      const len = i - start;
+      if (len > 0 || i < n) {
+        lines++;
+        if (nul || odd * 10 > len) binaryLines++;
+      }
+      start = i + 1;
+      odd = 0;
+      nul = false;
+    } else if (b === 0) nul = true;
+    else if (b < 9 || (b > 13 && b < 32) || b === 127) odd++;
   }
-  return odd / n > 0.1;
+  return binaryLines * 2 > lines;
 }
 
 /**

@@ -389,6 +389,7 @@ export async function processLogObject(ref: ObjectRef, lines: LineSource, deps: 
   const counts = { format: stats.format, lines: stats.total, parsed: stats.parsed, skipped: stats.skipped, ...(stats.hint ? { hint: stats.hint } : {}) };
   const notLog =
     read.notLog ??
+    stats.notLog ??
     (stats.total === 0 ? 'the object is empty' : stats.parsed === 0 ? `no line is an access-log line (${stats.hint ?? 'unknown format'})` : undefined);
   if (notLog) {
     await store.markObjectDone(id, { lines: stats.total, parsed: stats.parsed, sources: 0, alerts: 0 }, deps.nowSec);

@@ -4,10 +4,11 @@ import { ClientIpResolver } from './client-ip.js';
 import type { DetectorConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { sanitize } from './escape.js';
-import { FORMAT_NAMES, detectFormat, makeParser } from './formats/index.js';
+import { FITTING_REASONS, FORMAT_NAMES, autoParser, describeOtherLog, makeParser } from './formats/index.js';
+import { INVALID_TIMESTAMP, PLAUSIBLE_YEAR_END, PLAUSIBLE_YEAR_MIN, isPlausibleTime } from './formats/shared.js';
 import { normalizeIp, parseIPv4, sourceKey } from './ip.js';
 import { detach } from './lines.js';
-import { type LineParser, type LogRecord, requestLineOf } from './model.js';
+import { type LineParser, type LogRecord, type ParseResult, requestLineOf } from './model.js';
 import { BUILTIN_RULES } from './rules/builtin.js';
 import { Classifier, type LabelHit } from './rules/engine.js';
 import type { Rule } from './rules/types.js';
@@ -16,13 +17,17 @@ import type { Rule } from './rules/types.js';
 export interface ObjectStats {
   name: string;
   format: string;
-  /** How the format was chosen. */
+  /** How the format was chosen: given, or detected per line. */
   formatSource: 'detected' | 'given';
+  /** Lines parsed per format (a file may mix formats, e.g. common and combined). */
+  formats: Record<string, number>;
   total: number;
   parsed: number;
   skipped: Record<string, number>;
   /** Set when most lines failed: what was tried and how to pass the right format. */
   hint?: string;
+  /** Set when the object is not an access log (an error log, syslog, prose): none of it was used. */
+  notLog?: string;
 }
 
 /** A skipped line kept as an example (text already escaped and truncated). */
@@ -47,7 +52,15 @@ export interface ExplainedRequest {
 /** Lines that are not requests and are not errors either. */
 const NEUTRAL_REASONS = new Set(['blank-line', 'header']);
 const SAMPLE_LIMIT = 20;
+/** Lines held at the start of an object until it is known to be an access log. */
 const DETECTION_SAMPLE = 50;
+/**
+ * Share of the sample's meaningful lines that must fit some access-log format; below it the
+ * object is refused as not an access log, even if a few of its lines look like requests.
+ */
+const MIN_ACCESS_SHARE = 0.5;
+/** Skip reason of every line of an object refused as not an access log. */
+const NOT_ACCESS_LOG = 'not-an-access-log';
 
 /** Builds the full rule list: built-ins, minus disabled ids, with config rules replacing by id. */
 export function effectiveRules(config: DetectorConfig): Rule[] {
@@ -119,6 +132,7 @@ export class Detector {
       name,
       format: this.options.format ?? '',
       formatSource: this.options.format ? 'given' : 'detected',
+      formats: {},
       total: 0,
       parsed: 0,
       skipped: {},
@@ -207,28 +221,49 @@ const ALLOWLISTED_RULE: Rule = {
 };
 const ALLOWLISTED = { labels: [{ category: 'allowlisted', rule: ALLOWLISTED_RULE }], score: 0, immediate: null, errorPath: null };
 
-/** Feeds the lines of one object: detects its format on the first lines, then parses each. */
+/**
+ * Feeds the lines of one object. Without a given format, each line is read in whichever known
+ * format fits it; the first lines are held until they show the object is an access log at all.
+ */
 export class ObjectScanner {
   private buffer: string[] | null;
   private lineNo = 0;
-  private confidence = 1;
+  private readonly parser: LineParser;
+  private refused = false;
+  /** Run-length count of the format of consecutive parsed lines (cheaper than a map per line). */
+  private runFormat = '';
+  private runCount = 0;
 
   constructor(
     private readonly detector: Detector,
     private readonly stats: ObjectStats,
-    private parser: LineParser | null,
+    given: LineParser | null,
   ) {
-    this.buffer = parser ? null : [];
+    this.parser = given ?? autoParser(detector.config.jsonFields);
+    this.buffer = given ? null : [];
   }
 
   /** Pushes one line (without its newline). */
   push(line: string): void {
     if (this.buffer !== null) {
       this.buffer.push(line);
-      if (this.buffer.length >= DETECTION_SAMPLE) this.flushDetection();
+      if (this.buffer.length >= DETECTION_SAMPLE) this.flushSample();
       return;
     }
-    this.process(line);
+    if (this.refused) {
+      this.lineNo++;
+      this.stats.total++;
+      this.stats.skipped[NOT_ACCESS_LOG] = (this.stats.skipped[NOT_ACCESS_LOG] ?? 0) + 1;
+      return;
+    }
+    this.lineNo++;
+    this.stats.total++;
+    if (isBlank(line)) {
+      this.detector.skip(this.stats, this.lineNo, 'blank-line', line);
+      return;
+    }
+    const result = this.parser.parse(line);
+    this.account(line, result, result?.ok ? this.parser.format : '');
   }
 
   /** Reports a line that was too long to keep. */
@@ -238,24 +273,53 @@ export class ObjectScanner {
     this.detector.skip(this.stats, this.lineNo, 'line-too-long', prefix);
   }
 
-  private flushDetection(): void {
+  /** Parses the held lines, refuses the object when too few fit an access format, else accounts them. */
+  private flushSample(): void {
     const sample = this.buffer ?? [];
     this.buffer = null;
-    const d = detectFormat(sample, this.detector.config.jsonFields);
-    this.parser = d.parser;
-    this.confidence = d.confidence;
-    this.stats.format = d.parser.format;
-    for (const l of sample) this.process(l);
-  }
-
-  private process(line: string): void {
-    this.lineNo++;
-    this.stats.total++;
-    if (line.length === 0 || (line.length < 3 && line.trim() === '')) {
-      this.detector.skip(this.stats, this.lineNo, 'blank-line', line);
+    const results: (ParseResult | null | undefined)[] = [];
+    const formats: string[] = [];
+    let meaningful = 0;
+    let fits = 0;
+    const unfit: string[] = [];
+    for (const line of sample) {
+      if (isBlank(line)) {
+        results.push(undefined);
+        formats.push('');
+        continue;
+      }
+      const r = this.parser.parse(line);
+      results.push(r);
+      formats.push(r?.ok ? this.parser.format : '');
+      if (r === null || (!r.ok && r.reason === 'not-http')) continue;
+      meaningful++;
+      if (r.ok || FITTING_REASONS.has(r.reason)) fits++;
+      else unfit.push(line);
+    }
+    if (meaningful > 0 && fits < meaningful * MIN_ACCESS_SHARE) {
+      const kind = describeOtherLog(unfit);
+      this.refused = true;
+      const look = kind ? `; they look like ${kind}` : '';
+      this.stats.notLog =
+        fits === 0
+          ? `no line is an access-log line (the first ${meaningful} are in no known access-log format${look})`
+          : `not an access log: ${meaningful - fits} of the first ${meaningful} lines are in no known access-log format${look} (the ${fits} that look like requests were not used)`;
+      this.stats.total += sample.length;
+      this.lineNo += sample.length;
+      this.stats.skipped[NOT_ACCESS_LOG] = (this.stats.skipped[NOT_ACCESS_LOG] ?? 0) + sample.length;
       return;
     }
-    const result = (this.parser as LineParser).parse(line);
+    for (let i = 0; i < sample.length; i++) {
+      const line = sample[i] as string;
+      this.lineNo++;
+      this.stats.total++;
+      const r = results[i];
+      if (r === undefined) this.detector.skip(this.stats, this.lineNo, 'blank-line', line);
+      else this.account(line, r, formats[i] as string);
+    }
+  }
+
+  private account(line: string, result: ParseResult | null, format: string): void {
     if (result === null) {
       this.detector.skip(this.stats, this.lineNo, 'header', line);
       return;
@@ -264,32 +328,73 @@ export class ObjectScanner {
       this.detector.skip(this.stats, this.lineNo, result.reason, line);
       return;
     }
+    // Every parser validates its time; this guard keeps any that does not from feeding the
+    // event-time windows a NaN or a date they cannot span.
+    if (!isPlausibleTime(result.record.time)) {
+      this.detector.skip(this.stats, this.lineNo, INVALID_TIMESTAMP, line);
+      return;
+    }
     const unattributed = this.detector.addRecord(result.record, this.stats.name, this.lineNo);
     if (unattributed !== null) {
       this.detector.skip(this.stats, this.lineNo, unattributed, line);
       return;
     }
+    if (format !== this.runFormat) {
+      this.flushRun();
+      this.runFormat = format;
+    }
+    this.runCount++;
     this.stats.parsed++;
+  }
+
+  private flushRun(): void {
+    if (this.runCount > 0) this.stats.formats[this.runFormat] = (this.stats.formats[this.runFormat] ?? 0) + this.runCount;
+    this.runCount = 0;
   }
 
   /** Ends the object; returns its statistics (with a hint when most lines failed). */
   end(): ObjectStats {
-    if (this.buffer !== null) this.flushDetection();
+    if (this.buffer !== null) this.flushSample();
+    this.flushRun();
     const s = this.stats;
+    if (s.formatSource === 'detected') {
+      let best = '';
+      for (const [f, n] of Object.entries(s.formats)) if (n > (s.formats[best] ?? 0)) best = f;
+      s.format = best;
+    }
+    const formatAdvice =
+      `pass --format with one of ${FORMAT_NAMES.join(', ')}, ` +
+      `or the server's own format string, e.g. --format 'apache:%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"' ` +
+      `or --format 'nginx:$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent'.`;
+    if (s.notLog) {
+      s.hint = `If this is an access log in a format of its own, ${formatAdvice}`;
+      return s;
+    }
     let neutral = 0;
     for (const r of NEUTRAL_REASONS) neutral += s.skipped[r] ?? 0;
     const meaningful = s.total - neutral;
     if (meaningful > 0 && s.parsed / meaningful < 0.5) {
       const how =
         s.formatSource === 'given'
-          ? 'as given with --format'
-          : `auto-detected from the first lines${this.confidence === 0 ? ', none of which matched any known format' : ''}`;
-      s.hint =
-        `${meaningful - s.parsed} of ${meaningful} lines did not parse as "${s.format}" (${how}). ` +
-        `If this is another format, pass --format with one of ${FORMAT_NAMES.join(', ')}, ` +
-        `or the server's own format string, e.g. --format 'apache:%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"' ` +
-        `or --format 'nginx:$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent'.`;
+          ? `as "${s.format}" (given with --format)`
+          : `in any known format (detected per line${s.parsed > 0 ? `; seen: ${formatCounts(s.formats)}` : ''})`;
+      const times = s.skipped[INVALID_TIMESTAMP]
+        ? ` ${s.skipped[INVALID_TIMESTAMP]} had an impossible timestamp or one outside ${PLAUSIBLE_YEAR_MIN}–${PLAUSIBLE_YEAR_END - 1}.`
+        : '';
+      s.hint = `${meaningful - s.parsed} of ${meaningful} lines did not parse ${how}.${times} If this is another format, ${formatAdvice}`;
     }
     return s;
   }
+}
+
+function isBlank(line: string): boolean {
+  return line.length === 0 || (line.length < 3 && line.trim() === '');
+}
+
+/** `combined 120, common 3`: formats seen, most lines first. */
+export function formatCounts(formats: Record<string, number>): string {
+  return Object.entries(formats)
+    .sort((a, b) => b[1] - a[1])
+    .map(([f, n]) => `${f} ${n}`)
+    .join(', ');
 }

@@ -133,10 +133,28 @@ describe('probewatch scan', () => {
     assert.ok(JSON.parse(r.stdout).alerts.some((a: { source: string }) => a.source === '10.122.71.83'));
   });
 
-  it('tells the user how to pass the right format when most lines fail', async () => {
+  it('refuses text that is not an access log (exit 2) and says how to pass a format of its own', async () => {
     const prose = join(dir, 'notes.txt');
     writeFileSync(prose, 'this is\nnot an access log\nat all\n');
-    const { stdout } = await runCli(['scan', prose]);
-    assert.match(stdout, /3 of 3 lines did not parse as .*--format/s);
+    const { code, stdout, stderr } = await runCli(['scan', prose]);
+    assert.equal(code, 2);
+    assert.match(stderr, /notes\.txt: skipped: no line is an access-log line \(the first 3 are in no known access-log format\)/);
+    assert.match(stdout, /notes\.txt: not an access log, 0\/3 lines parsed.*If this is an access log in a format of its own, pass --format/s);
+  });
+
+  it('lists the formats of a file that mixes them, with their line counts', async () => {
+    const { code, stdout } = await runCli(['scan', 'events/logs/sample-mixed-common-combined.log']);
+    assert.equal(code, 0);
+    assert.match(stdout, /sample-mixed-common-combined\.log: combined 10, common 3 \(detected per line\), 13\/13 lines parsed/);
+  });
+
+  it('tells the user how to pass the right format when most lines of an access log fail', async () => {
+    const file = join(dir, 'half.log');
+    const good = Array.from({ length: 50 }, (_, i) => `192.0.2.1 - - [01/Jan/2024:00:00:${String(i % 60).padStart(2, '0')} +0000] "GET / HTTP/1.1" 200 5`);
+    const bad = Array.from({ length: 60 }, (_, i) => `192.0.2.1 01/Jan/2024 GET /page${i}`);
+    writeFileSync(file, `${[...good, ...bad].join('\n')}\n`);
+    const { code, stdout } = await runCli(['scan', file]);
+    assert.equal(code, 0);
+    assert.match(stdout, /60 of 110 lines did not parse in any known format \(detected per line; seen: common 50\).*--format/s);
   });
 });

