@@ -96,6 +96,10 @@ const MATCH_KEYS = [
   'target',
   'rawTarget',
   'request',
+  'segment',
+  'file',
+  'param',
+  'paramValue',
   'protocol',
   'userAgent',
   'anyField',
@@ -104,6 +108,7 @@ const MATCH_KEYS = [
   'peer',
   'malformed',
   'minLength',
+  'ownHost',
 ];
 const PATTERN_KEYS = ['equals', 'prefix', 'suffix', 'contains', 'regex'];
 const CLASSES = ['benign', 'probing', 'abuse', 'exploit', 'protocol', 'client'];
@@ -111,7 +116,7 @@ const CLASSES = ['benign', 'probing', 'abuse', 'exploit', 'protocol', 'client'];
 function checkMatch(m: unknown, where: string, field: string): void {
   if (!isObj(m)) fail(where, field, 'must be an object of conditions');
   noUnknownKeys(m, MATCH_KEYS, where, `${field}.`);
-  for (const k of ['path', 'query', 'target', 'rawTarget', 'request', 'userAgent', 'anyField']) {
+  for (const k of ['path', 'query', 'target', 'rawTarget', 'request', 'segment', 'file', 'param', 'paramValue', 'userAgent', 'anyField']) {
     const p = m[k];
     if (p === undefined) continue;
     if (!isObj(p)) fail(where, `${field}.${k}`, 'must be a pattern object (equals, prefix, suffix, contains, regex)');

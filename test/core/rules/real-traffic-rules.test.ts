@@ -4,6 +4,7 @@ import { BUILTIN_RULES, CATEGORY_INFO } from '../../../lambdas/core/rules/builti
 import { Classifier, MAX_DECODE_PASSES, MAX_DECOY_EXTENSIONS, MAX_THRESHOLD_SECONDS, decodeFully } from '../../../lambdas/core/rules/engine.js';
 import { EXPLOITED_PRODUCTS } from '../../../lambdas/core/rules/exploited-products.js';
 import { SCANNER_MARKERS, SCANNER_TOOLS } from '../../../lambdas/core/rules/scanner-tools.js';
+import type { Rule } from '../../../lambdas/core/rules/types.js';
 import { scanLines } from '../../support/detector.js';
 import { record, timeAt } from '../../support/records.js';
 
@@ -247,7 +248,7 @@ describe('decoding and file-name limits', () => {
   });
 
   it(`refuses a threshold window longer than ${MAX_THRESHOLD_SECONDS} s`, () => {
-    const rule = { id: 'x', category: 'x', class: 'abuse', severity: 'low', score: 1, explain: 'a long window', match: { status: ['401'] } } as const;
+    const rule: Rule = { id: 'x', category: 'x', class: 'abuse', severity: 'low', score: 1, explain: 'a long window', match: { status: ['401'] } };
     assert.doesNotThrow(() => new Classifier([{ ...rule, threshold: { count: 3, windowSeconds: MAX_THRESHOLD_SECONDS } }]));
     assert.throws(() => new Classifier([{ ...rule, threshold: { count: 3, windowSeconds: MAX_THRESHOLD_SECONDS + 1 } }]), /threshold/);
   });
