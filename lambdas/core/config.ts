@@ -88,7 +88,21 @@ function cidrs(list: string[], where: string, field: string): string[] {
   return list;
 }
 
-const RULE_KEYS = ['id', 'category', 'class', 'severity', 'score', 'explain', 'references', 'match', 'unless', 'immediate', 'suppresses', 'threshold'];
+const RULE_KEYS = [
+  'id',
+  'category',
+  'class',
+  'severity',
+  'score',
+  'explain',
+  'references',
+  'match',
+  'unless',
+  'immediate',
+  'suppresses',
+  'claimOnly',
+  'threshold',
+];
 const MATCH_KEYS = [
   'method',
   'path',

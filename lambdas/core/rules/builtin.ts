@@ -116,6 +116,7 @@ export const BUILTIN_RULES: Rule[] = [
     score: 0,
     explain: 'An uptime monitor by its user agent: it explains plain errors, not probes, since the user agent is not verified',
     match: { userAgent: { contains: HEALTH_CHECK_AGENTS } },
+    claimOnly: true,
   },
   {
     id: 'health-check-path',
@@ -187,7 +188,7 @@ export const BUILTIN_RULES: Rule[] = [
     severity: 'info',
     score: 0,
     explain:
-      'A search-engine or SEO crawler following a broken link. User agents can be forged and are not verified here, so its probes are still flagged; only its plain 404s do not count towards an error burst',
+      'A search-engine or SEO crawler following a broken link. User agents can be forged and are not verified here, so its probes are still flagged; only its plain 404s do not count towards an error burst (crawlers replay broken links scraped from other sites in bursts)',
     match: {
       userAgent: {
         contains: [

@@ -596,12 +596,16 @@ export class Classifier {
     let score = 0;
     let immediate: LabelHit | null = null;
     let benignOnly = true;
+    // A label resting only on what the client claims (its user agent) explains a 404 to a
+    // person, but must not take it out of the error-burst count: anyone can claim to be Googlebot.
+    let explainedByFact = false;
     for (const [category, rule] of best) {
       // A benign label that cancels nothing (a static file, a health path) only explains
       // requests that nothing else flagged.
       if (rule.class === 'benign' && !rule.suppresses?.length && hasNonBenign) continue;
       const hit = { category, rule };
       labels.push(hit);
+      if (rule.class === 'benign' && !rule.claimOnly) explainedByFact = true;
       if (rule.class !== 'benign') {
         benignOnly = false;
         score += rule.score;
@@ -610,7 +614,7 @@ export class Classifier {
     }
     if (labels.length === 0) return NO_LABELS;
     const isError = status === 400 || status === 403 || status === 404 || status === 405;
-    const errorPath = isError && !benignOnly ? ctx.path : null;
+    const errorPath = isError && (!benignOnly || !explainedByFact) ? ctx.path : null;
     return { labels, score, immediate, errorPath };
   }
 

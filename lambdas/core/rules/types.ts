@@ -90,6 +90,12 @@ export interface Rule {
   unless?: RuleMatch;
   /** High-confidence signature: alert at once instead of waiting for the score. */
   immediate?: boolean;
+  /**
+   * Benign rules only: the label rests on what the client says about itself (a crawler's or a
+   * monitor's user agent). It explains the request to a person, but a 404 it explains still
+   * counts towards an error burst, since anyone can send that user agent.
+   */
+  claimOnly?: boolean;
   /** Classes of other labels this one cancels on the same request (benign rules). */
   suppresses?: RuleClass[];
   /** Alert when this many matches fall within `windowSeconds` (brute force; at most a day, 86400). */

@@ -224,6 +224,21 @@ describe('benign labels explain requests, never sources', () => {
   });
 });
 
+describe('a user agent is not evidence of innocence', () => {
+  const wordlist = (ip: string, ua: string) =>
+    Array.from({ length: 12 }, (_, i) => `${ip} - - [${timeAt(i * 3)}] "GET /w${i}/index HTTP/1.1" 404 0 "-" "${ua}"`);
+
+  it('a monitor user agent from the internet does not hide a word-list scan', () => {
+    const { report } = scanLines({ a: wordlist('198.51.100.61', 'Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)') });
+    assert.equal(report.alerts[0]?.trigger, 'error-burst');
+  });
+
+  it('the same from an internal monitor stays benign', () => {
+    const { report } = scanLines({ a: wordlist('10.0.4.9', 'kube-probe/1.29') });
+    assert.equal(report.alerts.length, 0);
+  });
+});
+
 describe('decoding and file-name limits', () => {
   it(`decodes at most ${MAX_DECODE_PASSES} times and counts input still encoded after that`, () => {
     const limits = { decodePassesExhausted: 0, decoyExtensionsCut: 0 };
