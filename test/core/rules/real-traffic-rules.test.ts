@@ -73,6 +73,12 @@ const exploits: Case[] = [
   ],
   ['VMware vCenter CVE-2021-21972', { request: 'GET /ui/vropspluginui/rest/services/uploadova HTTP/1.1', status: 404 }, 'product-exploit', true],
   ['Drupalgeddon 2', { request: 'GET /?q=user/password&name%5B%23post_render%5D%5B%5D=passthru&name%5B%23markup%5D=id HTTP/1.1' }, 'product-exploit', true],
+  ['SQL injection with a newline for a space', { request: 'GET /item.php?id=-1%0aunion%0aselect%0a1,2,3 HTTP/1.1', status: 500 }, 'sqli', false],
+  ['SQL injection with comments for spaces', { request: 'GET /item.php?id=1)/**/UNION/**/ALL/**/SELECT/**/NULL-- HTTP/1.1' }, 'sqli', false],
+  ['double-encoded SQL tautology', { request: 'GET /login.php?user=admin%2527%2520or%2520%25271%2527%253D%25271 HTTP/1.1' }, 'sqli', false],
+  ['quoted numeric tautology', { request: 'GET /news?id=5%22)+and+2=2--+- HTTP/1.1' }, 'sqli', false],
+  ['double-encoded XSS', { request: 'GET /search?q=%253Csvg%2520onload%253Dalert(1)%253E HTTP/1.1' }, 'xss', false],
+  ['XSS through ontoggle', { request: 'GET /p?name=%3Cdetails%20open%20ontoggle=print()%3E HTTP/1.1' }, 'xss', false],
   ['PAN-OS CVE-2024-0012 behind a decoy suffix', { request: 'GET /php/ztp_gate.php/.js.map HTTP/1.1', status: 404 }, 'product-exploit', true],
 ];
 
@@ -121,6 +127,9 @@ const benign: [name: string, input: Input][] = [
   ['a jQuery question in a search box', { request: 'GET /search?q=%24(document).ready+not+firing HTTP/1.1' }],
   ['a PROPFIND a WebDAV share answered', { request: 'PROPFIND /remote.php/dav/files/alice/ HTTP/1.1', status: 207 }],
   ['HTTP/2.0 from a CDN', { request: 'GET / HTTP/2.0', status: 200 }],
+  ['a feed flavour', { request: 'GET /?flav=rss20 HTTP/1.1', status: 200 }],
+  ['a page number', { request: 'GET /?page=2 HTTP/1.1', status: 200 }],
+  ['a search with a quote and a number', { request: "GET /search?q=o'reilly+or+2+books HTTP/1.1", status: 200 }],
   ['a monitor from inside on a missing path', { ip: '10.0.3.4', request: 'GET /status/health.php HTTP/1.1', status: 404, ua: 'Zabbix' }],
 ];
 
@@ -221,6 +230,18 @@ describe('benign labels explain requests, never sources', () => {
     const ua = 'ELB-HealthChecker/2.0';
     assert.deepEqual(categories({ ip: '10.0.1.5', request: 'GET /.env HTTP/1.1', status: 404, ua }), ['health-check']);
     assert.deepEqual(categories({ ip: '198.51.100.5', request: 'GET /.env HTTP/1.1', status: 404, ua }), ['sensitive-file']);
+  });
+});
+
+describe('floods', () => {
+  it('random bare queries on the home page from rotating user agents cross the cache-busting threshold', () => {
+    const agents = ['Mozilla/5.0 (Windows NT 10.0) Chrome/120.0', 'Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0', 'Mozilla/5.0 (Macintosh) Safari/605.1.15'];
+    const lines = Array.from(
+      { length: 40 },
+      (_, i) => `198.51.100.62 - - [${timeAt(i)}] "GET /?${(0x9a3f00 + i * 7919).toString(36)}k${i}x HTTP/1.1" 200 5120 "-" "${agents[i % 3]}"`,
+    );
+    const { report } = scanLines({ a: lines });
+    assert.equal(report.alerts[0]?.trigger, 'threshold:cache-busting');
   });
 });
 
