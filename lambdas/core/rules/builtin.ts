@@ -355,8 +355,9 @@ export const BUILTIN_RULES: Rule[] = [
     severity: 'medium',
     score: 5,
     explain: 'Looking for a sign-up or login form to register spam accounts: a bot trying the URL patterns of many forum and CMS products',
+    // The path only: a login redirect naming the sign-up page (`?came_from=/register`) is no probe.
     match: {
-      target: {
+      path: {
         contains: [
           'signup',
           'sign_up',
@@ -371,9 +372,21 @@ export const BUILTIN_RULES: Rule[] = [
           'quicklogin',
           'reg.php',
           'regist',
-          'mod=register',
-          'act=register',
         ],
+      },
+      notStatus: NOT_SERVED,
+    },
+  },
+  {
+    id: 'registration-form-query',
+    category: 'registration-probe',
+    class: 'probing',
+    severity: 'medium',
+    score: 5,
+    explain: 'Looking for the sign-up action of a forum or CMS front controller (`?mod=register`, `?action=register`, `?option=com_registration`)',
+    match: {
+      param: {
+        regex: '^(action|mode|mod|do|section|task|view|option|act|op|module|page|a|ac|m)=.{0,100}(regist|signup|sign_up|newuser|join)',
       },
       notStatus: NOT_SERVED,
     },
@@ -711,7 +724,7 @@ export const BUILTIN_RULES: Rule[] = [
         // Comments, newlines and brackets instead of spaces (`union/**/select`, `union%0aselect`),
         // and quoted tautologies (`' or '1'='1`, `") and 2=2`).
         regex:
-          "union[\\s/*+()]{1,20}select|union[\\s/*+()]{1,20}all[\\s/*+()]{1,20}select|['\")]\\s{0,5}(or|and)\\s{1,5}['\"(]?[0-9]{1,5}['\")]?\\s{0,5}=\\s{0,5}['\"(]?[0-9]{1,5}",
+          'union[\\s/*+()]{1,20}select|union[\\s/*+()]{1,20}all[\\s/*+()]{1,20}select|[\'")]\\s{0,5}(or|and)\\s{1,5}[\'"(]?[0-9]{1,5}[\'")]?\\s{0,5}=\\s{0,5}[\'"(]?[0-9]{1,5}',
       },
     },
   },

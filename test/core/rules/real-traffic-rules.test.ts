@@ -120,6 +120,7 @@ const probes: Case[] = [
 
 const benign: [name: string, input: Input][] = [
   ['a login redirect naming a sensitive word', { request: 'GET /login?came_from=/credentials HTTP/1.1', status: 200 }],
+  ['a missing login page whose redirect names the sign-up page', { request: 'GET /account/login?came_from=/register HTTP/1.1', status: 404 }],
   ['a page whose name contains a sensitive word', { request: 'GET /blog/secrets-of-sourdough HTTP/1.1', status: 404 }],
   ['a search for a backup article', { request: 'GET /blog/2019/backup-strategies HTTP/1.1', status: 404 }],
   ['a deep download that moved', { request: 'GET /projects/chat/chat-1.2.tar.gz HTTP/1.1', status: 301 }],
