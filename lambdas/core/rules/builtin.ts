@@ -1216,8 +1216,12 @@ export const BUILTIN_RULES: Rule[] = [
     score: 10,
     explain: 'An HTTP version that does not exist (`HTTP/1.2`, `HTTP/2.1`): a fuzzer or scanner testing how the server parses requests',
     references: ['https://www.rfc-editor.org/rfc/rfc9110#section-2.5'],
-    match: { malformed: false, request: { contains: [' http/'] } },
-    unless: { protocol: ['HTTP/0.9', 'HTTP/1.0', 'HTTP/1.1', 'HTTP/2', 'HTTP/2.0', 'HTTP/3', 'HTTP/3.0'] },
+    // Decided on the request line alone (cached per distinct line): every version that is not
+    // 0.9, 1.0, 1.1, 2, 2.0, 3 or 3.0.
+    match: {
+      malformed: false,
+      request: { regex: ' http/(0|1|0\\.[0-8]|1\\.[2-9]|1\\.[0-9]{2}|2\\.[1-9]|3\\.[1-9]|[4-9]|[4-9]\\.[0-9]|[0-9]{2}|[0-9]{2}\\.[0-9])$' },
+    },
   },
 
   // ── client ────────────────────────────────────────────────────────────────────────────────

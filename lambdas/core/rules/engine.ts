@@ -94,6 +94,16 @@ export function decodeFully(s: string, limits?: ClassifierLimitCounts): string {
   return cur;
 }
 
+function commonStart(list: readonly string[]): string {
+  let start = list[0] ?? '';
+  for (const x of list) {
+    let i = 0;
+    while (i < start.length && i < x.length && start.charCodeAt(i) === x.charCodeAt(i)) i++;
+    start = start.slice(0, i);
+  }
+  return start;
+}
+
 function compilePattern(p: Pattern, where: string): Test {
   const tests: Test[] = [];
   if (p.equals?.length) {
@@ -110,7 +120,9 @@ function compilePattern(p: Pattern, where: string): Test {
   }
   if (p.contains?.length) {
     const list = p.contains.map((x) => x.toLowerCase());
-    tests.push((s) => list.some((x) => s.includes(x)));
+    // Needles that share a start (`${jndi:`, `${lower:`…) are all absent when the start is.
+    const gate = commonStart(list);
+    tests.push(gate.length >= 2 ? (s) => s.includes(gate) && list.some((x) => s.includes(x)) : (s) => list.some((x) => s.includes(x)));
   }
   if (p.regex !== undefined) {
     const problem = regexSafetyProblem(p.regex);
@@ -218,23 +230,26 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   const deepPath = path.indexOf('%') < 0 ? path : detach(decodeFully(path, limits).toLowerCase());
   const deepQuery = query.indexOf('%') < 0 ? query : detach(decodeFully(query, limits).toLowerCase());
   const segments = deepPath.split(/[/\\]/).filter((x) => x !== '');
-  // Parameters split before decoding, so an encoded `&` or `=` stays inside its value.
-  const split = paramsOf(rawQuery);
-  const decode = (x: string) => detach(decodeFully(x, limits).toLowerCase());
+  // Parameters split before decoding, so an encoded `&` or `=` stays inside its value; without
+  // any escape the decoded query splits the same and its parts are already detached.
+  const encoded = rawQuery.indexOf('%') >= 0;
+  const split = paramsOf(encoded ? rawQuery : query);
+  const decode = encoded ? (x: string) => detach(decodeFully(x, limits).toLowerCase()) : (x: string) => x;
   const method = detach(r.method);
+  const target = query ? `${path}?${query}` : path;
   return {
     method,
     rawTarget: detach(r.target),
     path,
     query,
-    target: query ? `${path}?${query}` : path,
+    target,
     deepPath,
     deepQuery,
-    deepTarget: deepPath === path && deepQuery === query ? (query ? `${path}?${query}` : path) : deepQuery ? `${deepPath}?${deepQuery}` : deepPath,
+    deepTarget: deepPath === path && deepQuery === query ? target : deepQuery ? `${deepPath}?${deepQuery}` : deepPath,
     segments,
     fileNames: fileNamesOf(segments, deepPath, limits),
-    params: split.params === NO_STRINGS ? NO_STRINGS : split.params.map(decode),
-    paramValues: split.values === NO_STRINGS ? NO_STRINGS : split.values.map(decode),
+    params: split.params === NO_STRINGS || !encoded ? split.params : split.params.map(decode),
+    paramValues: split.values === NO_STRINGS || !encoded ? split.values : split.values.map(decode),
     targetHost: targetHostOf(r.target, method),
     protocol: detach(r.protocol),
     request: detach(r.request.toLowerCase()),
