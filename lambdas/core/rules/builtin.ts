@@ -551,9 +551,19 @@ export const BUILTIN_RULES: Rule[] = [
     references: ['https://github.com/coreruleset/coreruleset/blob/main/rules/restricted-files.data'],
     match: {
       segment: {
-        equals: ['.git', '.svn', '.hg', '.bzr', '.aws', '.ssh', '.docker', '.vscode', '.idea', '.kube', '.config', 'secrets', 'credentials'],
+        equals: ['.git', '.svn', '.hg', '.bzr', '.aws', '.ssh', '.docker', '.vscode', '.idea', '.kube', '.config'],
       },
     },
+  },
+  {
+    id: 'secret-store-path',
+    category: 'sensitive-file',
+    class: 'probing',
+    severity: 'high',
+    score: 20,
+    explain: 'Looking for a `secrets` or `credentials` directory that does not exist here',
+    // Applications have real pages by these names (`/settings/credentials`): only a miss is a probe.
+    match: { segment: { equals: ['secrets', 'credentials'] }, notStatus: NOT_SERVED },
   },
   {
     id: 'secret-config-root',

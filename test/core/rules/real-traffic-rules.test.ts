@@ -87,6 +87,7 @@ const probes: Case[] = [
   ['site archive, 301', { request: 'GET /site.tar.gz HTTP/1.1', status: 301 }, 'sensitive-file', false],
   ['host-named SQL dump, 403', { request: 'GET /www.example.com.sql HTTP/1.1', status: 403 }, 'sensitive-file', false],
   ['vim swap file', { request: 'GET /.config.php.swp HTTP/1.1', status: 404 }, 'sensitive-file', false],
+  ['a missing credentials directory', { request: 'GET /credentials/aws.json HTTP/1.1', status: 404 }, 'sensitive-file', false],
   ['wallet.dat', { request: 'GET /bitcoin/wallet.dat HTTP/1.1', status: 404 }, 'sensitive-file', false],
   ['.env behind a decoy suffix', { request: 'GET /.env.js.map HTTP/1.1', status: 404 }, 'sensitive-file', false],
   ['wp-config behind .css', { request: 'GET /wp-config.php.css HTTP/1.1', status: 404 }, 'sensitive-file', false],
@@ -120,6 +121,7 @@ const probes: Case[] = [
 
 const benign: [name: string, input: Input][] = [
   ['a login redirect naming a sensitive word', { request: 'GET /login?came_from=/credentials HTTP/1.1', status: 200 }],
+  ['an application page named credentials', { request: 'GET /settings/credentials HTTP/1.1', status: 200 }],
   ['a missing login page whose redirect names the sign-up page', { request: 'GET /account/login?came_from=/register HTTP/1.1', status: 404 }],
   ['a page whose name contains a sensitive word', { request: 'GET /blog/secrets-of-sourdough HTTP/1.1', status: 404 }],
   ['a search for a backup article', { request: 'GET /blog/2019/backup-strategies HTTP/1.1', status: 404 }],
