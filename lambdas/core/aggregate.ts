@@ -307,14 +307,16 @@ export class Aggregator {
     }
     if (c.labels.length === 0 && errorPath === null && counters.length === 0) return s;
 
-    let thresholdRule: Rule | null = null;
+    // Every threshold rule of the request counts (a scanner's request that also got a 401
+    // counts towards both the scanner threshold and password guessing).
+    let thresholdRules: Rule[] | null = null;
     let suspicious = false;
     for (const l of c.labels) {
       s.labels.set(l.category, (s.labels.get(l.category) ?? 0) + 1);
       if (!s.rulesSeen.has(l.rule.id)) s.rulesSeen.set(l.rule.id, l.rule);
       const prev = s.ruleOf.get(l.category);
       if (!prev || severityRank(l.rule.severity) > severityRank(prev.severity)) s.ruleOf.set(l.category, l.rule);
-      if (l.rule.threshold) thresholdRule = l.rule;
+      if (l.rule.threshold) (thresholdRules ??= []).push(l.rule);
       if (l.rule.class !== 'benign') suspicious = true;
     }
     if (suspicious && s.firstReferer === '' && r.referer !== '') s.firstReferer = keep(r.referer);
@@ -329,7 +331,8 @@ export class Aggregator {
     if (!suspicious && errorPath === null && counters.length === 0) return s;
 
     if (!s.window) s.window = new EventWindow(this.bucketMs, this.windowMs, this.retainMs, this.longestMs);
-    if (!s.window.add(r.time, c.score, errorPath, thresholdRule?.id ?? null, counters)) return s;
+    if (thresholdRules !== null) counters = [...counters, ...thresholdRules.map((t) => t.id)];
+    if (!s.window.add(r.time, c.score, errorPath, counters)) return s;
     this.markLong(s, r.time);
 
     if (c.immediate) {
@@ -337,9 +340,10 @@ export class Aggregator {
       if (!s.signature || severityRank(sig.severity) > severityRank(s.signature.rule.severity)) s.signature = { rule: sig, time: r.time };
       this.trigger(s, r.time, 'signature', sig, sig.severity);
     }
-    if (thresholdRule?.threshold && !this.longThresholds.has(thresholdRule.id)) {
-      const n = s.window.countAround(r.time, thresholdRule.id, thresholdRule.threshold.windowSeconds * 1000);
-      if (n >= thresholdRule.threshold.count) this.trigger(s, r.time, 'threshold', thresholdRule, thresholdRule.severity);
+    for (const t of thresholdRules ?? []) {
+      if (!t.threshold || this.longThresholds.has(t.id)) continue;
+      const n = s.window.countAround(r.time, t.id, t.threshold.windowSeconds * 1000);
+      if (n >= t.threshold.count) this.trigger(s, r.time, 'threshold', t, t.severity);
     }
     // The exact peak needs set unions over a dozen windows; skip it when even the upper bound
     // can neither raise a recorded peak nor cross a threshold.

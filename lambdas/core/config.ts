@@ -146,7 +146,21 @@ function forms(v: unknown, where: string): DetectorConfig['forms'] {
 /** The longest horizon a configuration may ask for: state is kept this long. */
 export const MAX_HORIZON_SECONDS = 7 * 86_400;
 
-const RULE_KEYS = ['id', 'category', 'class', 'severity', 'score', 'explain', 'references', 'match', 'unless', 'immediate', 'suppresses', 'threshold'];
+const RULE_KEYS = [
+  'id',
+  'category',
+  'class',
+  'severity',
+  'score',
+  'explain',
+  'references',
+  'match',
+  'unless',
+  'immediate',
+  'suppresses',
+  'claimOnly',
+  'threshold',
+];
 const MATCH_KEYS = [
   'method',
   'path',
@@ -154,6 +168,10 @@ const MATCH_KEYS = [
   'target',
   'rawTarget',
   'request',
+  'segment',
+  'file',
+  'param',
+  'paramValue',
   'protocol',
   'userAgent',
   'anyField',
@@ -162,6 +180,7 @@ const MATCH_KEYS = [
   'peer',
   'malformed',
   'minLength',
+  'ownHost',
 ];
 const PATTERN_KEYS = ['equals', 'prefix', 'suffix', 'contains', 'regex'];
 const CLASSES = ['benign', 'probing', 'abuse', 'exploit', 'protocol', 'client'];
@@ -169,7 +188,7 @@ const CLASSES = ['benign', 'probing', 'abuse', 'exploit', 'protocol', 'client'];
 function checkMatch(m: unknown, where: string, field: string): void {
   if (!isObj(m)) fail(where, field, 'must be an object of conditions');
   noUnknownKeys(m, MATCH_KEYS, where, `${field}.`);
-  for (const k of ['path', 'query', 'target', 'rawTarget', 'request', 'userAgent', 'anyField']) {
+  for (const k of ['path', 'query', 'target', 'rawTarget', 'request', 'segment', 'file', 'param', 'paramValue', 'userAgent', 'anyField']) {
     const p = m[k];
     if (p === undefined) continue;
     if (!isObj(p)) fail(where, `${field}.${k}`, 'must be a pattern object (equals, prefix, suffix, contains, regex)');

@@ -180,11 +180,11 @@ export class EventWindow {
    * Adds one event; returns false when it is older than the retention horizon. `counters` are
    * behaviour counters (form posts, evidence of automation) kept in both bucket sizes.
    */
-  add(time: number, score: number, errorPath: string | null, thresholdRule: string | null, counters: readonly string[] = NO_COUNTERS): boolean {
+  add(time: number, score: number, errorPath: string | null, counters: readonly string[] = NO_COUNTERS): boolean {
     const bucket = this.bucketAt(time);
     if (!bucket) return false;
     if (this.longestMs > 0) {
-      addCoarse(this.coarse, time, score, errorPath === null ? null : pathHashNumber(errorPath), thresholdRule, 1);
+      addCoarse(this.coarse, time, score, errorPath === null ? null : pathHashNumber(errorPath), null, 0);
       for (const c of counters) addCoarse(this.coarse, time, 0, null, c, 1);
       const c = this.coarse;
       const horizon = (c[c.length - 1] as CoarseBucket).start - this.retainMs - this.longestMs;
@@ -200,10 +200,6 @@ export class EventWindow {
     if (errorPath !== null) {
       if (!bucket.paths) bucket.paths = new Set();
       if (bucket.paths.size < MAX_PATHS_PER_BUCKET && !bucket.paths.has(errorPath)) bucket.paths.add(detach(errorPath));
-    }
-    if (thresholdRule !== null) {
-      if (!bucket.counts) bucket.counts = new Map();
-      bucket.counts.set(thresholdRule, (bucket.counts.get(thresholdRule) ?? 0) + 1);
     }
     return true;
   }

@@ -136,9 +136,9 @@ describe('headlines', () => {
 describe('window buckets', () => {
   it('drops events older than the lateness horizon', () => {
     const w = new EventWindow(10_000, 120_000, 60_000);
-    assert.ok(w.add(1_000_000, 5, null, null));
-    assert.ok(!w.add(1_000_000 - 200_000, 5, null, null));
-    assert.ok(w.add(1_000_000 - 50_000, 5, null, null));
+    assert.ok(w.add(1_000_000, 5, null));
+    assert.ok(!w.add(1_000_000 - 200_000, 5, null));
+    assert.ok(w.add(1_000_000 - 50_000, 5, null));
     assert.equal(w.peakAround(1_000_000).score, 10);
   });
 });

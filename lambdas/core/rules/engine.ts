@@ -36,6 +36,74 @@ export function decodeForMatch(s: string): string {
   }
 }
 
+/**
+ * Decoding passes at most: a double-encoded payload (`%252e`) needs two, `%%32%65` three. Input
+ * still holding an escape after this many is hostile, and matching sees the last pass.
+ */
+export const MAX_DECODE_PASSES = 3;
+
+/**
+ * Trailing extensions at most cut off a file name to find the name under a decoy suffix
+ * (`.env.js.map` → `.env.js` → `.env`). Bounded because every cut is one more string to test.
+ */
+export const MAX_DECOY_EXTENSIONS = 3;
+
+/** The longest threshold window a rule may ask for: the aggregator keeps counts for a day. */
+export const MAX_THRESHOLD_SECONDS = 86_400;
+
+/** Counts of inputs that hit a limit of the classifier (shown to operators, never silent). */
+export interface ClassifierLimitCounts {
+  /** Request lines, user agents or headers still percent-encoded after `MAX_DECODE_PASSES`. */
+  decodePassesExhausted: number;
+  /** File names with more trailing extensions than `MAX_DECOY_EXTENSIONS`. */
+  decoyExtensionsCut: number;
+}
+
+// Overlong UTF-8 forms of `.`, `/` and `\` that old IIS and Tomcat decoded as the real thing.
+const OVERLONG = /%c0%ae|%c0%af|%c1%9c|%c1%1c|%e0%80%ae|%e0%80%af|%c0%2e|%c0%2f|%c0%5c/gi;
+const OVERLONG_AS: Record<string, string> = {
+  '%c0%ae': '.',
+  '%e0%80%ae': '.',
+  '%c0%2e': '.',
+  '%c0%af': '/',
+  '%e0%80%af': '/',
+  '%c0%2f': '/',
+  '%c1%9c': '\\',
+  '%c1%1c': '\\',
+  '%c0%5c': '\\',
+};
+// IIS `%uXXXX` escapes (`%u002e`), which decodeURIComponent does not know.
+const IIS_UNICODE = /%u([0-9a-f]{4})/gi;
+
+/**
+ * Decodes until nothing changes (at most `MAX_DECODE_PASSES`), so double encoding, `%%32%65`,
+ * overlong UTF-8 and `%uXXXX` reach the rules as the characters a lenient server would see.
+ * `limits` counts inputs that were still encoded after the last pass.
+ */
+export function decodeFully(s: string, limits?: ClassifierLimitCounts): string {
+  let cur = s;
+  for (let pass = 0; pass < MAX_DECODE_PASSES; pass++) {
+    if (cur.indexOf('%') < 0) return cur;
+    const next = decodeForMatch(
+      cur.replace(OVERLONG, (m) => OVERLONG_AS[m.toLowerCase()] ?? m).replace(IIS_UNICODE, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16))),
+    );
+    if (next === cur) return cur;
+    cur = next;
+  }
+  if (limits && /%[0-9a-f]{2}|%u[0-9a-f]{4}/i.test(cur)) limits.decodePassesExhausted++;
+  return cur;
+}
+
+function commonStart(list: readonly string[]): string {
+  let start = list[0] ?? '';
+  for (const x of list) {
+    let i = 0;
+    while (i < start.length && i < x.length && start.charCodeAt(i) === x.charCodeAt(i)) i++;
+    start = start.slice(0, i);
+  }
+  return start;
+}
+
 function compilePattern(p: Pattern, where: string): Test {
   const tests: Test[] = [];
   if (p.equals?.length) {
@@ -52,7 +120,9 @@ function compilePattern(p: Pattern, where: string): Test {
   }
   if (p.contains?.length) {
     const list = p.contains.map((x) => x.toLowerCase());
-    tests.push((s) => list.some((x) => s.includes(x)));
+    // Needles that share a start (`${jndi:`, `${lower:`…) are all absent when the start is.
+    const gate = commonStart(list);
+    tests.push(gate.length >= 2 ? (s) => s.includes(gate) && list.some((x) => s.includes(x)) : (s) => list.some((x) => s.includes(x)));
   }
   if (p.regex !== undefined) {
     const problem = regexSafetyProblem(p.regex);
@@ -80,25 +150,107 @@ function statusTest(specs: readonly string[]): (status: number) => boolean {
 interface RequestContext {
   method: string;
   rawTarget: string;
+  /** Decoded once, as most servers do. */
   path: string;
   query: string;
   target: string;
+  /** Decoded until stable (double encoding, overlong UTF-8); the same string when nothing changed. */
+  deepPath: string;
+  deepQuery: string;
+  deepTarget: string;
+  /** Non-empty path segments of the fully decoded path (split on `/` and `\`). */
+  segments: readonly string[];
+  /** The last segment and the same name without up to `MAX_DECOY_EXTENSIONS` trailing extensions. */
+  fileNames: readonly string[];
+  /** Query parameters as `name=value` (a bare `name` when it has no `=`), fully decoded. */
+  params: readonly string[];
+  /** The value of every parameter ("" for a bare name). */
+  paramValues: readonly string[];
+  /** Host named by an absolute-URI or authority-form target (no port), "" for origin form. */
+  targetHost: string;
   protocol: string;
   request: string;
   malformed: boolean;
   length: number;
 }
 
-function requestContext(r: LogRecord): RequestContext {
+const NO_STRINGS: readonly string[] = Object.freeze([]);
+
+function fileNamesOf(segments: readonly string[], path: string, limits: ClassifierLimitCounts): readonly string[] {
+  if (segments.length === 0 || path.endsWith('/')) return NO_STRINGS;
+  const name = segments[segments.length - 1] as string;
+  const names = [name];
+  let end = name.length;
+  for (let cut = 0; cut < MAX_DECOY_EXTENSIONS; cut++) {
+    const dot = name.lastIndexOf('.', end - 1);
+    // A leading dot starts a hidden name (`.env`), not an extension.
+    if (dot <= 0) return names;
+    end = dot;
+    names.push(name.slice(0, end));
+  }
+  if (name.lastIndexOf('.', end - 1) > 0) limits.decoyExtensionsCut++;
+  return names;
+}
+
+function paramsOf(query: string): { params: readonly string[]; values: readonly string[] } {
+  if (query === '') return { params: NO_STRINGS, values: NO_STRINGS };
+  const params: string[] = [];
+  const values: string[] = [];
+  for (const part of query.split('&')) {
+    if (part === '') continue;
+    params.push(part);
+    const eq = part.indexOf('=');
+    values.push(eq < 0 ? '' : part.slice(eq + 1));
+  }
+  return { params, values };
+}
+
+function targetHostOf(target: string, method: string): string {
+  let authority = '';
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(target);
+  if (scheme) {
+    const rest = target.slice(scheme[0].length);
+    const end = rest.search(/[/?#]/);
+    authority = end < 0 ? rest : rest.slice(0, end);
+  } else if (method === 'CONNECT') authority = target;
+  else return '';
+  const at = authority.lastIndexOf('@');
+  const hostPort = (at < 0 ? authority : authority.slice(at + 1)).toLowerCase();
+  if (hostPort.startsWith('[')) return hostPort.slice(0, hostPort.indexOf(']') + 1);
+  const colon = hostPort.indexOf(':');
+  return colon < 0 ? hostPort : hostPort.slice(0, colon);
+}
+
+function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestContext {
   // Cached beyond this line: every string is detached from the chunk it was cut from.
   const path = detach(decodeForMatch(r.path).toLowerCase());
-  const query = detach(decodeForMatch(r.query.replace(/\+/g, ' ')).toLowerCase());
+  const rawQuery = r.query.replace(/\+/g, ' ');
+  const query = detach(decodeForMatch(rawQuery).toLowerCase());
+  // Later passes can yield capitals (`%254A` → `J`): lower-case again.
+  const deepPath = path.indexOf('%') < 0 ? path : detach(decodeFully(path, limits).toLowerCase());
+  const deepQuery = query.indexOf('%') < 0 ? query : detach(decodeFully(query, limits).toLowerCase());
+  const segments = deepPath.split(/[/\\]/).filter((x) => x !== '');
+  // Parameters split before decoding, so an encoded `&` or `=` stays inside its value; without
+  // any escape the decoded query splits the same and its parts are already detached.
+  const encoded = rawQuery.indexOf('%') >= 0;
+  const split = paramsOf(encoded ? rawQuery : query);
+  const decode = encoded ? (x: string) => detach(decodeFully(x, limits).toLowerCase()) : (x: string) => x;
+  const method = detach(r.method);
+  const target = query ? `${path}?${query}` : path;
   return {
-    method: detach(r.method),
+    method,
     rawTarget: detach(r.target),
     path,
     query,
-    target: query ? `${path}?${query}` : path,
+    target,
+    deepPath,
+    deepQuery,
+    deepTarget: deepPath === path && deepQuery === query ? target : deepQuery ? `${deepPath}?${deepQuery}` : deepPath,
+    segments,
+    fileNames: fileNamesOf(segments, deepPath, limits),
+    params: split.params === NO_STRINGS || !encoded ? split.params : split.params.map(decode),
+    paramValues: split.values === NO_STRINGS || !encoded ? split.values : split.values.map(decode),
+    targetHost: targetHostOf(r.target, method),
     protocol: detach(r.protocol),
     request: detach(r.request.toLowerCase()),
     malformed: r.requestMalformed,
@@ -112,14 +264,24 @@ function requestContext(r: LogRecord): RequestContext {
  */
 type Side = 'request' | 'agent' | 'any' | 'record';
 
+type RecordTest = (r: LogRecord, c: RequestContext) => boolean;
+
 interface Compiled {
   rule: Rule;
   side: Side;
   request: ((c: RequestContext) => boolean) | null;
   agent: Test | null;
   any: Test | null;
-  record: ((r: LogRecord) => boolean) | null;
+  record: RecordTest | null;
   unless: ((r: LogRecord, c: RequestContext, agent: string) => boolean) | null;
+}
+
+/** The logged Host (vhost), without port, lower-cased; "" when the format did not log one. */
+function hostOf(r: LogRecord): string {
+  const h = r.host.toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.indexOf(':');
+  return colon < 0 ? h : h.slice(0, colon);
 }
 
 function compileMatch(m: RuleMatch, where: string) {
@@ -128,17 +290,33 @@ function compileMatch(m: RuleMatch, where: string) {
     const set = new Set(m.method.map((x) => x.toUpperCase()));
     req.push((c) => set.has(c.method));
   }
-  const field = (name: 'path' | 'query' | 'target' | 'rawTarget' | 'request') => {
+  // Decoded fields are tested as decoded once and, when it differs, as decoded until stable.
+  const decoded = { path: 'deepPath', query: 'deepQuery', target: 'deepTarget' } as const;
+  for (const name of ['path', 'query', 'target'] as const) {
+    const p = m[name];
+    if (!p) continue;
+    const t = compilePattern(p, `${where}.${name}`);
+    const deep = decoded[name];
+    req.push((c) => t(c[name]) || (c[deep] !== c[name] && t(c[deep])));
+  }
+  if (m.rawTarget) {
+    const t = compilePattern(m.rawTarget, `${where}.rawTarget`);
+    req.push((c) => t(c.rawTarget.toLowerCase()));
+  }
+  if (m.request) {
+    const t = compilePattern(m.request, `${where}.request`);
+    req.push((c) => t(c.request));
+  }
+  const list = (name: 'segment' | 'file' | 'param' | 'paramValue', of: (c: RequestContext) => readonly string[]) => {
     const p = m[name];
     if (!p) return;
     const t = compilePattern(p, `${where}.${name}`);
-    req.push(name === 'rawTarget' ? (c) => t(c.rawTarget.toLowerCase()) : (c) => t(c[name]));
+    req.push((c) => of(c).some(t));
   };
-  field('path');
-  field('query');
-  field('target');
-  field('rawTarget');
-  field('request');
+  list('segment', (c) => c.segments);
+  list('file', (c) => c.fileNames);
+  list('param', (c) => c.params);
+  list('paramValue', (c) => c.paramValues);
   if (m.protocol) {
     const set = new Set(m.protocol.map((x) => x.toUpperCase()));
     req.push((c) => set.has(c.protocol.toUpperCase()));
@@ -152,7 +330,7 @@ function compileMatch(m: RuleMatch, where: string) {
     req.push((c) => c.length > min);
   }
   const agent = m.userAgent ? compilePattern(m.userAgent, `${where}.userAgent`) : null;
-  const rec: ((r: LogRecord) => boolean)[] = [];
+  const rec: RecordTest[] = [];
   if (m.status) {
     const t = statusTest(m.status);
     rec.push((r) => t(r.status));
@@ -164,6 +342,13 @@ function compileMatch(m: RuleMatch, where: string) {
   if (m.peer === 'loopback') rec.push((r) => isLoopback(r.peerIp));
   else if (m.peer === 'internal') rec.push((r) => isInternal(r.peerIp));
   else if (m.peer !== undefined) throw new Error(`${where}.peer must be "loopback" or "internal"`);
+  if (m.ownHost !== undefined) {
+    const want = m.ownHost;
+    rec.push((r, c) => {
+      const host = c.targetHost === '' ? '' : hostOf(r);
+      return (host !== '' && host === c.targetHost) === want;
+    });
+  }
   const any = m.anyField ? compilePattern(m.anyField, `${where}.anyField`) : null;
   const all = <T extends unknown[]>(fs: ((...a: T) => boolean)[]) =>
     fs.length === 0 ? null : fs.length === 1 ? (fs[0] as (...a: T) => boolean) : (...a: T) => fs.every((f) => f(...a));
@@ -178,7 +363,10 @@ function compileRule(rule: Rule): Compiled {
   if (rule.unless) {
     const u = compileMatch(rule.unless, `${where}.unless`);
     if (u.any) throw new Error(`${where}.unless: anyField cannot be used in unless`);
-    unless = (r, c, agent) => (!u.request || u.request(c)) && (!u.agent || u.agent(agent)) && (!u.record || u.record(r));
+    unless = (r, c, agent) => (!u.request || u.request(c)) && (!u.agent || u.agent(agent)) && (!u.record || u.record(r, c));
+  }
+  if (rule.threshold && !(rule.threshold.count >= 1 && rule.threshold.windowSeconds > 0 && rule.threshold.windowSeconds <= MAX_THRESHOLD_SECONDS)) {
+    throw new Error(`${where}.threshold: count must be ≥ 1 and windowSeconds between 1 and ${MAX_THRESHOLD_SECONDS}`);
   }
   const side: Side = m.any ? 'any' : m.request ? 'request' : m.agent ? 'agent' : 'record';
   return { rule, side, request: m.request, agent: m.agent, any: m.any, record: m.record, unless };
@@ -282,6 +470,8 @@ export class Classifier {
   private lastOther: readonly Compiled[] = NONE;
   private lastAgentText = '';
   readonly rules: readonly Rule[];
+  /** Inputs that hit a limit so far (see `ClassifierLimitCounts`). */
+  readonly limits: ClassifierLimitCounts = { decodePassesExhausted: 0, decoyExtensionsCut: 0 };
 
   constructor(rules: readonly Rule[], options: ClassifierOptions = {}) {
     const all = [...rules];
@@ -337,9 +527,9 @@ export class Classifier {
     const key = r.requestMalformed ? `\u0001${r.request}` : requestLineOf(r);
     const info = this.byRequest.get(key);
     if (info !== undefined) return info;
-    const ctx = requestContext(r);
+    const ctx = requestContext(r, this.limits);
     const rules = this.requestRules.filter((c) => (c.request as (x: RequestContext) => boolean)(ctx));
-    const any = this.anyMatches(decodeForMatch(key).toLowerCase());
+    const any = this.anyMatches(decodeFully(key, this.limits).toLowerCase());
     return remember(this.byRequest, key, { ctx, rules: rules.length ? rules : NONE, any });
   }
 
@@ -355,7 +545,7 @@ export class Classifier {
   private newAgentInfo(ua: string): AgentInfo {
     const lower = detach(ua.toLowerCase());
     const rules = this.agentRules.filter((c) => (c.agent as Test)(lower));
-    return remember(this.byAgent, ua, { lower, rules: rules.length ? rules : NONE, any: this.anyMatches(decodeForMatch(lower)) });
+    return remember(this.byAgent, ua, { lower, rules: rules.length ? rules : NONE, any: this.anyMatches(decodeFully(lower, this.limits).toLowerCase()) });
   }
 
   private otherField(value: string): readonly Compiled[] {
@@ -363,7 +553,7 @@ export class Classifier {
     if (value === this.lastOtherText) return this.lastOther;
     let hits: readonly Compiled[] = NONE;
     if (this.anyTrigger === null || this.anyTrigger.test(value)) {
-      hits = this.byOtherField.get(value) ?? remember(this.byOtherField, value, this.anyMatches(decodeForMatch(value).toLowerCase()));
+      hits = this.byOtherField.get(value) ?? remember(this.byOtherField, value, this.anyMatches(decodeFully(value, this.limits).toLowerCase()));
     }
     this.lastOtherText = value;
     this.lastOther = hits;
@@ -406,7 +596,7 @@ export class Classifier {
       const c = list[i] as Compiled;
       if (c.side !== 'request' && c.request && !c.request(req.ctx)) continue;
       if (c.side !== 'agent' && c.agent && !c.agent(agent.lower)) continue;
-      if (c.record && !c.record(r)) continue;
+      if (c.record && !c.record(r, req.ctx)) continue;
       if (c.unless?.(r, req.ctx, agent.lower)) continue;
       hits.push(c);
     }
@@ -428,12 +618,16 @@ export class Classifier {
     let score = 0;
     let immediate: LabelHit | null = null;
     let benignOnly = true;
+    // A label resting only on what the client claims (its user agent) explains a 404 to a
+    // person, but must not take it out of the error-burst count: anyone can claim to be Googlebot.
+    let explainedByFact = false;
     for (const [category, rule] of best) {
       // A benign label that cancels nothing (a static file, a health path) only explains
       // requests that nothing else flagged.
       if (rule.class === 'benign' && !rule.suppresses?.length && hasNonBenign) continue;
       const hit = { category, rule };
       labels.push(hit);
+      if (rule.class === 'benign' && !rule.claimOnly) explainedByFact = true;
       if (rule.class !== 'benign') {
         benignOnly = false;
         score += rule.score;
@@ -442,7 +636,7 @@ export class Classifier {
     }
     if (labels.length === 0) return NO_LABELS;
     const isError = status === 400 || status === 403 || status === 404 || status === 405;
-    const errorPath = isError && !benignOnly ? ctx.path : null;
+    const errorPath = isError && (!benignOnly || !explainedByFact) ? ctx.path : null;
     return { labels, score, immediate, errorPath };
   }
 

