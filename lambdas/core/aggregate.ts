@@ -316,7 +316,10 @@ export class Aggregator {
       if (!s.rulesSeen.has(l.rule.id)) s.rulesSeen.set(l.rule.id, l.rule);
       const prev = s.ruleOf.get(l.category);
       if (!prev || severityRank(l.rule.severity) > severityRank(prev.severity)) s.ruleOf.set(l.category, l.rule);
-      if (l.rule.threshold) (thresholdRules ??= []).push(l.rule);
+      if (l.rule.threshold) {
+        if (thresholdRules === null) thresholdRules = [];
+        thresholdRules.push(l.rule);
+      }
       if (l.rule.class !== 'benign') suspicious = true;
     }
     if (suspicious && s.firstReferer === '' && r.referer !== '') s.firstReferer = keep(r.referer);
