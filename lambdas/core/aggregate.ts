@@ -334,7 +334,7 @@ export class Aggregator {
     if (!suspicious && errorPath === null && counters.length === 0) return s;
 
     if (!s.window) s.window = new EventWindow(this.bucketMs, this.windowMs, this.retainMs, this.longestMs);
-    if (thresholdRules !== null) counters = [...counters, ...thresholdRules.map((t) => t.id)];
+    if (thresholdRules !== null) counters = [...counters, ...new Set(thresholdRules.map(thresholdKey))];
     if (!s.window.add(r.time, c.score, errorPath, counters)) return s;
     this.markLong(s, r.time);
 
@@ -345,7 +345,7 @@ export class Aggregator {
     }
     for (const t of thresholdRules ?? []) {
       if (!t.threshold || this.longThresholds.has(t.id)) continue;
-      const n = s.window.countAround(r.time, t.id, t.threshold.windowSeconds * 1000);
+      const n = s.window.countAround(r.time, thresholdKey(t), t.threshold.windowSeconds * 1000);
       if (n >= t.threshold.count) this.trigger(s, r.time, 'threshold', t, t.severity);
     }
     // The exact peak needs set unions over a dozen windows; skip it when even the upper bound
@@ -377,7 +377,7 @@ export class Aggregator {
       newEndpoint: s.lastPostTarget !== '' && s.lastPostTarget !== target,
     };
     if (s.lastPostTarget !== target) s.lastPostTarget = detach(target.slice(0, MAX_KEPT_TARGET));
-    return postCounters(form, evidence);
+    return postCounters(form, evidence, r.status);
   }
 
   /**
@@ -487,6 +487,11 @@ export const BEHAVIOUR_HORIZONS_MS = [3_600_000, 86_400_000] as const;
 const MAX_KEPT_TARGET = 256;
 const NO_COUNTERS: readonly string[] = [];
 
+/** The counter a threshold rule's matches go to: its id, or its category's with `per: category`. */
+export function thresholdKey(r: Rule): string {
+  return r.threshold?.per === 'category' ? `cat:${r.category}` : r.id;
+}
+
 /** A long threshold rule's window, rounded up to whole coarse buckets. */
 export function longWindowMs(seconds: number): number {
   return Math.ceil((seconds * 1000) / COARSE_BUCKET_MS) * COARSE_BUCKET_MS;
@@ -524,10 +529,13 @@ export function decideLong(s: SourceState, config: DetectorConfig, longThreshold
       out.push({ trigger: 'horizon', rule: ERROR_BURST_RULE, severity: maxSeverity('medium', base), horizon: facts });
     else if (p.score >= h.score) out.push({ trigger: 'horizon', rule: null, severity: maxSeverity('low', base), horizon: facts });
   }
+  const keys = new Set<string>();
   for (const r of longThresholds.values()) {
-    if (!r.threshold || !s.rulesSeen.has(r.id)) continue;
+    const key = thresholdKey(r);
+    if (!r.threshold || keys.has(key)) continue;
+    keys.add(key);
     const p = peakOf(longWindowMs(r.threshold.windowSeconds));
-    const n = p.counts.get(r.id) ?? 0;
+    const n = p.counts.get(key) ?? 0;
     if (n >= r.threshold.count) {
       out.push({
         trigger: 'threshold',

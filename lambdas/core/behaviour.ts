@@ -69,12 +69,11 @@ export const FORM_ENDPOINTS: Readonly<Record<FormKind, readonly string[]>> = {
     '/account/login',
     '/administrator/index.php',
     '/admin/login',
-    '/api/login',
-    '/api/auth',
     '/auth/login',
     '/session',
     '/sessions',
-    '/oauth/token',
+    // API token endpoints (/oauth/token, /api/login) are left to the site's configuration: apps
+    // post to them directly and often, which would look like automation here.
     '/j_security_check',
     '/password/reset',
     '/password/forgot',
@@ -89,15 +88,18 @@ export const FORM_ENDPOINTS: Readonly<Record<FormKind, readonly string[]>> = {
  * empty one is not evidence: many formats (common) do not log the user agent at all.
  */
 const SCRIPTED_AGENT =
-  /^(?:curl\/.*|wget\/.*|python-.*|python\/.*|go-http-client\/.*|java\/.*|okhttp\/.*|libwww-perl\/.*|lwp::.*|php\/.*|guzzlehttp\/.*|axios\/.*|node-fetch\/.*|undici.*|ruby.*|mechanize.*|scrapy\/.*|aiohttp\/.*|httpx\/.*|apache-httpclient\/.*|winhttp.*|powershell.*)$|msie [1-6]\.|windows (?:95|98|nt 4\.0)/;
+  /^(?:curl\/.*|wget\/.*|python-.*|python\/.*|go-http-client\/.*|java\/.*|okhttp\/.*|libwww-perl\/.*|lwp::.*|php\/.*|guzzlehttp\/.*|axios\/.*|node-fetch\/.*|undici.*|ruby.*|mechanize.*|scrapy\/.*|aiohttp\/.*|httpx\/.*|apache-httpclient\/.*|winhttp.*|powershell.*)$|msie [1-8]\.|windows (?:95|98|nt 4\.0)/;
 
 /** True for a user agent a person would not have. */
 export function isScriptedAgent(userAgent: string): boolean {
   return SCRIPTED_AGENT.test(userAgent.toLowerCase());
 }
 
-/** A form post faster than this after fetching the form was not typed by a person. */
-export const FAST_POST_MS = 3000;
+/**
+ * A form post sooner than this after fetching the form was not typed by a person (logs have
+ * whole seconds, so "3 s" in a log may be 2.0 s).
+ */
+export const FAST_POST_MS = 5000;
 /** A fetch of the form (or of a page asset) older than this says nothing about a post. */
 export const FORM_CONTEXT_MS = 600_000;
 
@@ -117,10 +119,15 @@ export interface PostEvidence {
   newEndpoint: boolean;
 }
 
-/** The counters one post adds: the post itself, and its evidence of automation. */
-export function postCounters(kind: FormKind, e: PostEvidence): string[] {
-  const n = Number(e.scriptedAgent) + Number(e.noFormOrFast) + Number(e.noAssets) + Number(e.newEndpoint);
+/**
+ * The counters one post adds: the post itself, and its evidence of automation. A login that
+ * visibly succeeded (a redirect) is never evidence: credential stuffing is mostly failures, and a
+ * person with a password manager and cached pages logs in fast without fetching assets.
+ */
+export function postCounters(kind: FormKind, e: PostEvidence, status: number): string[] {
   const out = [counterPost(kind)];
+  if (kind === 'login' && status >= 300 && status < 400) return out;
+  const n = Number(e.scriptedAgent) + Number(e.noFormOrFast) + Number(e.noAssets) + Number(e.newEndpoint);
   if (n >= 1) out.push(counterAuto1(kind));
   if (n >= 2) out.push(counterAuto2(kind));
   return out;
@@ -205,7 +212,7 @@ export const BEHAVIOUR_RULE_LIST: readonly Rule[] = Object.values(BEHAVIOUR_RULE
 export const BEHAVIOUR_THRESHOLDS: Readonly<Record<FormKind, { auto2: number; auto1: number; perHour: number; perDay: number }>> = {
   registration: { auto2: 2, auto1: 3, perHour: 10, perDay: 20 },
   comment: { auto2: 2, auto1: 4, perHour: 10, perDay: 25 },
-  login: { auto2: 4, auto1: 12, perHour: 20, perDay: 50 },
+  login: { auto2: 3, auto1: 12, perHour: 20, perDay: 50 },
 };
 
 /** One behaviour that crossed its threshold. */

@@ -1,4 +1,4 @@
-import { type AlertState, ERROR_BURST_RULE, type HorizonFacts, type SampleRequest, SourceState, type Trigger, decideLong } from './aggregate.js';
+import { type AlertState, ERROR_BURST_RULE, type HorizonFacts, type SampleRequest, SourceState, type Trigger, decideLong, thresholdKey } from './aggregate.js';
 import { alertIdOf, buildAlertMessage } from './alert-message.js';
 import { BEHAVIOUR_RULE_LIST } from './behaviour.js';
 import type { DetectorConfig } from './config.js';
@@ -215,8 +215,8 @@ export function decideMerged(
       });
     }
     for (const r of thresholdRules) {
-      if (!b.counts[r.id] || !r.threshold || ctx.longThresholds.has(r.id)) continue;
-      if (w.countAround(b.start, r.id, r.threshold.windowSeconds * 1000) >= r.threshold.count) {
+      if (!b.counts[thresholdKey(r)] || !r.threshold || ctx.longThresholds.has(r.id)) continue;
+      if (w.countAround(b.start, thresholdKey(r), r.threshold.windowSeconds * 1000) >= r.threshold.count) {
         candidates.push({
           trigger: 'threshold',
           rule: r,

@@ -220,3 +220,31 @@ describe('form abuse evidence', () => {
     assert.equal(report.alerts.length, 0);
   });
 });
+
+describe('slow evidence that adds up over a day', () => {
+  const hunter = (n: number) =>
+    ['/.env', '/.git/config', '/.aws/credentials', '/config/.env.production', '/id_rsa']
+      .slice(0, n)
+      .map((p, i) => line('198.51.100.77', i * 3 * 3600, `GET ${p} HTTP/1.1`, 404));
+
+  it('four secret files from any of the sensitive-file rules, hours apart, alert on the category threshold', () => {
+    assert.equal(scanLines({ a: hunter(3) }).report.alerts.length, 0);
+    const a = scanLines({ a: hunter(4) }).report.alerts[0];
+    assert.match(a?.trigger ?? '', /^threshold:/);
+    assert.ok(a?.categories.includes('sensitive-file'));
+  });
+
+  it('a person with a password manager and cached pages, logging in quickly four times a day, does not alert', () => {
+    const ip = '192.0.2.80';
+    const lines = [0, 3, 6, 9].flatMap((h) => [
+      line(ip, h * 3600, 'GET /login HTTP/1.1', 200),
+      line(ip, h * 3600 + 2, 'POST /login HTTP/1.1', 302, FIREFOX, 'https://example.org/login'),
+    ]);
+    assert.equal(scanLines({ a: lines }).report.alerts.length, 0);
+  });
+
+  it('three failed direct logins in a day, no form fetched, are credential stuffing (one address of a distributed run)', () => {
+    const lines = [0, 5, 11].map((h) => line('198.51.100.78', h * 3600, 'POST /login HTTP/1.1', 401));
+    assert.equal(scanLines({ a: lines }).report.alerts[0]?.trigger, 'behaviour:credential-stuffing');
+  });
+});

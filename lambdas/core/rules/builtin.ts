@@ -72,6 +72,13 @@ const NVD = (cve: string) => `https://nvd.nist.gov/vuln/detail/${cve}`;
  * percent-decoded. Probing rules only fire when the site did not serve the resource (a 2xx means
  * it exists, so asking for it is not probing); secrets and exploits fire whatever the status.
  */
+/**
+ * Secret files spread over a day are as telling as a burst: no visitor asks for any. Four of
+ * them (any of the sensitive-file rules) within 24 hours alert (CrowdSec's sensitive-files
+ * scenario uses 4 in 5 s; a slow hunter spaces them out).
+ */
+const SECRETS_THRESHOLD = { count: 4, windowSeconds: 86_400, per: 'category' } as const;
+
 export const BUILTIN_RULES: Rule[] = [
   // ── benign ────────────────────────────────────────────────────────────────────────────────
   {
@@ -495,6 +502,7 @@ export const BUILTIN_RULES: Rule[] = [
     class: 'probing',
     severity: 'high',
     score: 20,
+    threshold: SECRETS_THRESHOLD,
     explain: 'Looking for files that hold secrets (environment files, version-control metadata, credentials): if one was served, treat its contents as leaked',
     references: ['https://github.com/coreruleset/coreruleset/blob/main/rules/restricted-files.data'],
     // Whole segments and file names, not substrings: `/secrets-of-baking` is a page, and a decoy
@@ -547,6 +555,7 @@ export const BUILTIN_RULES: Rule[] = [
     class: 'probing',
     severity: 'high',
     score: 20,
+    threshold: SECRETS_THRESHOLD,
     explain: 'Looking inside directories that hold secrets (version-control metadata, cloud and SSH credentials)',
     references: ['https://github.com/coreruleset/coreruleset/blob/main/rules/restricted-files.data'],
     match: {
@@ -561,6 +570,7 @@ export const BUILTIN_RULES: Rule[] = [
     class: 'probing',
     severity: 'high',
     score: 20,
+    threshold: SECRETS_THRESHOLD,
     explain: 'Looking for a `secrets` or `credentials` directory that does not exist here',
     // Applications have real pages by these names (`/settings/credentials`): only a miss is a probe.
     match: { segment: { equals: ['secrets', 'credentials'] }, notStatus: NOT_SERVED },
@@ -571,6 +581,7 @@ export const BUILTIN_RULES: Rule[] = [
     class: 'probing',
     severity: 'high',
     score: 20,
+    threshold: SECRETS_THRESHOLD,
     explain: 'Looking for deployment and application configuration files at the top of the web root',
     match: {
       path: {
@@ -584,6 +595,7 @@ export const BUILTIN_RULES: Rule[] = [
     class: 'probing',
     severity: 'high',
     score: 20,
+    threshold: SECRETS_THRESHOLD,
     explain: "Looking for Apache's server-status or server-info pages, which reveal every client and URL being served",
     match: { path: { equals: ['/server-status', '/server-info', '/server-status/', '/nginx_status', '/status.php'] } },
     // mod_status scraped from the same host is monitoring, not probing.
@@ -595,6 +607,7 @@ export const BUILTIN_RULES: Rule[] = [
     class: 'probing',
     severity: 'high',
     score: 20,
+    threshold: SECRETS_THRESHOLD,
     explain: 'Looking for backups and database dumps left in the web root',
     match: { file: { suffix: BACKUP_SUFFIXES }, notStatus: NOT_SERVED },
   },
@@ -604,6 +617,7 @@ export const BUILTIN_RULES: Rule[] = [
     class: 'probing',
     severity: 'high',
     score: 20,
+    threshold: SECRETS_THRESHOLD,
     explain: 'Looking for an archive or dump of the whole site at the top of the web root (`/backup.zip`, `/site.tar.gz`, `/<host>.sql`)',
     // At the top level a redirect proves nothing: sites answer every unknown name with the same
     // redirect to the home or login page, and only a delivered file means it exists. Deeper
@@ -616,6 +630,7 @@ export const BUILTIN_RULES: Rule[] = [
     class: 'probing',
     severity: 'high',
     score: 20,
+    threshold: SECRETS_THRESHOLD,
     explain: 'Looking for a directory of backups or database dumps in the web root',
     match: { segment: { equals: ['backup', 'backups', 'dump', 'dumps', 'db_backup', 'db_backups', 'sql_backup'] }, notStatus: NOT_SERVED },
   },

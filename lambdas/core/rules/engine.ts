@@ -368,6 +368,9 @@ function compileRule(rule: Rule): Compiled {
   if (rule.threshold && !(rule.threshold.count >= 1 && rule.threshold.windowSeconds > 0 && rule.threshold.windowSeconds <= MAX_THRESHOLD_SECONDS)) {
     throw new Error(`${where}.threshold: count must be ≥ 1 and windowSeconds between 1 and ${MAX_THRESHOLD_SECONDS}`);
   }
+  if (rule.threshold?.per !== undefined && rule.threshold.per !== 'rule' && rule.threshold.per !== 'category') {
+    throw new Error(`${where}.threshold.per must be "rule" or "category"`);
+  }
   const side: Side = m.any ? 'any' : m.request ? 'request' : m.agent ? 'agent' : 'record';
   return { rule, side, request: m.request, agent: m.agent, any: m.any, record: m.record, unless };
 }

@@ -99,7 +99,12 @@ export interface Rule {
   /** Classes of other labels this one cancels on the same request (benign rules). */
   suppresses?: RuleClass[];
   /** Alert when this many matches fall within `windowSeconds` (brute force; at most a day, 86400). */
-  threshold?: { count: number; windowSeconds: number };
+  threshold?: {
+    count: number;
+    windowSeconds: number;
+    /** Count matches of this rule alone (default), or of every rule of its category with `per: category`. */
+    per?: 'rule' | 'category';
+  };
 }
 
 /** Per-category wording for alerts: what it probably is and what to do. */
