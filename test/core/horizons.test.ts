@@ -248,3 +248,22 @@ describe('slow evidence that adds up over a day', () => {
     assert.equal(scanLines({ a: lines }).report.alerts[0]?.trigger, 'behaviour:credential-stuffing');
   });
 });
+
+describe('enumeration and proxy tests that add up', () => {
+  it('five numbered authors within an hour alert; two do not', () => {
+    const walk = (n: number) => Array.from({ length: n }, (_, i) => line('198.51.100.81', i * 400, `GET /?author=${i + 1} HTTP/1.1`, i < 2 ? 301 : 404));
+    assert.equal(scanLines({ a: walk(2) }).report.alerts.length, 0);
+    assert.equal(scanLines({ a: walk(5) }).report.alerts[0]?.trigger, 'threshold:wordpress-author-enum');
+  });
+
+  it('three open-proxy tests in a day alert, whichever form they take', () => {
+    const lines = [
+      line('198.51.100.82', 0, 'GET http://proxy-judge.example/azenv.php HTTP/1.1', 404),
+      line('198.51.100.82', 4 * 3600, 'CONNECT www.example.net:443 HTTP/1.1', 400),
+      line('198.51.100.82', 9 * 3600, 'GET http://ip-check.example/ HTTP/1.1', 404),
+    ];
+    assert.equal(scanLines({ a: lines.slice(0, 2) }).report.alerts.length, 0);
+    const a = scanLines({ a: lines }).report.alerts[0];
+    assert.match(a?.trigger ?? '', /^threshold:(absolute-uri|connect-method)$/);
+  });
+});

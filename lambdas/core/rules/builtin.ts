@@ -77,6 +77,9 @@ const NVD = (cve: string) => `https://nvd.nist.gov/vuln/detail/${cve}`;
  * them (any of the sensitive-file rules) within 24 hours alert (CrowdSec's sensitive-files
  * scenario uses 4 in 5 s; a slow hunter spaces them out).
  */
+/** Three open-proxy tests (CONNECT, or a URL of another site) from one source in a day alert. */
+const PROXY_THRESHOLD = { count: 3, windowSeconds: 86_400, per: 'category' } as const;
+
 const SECRETS_THRESHOLD = { count: 4, windowSeconds: 86_400, per: 'category' } as const;
 
 export const BUILTIN_RULES: Rule[] = [
@@ -474,6 +477,8 @@ export const BUILTIN_RULES: Rule[] = [
     explain: 'Enumerating WordPress user names with `/?author=N` (the site redirects it to the author page, which names the account)',
     references: ['https://github.com/wpscanteam/wpscan'],
     match: { path: { equals: ['/', '/index.php'] }, param: { regex: '^author=[0-9]{1,9}$' } },
+    // One author link is a reader; five numbered authors within an hour is a list being walked.
+    threshold: { count: 5, windowSeconds: 3600 },
   },
   {
     id: 'cache-busting',
@@ -1187,6 +1192,7 @@ export const BUILTIN_RULES: Rule[] = [
     score: 15,
     explain: 'Testing whether the server is an open proxy that would relay traffic for others',
     match: { method: ['CONNECT'] },
+    threshold: PROXY_THRESHOLD,
   },
   {
     id: 'connect-non-web-port',
@@ -1232,6 +1238,7 @@ export const BUILTIN_RULES: Rule[] = [
     match: { rawTarget: { prefix: ['http://', 'https://', 'ftp://'] } },
     // Some clients and proxies send the absolute form for the site itself (RFC 9112 §3.2.2).
     unless: { ownHost: true },
+    threshold: PROXY_THRESHOLD,
   },
   {
     id: 'invalid-http-version',
