@@ -6,7 +6,7 @@ import { detach } from './lines.js';
 import { type LogRecord, requestLineOf } from './model.js';
 import type { Classification } from './rules/engine.js';
 import type { Rule, Severity } from './rules/types.js';
-import { COARSE_BUCKET_MS, EventWindow, type LongPeak, longPeak } from './window.js';
+import { COARSE_BUCKET_MS, EventWindow, type LongPeak, longPeak, pathHashNumber } from './window.js';
 
 /** A request kept as evidence. Strings are raw here and escaped on output. */
 export interface SampleRequest {
@@ -89,11 +89,15 @@ export class SourceState {
   readonly rulesSeen = new Map<string, Rule>();
   /** Addresses seen under this key (an IPv6 /64 can hold many), capped. */
   readonly addresses = new Set<string>();
-  /** Event time of the last fetch of a form page and of a page asset (for form-post evidence). */
-  lastFormGetAt = Number.NEGATIVE_INFINITY;
+  /** Event time of the last fetch of a page and of a page asset (for form-post evidence). */
+  lastPageGetAt = Number.NEGATIVE_INFINITY;
   lastAssetAt = Number.NEGATIVE_INFINITY;
   /** Target of the last form post (a new endpoint is evidence of a bot trying many). */
   lastPostTarget = '';
+  /** Hashes of the first few user agents seen (several: people behind a NAT or proxy). */
+  agents: number[] | null = null;
+  /** The last user agent noted (most sources have one: no hashing after the first request). */
+  lastAgent = '';
   /** Highest score and distinct paths seen per long horizon (seconds → facts). */
   readonly horizonPeaks = new Map<number, HorizonFacts>();
 
@@ -300,10 +304,14 @@ export class Aggregator {
       s.statusClasses[i] = (s.statusClasses[i] ?? 0) + 1;
     }
     let counters: readonly string[] = NO_COUNTERS;
-    if (asset) s.lastAssetAt = Math.max(s.lastAssetAt, r.time);
-    else if (form !== null) {
-      if (r.method === 'POST') counters = this.postEvidence(s, r, form);
-      else if (r.method === 'GET') s.lastFormGetAt = Math.max(s.lastFormGetAt, r.time);
+    const m = r.method;
+    if (m === 'GET' || m === 'POST') {
+      if (r.userAgent !== s.lastAgent && (s.agents === null || s.agents.length < MULTI_CLIENT_AGENTS)) noteAgent(s, r.userAgent);
+      if (asset) s.lastAssetAt = Math.max(s.lastAssetAt, r.time);
+      else if (m === 'GET') {
+        // Any page can hold a form (comment forms sit on every post), so any page fetch counts.
+        if (status < 400) s.lastPageGetAt = Math.max(s.lastPageGetAt, r.time);
+      } else if (form !== null) counters = this.postEvidence(s, r, form);
     }
     if (c.labels.length === 0 && errorPath === null && counters.length === 0) return s;
 
@@ -368,13 +376,16 @@ export class Aggregator {
   }
 
   private postEvidence(s: SourceState, r: LogRecord, form: FormKind): readonly string[] {
-    const since = r.time - s.lastFormGetAt;
+    const since = r.time - s.lastPageGetAt;
     const target = r.query ? `${r.path}?${r.query}` : r.path;
+    // Timing and page assets describe one client's flow. Behind a NAT several people interleave
+    // (one fetches the form, another posts), so with several user agents only the agent counts.
+    const oneClient = (s.agents?.length ?? 0) < MULTI_CLIENT_AGENTS;
     const evidence = {
       scriptedAgent: isScriptedAgent(r.userAgent),
-      noFormOrFast: !(since >= FAST_POST_MS && since <= FORM_CONTEXT_MS),
-      noAssets: !(r.time - s.lastAssetAt <= FORM_CONTEXT_MS),
-      newEndpoint: s.lastPostTarget !== '' && s.lastPostTarget !== target,
+      noFormOrFast: oneClient && !(since >= FAST_POST_MS && since <= FORM_CONTEXT_MS),
+      noAssets: oneClient && !(r.time - s.lastAssetAt <= FORM_CONTEXT_MS),
+      newEndpoint: oneClient && s.lastPostTarget !== '' && s.lastPostTarget !== target,
     };
     if (s.lastPostTarget !== target) s.lastPostTarget = detach(target.slice(0, MAX_KEPT_TARGET));
     return postCounters(form, evidence, r.status);
@@ -483,6 +494,16 @@ export const MAX_SUBNETS_PER_PREFIX = 256;
 
 /** Behaviour decisions read these two horizons: 1 h and 24 h. */
 export const BEHAVIOUR_HORIZONS_MS = [3_600_000, 86_400_000] as const;
+/** This many different user agents on pages and forms of one source: several people (a NAT). */
+export const MULTI_CLIENT_AGENTS = 3;
+
+function noteAgent(s: SourceState, ua: string): void {
+  s.lastAgent = keep(ua);
+  const h = pathHashNumber(ua);
+  if (s.agents === null) s.agents = [h];
+  else if (!s.agents.includes(h)) s.agents.push(h);
+}
+
 /** Form-post targets kept per source to compare endpoints are cut to this length. */
 const MAX_KEPT_TARGET = 256;
 const NO_COUNTERS: readonly string[] = [];

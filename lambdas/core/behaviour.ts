@@ -111,7 +111,7 @@ export const counterAuto2 = (k: FormKind) => `~auto2:${k}`;
 /** What a source did around one form post that a person would not do. */
 export interface PostEvidence {
   scriptedAgent: boolean;
-  /** Posted without fetching the form first, or less than FAST_POST_MS after fetching it. */
+  /** Posted without fetching a page first, or less than FAST_POST_MS after fetching one. */
   noFormOrFast: boolean;
   /** No page asset fetched since the form (or in FORM_CONTEXT_MS). */
   noAssets: boolean;

@@ -172,9 +172,9 @@ export class Detector {
     } else {
       const c = this.classifier.classify(r);
       const m = r.method;
-      // Only GETs and POSTs matter for form behaviour; a cheap test on the method first.
-      const form = m === 'POST' || m === 'GET' ? this.formKindOf(r.path, r.query) : null;
-      state = this.aggregator.add(key, r, c, this.classifier.errorPathOf(r, c), v4, form, form === null && m === 'GET' && isAssetPath(r.path));
+      // Form behaviour reads POSTs to form endpoints, and GETs of pages and their assets.
+      const form = m === 'POST' ? this.formKindOf(r.path, r.query) : null;
+      state = this.aggregator.add(key, r, c, this.classifier.errorPathOf(r, c), v4, form, m === 'GET' && isAssetPath(r.path));
       labels = c.labels;
     }
     if (state === null) return null; // past the source budget: counted in the report's bounds

@@ -267,3 +267,17 @@ describe('enumeration and proxy tests that add up', () => {
     assert.match(a?.trigger ?? '', /^threshold:(absolute-uri|connect-method)$/);
   });
 });
+
+describe('several people behind one address', () => {
+  it('a NAT where one person fetches the comment form and another posts a second later is not a bot', () => {
+    const ip = '192.0.2.90';
+    const agents = [FIREFOX, 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Safari/604.1', 'Mozilla/5.0 (Linux; Android 14) Chrome/124.0 Mobile'];
+    const lines: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const t = i * 1800;
+      lines.push(line(ip, t, `GET /blog/post-${i} HTTP/1.1`, 200, agents[i % 3]));
+      lines.push(line(ip, t + 1, 'POST /wp-comments-post.php HTTP/1.1', 302, agents[(i + 1) % 3]));
+    }
+    assert.equal(scanLines({ a: lines }).report.alerts.length, 0);
+  });
+});
