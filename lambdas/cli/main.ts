@@ -203,7 +203,6 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       }
     }
     progress.finish();
-    detector.finish();
     const report = buildReport(detector);
     if (values.json) {
       const doc = explain

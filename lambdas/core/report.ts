@@ -251,8 +251,9 @@ export function evidenceLine(s: SourceState, a: AlertState, windowSeconds: numbe
   }
 }
 
-/** Builds the report from a finished detector. */
+/** Builds the report from a detector whose objects have all ended (pending decisions are taken first). */
 export function buildReport(d: Detector): ScanReport {
+  d.finish();
   const skipped: Record<string, number> = {};
   let total = 0;
   let parsed = 0;

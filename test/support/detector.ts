@@ -14,6 +14,5 @@ export function scanLines(
     for (const l of lines) o.push(l);
     o.end();
   }
-  detector.finish();
   return { report: buildReport(detector), detector };
 }
