@@ -600,7 +600,7 @@ export const BUILTIN_RULES: Rule[] = [
     class: 'probing',
     severity: 'high',
     score: 20,
-    threshold: SECRETS_THRESHOLD,
+    // No day-long count: monitoring on another host scrapes these pages all day long.
     explain: "Looking for Apache's server-status or server-info pages, which reveal every client and URL being served",
     match: { path: { equals: ['/server-status', '/server-info', '/server-status/', '/nginx_status', '/status.php'] } },
     // mod_status scraped from the same host is monitoring, not probing.
