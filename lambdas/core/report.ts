@@ -1,6 +1,6 @@
 import type { AlertState, SourceState } from './aggregate.js';
 import { severityRank } from './decide.js';
-import { sanitize } from './escape.js';
+import { escapeUntrusted, sanitize } from './escape.js';
 import { isInternal, isLoopback } from './ip.js';
 import { CATEGORY_INFO } from './rules/builtin.js';
 import type { Severity } from './rules/types.js';
@@ -61,6 +61,9 @@ export interface BenignReport {
   sources: string[];
   explanation: string;
 }
+
+/** Longest source key shown: an IPv6 /64 key is 24 characters; anything longer is not an address. */
+const SOURCE_MAX = 100;
 
 /** ISO 8601 in UTC, or "" for an unknown time. */
 export function iso(ms: number): string {
@@ -156,7 +159,8 @@ export function alertReport(s: SourceState, a: AlertState, blockHours: number): 
   const { what, todo } = whatAndTodo(s, blockHours);
   const note = internalSourceNote(s.key, s.firstReferer);
   return {
-    source: s.key,
+    // The key is the log's client-address field: not always an address when a line is hostile.
+    source: sanitize(s.key, SOURCE_MAX),
     severity: a.claim.severity,
     score: s.score,
     categories: rankedCategories(s),
@@ -207,7 +211,7 @@ export function buildReport(d: Detector): ScanReport {
     lines: { total, parsed, skipped },
     alerts: listed.filter((s) => s.alert).map((s) => alertReport(s, s.alert as AlertState, blockHours)),
     sources: listed.map((s) => ({
-      source: s.key,
+      source: sanitize(s.key, SOURCE_MAX),
       verdict: verdict(s),
       severity: s.alert?.claim.severity ?? s.severity(),
       score: s.score,
@@ -222,11 +226,12 @@ export function buildReport(d: Detector): ScanReport {
       .map(([category, b]) => ({
         category,
         requests: b.requests,
-        sources: [...b.sources],
+        sources: [...b.sources].map((x) => sanitize(x, SOURCE_MAX)),
         explanation: b.rule.explain,
       })),
-    files: d.objects,
-    skippedSamples: d.skippedSamples,
+    // File names and object keys can be chosen by whoever writes the logs.
+    files: d.objects.map((o) => ({ ...o, name: escapeUntrusted(o.name) })),
+    skippedSamples: d.skippedSamples.map((x) => ({ ...x, object: escapeUntrusted(x.object) })),
     cleanSources: clean,
   };
 }
