@@ -2,6 +2,7 @@ import { ConfigError } from './errors.js';
 import { JSON_FIELDS, type JsonFieldMap } from './formats/jsonl.js';
 import { parseCidr } from './ip.js';
 import { type Rule, SEVERITIES } from './rules/types.js';
+import { userRegexProblem } from './rules/user-regex.js';
 
 /** Everything the detector can be told; `parseDetectorConfig` fills in the defaults. */
 export interface DetectorConfig {
@@ -118,6 +119,10 @@ function checkMatch(m: unknown, where: string, field: string): void {
     noUnknownKeys(p, PATTERN_KEYS, where, `${field}.${k}.`);
     for (const pk of ['equals', 'prefix', 'suffix', 'contains']) strings(p, pk, where, `${field}.${k}.`);
     if (p.regex !== undefined && typeof p.regex !== 'string') fail(where, `${field}.${k}.regex`, 'must be a string');
+    if (typeof p.regex === 'string') {
+      const problem = userRegexProblem(p.regex);
+      if (problem) fail(where, `${field}.${k}.regex`, problem);
+    }
   }
   for (const k of ['method', 'protocol', 'status', 'notStatus']) strings(m, k, where, `${field}.`);
 }
