@@ -65,9 +65,12 @@ export interface BenignReport {
 /** Longest source key shown: an IPv6 /64 key is 24 characters; anything longer is not an address. */
 const SOURCE_MAX = 100;
 
-/** ISO 8601 in UTC, or "" for an unknown time. */
+/** Farthest time a Date can hold (±100,000,000 days around 1970). */
+const MAX_DATE_MS = 8.64e15;
+
+/** ISO 8601 in UTC, or "" for an unknown (or unrepresentable) time. */
 export function iso(ms: number): string {
-  return Number.isFinite(ms) ? new Date(ms).toISOString().replace('.000Z', 'Z') : '';
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS ? new Date(ms).toISOString().replace('.000Z', 'Z') : '';
 }
 
 /** Categories that qualify another finding rather than stand as the headline. */

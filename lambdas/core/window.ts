@@ -79,7 +79,11 @@ export class EventWindow {
     while (hi > 0 && (b[hi - 1] as Bucket).start >= start + lengthMs) hi--;
     let lo = hi;
     while (lo > 0 && (b[lo - 1] as Bucket).start > start - lengthMs) lo--;
-    for (let end = start + this.bucketMs; end <= start + lengthMs; end += this.bucketMs) {
+    // Counted, not `end += bucketMs`: far beyond any real date a double cannot hold the step
+    // (start + bucketMs === start) and that loop never ended.
+    const steps = Math.floor(lengthMs / this.bucketMs);
+    for (let k = 1; k <= steps; k++) {
+      const end = start + k * this.bucketMs;
       let from = lo;
       while (from < hi && (b[from] as Bucket).start < end - lengthMs) from++;
       let to = from;
