@@ -104,8 +104,11 @@ export async function readLines(body: AsyncIterable<Uint8Array>, sink: LineSink,
   }
   let text: AsyncIterable<Uint8Array> = raw();
   let piped: Promise<void> | null = null;
+  // Compressed bytes the inflater has consumed (not merely fetched: the body is read ahead).
+  let consumed = () => outcome.bytesIn;
   if (outcome.compressed) {
     const gunzip = createGunzip();
+    consumed = () => gunzip.bytesWritten;
     // pipeline() (unlike pipe()) destroys the gunzip stream with the body's error, so a network
     // failure half-way surfaces in the loop below instead of as an unhandled 'error' event.
     piped = pipeline(Readable.from(raw()), gunzip);
@@ -137,7 +140,7 @@ export async function readLines(body: AsyncIterable<Uint8Array>, sink: LineSink,
         const cut =
           outcome.bytesOut > maxOut
             ? 'decompressed-size-limit'
-            : outcome.bytesOut > RATIO_CHECK_AFTER_BYTES && outcome.bytesOut > outcome.bytesIn * maxRatio
+            : outcome.bytesOut > RATIO_CHECK_AFTER_BYTES && outcome.bytesOut > consumed() * maxRatio
               ? 'compression-ratio-limit'
               : null;
         if (cut) {
@@ -145,7 +148,7 @@ export async function readLines(body: AsyncIterable<Uint8Array>, sink: LineSink,
           const why =
             cut === 'decompressed-size-limit'
               ? `more than ${maxOut} bytes once decompressed`
-              : `more than ${maxRatio} times its compressed size (${outcome.bytesOut} bytes from ${outcome.bytesIn})`;
+              : `more than ${maxRatio} times its compressed size (${outcome.bytesOut} bytes from ${consumed()})`;
           sink.overlong(`the rest of the object was not read: it inflates to ${why}`, cut);
           return outcome;
         }
