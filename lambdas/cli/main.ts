@@ -187,6 +187,11 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           progress.finish();
           io.stderr.write(errStyle.yellow(`probewatch: ${sanitize(name, 200)}: skipped: ${outcome.notLog}\n`));
           inputErrors++;
+        } else if (outcome.cutOff) {
+          // The report covers only the start of this file: say so, and exit 2 like other input problems.
+          progress.finish();
+          io.stderr.write(errStyle.yellow(`probewatch: ${sanitize(name, 200)}: only partly read (${outcome.cutOff}), it looks like a decompression bomb\n`));
+          inputErrors++;
         }
       } catch (e) {
         if (!(e instanceof InputError)) throw e;
