@@ -39,4 +39,15 @@ describe('probewatch scan on awkward inputs', () => {
     assert.ok(doc.lines.total < RATIO_CHECK_AFTER_BYTES + 1024 ** 2, `${doc.lines.total} lines read of 1 GiB`);
     assert.equal(doc.alerts[0]?.source, '198.51.100.52');
   });
+
+  it('refuses a configured regex RE2 cannot run, naming the file and the field', async () => {
+    const path = join(dir, 'rules.yaml');
+    writeFileSync(
+      path,
+      'rules:\n  - id: repeated-word\n    category: odd-path\n    class: probing\n    severity: low\n    score: 5\n    explain: A word repeated in the path\n    match:\n      path: { regex: "/(\\\\w+)/\\\\1" }\n',
+    );
+    const r = await runCli(['scan', '--config', path, 'events/logs/seed-cgi-sweep.log']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /rules\.yaml: rules\[0\]\.match\.path\.regex is not a valid regular expression \(RE2 syntax/);
+  });
 });
