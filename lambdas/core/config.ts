@@ -1,8 +1,8 @@
 import { ConfigError } from './errors.js';
 import { JSON_FIELDS, type JsonFieldMap } from './formats/jsonl.js';
 import { parseCidr } from './ip.js';
+import { regexProblem } from './rules/linear-regex.js';
 import { type Rule, SEVERITIES } from './rules/types.js';
-import { userRegexProblem } from './rules/user-regex.js';
 
 /** Everything the detector can be told; `parseDetectorConfig` fills in the defaults. */
 export interface DetectorConfig {
@@ -120,7 +120,7 @@ function checkMatch(m: unknown, where: string, field: string): void {
     for (const pk of ['equals', 'prefix', 'suffix', 'contains']) strings(p, pk, where, `${field}.${k}.`);
     if (p.regex !== undefined && typeof p.regex !== 'string') fail(where, `${field}.${k}.regex`, 'must be a string');
     if (typeof p.regex === 'string') {
-      const problem = userRegexProblem(p.regex);
+      const problem = regexProblem(p.regex);
       if (problem) fail(where, `${field}.${k}.regex`, problem);
     }
   }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { parseDetectorConfig } from '../../../lambdas/core/config.js';
 import { BUILTIN_RULES, CATEGORY_INFO } from '../../../lambdas/core/rules/builtin.js';
 import { Classifier, globTest } from '../../../lambdas/core/rules/engine.js';
-import { MAX_REGEX_PROGRAM_SIZE, MAX_REGEX_REPEAT_SUM, userRegexProblem } from '../../../lambdas/core/rules/user-regex.js';
+import { MAX_REGEX_PROGRAM_SIZE, MAX_REGEX_REPEAT_SUM, regexProblem } from '../../../lambdas/core/rules/linear-regex.js';
 import { record } from '../../support/records.js';
 
 const classifier = new Classifier(BUILTIN_RULES);
@@ -194,7 +194,7 @@ describe('configuration-driven labels', () => {
   });
 });
 
-describe('configured regular expressions run in linear time (RE2)', () => {
+describe('rule regular expressions run in linear time (RE2)', () => {
   const userRule = (regex: string) => ({
     id: 'x',
     category: 'x',
@@ -216,19 +216,19 @@ describe('configured regular expressions run in linear time (RE2)', () => {
     ['a{0,1000}a{0,1000}a{0,1000}', new RegExp(`repetition counts add up to 3000, more than ${MAX_REGEX_REPEAT_SUM}`)],
     ['((abcd|cdef|efgh|ghij|ijkl){0,40}){0,25}', new RegExp(`instructions, at most ${MAX_REGEX_PROGRAM_SIZE}`)],
   ];
-  for (const [re, why] of refused) it(`refuses ${re}`, () => assert.match(userRegexProblem(re) ?? 'accepted', why));
+  for (const [re, why] of refused) it(`refuses ${re}`, () => assert.match(regexProblem(re) ?? 'accepted', why));
 
   // Patterns a backtracking engine could not run safely are fine on RE2.
   const accepted = ['(a+)+$', '.*x', 'a{2,}', '(a|aa)*b', '[]a]', 'msie [1-6]\\.', '^/php[0-9]?(-cli|-cgi)?$', '\\(\\)\\s{0,8}\\{'];
-  for (const re of accepted) it(`accepts ${re}`, () => assert.equal(userRegexProblem(re), null));
+  for (const re of accepted) it(`accepts ${re}`, () => assert.equal(regexProblem(re), null));
 
-  it('every built-in regex is valid RE2 too (nothing in it needs backtracking)', () => {
+  it('every built-in regex is valid RE2 (nothing in it needs backtracking)', () => {
     let checked = 0;
     for (const r of BUILTIN_RULES) {
       for (const m of [r.match, r.unless]) {
         for (const p of Object.values(m ?? {})) {
           if (p && typeof p === 'object' && 'regex' in p && typeof p.regex === 'string') {
-            assert.equal(userRegexProblem(p.regex), null, r.id);
+            assert.equal(regexProblem(p.regex), null, r.id);
             checked++;
           }
         }
@@ -286,9 +286,9 @@ describe('known-route globs match in linear time', () => {
 });
 
 describe('every rule on adversarial input', () => {
-  // Hostile lines of 100 KB go through every rule. Matching is linear by construction (the checks
-  // above); this proves every rule completes on input built to defeat backtracking, within the
-  // runner's timeout rather than a timed assertion.
+  // Hostile lines of 100 KB go through every rule. Matching is linear by construction (RE2 and
+  // plain string tests); this proves every rule completes on input built to defeat backtracking,
+  // within the runner's timeout rather than a timed assertion.
   it('every rule completes on 100 KB adversarial lines', { timeout: 60_000 }, () => {
     const n = 100_000;
     const payloads = [

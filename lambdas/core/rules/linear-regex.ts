@@ -1,10 +1,11 @@
 import { RE2JS } from 're2js';
 
 /**
- * Regular expressions from the configuration run on RE2 (re2js, pure JavaScript): matching is
- * linear in the input whatever the pattern, so no pattern can make a crafted request line take
- * exponential time, and no checker of "safe" syntax is needed. RE2 refuses what it cannot run
- * in linear time (back-references, look-arounds) with a parse error.
+ * Every rule's regular expression, built-in or configured, runs on RE2 (re2js, pure JavaScript,
+ * so it needs no native build in the Lambda): matching is linear in the input whatever the
+ * pattern, so no pattern can make a crafted request line take exponential time, and no checker of
+ * "safe" syntax is needed. RE2 refuses what it cannot run in linear time (back-references,
+ * look-arounds) with a parse error.
  *
  * What remains is the size of the pattern once repetitions are expanded (`a{0,1000}` is 2,000
  * instructions): it multiplies the per-character cost of matching and the time to compile.
@@ -26,8 +27,8 @@ function repeatSum(source: string): number {
   return sum;
 }
 
-/** Compiles a configured pattern for linear-time search; throws an Error whose message says what is wrong. */
-export function compileUserRegex(source: string): (s: string) => boolean {
+/** Compiles a pattern for linear-time search; throws an Error whose message says what is wrong. */
+export function compileRegex(source: string): (s: string) => boolean {
   const repeats = repeatSum(source);
   if (repeats > MAX_REGEX_REPEAT_SUM) {
     throw new Error(`repeats too much: its repetition counts add up to ${repeats}, more than ${MAX_REGEX_REPEAT_SUM}`);
@@ -44,10 +45,10 @@ export function compileUserRegex(source: string): (s: string) => boolean {
   return (s) => re.test(s);
 }
 
-/** Why a configured pattern cannot be used, or null when it can. */
-export function userRegexProblem(source: string): string | null {
+/** Why a pattern cannot be used, or null when it can. */
+export function regexProblem(source: string): string | null {
   try {
-    compileUserRegex(source);
+    compileRegex(source);
     return null;
   } catch (e) {
     return (e as Error).message;
