@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { InputError } from '../core/errors.js';
@@ -10,53 +11,112 @@ export interface ReadOutcome {
   compressed: boolean;
   /** Bytes of the stored object (compressed size for gzip). */
   bytesIn: number;
+  /** Bytes after decompression that were read (equal to `bytesIn` for plain objects). */
+  bytesOut: number;
   /** Set when the object is not a text log at all; no line was delivered. */
   notLog?: string;
+  /** Set when reading stopped at a decompression bound; the reason was also counted in the sink. */
+  cutOff?: CutOffReason;
+}
+
+/** Why the rest of a compressed object was not read. */
+export type CutOffReason = 'decompressed-size-limit' | 'compression-ratio-limit';
+
+/**
+ * Most bytes one compressed object may inflate to. Far above any access-log object a server or
+ * load balancer writes; a small gzip that claims more is a decompression bomb, not a log.
+ */
+export const MAX_DECOMPRESSED_BYTES = 16 * 1024 ** 3;
+/**
+ * Highest inflation ratio allowed once `RATIO_CHECK_AFTER_BYTES` were inflated. Access logs
+ * compress 10–40 : 1 (identical health-check lines reach about 37 : 1); deflate's ceiling, which
+ * bombs sit at, is about 1030 : 1.
+ */
+export const MAX_COMPRESSION_RATIO = 200;
+/**
+ * Below this many inflated bytes the ratio is not judged: small objects are never cut, and a bomb
+ * of blank lines delivers at most this many before it is.
+ */
+export const RATIO_CHECK_AFTER_BYTES = 16 * 1024 ** 2;
+
+/** Bounds and hooks of one read. */
+export interface ReadOptions {
+  maxLineLength?: number;
+  /** Progress in stored (possibly compressed) bytes. */
+  onBytes?: (n: number) => void;
+  maxDecompressedBytes?: number;
+  maxCompressionRatio?: number;
 }
 
 const GZIP_MAGIC_0 = 0x1f;
 const GZIP_MAGIC_1 = 0x8b;
 
+function isGzipDataError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'Z_BUF_ERROR' || code === 'Z_DATA_ERROR' || /unexpected end of file|incorrect header/i.test((e as Error).message);
+}
+
 /**
  * Streams an object's bytes into lines in constant memory. Gzip is recognised by its magic
- * bytes, never by the name; binary content is refused before any line is parsed.
- * `onBytes` reports progress in stored (possibly compressed) bytes.
+ * bytes, never by the name; binary content is refused before any line is parsed. Inflation is
+ * bounded (`MAX_DECOMPRESSED_BYTES`, `MAX_COMPRESSION_RATIO`): past a bound the rest is not read,
+ * and the sink is told why. An error of the body, before or inside decompression, rejects the
+ * returned promise; it never escapes as an unhandled stream error.
  */
-export async function readLines(
-  body: AsyncIterable<Uint8Array>,
-  sink: LineSink,
-  opts: { maxLineLength?: number; onBytes?: (n: number) => void } = {},
-): Promise<ReadOutcome> {
+export async function readLines(body: AsyncIterable<Uint8Array>, sink: LineSink, opts: ReadOptions = {}): Promise<ReadOutcome> {
   const iterator = body[Symbol.asyncIterator]();
-  let first = await iterator.next();
-  while (!first.done && first.value.length < 2) {
-    // Tiny first chunks (stdin) are joined until the magic bytes can be read.
-    const more = await iterator.next();
-    if (more.done) break;
-    first = { done: false, value: Buffer.concat([first.value, more.value]) };
+  const release = async () => {
+    // Stops the body (an HTTP response keeps its socket otherwise); its own errors no longer matter.
+    await iterator.return?.().catch(() => {});
+  };
+  const outcome: ReadOutcome = { compressed: false, bytesIn: 0, bytesOut: 0 };
+  let first: IteratorResult<Uint8Array>;
+  try {
+    first = await iterator.next();
+    while (!first.done && first.value.length < 2) {
+      // Tiny first chunks (stdin) are joined until the magic bytes can be read.
+      const more = await iterator.next();
+      if (more.done) break;
+      first = { done: false, value: Buffer.concat([first.value, more.value]) };
+    }
+  } catch (e) {
+    await release();
+    throw e;
   }
-  const outcome: ReadOutcome = { compressed: false, bytesIn: 0 };
   if (first.done) return outcome;
   const head = first.value;
   outcome.compressed = head[0] === GZIP_MAGIC_0 && head[1] === GZIP_MAGIC_1;
   async function* raw(): AsyncGenerator<Uint8Array> {
-    outcome.bytesIn += head.length;
-    opts.onBytes?.(head.length);
-    yield head;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) return;
-      outcome.bytesIn += next.value.length;
-      opts.onBytes?.(next.value.length);
-      yield next.value;
+    try {
+      outcome.bytesIn += head.length;
+      opts.onBytes?.(head.length);
+      yield head;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        outcome.bytesIn += next.value.length;
+        opts.onBytes?.(next.value.length);
+        yield next.value;
+      }
+    } finally {
+      await release();
     }
   }
   let text: AsyncIterable<Uint8Array> = raw();
+  let piped: Promise<void> | null = null;
+  // Compressed bytes the inflater has consumed (not merely fetched: the body is read ahead).
+  let consumed = () => outcome.bytesIn;
   if (outcome.compressed) {
     const gunzip = createGunzip();
-    text = Readable.from(raw()).pipe(gunzip);
-    // pipe() does not forward source errors; make them fail the read.
+    consumed = () => gunzip.bytesWritten;
+    // pipeline() (unlike pipe()) destroys the gunzip stream with the body's error, so a network
+    // failure half-way surfaces in the loop below instead of as an unhandled 'error' event.
+    piped = pipeline(Readable.from(raw()), gunzip);
+    piped.catch(() => {}); // the same error is raised by the loop below
+    text = gunzip;
   }
+  const maxOut = opts.maxDecompressedBytes ?? MAX_DECOMPRESSED_BYTES;
+  const maxRatio = opts.maxCompressionRatio ?? MAX_COMPRESSION_RATIO;
   const decoder = new StringDecoder('utf8');
   const splitter = new LineSplitter(
     (l) => sink.line(l),
@@ -75,11 +135,29 @@ export async function readLines(
           return outcome;
         }
       }
+      outcome.bytesOut += chunk.length;
+      if (outcome.compressed) {
+        const cut =
+          outcome.bytesOut > maxOut
+            ? 'decompressed-size-limit'
+            : outcome.bytesOut > RATIO_CHECK_AFTER_BYTES && outcome.bytesOut > consumed() * maxRatio
+              ? 'compression-ratio-limit'
+              : null;
+        if (cut) {
+          outcome.cutOff = cut;
+          const why =
+            cut === 'decompressed-size-limit'
+              ? `more than ${maxOut} bytes once decompressed`
+              : `more than ${maxRatio} times its compressed size (${outcome.bytesOut} bytes from ${consumed()})`;
+          sink.overlong(`the rest of the object was not read: it inflates to ${why}`, cut);
+          return outcome;
+        }
+      }
       splitter.push(decoder.write(chunk as Buffer));
     }
+    await piped;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'Z_BUF_ERROR' || code === 'Z_DATA_ERROR' || /unexpected end of file|incorrect header/i.test((e as Error).message)) {
+    if (outcome.compressed && isGzipDataError(e)) {
       throw new InputError(`the gzip data is truncated or corrupt (${(e as Error).message})`, { cause: e });
     }
     throw e;

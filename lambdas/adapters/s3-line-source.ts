@@ -1,10 +1,14 @@
 import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import { AdapterError, InputError } from '../core/errors.js';
 import type { LineSink, LineSource, ObjectRef } from '../core/ports.js';
-import { readLines } from './log-stream.js';
+import { type ReadOptions, readLines } from './log-stream.js';
 
-/** Streams an S3 object's lines (gzip by magic bytes, lines capped at `maxLineLength`). */
-export function s3LineSource(client: S3Client, ref: ObjectRef, opts: { maxLineLength?: number } = {}): LineSource {
+/**
+ * Streams an S3 object's lines (gzip by magic bytes, lines and inflation bounded as in
+ * `readLines`). A failure while the body streams (a reset connection half-way) rejects the read
+ * as an AdapterError, so the caller retries this object only.
+ */
+export function s3LineSource(client: S3Client, ref: ObjectRef, opts: Omit<ReadOptions, 'onBytes'> = {}): LineSource {
   return {
     async read(sink: LineSink) {
       let body: AsyncIterable<Uint8Array>;
@@ -17,7 +21,7 @@ export function s3LineSource(client: S3Client, ref: ObjectRef, opts: { maxLineLe
         throw new AdapterError(`S3 GetObject s3://${ref.bucket}/${ref.key} failed: ${(e as Error).message}`, { cause: e });
       }
       try {
-        const outcome = await readLines(body, sink, opts.maxLineLength ? { maxLineLength: opts.maxLineLength } : {});
+        const outcome = await readLines(body, sink, opts);
         return outcome.notLog ? { notLog: outcome.notLog } : {};
       } catch (e) {
         if (e instanceof InputError) throw new InputError(`s3://${ref.bucket}/${ref.key}: ${e.message}`, { cause: e });

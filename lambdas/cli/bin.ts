@@ -1,8 +1,27 @@
 import { main } from './main.js';
 
+/**
+ * `probewatch scan … | head -1`: the reader may go away before the report is written. A closed
+ * pipe is not a failure of the scan, so it ends the output quietly instead of crashing on an
+ * unhandled 'error' event; any other write error is still reported.
+ */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') {
+      stream.destroy();
+      return;
+    }
+    process.stderr.write(`probewatch: cannot write the output: ${e.message}\n`);
+    process.exitCode = 74;
+  });
+}
+
+quietOnClosedPipe(process.stdout);
+quietOnClosedPipe(process.stderr);
+
 main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, now: Date.now }).then(
   (code) => {
-    process.exitCode = code;
+    process.exitCode ??= code;
   },
   (e: unknown) => {
     process.stderr.write(`probewatch: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);

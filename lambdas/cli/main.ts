@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { readLines } from '../adapters/log-stream.js';
 import { DEFAULT_CONFIG, type DetectorConfig, parseDetectorConfig } from '../core/config.js';
 import { InputError, ProbeWatchError } from '../core/errors.js';
-import { sanitize } from '../core/escape.js';
+import { escapeUntrusted, sanitize } from '../core/escape.js';
 import { parseCidr, sourceKey } from '../core/ip.js';
 import { buildReport } from '../core/report.js';
 import { Detector } from '../core/scan.js';
@@ -90,7 +90,7 @@ async function expandInputs(args: string[]): Promise<string[]> {
     }
     if (/[*?[{]/.test(a)) {
       const found = (await glob(a, { onlyFiles: true })).sort();
-      if (found.length === 0) throw new InputError(`no file matches ${a}`);
+      if (found.length === 0) throw new InputError(`no file matches ${sanitize(a, 300)}`);
       out.push(...found);
       continue;
     }
@@ -98,9 +98,9 @@ async function expandInputs(args: string[]): Promise<string[]> {
     try {
       st = statSync(a);
     } catch {
-      throw new InputError(`${a}: no such file`);
+      throw new InputError(`${sanitize(a, 300)}: no such file`);
     }
-    if (st.isDirectory()) throw new InputError(`${a} is a directory; pass the files in it, e.g. '${a}/*'`);
+    if (st.isDirectory()) throw new InputError(`${sanitize(a, 300)} is a directory; pass the files in it, e.g. '${sanitize(a, 300)}/*'`);
     out.push(a);
   }
   return out;
@@ -180,13 +180,18 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
                 progress.line();
                 scanner.push(l);
               },
-              overlong: (p: string) => scanner.overlong(p),
+              overlong: (p: string, reason?: string) => scanner.overlong(p, reason),
             }
-          : { line: (l: string) => scanner.push(l), overlong: (p: string) => scanner.overlong(p) };
+          : { line: (l: string) => scanner.push(l), overlong: (p: string, reason?: string) => scanner.overlong(p, reason) };
         const outcome = await readLines(body, sink, { onBytes: (n) => progress.bytes(n) });
         if (outcome.notLog) {
           progress.finish();
           io.stderr.write(errStyle.yellow(`probewatch: ${sanitize(name, 200)}: skipped: ${outcome.notLog}\n`));
+          inputErrors++;
+        } else if (outcome.cutOff) {
+          // The report covers only the start of this file: say so, and exit 2 like other input problems.
+          progress.finish();
+          io.stderr.write(errStyle.yellow(`probewatch: ${sanitize(name, 200)}: only partly read (${outcome.cutOff}), it looks like a decompression bomb\n`));
           inputErrors++;
         }
       } catch (e) {
@@ -210,7 +215,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
             ...report,
             explain: {
               source: sourceKey(explain),
-              requests: detector.explained.map((r) => ({ ...r, request: sanitize(r.request, 300), userAgent: sanitize(r.userAgent, 200) })),
+              requests: detector.explained.map((r) => ({
+                ...r,
+                object: escapeUntrusted(r.object),
+                request: sanitize(r.request, 300),
+                userAgent: sanitize(r.userAgent, 200),
+              })),
             },
           }
         : report;

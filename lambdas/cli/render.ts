@@ -1,4 +1,4 @@
-import { sanitize } from '../core/escape.js';
+import { clipEscaped, sanitize } from '../core/escape.js';
 import type { ScanReport } from '../core/report.js';
 import { iso } from '../core/report.js';
 import { type ExplainedRequest, formatCounts } from '../core/scan.js';
@@ -57,7 +57,10 @@ function wrapText(text: string, width: number, indent: string): string[] {
   return out;
 }
 
-/** The human report: alerts, suspicious sources, benign noise, then parse statistics. */
+/**
+ * The human report: alerts, suspicious sources, benign noise, then parse statistics. Every string
+ * from a log or a file name arrives escaped by `buildReport`; only truncation happens here.
+ */
 export function renderReport(report: ScanReport, st: Style, width = 100): string {
   const out: string[] = [];
   const files = report.files.length;
@@ -70,13 +73,17 @@ export function renderReport(report: ScanReport, st: Style, width = 100): string
   );
   out.push('');
   if (alerted) {
+    // One lookup table, not a search of every source per alert: 10,000 alerts stay linear.
+    const labelsOf = new Map(report.sources.map((s) => [s.source, s.labels]));
     out.push(st.bold(`ALERTS (${alerted})`));
     for (const a of report.alerts) {
       const sev = a.severity === 'critical' || a.severity === 'high' ? st.red(a.severity) : st.yellow(a.severity);
-      out.push(...table([[st.bold(a.source), sev, `score ${a.score}`, `${a.requests} req`, `${shortTime(a.firstSeen)} → ${shortTime(a.lastSeen)} UTC`]]));
+      // One row: no column widths to compute (table() per alert dominated large reports).
+      out.push(`  ${st.bold(a.source)}  ${sev}  score ${a.score}  ${a.requests} req  ${shortTime(a.firstSeen)} → ${shortTime(a.lastSeen)} UTC`);
       out.push(...wrapText(a.reason, width - 4, '    '));
       out.push(...wrapText(`Why it alerted: ${a.evidence}`, width - 4, '    '));
-      const cats = a.categories.map((c) => `${c}×${report.sources.find((s) => s.source === a.source)?.labels[c] ?? 0}`).join(' ');
+      const labels = labelsOf.get(a.source);
+      const cats = a.categories.map((c) => `${c}×${labels?.[c] ?? 0}`).join(' ');
       out.push(st.dim(`    categories: ${cats}`));
       out.push(...wrapText(a.what, width - 4, '    '));
       out.push(...wrapText(`What to do: ${a.todo}`, width - 4, '    '));
@@ -118,11 +125,11 @@ export function renderReport(report: ScanReport, st: Style, width = 100): string
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
     out.push(
-      `  ${sanitize(f.name, 80)}: ${f.notLog ? 'not an access log' : Object.keys(f.formats).length > 1 ? `${formatCounts(f.formats)} (${f.formatSource} per line)` : `${f.format || 'unknown'} (${f.formatSource})`}, ${f.parsed}/${f.total} lines parsed${skipped ? `; skipped: ${skipped}` : ''}`,
+      `  ${clipEscaped(f.name, 80)}: ${f.notLog ? 'not an access log' : Object.keys(f.formats).length > 1 ? `${formatCounts(f.formats)} (${f.formatSource} per line)` : `${f.format || 'unknown'} (${f.formatSource})`}, ${f.parsed}/${f.total} lines parsed${skipped ? `; skipped: ${skipped}` : ''}`,
     );
     if (f.hint) out.push(...wrapText(f.hint, width - 6, '      ').map((l) => st.yellow(l)));
   }
-  for (const s of report.skippedSamples.slice(0, 5)) out.push(st.dim(`    ${sanitize(s.object, 40)}:${s.line} ${s.reason}: ${s.text}`));
+  for (const s of report.skippedSamples.slice(0, 5)) out.push(st.dim(`    ${clipEscaped(s.object, 40)}:${s.line} ${s.reason}: ${s.text}`));
   return out.join('\n');
 }
 

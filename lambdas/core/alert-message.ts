@@ -88,6 +88,7 @@ function compose(
   isShortened: boolean,
 ): AlertMessage {
   const environment = sanitize(environmentRaw, ATTRIBUTE_MAX_CHARS);
+  // Sources are addresses or CIDRs (nothing to escape twice); escaped again in case a caller's is not.
   const source = sanitize(report.source, SOURCE_MAX_CHARS);
   const categories = report.categories.map((c) => sanitize(c, ATTRIBUTE_MAX_CHARS));
   const trigger = sanitize(report.trigger, 120);

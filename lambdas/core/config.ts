@@ -1,6 +1,7 @@
 import { ConfigError } from './errors.js';
 import { JSON_FIELDS, type JsonFieldMap } from './formats/jsonl.js';
 import { parseCidr } from './ip.js';
+import { regexProblem } from './rules/linear-regex.js';
 import { type Rule, SEVERITIES } from './rules/types.js';
 import { COARSE_BUCKET_MS, MAX_PATHS_PER_COARSE_BUCKET } from './window.js';
 
@@ -195,6 +196,10 @@ function checkMatch(m: unknown, where: string, field: string): void {
     noUnknownKeys(p, PATTERN_KEYS, where, `${field}.${k}.`);
     for (const pk of ['equals', 'prefix', 'suffix', 'contains']) strings(p, pk, where, `${field}.${k}.`);
     if (p.regex !== undefined && typeof p.regex !== 'string') fail(where, `${field}.${k}.regex`, 'must be a string');
+    if (typeof p.regex === 'string') {
+      const problem = regexProblem(p.regex);
+      if (problem) fail(where, `${field}.${k}.regex`, problem);
+    }
   }
   for (const k of ['method', 'protocol', 'status', 'notStatus']) strings(m, k, where, `${field}.`);
 }

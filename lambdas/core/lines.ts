@@ -1,30 +1,59 @@
+/** Longest line kept, in characters; a longer one is counted as `line-too-long` and dropped. */
+export const MAX_LINE_LENGTH = 64 * 1024;
+
+const LF = 10;
+
 /**
  * Splits a stream of text chunks into lines without ever holding more than one line (capped)
- * in memory. CRLF is tolerated. A line longer than `maxLength` is reported, not kept.
+ * in memory. A line ends at LF, CRLF or a lone CR (old Mac exports): reading CR-only files as
+ * one line would drop every request in them. A line longer than `maxLength` is reported, not kept.
  */
 export class LineSplitter {
   private rest = '';
   private overlong = false;
+  /** The last chunk ended with a CR: an LF at the start of the next one belongs to it. */
+  private afterCr = false;
 
   constructor(
     private readonly onLine: (line: string) => void,
     private readonly onOverlong: (prefix: string) => void,
-    private readonly maxLength = 64 * 1024,
+    private readonly maxLength = MAX_LINE_LENGTH,
   ) {}
 
   /** Feeds one decoded chunk. */
   push(chunk: string): void {
+    if (chunk.length === 0) return;
     let start = 0;
+    if (this.afterCr) {
+      this.afterCr = false;
+      if (chunk.charCodeAt(0) === LF) start = 1;
+    }
     let data = chunk;
     if (this.rest !== '') {
+      // `rest` is only kept when the previous chunk did not end with a terminator, so start is 0.
       data = this.rest + chunk;
       this.rest = '';
     }
-    for (;;) {
-      const nl = data.indexOf('\n', start);
-      if (nl < 0) break;
-      this.emit(data, start, nl);
-      start = nl + 1;
+    // Logs end lines with LF almost always: look for CR once, and only mix the two when present.
+    let cr = data.indexOf('\r', start);
+    let lf = data.indexOf('\n', start);
+    while (lf >= 0 || cr >= 0) {
+      let end: number;
+      let next: number;
+      if (cr < 0 || (lf >= 0 && lf < cr)) {
+        end = lf;
+        next = lf + 1;
+      } else {
+        end = cr;
+        if (cr + 1 === data.length) {
+          next = cr + 1;
+          this.afterCr = true;
+        } else next = data.charCodeAt(cr + 1) === LF ? cr + 2 : cr + 1;
+        cr = data.indexOf('\r', next);
+      }
+      if (lf >= 0 && lf < next) lf = data.indexOf('\n', next);
+      this.emit(data, start, end);
+      start = next;
     }
     if (start < data.length) {
       if (this.overlong) return; // still inside a line already reported
@@ -33,7 +62,7 @@ export class LineSplitter {
         this.overlong = true;
         return;
       }
-      this.rest = data.slice(start);
+      this.rest = start === 0 ? data : data.slice(start);
     }
   }
 
@@ -42,23 +71,22 @@ export class LineSplitter {
       this.overlong = false;
       return;
     }
-    let e = end;
-    if (e > start && data.charCodeAt(e - 1) === 13) e--;
-    if (e - start > this.maxLength) {
+    if (end - start > this.maxLength) {
       this.onOverlong(data.slice(start, start + 200));
       return;
     }
-    this.onLine(data.slice(start, e));
+    this.onLine(data.slice(start, end));
   }
 
   /** Flushes the last line (a file need not end with a newline). */
   end(): void {
+    this.afterCr = false;
     if (this.overlong) {
       this.overlong = false;
       return;
     }
     if (this.rest !== '') {
-      const last = this.rest.charCodeAt(this.rest.length - 1) === 13 ? this.rest.slice(0, -1) : this.rest;
+      const last = this.rest;
       this.rest = '';
       this.onLine(last);
     }

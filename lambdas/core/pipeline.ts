@@ -384,7 +384,7 @@ export async function processLogObject(ref: ObjectRef, lines: LineSource, deps: 
   // Within one object nothing is too late: the whole object is one batch of evidence.
   const detector = new Detector({ ...config, latenessSeconds: 366 * 24 * 3600 }, deps.format ? { format: deps.format } : {});
   const scanner = detector.openObject(`s3://${ref.bucket}/${ref.key}`);
-  const read = await lines.read({ line: (l) => scanner.push(l), overlong: (p) => scanner.overlong(p) });
+  const read = await lines.read({ line: (l) => scanner.push(l), overlong: (p, reason) => scanner.overlong(p, reason) });
   const stats = scanner.end();
   const counts = { format: stats.format, lines: stats.total, parsed: stats.parsed, skipped: stats.skipped, ...(stats.hint ? { hint: stats.hint } : {}) };
   const notLog =

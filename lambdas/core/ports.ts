@@ -17,7 +17,8 @@ export function objectId(ref: ObjectRef): string {
 /** Receives lines; the line source pushes into it. */
 export interface LineSink {
   line(line: string): void;
-  overlong(prefix: string): void;
+  /** Text that was not kept: a line over the length limit, or (with `reason`) the rest of an object cut off at a bound. */
+  overlong(prefix: string, reason?: string): void;
 }
 
 /** Port: delivers an object's lines (decompressed, split) into a sink, in constant memory. */

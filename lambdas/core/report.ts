@@ -1,7 +1,7 @@
 import { type AlertState, MAX_SUBNETS_PER_PREFIX, type SourceState } from './aggregate.js';
 import { BEHAVIOUR_INFO } from './behaviour.js';
 import { severityRank } from './decide.js';
-import { sanitize } from './escape.js';
+import { escapeUntrusted, sanitize } from './escape.js';
 import { isInternal, isLoopback } from './ip.js';
 import { CATEGORY_INFO } from './rules/builtin.js';
 import type { Severity } from './rules/types.js';
@@ -70,9 +70,15 @@ export interface BenignReport {
   explanation: string;
 }
 
-/** ISO 8601 in UTC, or "" for an unknown time. */
+/** Longest source key shown: an IPv6 /64 key is 24 characters; anything longer is not an address. */
+const SOURCE_MAX = 100;
+
+/** Farthest time a Date can hold (±100,000,000 days around 1970). */
+const MAX_DATE_MS = 8.64e15;
+
+/** ISO 8601 in UTC, or "" for an unknown (or unrepresentable) time. */
 export function iso(ms: number): string {
-  return Number.isFinite(ms) ? new Date(ms).toISOString().replace('.000Z', 'Z') : '';
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS ? new Date(ms).toISOString().replace('.000Z', 'Z') : '';
 }
 
 /** Categories that qualify another finding rather than stand as the headline. */
@@ -178,7 +184,8 @@ export function alertReport(s: SourceState, a: AlertState, blockHours: number, w
   const { what, todo } = whatAndTodo(s, blockHours);
   const note = internalSourceNote(s.key, s.firstReferer) ?? aggregatedNote(s);
   return {
-    source: s.key,
+    // The key is the log's client-address field: not always an address when a line is hostile.
+    source: sanitize(s.key, SOURCE_MAX),
     severity: a.claim.severity,
     score: s.score,
     categories: rankedCategories(s),
@@ -276,7 +283,7 @@ export function buildReport(d: Detector): ScanReport {
     lines: { total, parsed, skipped },
     alerts: listed.filter((s) => s.alert).map((s) => alertReport(s, s.alert as AlertState, blockHours, d.config.windowSeconds)),
     sources: listed.map((s) => ({
-      source: s.key,
+      source: sanitize(s.key, SOURCE_MAX),
       verdict: verdict(s),
       severity: s.alert?.claim.severity ?? s.severity(),
       score: s.score,
@@ -291,11 +298,12 @@ export function buildReport(d: Detector): ScanReport {
       .map(([category, b]) => ({
         category,
         requests: b.requests,
-        sources: [...b.sources],
+        sources: [...b.sources].map((x) => sanitize(x, SOURCE_MAX)),
         explanation: b.rule.explain,
       })),
-    files: d.objects,
-    skippedSamples: d.skippedSamples,
+    // File names and object keys can be chosen by whoever writes the logs.
+    files: d.objects.map((o) => ({ ...o, name: escapeUntrusted(o.name) })),
+    skippedSamples: d.skippedSamples.map((x) => ({ ...x, object: escapeUntrusted(x.object) })),
     cleanSources: clean + d.aggregator.cleanEvicted,
     ...(Object.values(d.aggregator.bounds).some((n) => n > 0) ? { bounds: { ...d.aggregator.bounds } } : {}),
   };

@@ -266,11 +266,11 @@ export class ObjectScanner {
     this.account(line, result, result?.ok ? this.parser.format : '');
   }
 
-  /** Reports a line that was too long to keep. */
-  overlong(prefix: string): void {
+  /** Reports a line that was too long to keep (or text cut off for another `reason`). */
+  overlong(prefix: string, reason = 'line-too-long'): void {
     this.lineNo++;
     this.stats.total++;
-    this.detector.skip(this.stats, this.lineNo, 'line-too-long', prefix);
+    this.detector.skip(this.stats, this.lineNo, reason, prefix);
   }
 
   /** Parses the held lines, refuses the object when too few fit an access format, else accounts them. */

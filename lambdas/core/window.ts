@@ -77,7 +77,10 @@ export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthM
   let score = 0;
   const paths = new Map<number, number>();
   const counts = new Map<string, number>();
-  for (let end = start + stepMs; end <= start + lengthMs; end += stepMs) {
+  // A counted loop: far beyond real dates `end += stepMs` would not move `end` at all.
+  const steps = Math.max(0, Math.floor(lengthMs / stepMs));
+  for (let k = 1; k <= steps; k++) {
+    const end = start + k * stepMs;
     let entered = false;
     while (hi < buckets.length && (buckets[hi] as CoarseBucket).start < end) {
       const b = buckets[hi++] as CoarseBucket;
@@ -99,7 +102,7 @@ export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthM
       if (b.counts) for (const [k, n] of b.counts) counts.set(k, (counts.get(k) ?? 0) - n);
     }
     // Only a window that gained a bucket can beat the previous ones (losing buckets only lowers).
-    if (!entered && end !== start + stepMs) continue;
+    if (!entered && k !== 1) continue;
     if (score > out.score) out.score = score;
     if (paths.size > out.distinctPaths) out.distinctPaths = paths.size;
     for (const [k, n] of counts) if (n > (out.counts.get(k) ?? 0)) out.counts.set(k, n);
@@ -214,7 +217,11 @@ export class EventWindow {
     while (hi > 0 && (b[hi - 1] as Bucket).start >= start + lengthMs) hi--;
     let lo = hi;
     while (lo > 0 && (b[lo - 1] as Bucket).start > start - lengthMs) lo--;
-    for (let end = start + this.bucketMs; end <= start + lengthMs; end += this.bucketMs) {
+    // Counted, not `end += bucketMs`: far beyond any real date a double cannot hold the step
+    // (start + bucketMs === start) and that loop never ended.
+    const steps = Math.floor(lengthMs / this.bucketMs);
+    for (let k = 1; k <= steps; k++) {
+      const end = start + k * this.bucketMs;
       let from = lo;
       while (from < hi && (b[from] as Bucket).start < end - lengthMs) from++;
       let to = from;

@@ -29,6 +29,20 @@ describe('line splitting', () => {
     assert.equal(overlong.length, 1);
     assert.equal(overlong[0]?.slice(0, 3), 'AAA');
   });
+  it('ends lines at a lone CR (old Mac exports), not only at LF and CRLF', () => {
+    const mac = [
+      '198.51.100.7 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 5',
+      '198.51.100.7 - - [01/Jan/2024:00:00:01 +0000] "GET /a HTTP/1.1" 200 5',
+    ];
+    assert.deepEqual(split([`${mac.join('\r')}\r`]).lines, mac);
+    assert.deepEqual(split(['a\rb\nc\r\nd']).lines, ['a', 'b', 'c', 'd'], 'the three endings mixed');
+    assert.deepEqual(split(['a\r\rb']).lines, ['a', '', 'b'], 'two CRs are an empty line between');
+  });
+  it('a CRLF split across two chunks is one line ending, wherever the chunks break', () => {
+    assert.deepEqual(split(['a\r', '\nb']).lines, ['a', 'b']);
+    assert.deepEqual(split(['a\r', '', '\nb']).lines, ['a', 'b'], 'an empty chunk in between');
+    assert.deepEqual(split(['a\r', 'b\r', '\r', '\n']).lines, ['a', 'b', '']);
+  });
   it('reports an overlong line that arrives in one chunk', () => {
     const { lines, overlong } = split([`${'B'.repeat(200)}\nz`], 100);
     assert.deepEqual(lines, ['z']);

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseDetectorConfig } from '../../../lambdas/core/config.js';
 import { BUILTIN_RULES, CATEGORY_INFO } from '../../../lambdas/core/rules/builtin.js';
-import { Classifier } from '../../../lambdas/core/rules/engine.js';
-import { regexSafetyProblem } from '../../../lambdas/core/rules/regex-safety.js';
+import { Classifier, globTest } from '../../../lambdas/core/rules/engine.js';
+import { MAX_REGEX_PROGRAM_SIZE, MAX_REGEX_REPEAT_SUM, regexProblem } from '../../../lambdas/core/rules/linear-regex.js';
 import { record } from '../../support/records.js';
 
 const classifier = new Classifier(BUILTIN_RULES);
@@ -193,32 +194,101 @@ describe('configuration-driven labels', () => {
   });
 });
 
-describe('regular-expression safety', () => {
-  const unsafe = ['(a+)+$', '(a|aa){0,50}', '.*x', 'a{2,}', '(x)\\1', '(?=a)b', '(ab{0,5}){0,9}'];
-  for (const re of unsafe) it(`refuses ${re}`, () => assert.ok(regexSafetyProblem(re)));
-  const safe = ['msie [1-6]\\.', '^/php[0-9]?(-cli|-cgi)?$', 'a{0,100}b', '[*+]{0,3}', '\\(\\)\\s{0,8}\\{'];
-  for (const re of safe) it(`accepts ${re}`, () => assert.equal(regexSafetyProblem(re), null));
+describe('rule regular expressions run in linear time (RE2)', () => {
+  const userRule = (regex: string) => ({
+    id: 'x',
+    category: 'x',
+    class: 'probing' as const,
+    severity: 'low' as const,
+    score: 1,
+    explain: 'x',
+    match: { path: { regex } },
+  });
 
-  it('every built-in regex passes the check', () => {
+  const refused: [string, RegExp][] = [
+    ['(x)\\1', /not a valid regular expression.*invalid escape/],
+    ['(?=a)b', /not a valid regular expression.*Perl syntax/],
+    ['(?<!a)b', /not a valid regular expression/],
+    ['[]', /not a valid regular expression.*missing closing \]/],
+    ['[^]', /not a valid regular expression.*missing closing \]/],
+    ['a{1001}', /invalid repeat count/],
+    ['(a{0,100}){0,100}', /invalid repeat count|too large/],
+    ['a{0,1000}a{0,1000}a{0,1000}', new RegExp(`repetition counts add up to 3000, more than ${MAX_REGEX_REPEAT_SUM}`)],
+    ['((abcd|cdef|efgh|ghij|ijkl){0,40}){0,25}', new RegExp(`instructions, at most ${MAX_REGEX_PROGRAM_SIZE}`)],
+  ];
+  for (const [re, why] of refused) it(`refuses ${re}`, () => assert.match(regexProblem(re) ?? 'accepted', why));
+
+  // Patterns a backtracking engine could not run safely are fine on RE2.
+  const accepted = ['(a+)+$', '.*x', 'a{2,}', '(a|aa)*b', '[]a]', 'msie [1-6]\\.', '^/php[0-9]?(-cli|-cgi)?$', '\\(\\)\\s{0,8}\\{'];
+  for (const re of accepted) it(`accepts ${re}`, () => assert.equal(regexProblem(re), null));
+
+  it('every built-in regex is valid RE2 (nothing in it needs backtracking)', () => {
+    let checked = 0;
     for (const r of BUILTIN_RULES) {
       for (const m of [r.match, r.unless]) {
         for (const p of Object.values(m ?? {})) {
-          if (p && typeof p === 'object' && 'regex' in p && typeof p.regex === 'string') assert.equal(regexSafetyProblem(p.regex), null, r.id);
+          if (p && typeof p === 'object' && 'regex' in p && typeof p.regex === 'string') {
+            assert.equal(regexProblem(p.regex), null, r.id);
+            checked++;
+          }
         }
       }
     }
+    assert.ok(checked > 0);
   });
 
-  it('a user rule with a dangerous regex is refused when loaded', () => {
+  it('a classic catastrophic pattern in a user rule matches a hostile 100 KB path at once', { timeout: 10_000 }, () => {
+    const c = new Classifier([userRule('^/(a+)+$')]);
+    const start = Date.now();
+    assert.deepEqual(labelsOf(c, record({ request: `GET /${'a'.repeat(100_000)}! HTTP/1.1` })), []);
+    assert.deepEqual(labelsOf(c, record({ request: `GET /${'a'.repeat(100)} HTTP/1.1` })), ['x']);
+    assert.ok(Date.now() - start < 2000, `${Date.now() - start} ms`);
+  });
+
+  it('a user rule with an unusable regex is refused when loaded, naming the field', () => {
+    assert.throws(() => new Classifier([userRule('(x)\\1')]), /rule "x".match.path.regex is not a valid regular expression/);
     assert.throws(
-      () => new Classifier([{ id: 'x', category: 'x', class: 'probing', severity: 'low', score: 1, explain: 'x', match: { path: { regex: '(a+)+$' } } }]),
-      /rule "x".match.path.regex: .*unbounded quantifier/,
+      () => parseDetectorConfig({ rules: [userRule('ok'), userRule('[^]')] }, 'probewatch.yaml'),
+      /probewatch\.yaml: rules\[1\]\.match\.path\.regex is not a valid regular expression/,
+    );
+    assert.throws(
+      () => parseDetectorConfig({ rules: [{ ...userRule('x'), unless: { userAgent: { regex: 'a{0,1000}a{0,1000}a{0,1000}' } } }] }, 'c.yaml'),
+      /c\.yaml: rules\[0\]\.unless\.userAgent\.regex repeats too much/,
     );
   });
+});
 
-  // Hostile lines of 100 KB go through every rule. Matching is linear by construction (the checks
-  // above); this proves every rule completes on input built to defeat backtracking, within the
-  // runner's timeout rather than a timed assertion.
+describe('known-route globs match in linear time', () => {
+  it('a star stands for any run of characters but "?"', () => {
+    const t = globTest('/api/*/items');
+    assert.ok(t('/api/42/items'));
+    assert.ok(t('/api//items'), 'an empty run');
+    assert.ok(t('/api/a/b/items'), 'across slashes, as before');
+    assert.ok(!t('/api/42/items/x'));
+    assert.ok(!t('/api/4?2/items'));
+    assert.ok(!t('/api/items'), 'the pieces may not overlap');
+    const many = globTest('/a/*/*/*/b');
+    assert.ok(many('/a/x/y/z/b'));
+    assert.ok(!many('/a/x/y/b'));
+    assert.ok(globTest('*.php')('/index.php'));
+    assert.ok(globTest('/x/**/y')('/x/1/2/y'));
+  });
+
+  it('/a/*/*/*/b on 4 KB paths takes microseconds (a backtracking regex took seconds)', { timeout: 10_000 }, () => {
+    const c = new Classifier(BUILTIN_RULES, { knownRoutes: ['/a/*/*/*/b'] });
+    const long = `/a/${'x/'.repeat(2000)}`;
+    const start = Date.now();
+    assert.ok(!labelsOf(c, record({ request: `GET ${long} HTTP/1.1`, status: 404 })).includes('known-route'));
+    assert.ok(labelsOf(c, record({ request: `GET ${long}b HTTP/1.1`, status: 404 })).includes('known-route'));
+    for (let i = 0; i < 200; i++) assert.ok(!globTest('/a/*/*/*/b')(`${long}${i}`));
+    assert.ok(Date.now() - start < 1000, `${Date.now() - start} ms`);
+  });
+});
+
+describe('every rule on adversarial input', () => {
+  // Hostile lines of 100 KB go through every rule. Matching is linear by construction (RE2 and
+  // plain string tests); this proves every rule completes on input built to defeat backtracking,
+  // within the runner's timeout rather than a timed assertion.
   it('every rule completes on 100 KB adversarial lines', { timeout: 60_000 }, () => {
     const n = 100_000;
     const payloads = [
