@@ -5,7 +5,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, DeleteMessageCommand, type Message, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { DynamoStateStore } from '../adapters/dynamodb-state-store.js';
 import type { RuntimeConfig } from '../adapters/runtime-config.js';
@@ -69,6 +69,26 @@ export interface PumpResult {
 }
 
 /** Feeds queued messages to the handler until the queue stays empty. */
+/** The Lambda event SQS would deliver for these messages of the object queue. */
+export function sqsEventOf(stack: LocalStack, msgs: readonly Message[]): SQSEvent {
+  return {
+    Records: msgs.map(
+      (m) =>
+        ({
+          messageId: m.MessageId ?? '',
+          receiptHandle: m.ReceiptHandle ?? '',
+          body: m.Body ?? '',
+          attributes: {},
+          messageAttributes: {},
+          md5OfBody: m.MD5OfBody ?? '',
+          eventSource: 'aws:sqs',
+          eventSourceARN: `arn:aws:sqs:${stack.region}:000000000000:probewatch-objects`,
+          awsRegion: stack.region,
+        }) as SQSRecord,
+    ),
+  };
+}
+
 export async function pumpQueue(
   stack: LocalStack,
   handler: ReturnType<typeof makeHandler>,
@@ -91,22 +111,7 @@ export async function pumpQueue(
     idle = 0;
     result.batches++;
     result.messages += msgs.length;
-    const event: SQSEvent = {
-      Records: msgs.map(
-        (m) =>
-          ({
-            messageId: m.MessageId ?? '',
-            receiptHandle: m.ReceiptHandle ?? '',
-            body: m.Body ?? '',
-            attributes: {},
-            messageAttributes: {},
-            md5OfBody: m.MD5OfBody ?? '',
-            eventSource: 'aws:sqs',
-            eventSourceARN: `arn:aws:sqs:${stack.region}:000000000000:probewatch-objects`,
-            awsRegion: stack.region,
-          }) as SQSRecord,
-      ),
-    };
+    const event = sqsEventOf(stack, msgs);
     const response = await handler(event);
     const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
     for (const m of msgs) {

@@ -9,6 +9,7 @@ import { buildReport } from '../../lambdas/core/report.js';
 import { Detector } from '../../lambdas/core/scan.js';
 import { runCli } from '../support/cli.js';
 import { record, timeAt } from '../support/records.js';
+import { everyString } from '../support/strings.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'probewatch-escape-'));
 const seed = readFileSync('events/logs/seed-cgi-sweep.log');
@@ -19,13 +20,6 @@ const ESCAPED = '\\x1b]2;owned\\x07\\u{202e}evil\\x0d';
 /** Characters that must never appear raw in any output (the text report may contain LF). */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: detecting control characters is the point
 const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/;
-
-function everyString(v: unknown, out: string[] = []): string[] {
-  if (typeof v === 'string') out.push(v);
-  else if (Array.isArray(v)) for (const x of v) everyString(x, out);
-  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) everyString([k, x], out);
-  return out;
-}
 
 describe('strings from logs and file names are escaped in every CLI output', () => {
   it('a hostile client-address field is escaped in the report, the text and the JSON', () => {

@@ -11,6 +11,7 @@ import { LineSplitter } from '../../lambdas/core/lines.js';
 import { buildReport } from '../../lambdas/core/report.js';
 import { Detector } from '../../lambdas/core/scan.js';
 import { EventWindow, longPeak } from '../../lambdas/core/window.js';
+import { everyString } from '../support/strings.js';
 
 // Property-based tests: arbitrary lines, timestamps, addresses and sizes through the parsers, the
 // window, the aggregator and the renderers. Run counts are modest so the suite stays quick; a
@@ -141,13 +142,6 @@ function assertEscaped(text: string, where: string): void {
     null,
     `${where}: raw ${JSON.stringify(m?.[0])} at ${m?.index}: ${JSON.stringify(text.slice(Math.max(0, (m?.index ?? 0) - 40), (m?.index ?? 0) + 20))}`,
   );
-}
-
-function everyString(v: unknown, out: string[] = []): string[] {
-  if (typeof v === 'string') out.push(v);
-  else if (Array.isArray(v)) for (const x of v) everyString(x, out);
-  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) everyString([k, x], out);
-  return out;
 }
 
 describe('properties of the core on arbitrary input', () => {

@@ -7,15 +7,16 @@ import { DeleteItemCommand, QueryCommand as LowQueryCommand, ScanCommand } from 
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamodb-state-store.js';
 import { SnsAlertPublisher } from '../../lambdas/adapters/sns-publisher.js';
 import type { AlertMessage } from '../../lambdas/core/ports.js';
 import { LOGGED_STRING_MAX_CHARS, makeHandler } from '../../lambdas/handlers/process-logs.js';
-import { CapturedMetrics, localHandlerDeps, pumpQueue, readDlq, readTap } from '../../lambdas/local/driver.js';
+import { CapturedMetrics, localHandlerDeps, pumpQueue, readDlq, readTap, sqsEventOf } from '../../lambdas/local/driver.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
 import { timeAt } from '../support/records.js';
+import { everyString } from '../support/strings.js';
 
 let stack: LocalStack;
 let tables = 0;
@@ -79,19 +80,7 @@ async function receiveEvent(expected: number): Promise<{ event: SQSEvent; ack: (
     if (msgs.length < expected) await sleep(50);
   }
   assert.equal(msgs.length, expected, 'notifications waiting');
-  const event: SQSEvent = {
-    Records: msgs.map(
-      (m) =>
-        ({
-          messageId: m.MessageId ?? '',
-          receiptHandle: m.ReceiptHandle ?? '',
-          body: m.Body ?? '',
-          eventSource: 'aws:sqs',
-          eventSourceARN: `arn:aws:sqs:${stack.region}:000000000000:probewatch-objects`,
-          awsRegion: stack.region,
-        }) as SQSRecord,
-    ),
-  };
+  const event = sqsEventOf(stack, msgs);
   const ack = async () => {
     for (const m of msgs) await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.queueUrl, ReceiptHandle: m.ReceiptHandle }));
   };
@@ -131,14 +120,6 @@ function capturingLogger() {
 // ESC, BEL, CR, LF, DEL, C1 controls, bidi overrides and isolates, zero-width characters.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/;
-
-/** Every string inside a value (objects and arrays walked). */
-function stringsIn(v: unknown, out: string[] = []): string[] {
-  if (typeof v === 'string') out.push(v);
-  else if (Array.isArray(v)) for (const x of v) stringsIn(x, out);
-  else if (v && typeof v === 'object') for (const x of Object.values(v)) stringsIn(x, out);
-  return out;
-}
 
 const probe = (ip: string, second: number, i: number) => `${ip} - - [${timeAt(second)}] "GET /word${i}.php HTTP/1.1" 404 10 "-" "curl/8.4"`;
 
@@ -396,9 +377,9 @@ describe('pipeline end to end on local emulators (S3 → SQS → handler → Dyn
     const sinks = {
       subject: [envelope.Subject],
       'e-mail body': [structure.email ?? '', structure.default ?? ''].map((t) => t.replace(/\n/g, ' ')),
-      'message attributes': stringsIn(envelope.MessageAttributes),
-      document: stringsIn(document),
-      logs: stringsIn(lines.map((l) => [l.message, l.keys, l.extra])),
+      'message attributes': everyString(envelope.MessageAttributes),
+      document: everyString(document),
+      logs: everyString(lines.map((l) => [l.message, l.keys, l.extra])),
     };
     for (const [sink, strings] of Object.entries(sinks)) {
       assert.ok(strings.length > 0, sink);
