@@ -139,6 +139,26 @@ export class SourceState {
   }
 }
 
+/**
+ * The error-flood pseudo-rule: the same few missing paths hammered hundreds of times (a broken
+ * bot, a login or XML-RPC endpoint that is gone, a denial-of-wallet attempt). Distinct paths
+ * miss it; a count of error responses per hour does not.
+ */
+export const ERROR_FLOOD_RULE: Rule = {
+  id: 'error-flood',
+  category: 'error-flood',
+  class: 'probing',
+  severity: 'low',
+  score: 0,
+  explain: 'Hundreds of requests answered with an error (400/403/404/405) within an hour, whether or not the paths differ',
+  match: {},
+};
+
+/** Error responses per source within one hour that make an error flood. */
+export const ERROR_FLOOD_PER_HOUR = 300;
+/** The counter of error responses in a source's buckets. */
+export const ERROR_COUNTER = '~err';
+
 /** The error-burst pseudo-rule: it has no per-request matcher, the window decides. */
 export const ERROR_BURST_RULE: Rule = {
   id: 'error-burst',
@@ -343,6 +363,7 @@ export class Aggregator {
 
     if (!s.window) s.window = new EventWindow(this.bucketMs, this.windowMs, this.retainMs, this.longestMs);
     if (thresholdRules !== null) counters = [...counters, ...new Set(thresholdRules.map(thresholdKey))];
+    if (errorPath !== null) counters = counters.length ? [...counters, ERROR_COUNTER] : ERROR_ONLY;
     if (!s.window.add(r.time, c.score, errorPath, counters)) return s;
     this.markLong(s, r.time);
 
@@ -448,11 +469,15 @@ export class Aggregator {
   private mayCrossLong(w: EventWindow): boolean {
     let score = 0;
     let paths = 0;
+    let errors = 0;
     for (const b of w.coarse) {
-      if (b.counts !== null) return true;
       score += b.score;
       paths += b.paths?.size ?? 0;
+      if (b.counts === null) continue;
+      for (const k of b.counts.keys()) if (k !== ERROR_COUNTER) return true;
+      errors += b.counts.get(ERROR_COUNTER) ?? 0;
     }
+    if (errors >= ERROR_FLOOD_PER_HOUR) return true;
     for (const h of this.config.horizons) if (score >= h.score || paths >= h.distinctErrorPaths) return true;
     return false;
   }
@@ -507,6 +532,7 @@ function noteAgent(s: SourceState, ua: string): void {
 /** Form-post targets kept per source to compare endpoints are cut to this length. */
 const MAX_KEPT_TARGET = 256;
 const NO_COUNTERS: readonly string[] = [];
+const ERROR_ONLY: readonly string[] = [ERROR_COUNTER];
 
 /** The counter a threshold rule's matches go to: its id, or its category's with `per: category`. */
 export function thresholdKey(r: Rule): string {
@@ -568,6 +594,18 @@ export function decideLong(s: SourceState, config: DetectorConfig, longThreshold
   }
   const hour = peakOf(BEHAVIOUR_HORIZONS_MS[0]);
   const day = peakOf(BEHAVIOUR_HORIZONS_MS[1]);
+  const errors = hour.counts.get(ERROR_COUNTER) ?? 0;
+  if (errors >= ERROR_FLOOD_PER_HOUR) {
+    if ((s.labels.get(ERROR_FLOOD_RULE.category) ?? 0) < errors) s.labels.set(ERROR_FLOOD_RULE.category, errors);
+    s.ruleOf.set(ERROR_FLOOD_RULE.category, ERROR_FLOOD_RULE);
+    s.rulesSeen.set(ERROR_FLOOD_RULE.id, ERROR_FLOOD_RULE);
+    out.push({
+      trigger: 'horizon',
+      rule: ERROR_FLOOD_RULE,
+      severity: maxSeverity('low', base),
+      horizon: { seconds: 3600, score: hour.score, distinctPaths: hour.distinctPaths, why: `${errors} error responses within 1 h` },
+    });
+  }
   for (const f of behaviourFindings(hour, day)) {
     const c = f.rule.category;
     if ((s.labels.get(c) ?? 0) < f.posts) s.labels.set(c, f.posts);

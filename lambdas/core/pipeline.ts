@@ -1,4 +1,15 @@
-import { type AlertState, ERROR_BURST_RULE, type HorizonFacts, type SampleRequest, SourceState, type Trigger, decideLong, thresholdKey } from './aggregate.js';
+import {
+  type AlertState,
+  ERROR_BURST_RULE,
+  ERROR_COUNTER,
+  ERROR_FLOOD_RULE,
+  type HorizonFacts,
+  type SampleRequest,
+  SourceState,
+  type Trigger,
+  decideLong,
+  thresholdKey,
+} from './aggregate.js';
 import { alertIdOf, buildAlertMessage } from './alert-message.js';
 import { BEHAVIOUR_RULE_LIST } from './behaviour.js';
 import type { DetectorConfig } from './config.js';
@@ -79,6 +90,8 @@ export { pathHash };
 
 const MAX_SAMPLES_PER_OBJECT = 3;
 const MIN_ERROR_PATHS_TO_STORE = 3;
+/** Error responses in one object that may be the start of an error flood later objects complete. */
+const MIN_ERRORS_TO_STORE = 20;
 
 /**
  * Only sources worth remembering cost a write: any non-benign label, or several distinct
@@ -87,12 +100,15 @@ const MIN_ERROR_PATHS_TO_STORE = 3;
 function isFlagged(s: SourceState): boolean {
   if (s.suspiciousCategories().length > 0) return true;
   let paths = 0;
+  let errors = 0;
   for (const b of s.window?.buckets ?? []) {
     paths += b.paths?.size ?? 0;
+    if (!b.counts) continue;
     // A form post counts across objects and hours (form abuse is decided on long horizons).
-    if (b.counts) for (const k of b.counts.keys()) if (k.startsWith('~')) return true;
+    for (const k of b.counts.keys()) if (k.startsWith('~post:')) return true;
+    errors += b.counts.get(ERROR_COUNTER) ?? 0;
   }
-  return paths >= MIN_ERROR_PATHS_TO_STORE;
+  return paths >= MIN_ERROR_PATHS_TO_STORE || errors >= MIN_ERRORS_TO_STORE;
 }
 
 function sampleOf(x: SampleRequest): string {
@@ -279,8 +295,8 @@ export function decideMerged(
 /** Rebuilds a SourceState from merged stored state, so alerts reuse the report's wording. */
 export function stateFromMerged(m: MergedSourceState, decision: MergedDecision, rulesById: ReadonlyMap<string, Rule>): SourceState {
   const s = baseState(m, rulesById);
-  // Behaviour labels are derived from counters, not stored: name the one that decided.
-  if (decision.trigger === 'behaviour' && decision.rule && !s.labels.has(decision.rule.category)) {
+  // Behaviour and error-flood labels are derived from counters, not stored: name the one that decided.
+  if (decision.rule && (decision.trigger === 'behaviour' || decision.rule === ERROR_FLOOD_RULE) && !s.labels.has(decision.rule.category)) {
     s.labels.set(decision.rule.category, 1);
     s.ruleOf.set(decision.rule.category, decision.rule);
   }
@@ -396,7 +412,7 @@ export async function processLogObject(ref: ObjectRef, lines: LineSource, deps: 
     return { ...base, ...counts, status: 'not-a-log', reason: notLog };
   }
 
-  const rulesById = new Map([...detector.classifier.rules, ...BEHAVIOUR_RULE_LIST].map((r) => [r.id, r]));
+  const rulesById = new Map([...detector.classifier.rules, ...BEHAVIOUR_RULE_LIST, ERROR_FLOOD_RULE].map((r) => [r.id, r]));
   const ctx: DecisionContext = { rulesById, longThresholds: detector.aggregator.longThresholdRules, longestMs: detector.aggregator.longestHorizonMs };
   const flagged = [...detector.aggregator.sources.values()].filter(isFlagged);
   let writes = 0;

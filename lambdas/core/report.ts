@@ -248,6 +248,7 @@ export function evidenceLine(s: SourceState, a: AlertState, windowSeconds: numbe
     case 'behaviour':
       return `${h?.why ?? 'form posts like a bot'}${span}`;
     case 'horizon':
+      if (h?.why) return `${h.why}${span} (${win})`;
       return h
         ? `score ${h.score} and ${h.distinctPaths} distinct missing paths within ${duration(h.seconds)}${span} (${win})`
         : `a long horizon${span} (${win})`;

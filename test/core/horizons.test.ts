@@ -281,3 +281,31 @@ describe('several people behind one address', () => {
     assert.equal(scanLines({ a: lines }).report.alerts.length, 0);
   });
 });
+
+describe('the same missing path, hammered', () => {
+  it('300 errors on one path within an hour are an error flood; the distinct-path count would never see it', () => {
+    const hammer = (n: number) => Array.from({ length: n }, (_, i) => line('198.51.100.83', i * 10, 'POST /xmlrpc-old.php HTTP/1.1', 404));
+    assert.equal(scanLines({ a: hammer(299) }).report.alerts.length, 0);
+    const a = scanLines({ a: hammer(300) }).report.alerts[0];
+    assert.ok(a?.categories.includes('error-flood'));
+    assert.match(a?.evidence ?? '', /^300 error responses within 1 h/);
+  });
+
+  it('the pipeline sees a flood spread over objects the same way', async () => {
+    const lines = Array.from({ length: 320 }, (_, i) => line('198.51.100.84', i * 10, 'GET /feed.rss HTTP/1.1', 404));
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    for (let i = 0; i < 8; i++) {
+      await processLogObject({ bucket: 'logs', key: `flood-${i}.log`, etag: `e${i}` }, linesOf(lines.slice(i * 40, i * 40 + 40)), {
+        store,
+        publisher,
+        config: structuredClone(DEFAULT_CONFIG),
+        environment: 'test',
+        nowSec: 1_700_000_000,
+        owner: `run-${i}`,
+      });
+    }
+    assert.equal(publisher.sent.length, 1);
+    assert.ok(publisher.sent[0]?.document.categories.includes('error-flood'));
+  });
+});
