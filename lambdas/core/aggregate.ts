@@ -94,6 +94,8 @@ export class SourceState {
   lastAssetAt = Number.NEGATIVE_INFINITY;
   /** Target of the last form post (a new endpoint is evidence of a bot trying many). */
   lastPostTarget = '';
+  /** True once the source posted to a form (form abuse can then be decided for it). */
+  formPosts = false;
   /** Hashes of the first few user agents seen (several: people behind a NAT or proxy). */
   agents: number[] | null = null;
   /** The last user agent noted (most sources have one: no hashing after the first request). */
@@ -331,7 +333,10 @@ export class Aggregator {
       else if (m === 'GET') {
         // Any page can hold a form (comment forms sit on every post), so any page fetch counts.
         if (status < 400) s.lastPageGetAt = Math.max(s.lastPageGetAt, r.time);
-      } else if (form !== null) counters = this.postEvidence(s, r, form);
+      } else if (form !== null) {
+        s.formPosts = true;
+        counters = this.postEvidence(s, r, form);
+      }
     }
     if (c.labels.length === 0 && errorPath === null && counters.length === 0) return s;
 
@@ -446,7 +451,7 @@ export class Aggregator {
 
   private evaluateLong(s: SourceState, at: number): void {
     const w = s.window as EventWindow;
-    if (!this.mayCrossLong(w)) return;
+    if (!this.mayCrossLong(w) || this.longSettled(s, at)) return;
     const peaks = new Map<number, LongPeak>();
     const peakOf = (ms: number) => {
       let p = peaks.get(ms);
@@ -459,6 +464,21 @@ export class Aggregator {
     for (const f of decideLong(s, this.config, this.longThresholds, peakOf)) {
       this.trigger(s, at, f.trigger, f.rule, f.severity, f.horizon, this.longCooldownMs);
     }
+  }
+
+  /**
+   * True when no long-horizon decision could send anything: the source alerted within the long
+   * cooldown already, at a severity no long trigger can exceed (a horizon or an error flood at
+   * most the source's own severity or medium, a long threshold its rule's, form abuse high).
+   * Persistent scanners spend most of their requests here, so their day-long sweeps are skipped.
+   */
+  private longSettled(s: SourceState, at: number): boolean {
+    const claim = s.alert?.claim;
+    if (!claim || Math.abs(at - claim.lastAt) >= this.longCooldownMs) return false;
+    let ceiling = maxSeverity(s.severity(), 'medium');
+    if (s.formPosts) ceiling = maxSeverity(ceiling, 'high');
+    for (const r of this.longThresholds.values()) if (s.rulesSeen.has(r.id)) ceiling = maxSeverity(ceiling, r.severity);
+    return severityRank(claim.severity) >= severityRank(ceiling);
   }
 
   /**
