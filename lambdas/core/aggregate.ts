@@ -451,19 +451,22 @@ export class Aggregator {
 
   private evaluateLong(s: SourceState, at: number): void {
     const w = s.window as EventWindow;
-    if (!this.mayCrossLong(w) || this.longSettled(s, at)) return;
+    if (!this.mayCrossLong(w)) return;
+    // Settled: nothing can be sent, but the report still names the behaviours found, which need
+    // counts only (the distinct-path union is what makes a day-long sweep expensive).
+    const settled = this.longSettled(s, at);
     const peaks = new Map<number, LongPeak>();
     const peakOf = (ms: number) => {
       let p = peaks.get(ms);
       if (!p) {
-        p = longPeak(w.coarse, at, ms);
+        p = longPeak(w.coarse, at, ms, COARSE_BUCKET_MS, !settled);
         peaks.set(ms, p);
       }
       return p;
     };
-    for (const f of decideLong(s, this.config, this.longThresholds, peakOf)) {
-      this.trigger(s, at, f.trigger, f.rule, f.severity, f.horizon, this.longCooldownMs);
-    }
+    const found = decideLong(s, this.config, this.longThresholds, peakOf);
+    if (settled) return;
+    for (const f of found) this.trigger(s, at, f.trigger, f.rule, f.severity, f.horizon, this.longCooldownMs);
   }
 
   /**

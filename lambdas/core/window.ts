@@ -68,7 +68,7 @@ export interface LongPeak extends WindowPeak {
  * (O(buckets + windows)), so a 24-hour horizon costs a few hundred steps, not a few hundred
  * thousand.
  */
-export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthMs: number, stepMs = COARSE_BUCKET_MS): LongPeak {
+export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthMs: number, stepMs = COARSE_BUCKET_MS, withPaths = true): LongPeak {
   const start = Math.floor(time / stepMs) * stepMs;
   const out: LongPeak = { score: 0, distinctPaths: 0, counts: new Map() };
   let lo = 0;
@@ -86,13 +86,13 @@ export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthM
       const b = buckets[hi++] as CoarseBucket;
       entered = true;
       score += b.score;
-      if (b.paths) for (const p of b.paths) paths.set(p, (paths.get(p) ?? 0) + 1);
+      if (b.paths && withPaths) for (const p of b.paths) paths.set(p, (paths.get(p) ?? 0) + 1);
       if (b.counts) for (const [k, n] of b.counts) counts.set(k, (counts.get(k) ?? 0) + n);
     }
     while (lo < hi && (buckets[lo] as CoarseBucket).start < end - lengthMs) {
       const b = buckets[lo++] as CoarseBucket;
       score -= b.score;
-      if (b.paths) {
+      if (b.paths && withPaths) {
         for (const p of b.paths) {
           const n = (paths.get(p) ?? 1) - 1;
           if (n === 0) paths.delete(p);
