@@ -41,6 +41,14 @@ export const MAX_PATHS_PER_COARSE_BUCKET = 64;
 /** Coarse buckets of the long horizons: 5 minutes. */
 export const COARSE_BUCKET_MS = 300_000;
 
+/** Error paths longer than this are kept as their start and a hash: distinct stays distinct, 8-KB paths cost little. */
+export const MAX_KEPT_PATH = 256;
+
+/** The form an error path is kept in a window: whole when short, else its start and its hash. */
+export function keptPath(path: string): string {
+  return path.length <= MAX_KEPT_PATH ? path : `${path.slice(0, MAX_KEPT_PATH - 18)}…#${pathHash(path)}:${path.length}`;
+}
+
 /** Short, stable hash of an error path (FNV-1a, 32 bits), so stored and long-horizon path sets stay small. */
 export function pathHashNumber(path: string): number {
   let h = 0x811c9dc5;
@@ -202,7 +210,10 @@ export class EventWindow {
     bucket.score += score;
     if (errorPath !== null) {
       if (!bucket.paths) bucket.paths = new Set();
-      if (bucket.paths.size < MAX_PATHS_PER_BUCKET && !bucket.paths.has(errorPath)) bucket.paths.add(detach(errorPath));
+      if (bucket.paths.size < MAX_PATHS_PER_BUCKET) {
+        const kept = keptPath(errorPath);
+        if (!bucket.paths.has(kept)) bucket.paths.add(detach(kept));
+      }
     }
     return true;
   }

@@ -198,13 +198,19 @@ export const handler = async (event: SQSEvent | S3Event, context?: Context): Pro
       logger.critical('cannot start', { error: e as Error });
       throw e;
     }
+    const metrics = new Metrics({ namespace: 'ProbeWatch', serviceName: 'probewatch', defaultDimensions: { environment: config.environment } });
+    // A state item at DynamoDB's size limit is counted and logged: evidence was left out, no count.
+    const onLimit = (what: string) => {
+      metrics.addMetric('StateItemLimit', MetricUnit.Count, 1);
+      logger.warn('state item at its size limit: counts kept, evidence left out', { limit: what });
+    };
     cached = makeHandler({
       config,
       s3: new S3Client({ maxAttempts: 5 }),
-      store: new DynamoStateStore({ tableName: config.tableName, retentionHours: config.retentionHours }),
+      store: new DynamoStateStore({ tableName: config.tableName, retentionHours: config.retentionHours, onLimit }),
       publisher: new SnsAlertPublisher({ topicArn: config.topicArn }),
       logger,
-      metrics: new Metrics({ namespace: 'ProbeWatch', serviceName: 'probewatch', defaultDimensions: { environment: config.environment } }),
+      metrics,
       now: Date.now,
     });
   }
