@@ -6,7 +6,7 @@ import { detach } from './lines.js';
 import { type LogRecord, requestLineOf } from './model.js';
 import type { Classification } from './rules/engine.js';
 import type { Rule, Severity } from './rules/types.js';
-import { COARSE_BUCKET_MS, EventWindow, type LongPeak, longPeak, pathHashNumber } from './window.js';
+import { COARSE_BUCKET_MS, ERROR_COUNTER, EventWindow, type LongPeak, longPeak, pathHashNumber } from './window.js';
 
 /** A request kept as evidence. Strings are raw here and escaped on output. */
 export interface SampleRequest {
@@ -87,8 +87,6 @@ export class SourceState {
   signature: { rule: Rule; time: number } | null = null;
   /** Every rule that labelled a request of this source, by id. */
   readonly rulesSeen = new Map<string, Rule>();
-  /** Addresses seen under this key (an IPv6 /64 can hold many), capped. */
-  readonly addresses = new Set<string>();
   /** Event time of the last fetch of a page and of a page asset (for form-post evidence). */
   lastPageGetAt = Number.NEGATIVE_INFINITY;
   lastAssetAt = Number.NEGATIVE_INFINITY;
@@ -100,8 +98,6 @@ export class SourceState {
   agents: number[] | null = null;
   /** The last user agent noted (most sources have one: no hashing after the first request). */
   lastAgent = '';
-  /** Highest score and distinct paths seen per long horizon (seconds → facts). */
-  readonly horizonPeaks = new Map<number, HorizonFacts>();
 
   constructor(readonly key: string) {}
 
@@ -158,8 +154,7 @@ export const ERROR_FLOOD_RULE: Rule = {
 
 /** Error responses per source within one hour that make an error flood. */
 export const ERROR_FLOOD_PER_HOUR = 300;
-/** The counter of error responses in a source's buckets. */
-export const ERROR_COUNTER = '~err';
+export { ERROR_COUNTER };
 
 /** The error-burst pseudo-rule: it has no per-request matcher, the window decides. */
 export const ERROR_BURST_RULE: Rule = {
@@ -318,7 +313,6 @@ export class Aggregator {
     s.requests++;
     if (r.time < s.firstSeen) s.firstSeen = r.time;
     if (r.time > s.lastSeen) s.lastSeen = r.time;
-    if (key !== r.clientIp && s.addresses.size < 16 && !s.addresses.has(r.clientIp)) s.addresses.add(keep(r.clientIp));
     const status = r.status;
     if (status >= 400) s.statuses.set(status, (s.statuses.get(status) ?? 0) + 1);
     else {
@@ -496,9 +490,8 @@ export class Aggregator {
     for (const b of w.coarse) {
       score += b.score;
       paths += b.paths?.size ?? 0;
-      if (b.counts === null) continue;
-      for (const k of b.counts.keys()) if (k !== ERROR_COUNTER) return true;
-      errors += b.counts.get(ERROR_COUNTER) ?? 0;
+      errors += b.errors;
+      if (b.counts !== null) return true;
     }
     if (errors >= ERROR_FLOOD_PER_HOUR) return true;
     for (const h of this.config.horizons) if (score >= h.score || paths >= h.distinctErrorPaths) return true;
@@ -587,14 +580,6 @@ export function decideLong(s: SourceState, config: DetectorConfig, longThreshold
   for (const h of config.horizons) {
     const p = peakOf(h.seconds * 1000);
     const facts = { seconds: h.seconds, score: p.score, distinctPaths: p.distinctPaths };
-    const prev = s.horizonPeaks.get(h.seconds);
-    if (!prev || p.score > prev.score || p.distinctPaths > prev.distinctPaths) {
-      s.horizonPeaks.set(h.seconds, {
-        seconds: h.seconds,
-        score: Math.max(p.score, prev?.score ?? 0),
-        distinctPaths: Math.max(p.distinctPaths, prev?.distinctPaths ?? 0),
-      });
-    }
     if (p.distinctPaths >= h.distinctErrorPaths)
       out.push({ trigger: 'horizon', rule: ERROR_BURST_RULE, severity: maxSeverity('medium', base), horizon: facts });
     else if (p.score >= h.score) out.push({ trigger: 'horizon', rule: null, severity: maxSeverity('low', base), horizon: facts });

@@ -103,10 +103,10 @@ function isFlagged(s: SourceState): boolean {
   let errors = 0;
   for (const b of s.window?.buckets ?? []) {
     paths += b.paths?.size ?? 0;
+    errors += b.errors;
     if (!b.counts) continue;
     // A form post counts across objects and hours (form abuse is decided on long horizons).
     for (const k of b.counts.keys()) if (k.startsWith('~post:')) return true;
-    errors += b.counts.get(ERROR_COUNTER) ?? 0;
   }
   return paths >= MIN_ERROR_PATHS_TO_STORE || errors >= MIN_ERRORS_TO_STORE;
 }
@@ -134,7 +134,7 @@ export function toDelta(s: SourceState, id: string): SourceDelta {
       start: b.start,
       score: b.score,
       paths: [...(b.paths ?? [])].map(pathHash),
-      counts: Object.fromEntries(b.counts ?? []),
+      counts: b.errors ? { ...Object.fromEntries(b.counts ?? []), [ERROR_COUNTER]: b.errors } : Object.fromEntries(b.counts ?? []),
     })),
     samples: (suspicious.length ? suspicious : s.samples).slice(0, MAX_SAMPLES_PER_OBJECT).map(sampleOf),
     referer: s.firstReferer,
@@ -167,8 +167,14 @@ function windowOf(buckets: readonly StoredBucket[], config: DetectorConfig): Eve
   const w = new EventWindow(config.bucketSeconds * 1000, config.windowSeconds * 1000, Number.POSITIVE_INFINITY);
   const sorted = [...buckets].sort((a, b) => a.start - b.start);
   for (const b of sorted) {
-    const bucket: Bucket = { start: b.start, score: b.score, paths: b.paths.length ? new Set(b.paths) : null, counts: null };
-    const entries = Object.entries(b.counts);
+    const bucket: Bucket = {
+      start: b.start,
+      score: b.score,
+      paths: b.paths.length ? new Set(b.paths) : null,
+      counts: null,
+      errors: b.counts[ERROR_COUNTER] ?? 0,
+    };
+    const entries = Object.entries(b.counts).filter(([k]) => k !== ERROR_COUNTER);
     if (entries.length) bucket.counts = new Map(entries);
     w.buckets.push(bucket);
   }
@@ -300,7 +306,6 @@ export function stateFromMerged(m: MergedSourceState, decision: MergedDecision, 
     s.labels.set(decision.rule.category, 1);
     s.ruleOf.set(decision.rule.category, decision.rule);
   }
-  if (decision.horizon) s.horizonPeaks.set(decision.horizon.seconds, decision.horizon);
   return withAlert(s, m, decision);
 }
 

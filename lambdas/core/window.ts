@@ -15,6 +15,8 @@ export interface Bucket {
   paths: Set<string> | null;
   /** Matches of threshold rules (brute force), by rule id. */
   counts: Map<string, number> | null;
+  /** Error responses (a number, not a map entry: most sources with a window have only these). */
+  errors: number;
 }
 
 /** Best values over every window that contains a given time. */
@@ -32,7 +34,11 @@ export interface CoarseBucket {
   score: number;
   paths: Set<number> | null;
   counts: Map<string, number> | null;
+  errors: number;
 }
+
+/** The counter name error responses have where counters are named (stored items, peaks). */
+export const ERROR_COUNTER = '~err';
 
 /** Distinct error paths kept per fine bucket (a 10-s bucket past this is a burst anyway). */
 export const MAX_PATHS_PER_BUCKET = 64;
@@ -83,6 +89,8 @@ export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthM
   while (lo < buckets.length && (buckets[lo] as CoarseBucket).start <= start - lengthMs) lo++;
   let hi = lo;
   let score = 0;
+  let errors = 0;
+  let maxErrors = 0;
   const paths = new Map<number, number>();
   const counts = new Map<string, number>();
   // A counted loop: far beyond real dates `end += stepMs` would not move `end` at all.
@@ -94,12 +102,14 @@ export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthM
       const b = buckets[hi++] as CoarseBucket;
       entered = true;
       score += b.score;
+      errors += b.errors;
       if (b.paths && withPaths) for (const p of b.paths) paths.set(p, (paths.get(p) ?? 0) + 1);
       if (b.counts) for (const [k, n] of b.counts) counts.set(k, (counts.get(k) ?? 0) + n);
     }
     while (lo < hi && (buckets[lo] as CoarseBucket).start < end - lengthMs) {
       const b = buckets[lo++] as CoarseBucket;
       score -= b.score;
+      errors -= b.errors;
       if (b.paths && withPaths) {
         for (const p of b.paths) {
           const n = (paths.get(p) ?? 1) - 1;
@@ -112,10 +122,12 @@ export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthM
     // Only a window that gained a bucket can beat the previous ones (losing buckets only lowers).
     if (!entered && k !== 1) continue;
     if (score > out.score) out.score = score;
+    if (errors > maxErrors) maxErrors = errors;
     if (paths.size > out.distinctPaths) out.distinctPaths = paths.size;
     for (const [k, n] of counts) if (n > (out.counts.get(k) ?? 0)) out.counts.set(k, n);
     if (hi >= buckets.length && lo >= hi) break;
   }
+  if (maxErrors > 0) out.counts.set(ERROR_COUNTER, maxErrors);
   return out;
 }
 
@@ -126,7 +138,7 @@ function addCoarse(list: CoarseBucket[], time: number, score: number, pathHashVa
   while (i > 0 && (list[i - 1] as CoarseBucket).start > start) i--;
   let b = i > 0 ? (list[i - 1] as CoarseBucket) : undefined;
   if (!b || b.start !== start) {
-    b = { start, score: 0, paths: null, counts: null };
+    b = { start, score: 0, paths: null, counts: null, errors: 0 };
     list.splice(i, 0, b);
   }
   b.score += score;
@@ -134,7 +146,8 @@ function addCoarse(list: CoarseBucket[], time: number, score: number, pathHashVa
     if (!b.paths) b.paths = new Set();
     if (b.paths.size < MAX_PATHS_PER_COARSE_BUCKET) b.paths.add(pathHashValue);
   }
-  if (counter !== null) {
+  if (counter === ERROR_COUNTER) b.errors += n;
+  else if (counter !== null) {
     if (!b.counts) b.counts = new Map();
     b.counts.set(counter, (b.counts.get(counter) ?? 0) + n);
   }
@@ -177,7 +190,7 @@ export class EventWindow {
     let i = b.length;
     while (i > 0 && (b[i - 1] as Bucket).start > start) i--;
     if (i > 0 && (b[i - 1] as Bucket).start === start) return b[i - 1] as Bucket;
-    const bucket: Bucket = { start, score: 0, paths: null, counts: null };
+    const bucket: Bucket = { start, score: 0, paths: null, counts: null, errors: 0 };
     b.splice(i, 0, bucket);
     // Drop buckets that no window around the newest event can reach any more.
     const horizon = (b[b.length - 1] as Bucket).start - this.retainMs - this.windowMs;
@@ -204,6 +217,10 @@ export class EventWindow {
       if (drop) c.splice(0, drop);
     }
     for (const k of counters) {
+      if (k === ERROR_COUNTER) {
+        bucket.errors++;
+        continue;
+      }
       if (!bucket.counts) bucket.counts = new Map();
       bucket.counts.set(k, (bucket.counts.get(k) ?? 0) + 1);
     }

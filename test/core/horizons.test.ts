@@ -78,6 +78,7 @@ describe('longPeak (one sweep over coarse buckets)', () => {
     score,
     paths: paths.length ? new Set(paths) : null,
     counts: null,
+    errors: 0,
   });
 
   it('finds the best window containing a time, in either direction', () => {
