@@ -235,7 +235,9 @@ export function duration(seconds: number): string {
  * 2-minute window: 25)").
  */
 export function evidenceLine(s: SourceState, a: AlertState, windowSeconds: number): string {
-  const win = `highest ${duration(windowSeconds).replace(' ', '-')} window: score ${a.windowScore}`;
+  // The same number as the report's `windowScore`: the best short window seen, not the one at the trigger.
+  const peak = Math.max(a.windowScore, s.peakWindowScore);
+  const win = `highest ${duration(windowSeconds).replace(' ', '-')} window: score ${peak}`;
   const span = Number.isFinite(s.firstSeen) && s.lastSeen > s.firstSeen ? `, over ${duration((s.lastSeen - s.firstSeen) / 1000)} of activity` : '';
   const h = a.horizon;
   switch (a.trigger) {
@@ -255,7 +257,7 @@ export function evidenceLine(s: SourceState, a: AlertState, windowSeconds: numbe
     case 'error-burst':
       return `${a.distinctPaths} distinct missing paths within ${duration(windowSeconds)}`;
     default:
-      return `score ${a.windowScore} within ${duration(windowSeconds)} (total score ${s.score}${span})`;
+      return `score ${peak} within ${duration(windowSeconds)} (total score ${s.score}${span})`;
   }
 }
 
