@@ -62,6 +62,11 @@ function wrapText(text: string, width: number, indent: string): string[] {
  * from a log or a file name arrives escaped by `buildReport`; only truncation happens here.
  */
 export function renderReport(report: ScanReport, st: Style, width = 100): string {
+  return renderReportLines(report, st, width).join('\n');
+}
+
+/** The human report as lines, for writing in pieces (a report of thousands of alerts is large). */
+export function renderReportLines(report: ScanReport, st: Style, width = 100): string[] {
   const out: string[] = [];
   const files = report.files.length;
   const alerted = report.alerts.length;
@@ -130,7 +135,7 @@ export function renderReport(report: ScanReport, st: Style, width = 100): string
     if (f.hint) out.push(...wrapText(f.hint, width - 6, '      ').map((l) => st.yellow(l)));
   }
   for (const s of report.skippedSamples.slice(0, 5)) out.push(st.dim(`    ${clipEscaped(s.object, 40)}:${s.line} ${s.reason}: ${s.text}`));
-  return out.join('\n');
+  return out;
 }
 
 /** `--explain IP`: every request of one source with the rules that matched it. */
@@ -146,4 +151,25 @@ export function renderExplain(source: string, requests: readonly ExplainedReques
   }
   if (requests.length === 0) out.push('  No request from this source was found.');
   return out.join('\n');
+}
+
+/**
+ * Writes `JSON.stringify(doc, null, 2)` and a newline, the same text, in pieces: one per
+ * top-level field and one per element of a top-level array. A report of thousands of alerts is
+ * then never one string of tens of MB (and its copy as bytes) in memory at once.
+ */
+export function writeJsonDocument(out: { write(chunk: string): unknown }, doc: Readonly<Record<string, unknown>>): void {
+  const indent = (json: string, pad: string) => json.replace(/\n/g, `\n${pad}`);
+  const keys = Object.keys(doc).filter((k) => doc[k] !== undefined && typeof doc[k] !== 'function');
+  out.write('{\n');
+  keys.forEach((k, i) => {
+    const v = doc[k];
+    const end = i < keys.length - 1 ? ',\n' : '\n';
+    if (Array.isArray(v) && v.length > 0) {
+      out.write(`  ${JSON.stringify(k)}: [\n`);
+      v.forEach((e, j) => out.write(`    ${indent(JSON.stringify(e ?? null, null, 2), '    ')}${j < v.length - 1 ? ',' : ''}\n`));
+      out.write(`  ]${end}`);
+    } else out.write(`  ${JSON.stringify(k)}: ${indent(JSON.stringify(v, null, 2), '  ')}${end}`);
+  });
+  out.write('}\n');
 }

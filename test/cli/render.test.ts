@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { makeStyle, renderReport } from '../../lambdas/cli/render.js';
+import { makeStyle, renderReport, writeJsonDocument } from '../../lambdas/cli/render.js';
 import type { AlertReport, ScanReport, SourceReport } from '../../lambdas/core/report.js';
 
 function bigReport(n: number): ScanReport {
@@ -69,5 +69,29 @@ describe('the text report at scale', () => {
     assert.equal(text.split('\n').filter((l) => l.includes('categories:')).length, 10_000);
     // Generous for a loaded shared machine; the quadratic version took several times this.
     assert.ok(ms < 3000, `${ms.toFixed(0)} ms`);
+  });
+});
+
+describe('the JSON document written in pieces', () => {
+  it('is exactly JSON.stringify(doc, null, 2) and a newline, piece by piece', () => {
+    const doc = {
+      version: 1,
+      lines: { total: 3, parsed: 2, skipped: { 'blank-line': 1 } },
+      alerts: [{ source: '192.0.2.1', samples: [{ request: 'GET /x "quoted"\n' }], note: undefined }],
+      sources: [],
+      empty: {},
+      files: [{ name: 'a.log', formats: { combined: 2 } }, { name: 'b\u202e.log' }],
+      gone: undefined,
+      cleanSources: 0,
+    };
+    const pieces: string[] = [];
+    writeJsonDocument({ write: (c: string) => pieces.push(c) }, doc);
+    assert.equal(pieces.join(''), `${JSON.stringify(doc, null, 2)}\n`);
+    assert.ok(pieces.length >= 8, 'one piece per field and per element');
+    const big = bigReport(2000);
+    const out: string[] = [];
+    writeJsonDocument({ write: (c: string) => out.push(c) }, big as unknown as Record<string, unknown>);
+    assert.equal(out.join(''), `${JSON.stringify(big, null, 2)}\n`);
+    assert.ok(Math.max(...out.map((c) => c.length)) < 10_000, 'no piece holds the whole report');
   });
 });
