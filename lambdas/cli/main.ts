@@ -10,7 +10,7 @@ import { escapeUntrusted, sanitize } from '../core/escape.js';
 import { parseCidr, sourceKey } from '../core/ip.js';
 import { buildReport } from '../core/report.js';
 import { Detector } from '../core/scan.js';
-import { makeStyle, renderExplain, renderReportLines, writeJsonDocument } from './render.js';
+import { jsonPieces, makeStyle, renderExplain, renderReportLines, writePieces } from './render.js';
 
 const VERSION = '0.1.0';
 
@@ -224,13 +224,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
             },
           }
         : report;
-      writeJsonDocument(io.stdout, doc as unknown as Record<string, unknown>);
+      await writePieces(io.stdout, jsonPieces(doc as unknown as Record<string, unknown>));
     } else if (explain) {
       io.stdout.write(`${renderExplain(sourceKey(explain), detector.explained, report, style)}\n`);
     } else {
       // In pieces of 500 lines: never the whole text of thousands of alerts as one string.
       const lines = renderReportLines(report, style);
-      for (let i = 0; i < lines.length; i += 500) io.stdout.write(`${lines.slice(i, i + 500).join('\n')}\n`);
+      const chunks = function* () {
+        for (let i = 0; i < lines.length; i += 500) yield `${lines.slice(i, i + 500).join('\n')}\n`;
+      };
+      await writePieces(io.stdout, chunks());
     }
     if (inputErrors > 0) return 2;
     if (values['fail-on-alert'] && report.alerts.length > 0) return 1;

@@ -154,22 +154,55 @@ export function renderExplain(source: string, requests: readonly ExplainedReques
 }
 
 /**
- * Writes `JSON.stringify(doc, null, 2)` and a newline, the same text, in pieces: one per
- * top-level field and one per element of a top-level array. A report of thousands of alerts is
- * then never one string of tens of MB (and its copy as bytes) in memory at once.
+ * `JSON.stringify(doc, null, 2)` and a newline, the same text, in pieces: one per top-level field
+ * and one per element of a top-level array. A report of thousands of alerts is then never one
+ * string of tens of MB (and its copy as bytes) in memory at once.
  */
-export function writeJsonDocument(out: { write(chunk: string): unknown }, doc: Readonly<Record<string, unknown>>): void {
+export function* jsonPieces(doc: Readonly<Record<string, unknown>>): Generator<string> {
   const indent = (json: string, pad: string) => json.replace(/\n/g, `\n${pad}`);
   const keys = Object.keys(doc).filter((k) => doc[k] !== undefined && typeof doc[k] !== 'function');
-  out.write('{\n');
-  keys.forEach((k, i) => {
+  yield '{\n';
+  for (const [i, k] of keys.entries()) {
     const v = doc[k];
     const end = i < keys.length - 1 ? ',\n' : '\n';
     if (Array.isArray(v) && v.length > 0) {
-      out.write(`  ${JSON.stringify(k)}: [\n`);
-      v.forEach((e, j) => out.write(`    ${indent(JSON.stringify(e ?? null, null, 2), '    ')}${j < v.length - 1 ? ',' : ''}\n`));
-      out.write(`  ]${end}`);
-    } else out.write(`  ${JSON.stringify(k)}: ${indent(JSON.stringify(v, null, 2), '  ')}${end}`);
-  });
-  out.write('}\n');
+      yield `  ${JSON.stringify(k)}: [\n`;
+      for (const [j, e] of v.entries()) yield `    ${indent(JSON.stringify(e ?? null, null, 2), '    ')}${j < v.length - 1 ? ',' : ''}\n`;
+      yield `  ]${end}`;
+    } else yield `  ${JSON.stringify(k)}: ${indent(JSON.stringify(v, null, 2), '  ')}${end}`;
+  }
+  yield '}\n';
+}
+
+/**
+ * Writes pieces to a stream, waiting whenever it asks to (a pipe to a slow reader would otherwise
+ * queue the whole report in memory). Stops at an error or a close (a reader that went away).
+ */
+export async function writePieces(out: NodeJS.WritableStream, pieces: Iterable<string>): Promise<void> {
+  let gone = false;
+  const onGone = () => {
+    gone = true;
+  };
+  out.once('error', onGone);
+  out.once('close', onGone);
+  try {
+    for (const piece of pieces) {
+      if (gone) return;
+      if (out.write(piece)) continue;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          out.off('drain', done);
+          out.off('error', done);
+          out.off('close', done);
+          resolve();
+        };
+        out.once('drain', done);
+        out.once('error', done);
+        out.once('close', done);
+      });
+    }
+  } finally {
+    out.off('error', onGone);
+    out.off('close', onGone);
+  }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { makeStyle, renderReport, writeJsonDocument } from '../../lambdas/cli/render.js';
+import { jsonPieces, makeStyle, renderReport } from '../../lambdas/cli/render.js';
 import type { AlertReport, ScanReport, SourceReport } from '../../lambdas/core/report.js';
 
 function bigReport(n: number): ScanReport {
@@ -84,13 +84,11 @@ describe('the JSON document written in pieces', () => {
       gone: undefined,
       cleanSources: 0,
     };
-    const pieces: string[] = [];
-    writeJsonDocument({ write: (c: string) => pieces.push(c) }, doc);
+    const pieces = [...jsonPieces(doc)];
     assert.equal(pieces.join(''), `${JSON.stringify(doc, null, 2)}\n`);
     assert.ok(pieces.length >= 8, 'one piece per field and per element');
     const big = bigReport(2000);
-    const out: string[] = [];
-    writeJsonDocument({ write: (c: string) => out.push(c) }, big as unknown as Record<string, unknown>);
+    const out = [...jsonPieces(big as unknown as Record<string, unknown>)];
     assert.equal(out.join(''), `${JSON.stringify(big, null, 2)}\n`);
     assert.ok(Math.max(...out.map((c) => c.length)) < 10_000, 'no piece holds the whole report');
   });
