@@ -242,6 +242,9 @@ export class Aggregator {
     if (p48 === null || p32 === null) return key;
     if (this.sources.has(p32)) return this.aggregated(p32);
     if (this.sources.has(p48)) return this.aggregated(p48);
+    // The prefix counts are bounded like the sources: past twice the source budget they start
+    // over (a flood is then aggregated again after its next MAX_SUBNETS_PER_PREFIX subnets).
+    if (this.perPrefix.size >= this.maxSources * 2) this.perPrefix.clear();
     const n48 = this.perPrefix.get(p48) ?? 0;
     if (n48 < MAX_SUBNETS_PER_PREFIX) {
       if (n48 === 0) {
@@ -253,6 +256,11 @@ export class Aggregator {
       return key;
     }
     return this.aggregated(p48);
+  }
+
+  /** How many prefixes are being counted for aggregation (bounded by twice the source budget). */
+  get prefixesCounted(): number {
+    return this.perPrefix.size;
   }
 
   private aggregated(prefix: string): string {

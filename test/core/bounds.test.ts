@@ -59,3 +59,13 @@ describe('memory bounds of a scan', () => {
     assert.equal(s.samples[0]?.userAgent.length, MAX_KEPT_CHARS);
   });
 });
+
+describe('the prefix counts behind IPv6 aggregation', () => {
+  it('stay within twice the source budget however many networks appear', () => {
+    // 200 sources from 200 different /32s: each adds a /48 and a /32 to the counts.
+    const lines = Array.from({ length: 200 }, (_, i) => line(`2001:${(0xdb8 + i).toString(16)}:1:1::1`, i, 'GET / HTTP/1.1', 200));
+    const { detector } = scanLines({ a: lines }, {}, { maxSources: 40 });
+    assert.ok(detector.aggregator.prefixesCounted <= 80, String(detector.aggregator.prefixesCounted));
+    assert.ok(detector.aggregator.prefixesCounted > 0);
+  });
+});
