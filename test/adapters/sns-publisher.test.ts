@@ -5,30 +5,25 @@ import { buildAlertMessage } from '../../lambdas/core/alert-message.js';
 import type { AlertReport } from '../../lambdas/core/report.js';
 import { readTap } from '../../lambdas/local/driver.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
+import { alertReportFixture } from '../support/alert-report.js';
 
 let stack: LocalStack;
 
 /** The worst evidence the report lets through: every sample at its length cap, all quotes (escaped again per level). */
 function heavyReport(): AlertReport {
-  return {
-    source: '203.0.113.9',
+  return alertReportFixture({
     severity: 'high',
     score: 500,
     categories: ['sensitive-file', 'error-burst'],
     requests: 400,
-    firstSeen: '2024-01-01T00:00:00Z',
     lastSeen: '2024-01-01T00:59:00Z',
     reason: 'Sensitive file probe: 400 requests, 400 × 404',
     trigger: 'error-burst',
-    triggeredAt: '2024-01-01T00:00:10Z',
-    alertCount: 1,
-    evidence: 'score 120 within 2 min (total score 500)',
-    horizon: null,
+    evidence: '400 distinct missing paths within 2 min',
     windowScore: 500,
     distinctErrorPaths: 400,
     statuses: { '404': 400 },
     what: 'Probably a scanner looking for secrets.',
-    todo: 'Block it. Suggested block: 4 h.',
     samples: Array.from({ length: 10 }, () => ({
       time: '2024-01-01T00:00:00Z',
       request: `GET /${'"'.repeat(190)} HTTP/1.1`,
@@ -36,7 +31,7 @@ function heavyReport(): AlertReport {
       userAgent: '"'.repeat(120),
       labels: ['sensitive-file'],
     })),
-  };
+  });
 }
 
 // The issue's case: 20 objects in one source-hour, keys of about 1,000 characters full of quotes.

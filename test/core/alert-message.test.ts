@@ -10,42 +10,14 @@ import {
 } from '../../lambdas/core/alert-message.js';
 import type { AlertMessage } from '../../lambdas/core/ports.js';
 import type { AlertReport } from '../../lambdas/core/report.js';
+import { alertReportFixture } from '../support/alert-report.js';
 
 // ESC, BEL, CR, LF, DEL, a C1 control, bidi overrides (RLO, LRI…PDI), zero-width space.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/;
 const NASTY = 'x\u001b[31mred\u0007\u202eexe.txt\r\nInjected: yes';
 
-function report(over: Partial<AlertReport> = {}): AlertReport {
-  return {
-    source: '203.0.113.9',
-    severity: 'medium',
-    score: 120,
-    categories: ['cgi-probe', 'error-burst'],
-    requests: 31,
-    firstSeen: '2024-01-01T00:00:00Z',
-    lastSeen: '2024-01-01T00:01:00Z',
-    reason: 'CGI probe sweep: 31 requests, 28 × 404',
-    trigger: 'score',
-    triggeredAt: '2024-01-01T00:00:10Z',
-    alertCount: 1,
-    evidence: 'score 120 within 2 min (total score 500)',
-    horizon: null,
-    windowScore: 120,
-    distinctErrorPaths: 28,
-    statuses: { '404': 28, '2xx': 3 },
-    what: 'Probably a scanner.',
-    todo: 'Block it. Suggested block: 4 h.',
-    samples: Array.from({ length: 10 }, (_, i) => ({
-      time: '2024-01-01T00:00:00Z',
-      request: `GET /cgi-bin/test${i}.cgi HTTP/1.1`,
-      status: 404,
-      userAgent: 'curl/8.4',
-      labels: ['cgi-probe'],
-    })),
-    ...over,
-  };
-}
+const report = alertReportFixture;
 
 /** Every string a subscriber or a person sees: subject, body, attributes and the document's strings. */
 function strings(m: AlertMessage): string[] {
