@@ -6,7 +6,7 @@ import { detach } from './lines.js';
 import { type LogRecord, requestLineOf } from './model.js';
 import type { Classification } from './rules/engine.js';
 import type { Rule, Severity } from './rules/types.js';
-import { COARSE_BUCKET_MS, ERROR_COUNTER, EventWindow, type LongPeak, longPeak, pathHashNumber } from './window.js';
+import { COARSE_BUCKET_MS, ERROR_COUNTER, EventWindow, type LongPeak, pathHashNumber, peaksAround } from './window.js';
 
 /** A request kept as evidence. Strings are raw here and escaped on output. */
 export interface SampleRequest {
@@ -310,7 +310,8 @@ export class Aggregator {
 
   /**
    * Adds one classified request of a source (`v4`: its IPv4 value when it is one, else -1).
-   * `form` is the kind of form the target is (any method), `asset` whether it is a page asset.
+   * `form` is the kind of form endpoint a POST went to (null otherwise), `asset` whether a GET
+   * fetched a page asset.
    */
   add(key: string, r: LogRecord, c: Classification, errorPath: string | null, v4 = -1, form: FormKind | null = null, asset = false): SourceState | null {
     const s = this.source(key, v4);
@@ -457,16 +458,7 @@ export class Aggregator {
     // Settled: nothing can be sent, but the report still names the behaviours found, which need
     // counts only (the distinct-path union is what makes a day-long sweep expensive).
     const settled = this.longSettled(s, at);
-    const peaks = new Map<number, LongPeak>();
-    const peakOf = (ms: number) => {
-      let p = peaks.get(ms);
-      if (!p) {
-        p = longPeak(w.coarse, at, ms, COARSE_BUCKET_MS, !settled);
-        peaks.set(ms, p);
-      }
-      return p;
-    };
-    const found = decideLong(s, this.config, this.longThresholds, peakOf);
+    const found = decideLong(s, this.config, this.longThresholds, peaksAround(w.coarse, at, !settled));
     if (settled) return;
     for (const f of found) this.trigger(s, at, f.trigger, f.rule, f.severity, f.horizon, this.longCooldownMs);
   }

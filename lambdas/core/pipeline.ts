@@ -28,7 +28,7 @@ import {
 import { alertReport } from './report.js';
 import type { Rule, Severity } from './rules/types.js';
 import { Detector } from './scan.js';
-import { type Bucket, COARSE_BUCKET_MS, EventWindow, type LongPeak, coarsen, longPeak, pathHash } from './window.js';
+import { type Bucket, COARSE_BUCKET_MS, EventWindow, coarsen, pathHash, peaksAround } from './window.js';
 
 /** What happened to one object. */
 export interface ObjectOutcome {
@@ -257,16 +257,7 @@ export function decideMerged(
   const base = baseState(merged, rulesById);
   const touched = [...new Set(delta.buckets.map((b) => Math.floor(b.start / COARSE_BUCKET_MS) * COARSE_BUCKET_MS))].sort((a, b) => a - b);
   for (const at of touched) {
-    const peaks = new Map<number, LongPeak>();
-    const peakOf = (ms: number) => {
-      let p = peaks.get(ms);
-      if (!p) {
-        p = longPeak(coarse, at, ms);
-        peaks.set(ms, p);
-      }
-      return p;
-    };
-    for (const f of decideLong(base, config, ctx.longThresholds, peakOf)) {
+    for (const f of decideLong(base, config, ctx.longThresholds, peaksAround(coarse, at))) {
       const peak = w.peakAround(at);
       candidates.push({
         trigger: f.trigger,

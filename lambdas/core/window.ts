@@ -131,6 +131,22 @@ export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthM
   return out;
 }
 
+/**
+ * `longPeak` around one time for any length, each length swept once: a decision asks for the same
+ * horizon several times (a horizon, a long threshold and the form behaviours share 1 h and 24 h).
+ */
+export function peaksAround(buckets: readonly CoarseBucket[], time: number, withPaths = true): (lengthMs: number) => LongPeak {
+  const peaks = new Map<number, LongPeak>();
+  return (lengthMs) => {
+    let p = peaks.get(lengthMs);
+    if (p === undefined) {
+      p = longPeak(buckets, time, lengthMs, COARSE_BUCKET_MS, withPaths);
+      peaks.set(lengthMs, p);
+    }
+    return p;
+  };
+}
+
 /** Adds one event to a sorted list of coarse buckets (created on demand). */
 function addCoarse(list: CoarseBucket[], time: number, score: number, pathHashValue: number | null, counter: string | null, n: number): void {
   const start = Math.floor(time / COARSE_BUCKET_MS) * COARSE_BUCKET_MS;
