@@ -406,7 +406,9 @@ export class Aggregator {
 
   private postEvidence(s: SourceState, r: LogRecord, form: FormKind): readonly string[] {
     const since = r.time - s.lastPageGetAt;
-    const target = r.query ? `${r.path}?${r.query}` : r.path;
+    // Compared in the form it is kept in: a long target must equal itself on the next post.
+    const full = r.query ? `${r.path}?${r.query}` : r.path;
+    const target = full.length > MAX_KEPT_CHARS ? full.slice(0, MAX_KEPT_CHARS) : full;
     // Timing and page assets describe one client's flow. Behind a NAT several people interleave
     // (one fetches the form, another posts), so with several user agents only the agent counts.
     const oneClient = (s.agents?.length ?? 0) < MULTI_CLIENT_AGENTS;
@@ -416,7 +418,7 @@ export class Aggregator {
       noAssets: oneClient && !(r.time - s.lastAssetAt <= FORM_CONTEXT_MS),
       newEndpoint: oneClient && s.lastPostTarget !== '' && s.lastPostTarget !== target,
     };
-    if (s.lastPostTarget !== target) s.lastPostTarget = detach(target.slice(0, MAX_KEPT_TARGET));
+    if (s.lastPostTarget !== target) s.lastPostTarget = keep(target);
     return postCounters(form, evidence, r.status);
   }
 
@@ -545,8 +547,6 @@ function noteAgent(s: SourceState, ua: string): void {
   else if (!s.agents.includes(h)) s.agents.push(h);
 }
 
-/** Form-post targets kept per source to compare endpoints are cut to this length. */
-const MAX_KEPT_TARGET = 256;
 const NO_COUNTERS: readonly string[] = [];
 const ERROR_ONLY: readonly string[] = [ERROR_COUNTER];
 

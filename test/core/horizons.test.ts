@@ -310,3 +310,17 @@ describe('the same missing path, hammered', () => {
     assert.ok(publisher.sent[0]?.document.categories.includes('error-flood'));
   });
 });
+
+describe('the same long form endpoint, posted again', () => {
+  it('is the same endpoint, not a new one each time (a long query does not fake a sign of automation)', () => {
+    const ip = '192.0.2.91';
+    const target = `/comment?post=42&ref=${'a'.repeat(600)}`;
+    // A person: the page, its stylesheet, and a comment a minute later, five times in a day.
+    const lines = [0, 3, 6, 9, 12].flatMap((h) => [
+      line(ip, h * 3600, 'GET /blog/post-42 HTTP/1.1', 200),
+      line(ip, h * 3600 + 1, 'GET /static/site.css HTTP/1.1', 200),
+      line(ip, h * 3600 + 60, `POST ${target} HTTP/1.1`, 302),
+    ]);
+    assert.equal(scanLines({ a: lines }).report.alerts.length, 0);
+  });
+});
