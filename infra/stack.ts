@@ -18,6 +18,7 @@ import type { Construct } from 'constructs';
 import { SEVERITIES } from '../lambdas/core/rules/types.js';
 import type { EnvironmentConfig } from './config.js';
 import { EncryptedTopic, IngestQueue, LogBucket } from './constructs.js';
+import { Notifications, emailFilterPolicy } from './notify.js';
 
 /** Props of the ProbeWatch stack: the environment's name and its validated settings. */
 export interface ProbeWatchStackProps extends StackProps {
@@ -110,7 +111,10 @@ export class ProbeWatchStack extends Stack {
       }),
     );
     this.alertTopic = new EncryptedTopic(this, 'Alerts', { key, displayName: `ProbeWatch ${envName} alerts` }).topic;
-    for (const email of config.alerts.emails) this.alertTopic.addSubscription(new subs.EmailSubscription(email));
+    // With e-mail digests on, e-mail gets the immediate alerts and the digest only (see infra/notify.ts).
+    const emailFilter = emailFilterPolicy(config.notifications);
+    for (const email of config.alerts.emails)
+      this.alertTopic.addSubscription(new subs.EmailSubscription(email, emailFilter ? { filterPolicy: emailFilter } : {}));
     for (const [i, s] of config.alerts.subscribers.entries()) {
       const allowlist = SEVERITIES.slice(SEVERITIES.indexOf(s.minSeverity));
       const filterPolicy = { severity: sns.SubscriptionFilter.stringFilter({ allowlist }) };
@@ -189,6 +193,20 @@ export class ProbeWatchStack extends Stack {
     });
     this.table.grant(this.fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
     this.alertTopic.grantPublish(this.fn);
+
+    // Slack, webhooks and digests: a separate consumer of the alert topic.
+    if (config.notifications) {
+      new Notifications(this, 'Notifications', {
+        envName,
+        config: config.notifications,
+        table: this.table,
+        alertTopic: this.alertTopic,
+        alarmTopic: opsTopic,
+        alarmPrefix,
+        removalPolicy,
+        logRetentionDays: config.lambda.logRetentionDays,
+      });
+    }
 
     // ── alarms and dashboard ──────────────────────────────────────────────────────────────
     const alarm = (id: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { SEVERITIES } from '../lambdas/core/rules/types.js';
+
+/**
+ * `environments.<name>.notifications`: where alerts go besides the topic's subscribers.
+ *
+ * - `slack`: a Slack incoming webhook, its URL stored in Secrets Manager under `webhookSecretName`.
+ * - `webhooks[]`: HTTPS endpoints receiving the alert document as JSON, signed with the secret
+ *   stored under `signingSecretName` (HMAC-SHA256 of `<timestamp>.<body>`).
+ * - `digestMinutes` (per channel): alerts below `immediateSeverity` wait and go out as one
+ *   summary at most every this many minutes; alerts at or above it go at once.
+ * - `emailDigestMinutes`: the topic's e-mail subscribers receive only alerts at or above
+ *   `immediateSeverity` at once, and the others in a digest e-mail at most every this many minutes.
+ */
+
+const severity = z.enum(SEVERITIES);
+/** Secrets Manager: names are 1–512 characters of letters, digits and /_+=.@- */
+const secretName = z
+  .string()
+  .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'must be a Secrets Manager secret name (letters, digits and /_+=.@-)')
+  // A name ending in a hyphen and six characters looks like a full ARN suffix to IAM's wildcard match.
+  .refine((n) => !/-[A-Za-z0-9]{6}$/.test(n), 'must not end with a hyphen and six characters (Secrets Manager reads that as a random ARN suffix)');
+/** Between two digests: a minute (the schedule's resolution) to a day. */
+const digestMinutes = z.number().int().min(1).max(1440);
+/** Webhooks per environment: each is a queue consumer's extra HTTP call per alert. */
+export const MAX_WEBHOOKS = 10;
+
+export const notificationsSchema = z
+  .object({
+    slack: z
+      .object({
+        webhookSecretName: secretName,
+        minSeverity: severity.default('medium'),
+        digestMinutes: digestMinutes.optional(),
+      })
+      .strict()
+      .optional(),
+    webhooks: z
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[a-z0-9-]{1,32}$/, 'must be 1 to 32 lower-case letters, digits and dashes'),
+            urlSecretName: secretName,
+            signingSecretName: secretName.optional(),
+            minSeverity: severity,
+            digestMinutes: digestMinutes.optional(),
+          })
+          .strict(),
+      )
+      .max(MAX_WEBHOOKS)
+      .optional()
+      .refine((list) => !list || new Set(list.map((w) => w.name)).size === list.length, 'webhook names must be unique'),
+    emailDigestMinutes: digestMinutes.optional(),
+    immediateSeverity: severity.default('high'),
+  })
+  .strict();
+
+/** The validated `notifications` settings of an environment. */
+export type NotificationsConfig = z.infer<typeof notificationsSchema>;
+
+/** Parses `environments.<name>.notifications`; the error names the field and says what is wrong. */
+export function parseNotifications(envName: string, raw: unknown): NotificationsConfig {
+  const parsed = notificationsSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const path = ['environments', envName, 'notifications', ...(issue?.path ?? []).map(String)].join('.');
+  throw new Error(`${path} ${issue?.message ?? 'is invalid'}`);
+}
