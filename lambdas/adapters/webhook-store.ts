@@ -36,14 +36,18 @@ function rethrow(what: string, e: unknown): never {
 export interface DynamoNotifyStoreOptions {
   tableName: string;
   client?: DynamoDBClient;
+  /** Alerts one digest summarises (tests lower it). @default DIGEST_MAX_ALERTS */
+  maxAlerts?: number;
 }
 
 /** The {@link NotifyStore} on the state table. */
 export class DynamoNotifyStore implements NotifyStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
+  private readonly maxAlerts: number;
 
   constructor(opts: DynamoNotifyStoreOptions) {
+    this.maxAlerts = opts.maxAlerts ?? DIGEST_MAX_ALERTS;
     this.doc = DynamoDBDocumentClient.from(opts.client ?? new DynamoDBClient({ maxAttempts: 8 }), { marshallOptions: { removeUndefinedValues: true } });
     this.table = opts.tableName;
   }
@@ -224,7 +228,7 @@ export class DynamoNotifyStore implements NotifyStore {
         leftovers.push(it.sk);
         continue;
       }
-      if (entries.length >= DIGEST_MAX_ALERTS) {
+      if (entries.length >= this.maxAlerts) {
         waiting++;
         continue;
       }
