@@ -80,6 +80,10 @@ export function parseAlertMessage(body: string): AlertDocument {
     doc = JSON.parse(body);
     const env = doc as { Type?: unknown; Message?: unknown };
     if (env?.Type === 'Notification' && typeof env.Message === 'string') doc = JSON.parse(env.Message);
+    // The per-protocol message whole (`MessageStructure: json`): SNS gives SQS its `sqs` value,
+    // the local emulator (fauxqs) the whole structure.
+    const structure = doc as { version?: unknown; sqs?: unknown };
+    if (structure?.version === undefined && typeof structure?.sqs === 'string') doc = JSON.parse(structure.sqs);
   } catch (e) {
     throw new InputError(`the message is not JSON (${sanitize((e as Error).message, 120)})`);
   }

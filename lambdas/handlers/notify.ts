@@ -113,7 +113,7 @@ export function makeNotifyHandler(deps: NotifyDeps) {
       }
     }
     try {
-      await postWithRetry(url, body.body, headers, { ...deps.postOptions, label: channel.id, deadline });
+      await postWithRetry(url, body.body, headers, { now: deps.now, ...deps.postOptions, label: channel.id, deadline });
     } catch (e) {
       if (e instanceof DeliveryError && [401, 403, 404, 410].includes(e.status ?? 0)) deps.secrets.forget(channel.urlSecretName as string);
       throw e;
