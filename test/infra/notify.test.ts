@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { notificationsSchema } from '../../infra/notify-config.js';
@@ -176,5 +179,34 @@ describe('notifications configuration (zod schema, CONTRACTS section 3)', () => 
   });
   it('an empty notifications object is refused at synth: nothing would be delivered', () => {
     assert.throws(() => buildStack('prod', notifyEnvironments({})), /configure slack, webhooks or emailDigestMinutes/);
+  });
+});
+
+// The artifact Lambda runs is the esbuild bundle: bundle it for real (local esbuild, no Docker) and load what came out.
+describe('the bundled notifier', { timeout: 180_000 }, () => {
+  it('loads, refuses a broken environment at cold start with every problem named, then starts with a good one', async () => {
+    const { app, outdir } = buildStack('prod', notifyEnvironments(), { bundle: true });
+    app.synth();
+    const assets = readdirSync(outdir).filter(
+      (d) => d.startsWith('asset.') && existsSync(join(outdir, d, 'index.js')) && readFileSync(join(outdir, d, 'index.js'), 'utf8').includes('NOTIFY_CHANNELS'),
+    );
+    assert.equal(assets.length, 1, 'one bundled notifier');
+    const dir = join('node_modules', '.cache', 'probewatch-bundle-test');
+    mkdirSync(dir, { recursive: true });
+    const bundle = join(process.cwd(), dir, 'notify.cjs');
+    copyFileSync(join(outdir, assets[0] as string, 'index.js'), bundle);
+    const saved = { ...process.env };
+    try {
+      Object.assign(process.env, { AWS_REGION: 'eu-west-1', POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true', ENVIRONMENT_NAME: 'prod' });
+      const mod = createRequire(bundle)(bundle) as { handler: (e: unknown) => Promise<unknown> };
+      await assert.rejects(() => mod.handler({ Records: [] }), /invalid notify configuration: STATE_TABLE_NAME: .*NOTIFY_CHANNELS/);
+      Object.assign(process.env, {
+        STATE_TABLE_NAME: 'state',
+        NOTIFY_CHANNELS: JSON.stringify([{ id: 'slack', kind: 'slack', urlSecretName: 'probewatch/slack', minSeverity: 'medium' }]),
+      });
+      assert.deepEqual(await mod.handler({ Records: [] }), { batchItemFailures: [] });
+    } finally {
+      process.env = saved;
+    }
   });
 });
