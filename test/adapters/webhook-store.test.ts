@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { QueryCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoNotifyStore } from '../../lambdas/adapters/webhook-store.js';
 import type { DigestEntry } from '../../lambdas/core/digest.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
@@ -159,6 +159,31 @@ describe('delivery records and digest queues on DynamoDB Local', { timeout: 120_
       next?.entries.map((e) => e.alertId),
       ['alert-3', 'alert-4'],
     );
+  });
+
+  it('an alert of a period already sent whose deletion did not happen is removed, not sent again', async () => {
+    const { s, tableName } = await store();
+    await s.queueForDigest('slack', entry(1, NOW), NOW);
+    // What a run leaves when it recorded its digest as sent but died before deleting the alert.
+    await stack.dynamo.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          pk: { S: 'DIGEST#slack' },
+          sk: { S: `A#${new Date(NOW).toISOString()}#alert-0` },
+          alertId: { S: 'alert-0' },
+          claimedBy: { S: 'P-sent' },
+          queuedAt: { N: String(NOW) },
+        },
+      }),
+    );
+    const at = NOW + 15 * MIN;
+    const run = await s.claimDigest('slack', 15 * MIN, 'r1', at / 1000 + 60, at);
+    assert.deepEqual(
+      run?.entries.map((e) => e.alertId),
+      ['alert-1'],
+    );
+    assert.ok(!(await items(tableName, 'DIGEST#slack')).some((i) => i.alertId?.S === 'alert-0'), 'the leftover is gone');
   });
 
   it('expired entries are ignored (TTL deletes late)', async () => {
