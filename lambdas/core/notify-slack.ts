@@ -15,11 +15,8 @@ export const SLACK_MAX_BLOCKS = 50;
 export const SLACK_TEXT_MAX = 3000;
 /** Slack: a header block's plain text is at most 150 characters. */
 export const SLACK_HEADER_MAX = 150;
-/** Slack: a section holds at most 10 fields, each at most 2,000 characters. */
-export const SLACK_FIELDS_MAX = 10;
+/** Slack: a field of a section is at most 2,000 characters (the alert uses 6 fields of the 10 allowed). */
 export const SLACK_FIELD_MAX = 2000;
-/** Slack: a context block holds at most 10 elements. */
-export const SLACK_CONTEXT_ELEMENTS_MAX = 10;
 /** The notification text (shown in pop-ups and where blocks cannot be); Slack advises at most 4,000. */
 export const SLACK_FALLBACK_MAX = 3000;
 /** Longest sample request shown (the processor keeps 200 characters). */

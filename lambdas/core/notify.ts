@@ -49,7 +49,8 @@ const severity = z.enum(SEVERITIES);
 /** The fields of a published alert document the notifier relies on (everything else passes through). */
 const alertDocumentSchema = z.looseObject({
   version: z.literal(1),
-  alertId: z.string().min(1).max(ALERT_ID_MAX_CHARS),
+  // It travels in a header and in keys: the processor's ids are 32 hex characters.
+  alertId: z.string().regex(/^[A-Za-z0-9._:-]+$/, 'must be letters, digits and ._:-').max(ALERT_ID_MAX_CHARS),
   environment: z.string(),
   source: z.string(),
   severity,

@@ -66,6 +66,7 @@ describe('reading an alert message', () => {
       (e: Error) => e instanceof InputError && /version/.test(e.message),
     );
     assert.throws(() => parseAlertMessage(JSON.stringify(alertDocumentFixture({ severity: 'urgent' as never }))), /severity/);
+    assert.throws(() => parseAlertMessage(JSON.stringify(alertDocumentFixture({ alertId: 'a\r\nX-Evil: 1' }))), /alertId must be letters, digits/);
   });
 });
 
