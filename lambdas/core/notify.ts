@@ -50,7 +50,10 @@ const severity = z.enum(SEVERITIES);
 const alertDocumentSchema = z.looseObject({
   version: z.literal(1),
   // It travels in a header and in keys: the processor's ids are 32 hex characters.
-  alertId: z.string().regex(/^[A-Za-z0-9._:-]+$/, 'must be letters, digits and ._:-').max(ALERT_ID_MAX_CHARS),
+  alertId: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]+$/, 'must be letters, digits and ._:-')
+    .max(ALERT_ID_MAX_CHARS),
   environment: z.string(),
   source: z.string(),
   severity,
