@@ -1,6 +1,7 @@
 import { parseDetectorConfig } from '../lambdas/core/config.js';
 import { makeParser } from '../lambdas/core/formats/index.js';
 import { SEVERITIES, type Severity } from '../lambdas/core/rules/types.js';
+import { type BlockingConfig, parseBlockingConfig } from './blocking-config.js';
 
 /** Where the logs come from: one log format per prefix/suffix (format omitted: auto-detect). */
 export interface LogSource {
@@ -43,6 +44,8 @@ export interface EnvironmentConfig {
     logRetentionDays: number;
   };
   removalPolicy: 'retain' | 'destroy';
+  /** Blocking of alerted sources in WAF IP sets (off by default; see infra/blocking-config.ts). */
+  blocking: BlockingConfig;
 }
 
 /** Concurrent invocations the queue may start when nothing else is configured. */
@@ -77,7 +80,7 @@ export function parseEnvironmentConfig(name: string, raw: unknown): EnvironmentC
     return v as string[];
   };
   if (!isObj(raw)) return fail('', 'must be an object of settings');
-  known(raw, ['account', 'region', 'logs', 'detector', 'stateRetentionHours', 'alerts', 'lambda', 'removalPolicy'], '');
+  known(raw, ['account', 'region', 'logs', 'detector', 'stateRetentionHours', 'alerts', 'lambda', 'removalPolicy', 'blocking'], '');
   if (raw.account !== undefined && !/^\d{12}$/.test(String(raw.account))) fail('account', `must be a 12-digit AWS account id (got "${raw.account}")`);
   if (raw.region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(String(raw.region))) fail('region', `is not an AWS region name (got "${raw.region}")`);
 
@@ -163,6 +166,13 @@ export function parseEnvironmentConfig(name: string, raw: unknown): EnvironmentC
     );
   }
 
+  let blocking: BlockingConfig;
+  try {
+    blocking = parseBlockingConfig(raw.blocking, at('blocking'));
+  } catch (e) {
+    throw new EnvironmentConfigError((e as Error).message);
+  }
+
   const removal = raw.removalPolicy ?? 'retain';
   if (removal !== 'retain' && removal !== 'destroy') fail('removalPolicy', `must be "retain" or "destroy" (got "${removal}")`);
 
@@ -185,6 +195,7 @@ export function parseEnvironmentConfig(name: string, raw: unknown): EnvironmentC
       logRetentionDays,
     },
     removalPolicy: removal as 'retain' | 'destroy',
+    blocking,
   };
 }
 
