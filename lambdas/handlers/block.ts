@@ -72,9 +72,9 @@ export function makeBlocker(deps: BlockDeps) {
   const policy = { minSeverity: config.minSeverity, allowlist: config.allowlist, trustedProxies: config.trustedProxies };
 
   async function refuse(alert: BlockedAlert, reason: RefusalReason, detail: string, cidr?: string): Promise<BlockOutcome> {
-    const m = metrics.singleMetric();
-    m.addDimension('reason', reason);
-    m.addMetric('BlocksRefused', MetricUnit.Count, 1);
+    // One total, and one count per reason (BlocksRefused-cap, BlocksRefused-allowlisted, …).
+    metrics.addMetric('BlocksRefused', MetricUnit.Count, 1);
+    metrics.addMetric(`BlocksRefused-${reason}`, MetricUnit.Count, 1);
     if (reason === 'cap' || reason === 'waf-limit') metrics.addMetric('BlockCapReached', MetricUnit.Count, 1);
     const log = reason === 'cap' || reason === 'waf-limit' ? logger.warn.bind(logger) : logger.info.bind(logger);
     log('not blocked', { alertId: sanitize(alert.alertId, 128), source: sanitize(alert.source, 200), reason, detail, ...(cidr ? { cidr } : {}) });
