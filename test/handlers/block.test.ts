@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { SubscribeCommand } from '@aws-sdk/client-sns';
+import {
+  ChangeMessageVisibilityCommand,
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { GetIPSetCommand, UpdateIPSetCommand } from '@aws-sdk/client-wafv2';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { BLOCKS_PK, BlockRecords, REFUSALS_PK } from '../../lambdas/adapters/block-records.js';
+import { SnsAlertPublisher } from '../../lambdas/adapters/sns-publisher.js';
 import { WafIpSets } from '../../lambdas/adapters/waf-ip-set.js';
 import { buildAlertMessage } from '../../lambdas/core/alert-message.js';
 import { blockRecord } from '../../lambdas/core/blocking.js';
@@ -314,5 +323,62 @@ describe('the blocker on DynamoDB Local, with a model of WAF', { timeout: 180_00
     assert.deepEqual(b.waf.addresses(b.v4), ['5.135.167.145/32']);
     assert.equal(parseAlertBody(JSON.stringify({ default: 'text', sqs: JSON.stringify(d) })).alertId, d.alertId);
     assert.throws(() => parseAlertBody(JSON.stringify({ ...d, severity: 'apocalyptic' })), /severity/);
+  });
+
+  it('SNS → SQS (raw delivery, severity filter) → the blocker on fauxqs: filtered below the minimum, dead-lettered after 3 failed receives', async () => {
+    const b = await blocker();
+    const { sqs, sns } = stack;
+    const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `block-dlq-${n}` }))).QueueUrl as string;
+    const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }))).Attributes?.QueueArn;
+    const queueUrl = (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: `block-${n}`,
+          Attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 3 }) },
+        }),
+      )
+    ).QueueUrl as string;
+    const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))).Attributes?.QueueArn;
+    // As the stack subscribes it: raw delivery, severity high and above.
+    await sns.send(
+      new SubscribeCommand({
+        TopicArn: stack.topicArn,
+        Protocol: 'sqs',
+        Endpoint: queueArn,
+        Attributes: { RawMessageDelivery: 'true', FilterPolicy: JSON.stringify({ severity: ['high', 'critical'] }) },
+      }),
+    );
+    const publisher = new SnsAlertPublisher({ topicArn: stack.topicArn, client: sns });
+    for (const [source, severity] of [
+      ['5.135.167.147', 'medium'],
+      ['5.135.167.145', 'high'],
+      ['5.135.167.146', 'critical'],
+    ] as const) {
+      await publisher.publish(buildAlertMessage(alertReportFixture({ source, severity }), 'test', ['logs/a.log#e1'], { alertId: `q-${source}` }));
+    }
+    // The third one's range never gets through WAF's lock.
+    b.waf.interfere = (_s, u) => (u.Addresses ?? []).includes('5.135.167.146/32');
+    let received = 0;
+    for (let idle = 0; idle < 2; ) {
+      const msgs = (await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }))).Messages ?? [];
+      if (msgs.length === 0) {
+        idle++;
+        continue;
+      }
+      received += msgs.length;
+      const r = await b.handler(sqsEvent(...msgs.map((m) => m.Body ?? '')));
+      const failed = new Set(r.batchItemFailures.map((f) => Number(f.itemIdentifier.slice(1))));
+      for (const [i, m] of msgs.entries()) {
+        if (failed.has(i)) await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0 }));
+        else await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle }));
+      }
+    }
+    assert.deepEqual(b.waf.addresses(b.v4), ['5.135.167.145/32'], 'the medium alert never reached the blocker');
+    assert.equal(received, 1 + 3, 'the high one once, the failing one three times');
+    const dead = (await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10 }))).Messages ?? [];
+    assert.equal(dead.length, 1);
+    assert.equal(parseAlertBody(dead[0]?.Body ?? '').source, '5.135.167.146', 'the dead letter is the alert, ready to redrive');
+    assert.ok(await b.item(BLOCKS_PK, '5.135.167.146/32'), 'its record stays for the sweeper');
+    assert.equal(await b.item(BLOCKS_PK, '5.135.167.147/32'), undefined);
   });
 });
