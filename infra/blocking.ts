@@ -68,9 +68,10 @@ export class Blocking extends Construct {
       this.ipSetArns = { ...b.ipSetArns };
     } else {
       // A CLOUDFRONT set is a global resource that CloudFormation can create only in us-east-1.
-      if (b.scope === 'CLOUDFRONT' && (Token.isUnresolved(stack.region) || stack.region !== CLOUDFRONT_REGION)) {
+      const region = Token.isUnresolved(stack.region) ? config.region : stack.region;
+      if (b.scope === 'CLOUDFRONT' && region !== CLOUDFRONT_REGION) {
         throw new Error(
-          `environments.${envName}.blocking.scope is CLOUDFRONT: CloudFront's WAF IP sets exist only in ${CLOUDFRONT_REGION}, so set environments.${envName}.region to "${CLOUDFRONT_REGION}" (got ${Token.isUnresolved(stack.region) ? 'no region' : `"${stack.region}"`}), or give existing sets in blocking.ipSetArns`,
+          `environments.${envName}.blocking.scope is CLOUDFRONT: CloudFront's WAF IP sets exist only in ${CLOUDFRONT_REGION}, so set environments.${envName}.region to "${CLOUDFRONT_REGION}" (got ${region ? `"${region}"` : 'no region'}), or give existing sets in blocking.ipSetArns`,
         );
       }
       const set = (v: 'v4' | 'v6') => {

@@ -67,7 +67,10 @@ const envSchema = z.object({
 export function loadBlockConfig(env: Record<string, string | undefined>): BlockRuntimeConfig {
   const r = envSchema.safeParse(env);
   if (!r.success) {
-    const problems = r.error.issues.map((i) => `${i.path.join('.') || 'environment'} ${i.code === 'invalid_type' ? 'is not set' : i.message}`);
+    const problems = r.error.issues.map((i) => {
+      const name = String(i.path[0] ?? 'environment');
+      return `${name} ${env[name] === undefined || env[name] === '' ? 'is not set' : i.message}`;
+    });
     throw new ConfigError(`the blocker's environment is not valid: ${problems.join('; ')}`);
   }
   const e = r.data;

@@ -224,7 +224,7 @@ function blocker(): ReturnType<typeof makeBlocker> {
 }
 
 /** Lambda entry point of the block function (SQS). */
-export const handler = (event: SQSEvent): Promise<SQSBatchResponse> => blocker().handler(event);
+export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => blocker().handler(event);
 
 /** Lambda entry point of the sweep function (EventBridge schedule). */
 export const sweep = async (): Promise<void> => {
