@@ -25,8 +25,11 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** How often the sweeper takes ended blocks out of the sets. */
 export const SWEEP_EVERY = Duration.minutes(5);
-/** The block function's timeout: a batch of 10 alerts, each a few WAF calls with back-off. */
-export const BLOCK_TIMEOUT = Duration.seconds(60);
+/**
+ * The block function's timeout: a batch of 10 alerts, one after the other, each up to 6 rounds of
+ * WAF calls with up to 3 s of back-off in all (about 5 s at worst): 50 s, doubled for slow calls.
+ */
+export const BLOCK_TIMEOUT = Duration.seconds(120);
 /** Invocations the block queue starts at once: both write the same two sets, so few (SQS's minimum is 2). */
 export const BLOCK_MAX_CONCURRENCY = 2;
 

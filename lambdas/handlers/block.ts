@@ -98,7 +98,7 @@ export function makeBlocker(deps: BlockDeps) {
     const recordKept = written === 'kept';
     if (config.dryRun) {
       metrics.addMetric('BlocksDryRun', MetricUnit.Count, 1);
-      logger.info('would block (dry run)', { alertId: alert.alertId, cidr: rec.cidr, until: rec.until, recordKept });
+      logger.info('would block (dry run)', { alertId: sanitize(alert.alertId, 128), cidr: rec.cidr, until: rec.until, recordKept });
       return { status: 'dry-run', cidr: rec.cidr, recordKept };
     }
     const set = config.sets[decision.ipSet];
@@ -123,11 +123,11 @@ export function makeBlocker(deps: BlockDeps) {
       );
     }
     if (plan.kind === 'present') {
-      logger.info('already blocked', { alertId: alert.alertId, cidr: rec.cidr, recordKept });
+      logger.info('already blocked', { alertId: sanitize(alert.alertId, 128), cidr: rec.cidr, recordKept });
       return { status: 'already-blocked', cidr: rec.cidr, recordKept };
     }
     metrics.addMetric('BlocksAdded', MetricUnit.Count, 1);
-    logger.info('blocked', { alertId: alert.alertId, cidr: rec.cidr, ipSet: decision.ipSet, until: rec.until, recordKept });
+    logger.info('blocked', { alertId: sanitize(alert.alertId, 128), cidr: rec.cidr, ipSet: decision.ipSet, until: rec.until, recordKept });
     return { status: 'blocked', cidr: rec.cidr, recordKept };
   }
 
@@ -150,7 +150,11 @@ export function makeBlocker(deps: BlockDeps) {
           await blockAlert(alert);
         } catch (e) {
           metrics.addMetric('BlocksFailed', MetricUnit.Count, 1);
-          logger.error('block failed; the message will be retried', { messageId: record.messageId, alertId: alert.alertId, error: loggedError(e) });
+          logger.error('block failed; the message will be retried', {
+            messageId: record.messageId,
+            alertId: sanitize(alert.alertId, 128),
+            error: loggedError(e),
+          });
           failures.push({ itemIdentifier: record.messageId });
         }
       }
@@ -171,7 +175,8 @@ export function makeBlocker(deps: BlockDeps) {
       if (truncated) logger.warn('more block records than one sweep reads; the next sweep continues', { read: all.length });
       const result = { truncated } as Record<IpSetKind, { removed: number; restored: number; capped: number; deleted: number }> & { truncated: boolean };
       for (const kind of ['v4', 'v6'] as const) {
-        const opts = { nowSec, ipSet: kind, owned: config.owned, dryRun: config.dryRun, maxEntries: config.maxEntries };
+        // Unread records would look like ranges without a block: with a partial read nothing else is removed.
+        const opts = { nowSec, ipSet: kind, owned: config.owned && !truncated, dryRun: config.dryRun, maxEntries: config.maxEntries };
         const { value: plan } = await waf.update(config.sets[kind], (addresses) => {
           const p = planSweep(all, addresses, opts);
           return { addresses: p.addresses, value: p };

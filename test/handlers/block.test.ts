@@ -55,7 +55,7 @@ function sqsEvent(...bodies: string[]): SQSEvent {
 }
 
 /** A blocker on a fresh table of DynamoDB Local and a fresh model of WAF, with a clock the test moves. */
-async function blocker(over: Partial<BlockRuntimeConfig> = {}, wafOver: { limit?: number; v4?: string[] } = {}) {
+async function blocker(over: Partial<BlockRuntimeConfig> = {}, wafOver: { limit?: number; v4?: string[]; maxRecords?: number } = {}) {
   const tableName = `blocks-${++n}`;
   await stack.createTable(tableName);
   const waf = new FakeWaf();
@@ -77,7 +77,7 @@ async function blocker(over: Partial<BlockRuntimeConfig> = {}, wafOver: { limit?
   };
   const clock = { now: T0 };
   const metrics = new CapturedMetrics({ namespace: 'ProbeWatch', serviceName: 'probewatch' });
-  const records = new BlockRecords({ tableName, client: stack.dynamo });
+  const records = new BlockRecords({ tableName, client: stack.dynamo, ...(wafOver.maxRecords ? { maxRecords: wafOver.maxRecords } : {}) });
   const b = makeBlocker({
     config,
     records,
@@ -307,6 +307,14 @@ describe('the blocker on DynamoDB Local, with a model of WAF', { timeout: 180_00
     await b.handler(sqsEvent(JSON.stringify(alertDoc('5.135.167.145'))));
     await b.sweep();
     assert.deepEqual(b.waf.addresses(b.v4), ['5.135.167.145/32']);
+  });
+
+  it('a sweep that could not read every record (its bound) removes nothing it has no record for, even in a set it owns', async () => {
+    const b = await blocker({ owned: true }, { maxRecords: 1 });
+    await b.handler(sqsEvent(JSON.stringify(alertDoc('5.135.167.145')), JSON.stringify(alertDoc('5.135.167.146'))));
+    const s = await b.sweep();
+    assert.equal(s.truncated, true);
+    assert.deepEqual(b.waf.addresses(b.v4).sort(), ['5.135.167.145/32', '5.135.167.146/32']);
   });
 
   it('a message that is not an alert fails alone, counted; the envelope and message-structure forms are read', async () => {

@@ -60,7 +60,7 @@ describe('blocking in the stack (prod, enabled in dry run)', { timeout: 240_000 
     const blockQueues = Object.entries(queues).filter(([id]) => id.startsWith('Blocking')) as [string, { Properties: Record<string, unknown> }][];
     assert.equal(blockQueues.length, 2, 'the queue and its dead-letter queue');
     for (const [, q] of blockQueues) assert.equal(q.Properties.SqsManagedSseEnabled, true);
-    prod.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 360, RedrivePolicy: { maxReceiveCount: 3, deadLetterTargetArn: Match.anyValue() } });
+    prod.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 720, RedrivePolicy: { maxReceiveCount: 3, deadLetterTargetArn: Match.anyValue() } });
   });
 
   it('the block and sweep functions: ARM64 Node.js 22, settings from the configuration, the queue at a concurrency of 2, a 5-minute schedule', () => {
