@@ -12,12 +12,13 @@ import {
 import { GetIPSetCommand, UpdateIPSetCommand } from '@aws-sdk/client-wafv2';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import fc from 'fast-check';
 import { BLOCKS_PK, BlockRecords, REFUSALS_PK } from '../../lambdas/adapters/block-records.js';
 import { SnsAlertPublisher } from '../../lambdas/adapters/sns-publisher.js';
 import { WafIpSets } from '../../lambdas/adapters/waf-ip-set.js';
 import { buildAlertMessage } from '../../lambdas/core/alert-message.js';
 import { blockRecord } from '../../lambdas/core/blocking.js';
-import type { Severity } from '../../lambdas/core/rules/types.js';
+import { SEVERITIES, type Severity } from '../../lambdas/core/rules/types.js';
 import type { BlockRuntimeConfig } from '../../lambdas/handlers/block-config.js';
 import { makeBlocker, parseAlertBody } from '../../lambdas/handlers/block.js';
 import { CapturedMetrics } from '../../lambdas/local/driver.js';
@@ -388,5 +389,33 @@ describe('the blocker on DynamoDB Local, with a model of WAF', { timeout: 180_00
     assert.equal(parseAlertBody(dead[0]?.Body ?? '').source, '5.135.167.146', 'the dead letter is the alert, ready to redrive');
     assert.ok(await b.item(BLOCKS_PK, '5.135.167.146/32'), 'its record stays for the sweeper');
     assert.equal(await b.item(BLOCKS_PK, '5.135.167.147/32'), undefined);
+  });
+});
+
+describe('reading an alert from a message', () => {
+  it('property: any body gives a version-1 alert with a known severity, or an Error that says why', () => {
+    const d = alertDoc('5.135.167.145');
+    const body = fc.oneof(
+      fc.string(),
+      fc.json(),
+      fc.record({ version: fc.constantFrom(1, 2, '1'), alertId: fc.string(), source: fc.string(), severity: fc.string() }).map((o) => JSON.stringify(o)),
+      fc.record({ severity: fc.constantFrom(...SEVERITIES, 'urgent'), source: fc.string({ maxLength: 300 }) }).map((o) => JSON.stringify({ ...d, ...o })),
+      fc.constantFrom(JSON.stringify({ Type: 'Notification', Message: JSON.stringify(d) }), JSON.stringify({ default: 'x', sqs: JSON.stringify(d) })),
+    );
+    fc.assert(
+      fc.property(body, (b) => {
+        let a: ReturnType<typeof parseAlertBody>;
+        try {
+          a = parseAlertBody(b);
+        } catch (e) {
+          assert.ok(e instanceof Error && e.message.length > 0);
+          return;
+        }
+        assert.equal(a.version, 1);
+        assert.ok((SEVERITIES as readonly string[]).includes(a.severity));
+        assert.ok(a.alertId.length > 0 && a.source.length > 0 && a.source.length <= 200);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
