@@ -2,6 +2,7 @@ import { parseDetectorConfig } from '../lambdas/core/config.js';
 import { makeParser } from '../lambdas/core/formats/index.js';
 import { SEVERITIES, type Severity } from '../lambdas/core/rules/types.js';
 import { type NotificationsConfig, parseNotifications } from './notify-config.js';
+import { type BlockingConfig, parseBlockingConfig } from './blocking-config.js';
 
 /** Where the logs come from: one log format per prefix/suffix (format omitted: auto-detect). */
 export interface LogSource {
@@ -46,6 +47,8 @@ export interface EnvironmentConfig {
   removalPolicy: 'retain' | 'destroy';
   /** Slack, webhooks and digests (see infra/notify-config.ts); omitted: only the topic's subscribers. */
   notifications?: NotificationsConfig;
+  /** Blocking of alerted sources in WAF IP sets (off by default; see infra/blocking-config.ts). */
+  blocking: BlockingConfig;
 }
 
 /** Concurrent invocations the queue may start when nothing else is configured. */
@@ -80,7 +83,7 @@ export function parseEnvironmentConfig(name: string, raw: unknown): EnvironmentC
     return v as string[];
   };
   if (!isObj(raw)) return fail('', 'must be an object of settings');
-  known(raw, ['account', 'region', 'logs', 'detector', 'stateRetentionHours', 'alerts', 'lambda', 'removalPolicy', 'notifications'], '');
+  known(raw, ['account', 'region', 'logs', 'detector', 'stateRetentionHours', 'alerts', 'lambda', 'removalPolicy', 'notifications', 'blocking'], '');
   if (raw.account !== undefined && !/^\d{12}$/.test(String(raw.account))) fail('account', `must be a 12-digit AWS account id (got "${raw.account}")`);
   if (raw.region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(String(raw.region))) fail('region', `is not an AWS region name (got "${raw.region}")`);
 
@@ -166,6 +169,13 @@ export function parseEnvironmentConfig(name: string, raw: unknown): EnvironmentC
     );
   }
 
+  let blocking: BlockingConfig;
+  try {
+    blocking = parseBlockingConfig(raw.blocking, at('blocking'));
+  } catch (e) {
+    throw new EnvironmentConfigError((e as Error).message);
+  }
+
   const removal = raw.removalPolicy ?? 'retain';
   if (removal !== 'retain' && removal !== 'destroy') fail('removalPolicy', `must be "retain" or "destroy" (got "${removal}")`);
 
@@ -189,6 +199,7 @@ export function parseEnvironmentConfig(name: string, raw: unknown): EnvironmentC
     },
     removalPolicy: removal as 'retain' | 'destroy',
     ...(raw.notifications !== undefined ? { notifications: notificationsOf(name, raw.notifications) } : {}),
+    blocking,
   };
 }
 

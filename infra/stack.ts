@@ -16,6 +16,7 @@ import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { SEVERITIES } from '../lambdas/core/rules/types.js';
+import { Blocking } from './blocking.js';
 import type { EnvironmentConfig } from './config.js';
 import { EncryptedTopic, IngestQueue, LogBucket } from './constructs.js';
 import { Notifications, emailFilterPolicy } from './notify.js';
@@ -207,6 +208,9 @@ export class ProbeWatchStack extends Stack {
         logRetentionDays: config.lambda.logRetentionDays,
       });
     }
+    // ── optional: blocking of alerted sources in WAF IP sets, a consumer of the alert topic ──
+    if (config.blocking.enabled)
+      new Blocking(this, 'Blocking', { envName, config, table: this.table, alertTopic: this.alertTopic, opsTopic, alarmPrefix, removalPolicy });
 
     // ── alarms and dashboard ──────────────────────────────────────────────────────────────
     const alarm = (id: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {
