@@ -1,8 +1,8 @@
 import { parseDetectorConfig } from '../lambdas/core/config.js';
 import { makeParser } from '../lambdas/core/formats/index.js';
 import { SEVERITIES, type Severity } from '../lambdas/core/rules/types.js';
-import { type NotificationsConfig, parseNotifications } from './notify-config.js';
 import { type BlockingConfig, parseBlockingConfig } from './blocking-config.js';
+import { type NotificationsConfig, parseNotifications } from './notify-config.js';
 
 /** Where the logs come from: one log format per prefix/suffix (format omitted: auto-detect). */
 export interface LogSource {
