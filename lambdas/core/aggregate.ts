@@ -279,7 +279,8 @@ export class Aggregator {
       if (s === undefined) {
         if (this.sources.size >= this.maxSources && !this.makeRoom()) return null;
         s = new SourceState(detach(key));
-        this.sources.set(key, s);
+        // The detached copy as the key too: the caller's key may be a slice pinning its line.
+        this.sources.set(s.key, s);
       }
       if (v4 >= 0) this.byIPv4.set(v4, s);
     }
