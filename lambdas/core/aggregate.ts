@@ -1,7 +1,8 @@
 import { FAST_POST_MS, FORM_CONTEXT_MS, type FormKind, behaviourFindings, isScriptedAgent, postCounters } from './behaviour.js';
 import type { DetectorConfig } from './config.js';
 import { type AlertClaim, applyClaim, decideClaim, maxSeverity, severityRank } from './decide.js';
-import { ipv6Prefix, parseIPv4 } from './ip.js';
+import { DistinctSources, MAX_DISTINCT_SOURCES, sourceNumber } from './distinct.js';
+import { ipv6Prefix } from './ip.js';
 import { detach } from './lines.js';
 import { type LogRecord, requestLineOf } from './model.js';
 import type { Classification } from './rules/engine.js';
@@ -98,8 +99,17 @@ export class SourceState {
   agents: number[] | null = null;
   /** The last user agent noted (most sources have one: no hashing after the first request). */
   lastAgent = '';
+  /**
+   * True while nothing remarkable was seen (no label, error path, form post or alert): the
+   * source is then forgotten once the event-time watermark leaves it behind.
+   */
+  fresh = true;
 
-  constructor(readonly key: string) {}
+  constructor(
+    readonly key: string,
+    /** Its IPv4 value, or -1. */
+    readonly v4 = -1,
+  ) {}
 
   /** Categories that are not benign, by descending request count. */
   suspiciousCategories(): [string, number][] {
@@ -195,6 +205,8 @@ export class Aggregator {
     rules: readonly Rule[] = [],
     /** The source budget (tests lower it to reach it). */
     private readonly maxSources = MAX_SOURCES,
+    /** Sources remembered for counting (tests lower it to reach it). */
+    maxDistinct = MAX_DISTINCT_SOURCES,
   ) {
     this.bucketMs = config.bucketSeconds * 1000;
     this.windowMs = config.windowSeconds * 1000;
@@ -210,6 +222,8 @@ export class Aggregator {
     }
     this.longestMs = longest;
     this.longCooldownMs = Math.max(this.cooldownMs, longest);
+    this.forgetFreshAfterMs = Math.max(FORM_CONTEXT_MS, this.windowMs) + this.retainMs;
+    this.seen = new DistinctSources(maxDistinct);
   }
 
   /** Threshold rules with windows longer than the short window (decided on long horizons). */
@@ -222,12 +236,34 @@ export class Aggregator {
     return this.longestMs;
   }
 
-  /** What the bounds did: clean sources forgotten, requests of sources past the budget. */
-  readonly bounds = { sourcesEvicted: 0, requestsUntracked: 0, requestsAggregated: 0 };
+  /**
+   * What the bounds did: clean sources forgotten to make room, requests of sources past the
+   * budget, requests aggregated into an IPv6 prefix, sources counted past MAX_DISTINCT_SOURCES.
+   */
+  readonly bounds = { sourcesEvicted: 0, requestsUntracked: 0, requestsAggregated: 0, sourcesNotRemembered: 0 };
   /** IPv6 /64 sources seen per /48, and /48s per /32, for aggregating floods. */
   private readonly perPrefix = new Map<string, number>();
   /** Set when the budget is full of suspicious sources: new sources are counted, not tracked. */
   private full = false;
+  /** Every source seen, counted once however often it is forgotten and comes back. */
+  private readonly seen: DistinctSources;
+  /** Sources with nothing remarkable yet (`fresh`): the only ones the watermark sweep visits. */
+  private readonly freshSources = new Set<SourceState>();
+  /** The newest event time added (the event-time watermark). */
+  private watermark = Number.NEGATIVE_INFINITY;
+  /** Watermark at which the next sweep runs. */
+  private nextSweepAt = Number.NEGATIVE_INFINITY;
+  /** Watermark at which the next sweep of sources with an expired window runs. */
+  private nextLongSweepAt = Number.NEGATIVE_INFINITY;
+  /**
+   * A fresh source is forgotten this long after its last request, behind the watermark: the
+   * longest look-back a clean source's facts serve (a form post reads the page and asset fetches
+   * of the previous FORM_CONTEXT_MS), plus the lateness an out-of-order event may have. Tests set
+   * it to infinity to compare with keeping everything.
+   */
+  forgetFreshAfterMs: number;
+  /** What the watermark let go: sources (and their requests) forgotten while clean. */
+  readonly forgotten = { sources: 0, requests: 0 };
 
   /**
    * The key a request is aggregated under. An IPv6 source is its /64; a /48 that has shown
@@ -237,6 +273,8 @@ export class Aggregator {
    */
   keyOf(key: string, clientIp: string): string {
     if (!key.endsWith('/64') || this.sources.has(key)) return key;
+    // A /64 forgotten while clean is not a new subnet of its prefix when it comes back.
+    if (this.seen.has(sourceNumber(key, -1))) return key;
     const p48 = ipv6Prefix(clientIp, 48);
     const p32 = ipv6Prefix(clientIp, 32);
     if (p48 === null || p32 === null) return key;
@@ -278,9 +316,12 @@ export class Aggregator {
       s = this.sources.get(key);
       if (s === undefined) {
         if (this.sources.size >= this.maxSources && !this.makeRoom()) return null;
-        s = new SourceState(detach(key));
+        s = new SourceState(detach(key), v4);
         // The detached copy as the key too: the caller's key may be a slice pinning its line.
         this.sources.set(s.key, s);
+        this.freshSources.add(s);
+        this.seen.add(sourceNumber(s.key, v4));
+        this.bounds.sourcesNotRemembered = this.seen.overflow;
       }
       if (v4 >= 0) this.byIPv4.set(v4, s);
     }
@@ -294,20 +335,60 @@ export class Aggregator {
    */
   private makeRoom(): boolean {
     if (this.full) return false;
-    for (const [k, s] of this.sources) {
+    for (const s of this.sources.values()) {
       if (s.labels.size > 0 || s.window !== null || s.alert !== null) continue;
-      this.sources.delete(k);
-      const v4 = parseIPv4(k);
-      if (v4 >= 0) this.byIPv4.delete(v4);
+      this.drop(s);
       this.bounds.sourcesEvicted++;
-      this.cleanEvicted++;
     }
     if (this.sources.size > this.maxSources * 0.9) this.full = true;
     return this.sources.size < this.maxSources;
   }
 
-  /** Sources forgotten while clean (counted among the clean sources of a report). */
-  cleanEvicted = 0;
+  private drop(s: SourceState): void {
+    this.sources.delete(s.key);
+    if (s.v4 >= 0) this.byIPv4.delete(s.v4);
+    this.freshSources.delete(s);
+  }
+
+  /** Different sources seen (tracked at some point), each counted once. */
+  get distinctSources(): number {
+    return this.seen.count;
+  }
+
+  /**
+   * Forgets, behind the event-time watermark, what no later event can need: fresh sources idle
+   * for `forgetFreshAfterMs`, and (once per longest horizon) sources whose only facts are error
+   * counts in buckets every horizon has left. Runs when the watermark moves past a step, so it
+   * costs a visit of the fresh sources every SWEEP_STEP_MS of event time.
+   */
+  private sweep(): void {
+    const at = this.watermark;
+    this.nextSweepAt = at + SWEEP_STEP_MS;
+    const cutoff = at - this.forgetFreshAfterMs;
+    for (const s of this.freshSources) {
+      if (s.lastSeen >= cutoff) continue;
+      this.drop(s);
+      this.forgotten.sources++;
+      this.forgotten.requests += s.requests;
+    }
+    if (at < this.nextLongSweepAt) return;
+    this.nextLongSweepAt = at + this.longestMs;
+    const expired = at - this.longestMs - this.retainMs;
+    for (const s of this.sources.values()) {
+      const w = s.window;
+      if (w === null || s.labels.size > 0 || s.alert !== null || s.formPosts || s.lastSeen >= expired) continue;
+      if (w.longPending >= 0) {
+        // Its last long-horizon decision is still pending: take it before letting go.
+        const pending = w.longPending;
+        w.longPending = -1;
+        this.evaluateLong(s, pending);
+        if (s.labels.size > 0 || s.alert !== null) continue;
+      }
+      this.drop(s);
+      this.forgotten.sources++;
+      this.forgotten.requests += s.requests;
+    }
+  }
 
   /**
    * Adds one classified request of a source (`v4`: its IPv4 value when it is one, else -1).
@@ -322,7 +403,13 @@ export class Aggregator {
     }
     s.requests++;
     if (r.time < s.firstSeen) s.firstSeen = r.time;
-    if (r.time > s.lastSeen) s.lastSeen = r.time;
+    if (r.time > s.lastSeen) {
+      s.lastSeen = r.time;
+      if (r.time > this.watermark) {
+        this.watermark = r.time;
+        if (r.time >= this.nextSweepAt) this.sweep();
+      }
+    }
     const status = r.status;
     if (status >= 400) s.statuses.set(status, (s.statuses.get(status) ?? 0) + 1);
     else {
@@ -343,6 +430,10 @@ export class Aggregator {
       }
     }
     if (c.labels.length === 0 && errorPath === null && counters.length === 0) return s;
+    if (s.fresh) {
+      s.fresh = false;
+      this.freshSources.delete(s);
+    }
 
     // Every threshold rule of the request counts (a scanner's request that also got a 401
     // counts towards both the scanner threshold and password guessing).
@@ -533,6 +624,8 @@ export class Aggregator {
  * when clean, a few KB when suspicious: this keeps a scan's memory well under 300 MB.
  */
 export const MAX_SOURCES = 200_000;
+/** Event time between two watermark sweeps of the fresh sources. */
+export const SWEEP_STEP_MS = 60_000;
 /** IPv6 /64s per /48 (and /48s per /32) before the prefix is aggregated as one source. */
 export const MAX_SUBNETS_PER_PREFIX = 256;
 
