@@ -59,8 +59,15 @@ export function keep(s: string): string {
   return detach(s.length > MAX_KEPT_CHARS ? s.slice(0, MAX_KEPT_CHARS) : s);
 }
 
-function sample(r: LogRecord, c: Classification): SampleRequest {
-  return { time: r.time, request: keep(requestLineOf(r)), status: r.status, userAgent: keep(r.userAgent), labels: c.labels.map((l) => l.category) };
+const NO_LABELS: string[] = [];
+
+/** A sample of a source's request; its user agent shares the copy the source holds already when equal. */
+function sample(s: SourceState, r: LogRecord, c: Classification): SampleRequest {
+  const ua = r.userAgent;
+  let kept = ua === s.lastAgent ? s.lastAgent : '';
+  if (kept === '') for (const x of s.samples) if (x.userAgent === ua) kept = x.userAgent;
+  const labels = c.labels.length === 0 ? NO_LABELS : c.labels.map((l) => l.category);
+  return { time: r.time, request: keep(requestLineOf(r)), status: r.status, userAgent: kept === '' && ua !== '' ? keep(ua) : kept, labels };
 }
 
 /** Everything known about one source (an IPv4 address or an IPv6 /64). */
@@ -68,12 +75,31 @@ export class SourceState {
   requests = 0;
   firstSeen = Number.POSITIVE_INFINITY;
   lastSeen = Number.NEGATIVE_INFINITY;
+  // The maps are made on first use: most sources kept all day have an error status or two and
+  // no label, and an empty Map costs ~180 bytes.
+  private labelMap: Map<string, number> | null = null;
+  private ruleMap: Map<string, Rule> | null = null;
+  private statusMap: Map<number, number> | null = null;
+  private seenRules: Map<string, Rule> | null = null;
   /** Requests per label category (benign ones included). */
-  readonly labels = new Map<string, number>();
+  get labels(): Map<string, number> {
+    if (this.labelMap === null) this.labelMap = new Map();
+    return this.labelMap;
+  }
+  /** True when any request got a label (without making the map). */
+  get labelled(): boolean {
+    return this.labelMap !== null && this.labelMap.size > 0;
+  }
   /** The highest-severity rule seen per category. */
-  readonly ruleOf = new Map<string, Rule>();
+  get ruleOf(): Map<string, Rule> {
+    if (this.ruleMap === null) this.ruleMap = new Map();
+    return this.ruleMap;
+  }
   /** Requests per HTTP error status (4xx, 5xx); other statuses are counted by class. */
-  readonly statuses = new Map<number, number>();
+  get statuses(): Map<number, number> {
+    if (this.statusMap === null) this.statusMap = new Map();
+    return this.statusMap;
+  }
   /** Requests with status 0 (not logged), 1xx, 2xx, 3xx, by class. */
   readonly statusClasses = [0, 0, 0, 0];
   /** Sum of the scores of every request. */
@@ -87,7 +113,10 @@ export class SourceState {
   /** The strongest high-confidence signature seen (for stored state and alerts), with its time. */
   signature: { rule: Rule; time: number } | null = null;
   /** Every rule that labelled a request of this source, by id. */
-  readonly rulesSeen = new Map<string, Rule>();
+  get rulesSeen(): Map<string, Rule> {
+    if (this.seenRules === null) this.seenRules = new Map();
+    return this.seenRules;
+  }
   /** Event time of the last fetch of a page and of a page asset (for form-post evidence). */
   lastPageGetAt = Number.NEGATIVE_INFINITY;
   lastAssetAt = Number.NEGATIVE_INFINITY;
@@ -113,12 +142,13 @@ export class SourceState {
 
   /** Categories that are not benign, by descending request count. */
   suspiciousCategories(): [string, number][] {
+    if (!this.labelled) return [];
     return [...this.labels].filter(([c]) => this.ruleOf.get(c)?.class !== 'benign').sort((a, b) => b[1] - a[1]);
   }
 
   /** Error statuses by code, the rest by class: `{ "404": 28, "403": 1, "2xx": 1 }`, most first. */
   statusCounts(): Record<string, number> {
-    const out: [string, number][] = [...this.statuses].map(([k, v]) => [String(k), v]);
+    const out: [string, number][] = [...(this.statusMap ?? [])].map(([k, v]) => [String(k), v]);
     this.statusClasses.forEach((n, i) => {
       if (n > 0) out.push([i === 0 ? 'none' : `${i}xx`, n]);
     });
@@ -139,6 +169,7 @@ export class SourceState {
   /** The highest severity among the non-benign labels ('info' when none). */
   severity(): Severity {
     let s: Severity = 'info';
+    if (!this.labelled) return s;
     for (const [c] of this.labels) {
       const rule = this.ruleOf.get(c);
       if (rule && rule.class !== 'benign') s = maxSeverity(s, rule.severity);
@@ -336,7 +367,7 @@ export class Aggregator {
   private makeRoom(): boolean {
     if (this.full) return false;
     for (const s of this.sources.values()) {
-      if (s.labels.size > 0 || s.window !== null || s.alert !== null) continue;
+      if (s.labelled || s.window !== null || s.alert !== null) continue;
       this.drop(s);
       this.bounds.sourcesEvicted++;
     }
@@ -376,13 +407,13 @@ export class Aggregator {
     const expired = at - this.longestMs - this.retainMs;
     for (const s of this.sources.values()) {
       const w = s.window;
-      if (w === null || s.labels.size > 0 || s.alert !== null || s.formPosts || s.lastSeen >= expired) continue;
+      if (w === null || s.labelled || s.alert !== null || s.formPosts || s.lastSeen >= expired) continue;
       if (w.longPending >= 0) {
         // Its last long-horizon decision is still pending: take it before letting go.
         const pending = w.longPending;
         w.longPending = -1;
         this.evaluateLong(s, pending);
-        if (s.labels.size > 0 || s.alert !== null) continue;
+        if (s.labelled || s.alert !== null) continue;
       }
       this.drop(s);
       this.forgotten.sources++;
@@ -452,11 +483,11 @@ export class Aggregator {
     }
     if (suspicious && s.firstReferer === '' && r.referer !== '') s.firstReferer = keep(r.referer);
     if (s.samples.length < MAX_SAMPLES && (suspicious || s.samples.length < 3)) {
-      s.samples.push(sample(r, c));
+      s.samples.push(sample(s, r, c));
     } else if (suspicious && s.samples.some((x) => !x.labels.some((cat) => s.ruleOf.get(cat)?.class !== 'benign'))) {
       // Evidence beats noise: replace a benign sample with a suspicious one.
       const i = s.samples.findIndex((x) => !x.labels.some((cat) => s.ruleOf.get(cat)?.class !== 'benign'));
-      s.samples[i] = sample(r, c);
+      s.samples[i] = sample(s, r, c);
     }
     s.score += c.score;
     if (!suspicious && errorPath === null && counters.length === 0) return s;
@@ -583,7 +614,7 @@ export class Aggregator {
     let errors = 0;
     for (const b of w.coarse) {
       score += b.score;
-      paths += b.paths?.size ?? 0;
+      paths += b.paths?.length ?? 0;
       errors += b.errors;
       if (b.counts !== null) return true;
     }

@@ -273,7 +273,7 @@ export function buildReport(d: Detector): ScanReport {
     for (const [k, v] of Object.entries(o.skipped)) skipped[k] = (skipped[k] ?? 0) + v;
   }
   const listed: SourceState[] = [];
-  for (const s of d.aggregator.sources.values()) if (s.labels.size > 0 || s.alert) listed.push(s);
+  for (const s of d.aggregator.sources.values()) if (s.labelled || s.alert) listed.push(s);
   const rank = (s: SourceState) => (s.alert ? 2 : verdict(s) === 'suspicious' ? 1 : 0);
   listed.sort((a, b) => rank(b) - rank(a) || severityRank(b.severity()) - severityRank(a.severity()) || b.score - a.score || b.requests - a.requests);
   const blockHours = d.config.blockHours;

@@ -32,7 +32,8 @@ export interface WindowPeak {
 export interface CoarseBucket {
   start: number;
   score: number;
-  paths: Set<number> | null;
+  /** Distinct error-path hashes (a short array: ~50 bytes where a Set costs ~170). */
+  paths: number[] | null;
   counts: Map<string, number> | null;
   errors: number;
 }
@@ -159,8 +160,8 @@ function addCoarse(list: CoarseBucket[], time: number, score: number, pathHashVa
   }
   b.score += score;
   if (pathHashValue !== null) {
-    if (!b.paths) b.paths = new Set();
-    if (b.paths.size < MAX_PATHS_PER_COARSE_BUCKET) b.paths.add(pathHashValue);
+    if (!b.paths) b.paths = [pathHashValue];
+    else if (b.paths.length < MAX_PATHS_PER_COARSE_BUCKET && !b.paths.includes(pathHashValue)) b.paths.push(pathHashValue);
   }
   if (counter === ERROR_COUNTER) b.errors += n;
   else if (counter !== null) {
