@@ -284,15 +284,16 @@ export class Aggregator {
   private watermark = Number.NEGATIVE_INFINITY;
   /** Watermark at which the next sweep runs. */
   private nextSweepAt = Number.NEGATIVE_INFINITY;
-  /** Watermark at which the next sweep of sources with an expired window runs. */
-  private nextLongSweepAt = Number.NEGATIVE_INFINITY;
+  /** Watermark at which the next sweep of idle sources' windows runs. */
+  private nextIdleSweepAt = Number.NEGATIVE_INFINITY;
   /**
    * A fresh source is forgotten this long after its last request, behind the watermark: the
    * longest look-back a clean source's facts serve (a form post reads the page and asset fetches
-   * of the previous FORM_CONTEXT_MS), plus the lateness an out-of-order event may have. Tests set
-   * it to infinity to compare with keeping everything.
+   * of the previous FORM_CONTEXT_MS), plus the lateness an out-of-order event may have.
    */
-  forgetFreshAfterMs: number;
+  readonly forgetFreshAfterMs: number;
+  /** Set by tests to keep every source and bucket, to compare verdicts with forgetting. */
+  keepEverything = false;
   /** What the watermark let go: sources (and their requests) forgotten while clean. */
   readonly forgotten = { sources: 0, requests: 0 };
 
@@ -387,10 +388,11 @@ export class Aggregator {
   }
 
   /**
-   * Forgets, behind the event-time watermark, what no later event can need: fresh sources idle
-   * for `forgetFreshAfterMs`, and (once per longest horizon) sources whose only facts are error
-   * counts in buckets every horizon has left. Runs when the watermark moves past a step, so it
-   * costs a visit of the fresh sources every SWEEP_STEP_MS of event time.
+   * Forgets, behind the event-time watermark, what no later event can need. Every
+   * SWEEP_STEP_MS of event time: fresh sources idle for `forgetFreshAfterMs`. Every window plus
+   * lateness: the fine buckets of sources idle for that long (no window around a later event can
+   * reach them); for sources idle past every horizon, their coarse buckets, and the sources
+   * themselves when those buckets were all they had (error counts, no label, post or alert).
    */
   private sweep(): void {
     const at = this.watermark;
@@ -402,22 +404,29 @@ export class Aggregator {
       this.forgotten.sources++;
       this.forgotten.requests += s.requests;
     }
-    if (at < this.nextLongSweepAt) return;
-    this.nextLongSweepAt = at + this.longestMs;
+    if (at < this.nextIdleSweepAt) return;
+    const idleMs = this.windowMs + this.retainMs;
+    this.nextIdleSweepAt = at + idleMs;
+    const idle = at - idleMs;
     const expired = at - this.longestMs - this.retainMs;
     for (const s of this.sources.values()) {
       const w = s.window;
-      if (w === null || s.labelled || s.alert !== null || s.formPosts || s.lastSeen >= expired) continue;
+      if (w === null || s.lastSeen >= idle) continue;
+      w.releaseFine();
+      if (s.lastSeen >= expired) continue;
+      // Idle past every horizon: its pending long-horizon decision (which a later event could
+      // no longer change) is taken before its coarse buckets go.
       if (w.longPending >= 0) {
-        // Its last long-horizon decision is still pending: take it before letting go.
         const pending = w.longPending;
         w.longPending = -1;
         this.evaluateLong(s, pending);
-        if (s.labelled || s.alert !== null) continue;
       }
-      this.drop(s);
-      this.forgotten.sources++;
-      this.forgotten.requests += s.requests;
+      w.coarse.length = 0;
+      if (!s.labelled && s.alert === null && !s.formPosts) {
+        this.drop(s);
+        this.forgotten.sources++;
+        this.forgotten.requests += s.requests;
+      }
     }
   }
 
@@ -438,7 +447,7 @@ export class Aggregator {
       s.lastSeen = r.time;
       if (r.time > this.watermark) {
         this.watermark = r.time;
-        if (r.time >= this.nextSweepAt) this.sweep();
+        if (r.time >= this.nextSweepAt && !this.keepEverything) this.sweep();
       }
     }
     const status = r.status;
