@@ -1,7 +1,8 @@
 import { FAST_POST_MS, FORM_CONTEXT_MS, type FormKind, behaviourFindings, isScriptedAgent, postCounters } from './behaviour.js';
 import type { DetectorConfig } from './config.js';
 import { type AlertClaim, applyClaim, decideClaim, maxSeverity, severityRank } from './decide.js';
-import { ipv6Prefix, parseIPv4 } from './ip.js';
+import { DistinctSources, MAX_DISTINCT_SOURCES, sourceNumber } from './distinct.js';
+import { ipv6Prefix } from './ip.js';
 import { detach } from './lines.js';
 import { type LogRecord, requestLineOf } from './model.js';
 import type { Classification } from './rules/engine.js';
@@ -58,8 +59,15 @@ export function keep(s: string): string {
   return detach(s.length > MAX_KEPT_CHARS ? s.slice(0, MAX_KEPT_CHARS) : s);
 }
 
-function sample(r: LogRecord, c: Classification): SampleRequest {
-  return { time: r.time, request: keep(requestLineOf(r)), status: r.status, userAgent: keep(r.userAgent), labels: c.labels.map((l) => l.category) };
+const NO_LABELS: string[] = [];
+
+/** A sample of a source's request; its user agent shares the copy the source holds already when equal. */
+function sample(s: SourceState, r: LogRecord, c: Classification): SampleRequest {
+  const ua = r.userAgent;
+  let kept = ua === s.lastAgent ? s.lastAgent : '';
+  if (kept === '') for (const x of s.samples) if (x.userAgent === ua) kept = x.userAgent;
+  const labels = c.labels.length === 0 ? NO_LABELS : c.labels.map((l) => l.category);
+  return { time: r.time, request: keep(requestLineOf(r)), status: r.status, userAgent: kept === '' && ua !== '' ? keep(ua) : kept, labels };
 }
 
 /** Everything known about one source (an IPv4 address or an IPv6 /64). */
@@ -67,12 +75,31 @@ export class SourceState {
   requests = 0;
   firstSeen = Number.POSITIVE_INFINITY;
   lastSeen = Number.NEGATIVE_INFINITY;
+  // The maps are made on first use: most sources kept all day have an error status or two and
+  // no label, and an empty Map costs ~180 bytes.
+  private labelMap: Map<string, number> | null = null;
+  private ruleMap: Map<string, Rule> | null = null;
+  private statusMap: Map<number, number> | null = null;
+  private seenRules: Map<string, Rule> | null = null;
   /** Requests per label category (benign ones included). */
-  readonly labels = new Map<string, number>();
+  get labels(): Map<string, number> {
+    if (this.labelMap === null) this.labelMap = new Map();
+    return this.labelMap;
+  }
+  /** True when any request got a label (without making the map). */
+  get labelled(): boolean {
+    return this.labelMap !== null && this.labelMap.size > 0;
+  }
   /** The highest-severity rule seen per category. */
-  readonly ruleOf = new Map<string, Rule>();
+  get ruleOf(): Map<string, Rule> {
+    if (this.ruleMap === null) this.ruleMap = new Map();
+    return this.ruleMap;
+  }
   /** Requests per HTTP error status (4xx, 5xx); other statuses are counted by class. */
-  readonly statuses = new Map<number, number>();
+  get statuses(): Map<number, number> {
+    if (this.statusMap === null) this.statusMap = new Map();
+    return this.statusMap;
+  }
   /** Requests with status 0 (not logged), 1xx, 2xx, 3xx, by class. */
   readonly statusClasses = [0, 0, 0, 0];
   /** Sum of the scores of every request. */
@@ -86,7 +113,10 @@ export class SourceState {
   /** The strongest high-confidence signature seen (for stored state and alerts), with its time. */
   signature: { rule: Rule; time: number } | null = null;
   /** Every rule that labelled a request of this source, by id. */
-  readonly rulesSeen = new Map<string, Rule>();
+  get rulesSeen(): Map<string, Rule> {
+    if (this.seenRules === null) this.seenRules = new Map();
+    return this.seenRules;
+  }
   /** Event time of the last fetch of a page and of a page asset (for form-post evidence). */
   lastPageGetAt = Number.NEGATIVE_INFINITY;
   lastAssetAt = Number.NEGATIVE_INFINITY;
@@ -98,17 +128,27 @@ export class SourceState {
   agents: number[] | null = null;
   /** The last user agent noted (most sources have one: no hashing after the first request). */
   lastAgent = '';
+  /**
+   * True while nothing remarkable was seen (no label, error path, form post or alert): the
+   * source is then forgotten once the event-time watermark leaves it behind.
+   */
+  fresh = true;
 
-  constructor(readonly key: string) {}
+  constructor(
+    readonly key: string,
+    /** Its IPv4 value, or -1. */
+    readonly v4 = -1,
+  ) {}
 
   /** Categories that are not benign, by descending request count. */
   suspiciousCategories(): [string, number][] {
+    if (!this.labelled) return [];
     return [...this.labels].filter(([c]) => this.ruleOf.get(c)?.class !== 'benign').sort((a, b) => b[1] - a[1]);
   }
 
   /** Error statuses by code, the rest by class: `{ "404": 28, "403": 1, "2xx": 1 }`, most first. */
   statusCounts(): Record<string, number> {
-    const out: [string, number][] = [...this.statuses].map(([k, v]) => [String(k), v]);
+    const out: [string, number][] = [...(this.statusMap ?? [])].map(([k, v]) => [String(k), v]);
     this.statusClasses.forEach((n, i) => {
       if (n > 0) out.push([i === 0 ? 'none' : `${i}xx`, n]);
     });
@@ -129,6 +169,7 @@ export class SourceState {
   /** The highest severity among the non-benign labels ('info' when none). */
   severity(): Severity {
     let s: Severity = 'info';
+    if (!this.labelled) return s;
     for (const [c] of this.labels) {
       const rule = this.ruleOf.get(c);
       if (rule && rule.class !== 'benign') s = maxSeverity(s, rule.severity);
@@ -195,6 +236,8 @@ export class Aggregator {
     rules: readonly Rule[] = [],
     /** The source budget (tests lower it to reach it). */
     private readonly maxSources = MAX_SOURCES,
+    /** Sources remembered for counting (tests lower it to reach it). */
+    maxDistinct = MAX_DISTINCT_SOURCES,
   ) {
     this.bucketMs = config.bucketSeconds * 1000;
     this.windowMs = config.windowSeconds * 1000;
@@ -210,6 +253,8 @@ export class Aggregator {
     }
     this.longestMs = longest;
     this.longCooldownMs = Math.max(this.cooldownMs, longest);
+    this.forgetFreshAfterMs = Math.max(FORM_CONTEXT_MS, this.windowMs) + this.retainMs;
+    this.seen = new DistinctSources(maxDistinct);
   }
 
   /** Threshold rules with windows longer than the short window (decided on long horizons). */
@@ -222,12 +267,35 @@ export class Aggregator {
     return this.longestMs;
   }
 
-  /** What the bounds did: clean sources forgotten, requests of sources past the budget. */
-  readonly bounds = { sourcesEvicted: 0, requestsUntracked: 0, requestsAggregated: 0 };
+  /**
+   * What the bounds did: clean sources forgotten to make room, requests of sources past the
+   * budget, requests aggregated into an IPv6 prefix, sources counted past MAX_DISTINCT_SOURCES.
+   */
+  readonly bounds = { sourcesEvicted: 0, requestsUntracked: 0, requestsAggregated: 0, sourcesNotRemembered: 0 };
   /** IPv6 /64 sources seen per /48, and /48s per /32, for aggregating floods. */
   private readonly perPrefix = new Map<string, number>();
   /** Set when the budget is full of suspicious sources: new sources are counted, not tracked. */
   private full = false;
+  /** Every source seen, counted once however often it is forgotten and comes back. */
+  private readonly seen: DistinctSources;
+  /** Sources with nothing remarkable yet (`fresh`): the only ones the watermark sweep visits. */
+  private readonly freshSources = new Set<SourceState>();
+  /** The newest event time added (the event-time watermark). */
+  private watermark = Number.NEGATIVE_INFINITY;
+  /** Watermark at which the next sweep runs. */
+  private nextSweepAt = Number.NEGATIVE_INFINITY;
+  /** Watermark at which the next sweep of idle sources' windows runs. */
+  private nextIdleSweepAt = Number.NEGATIVE_INFINITY;
+  /**
+   * A fresh source is forgotten this long after its last request, behind the watermark: the
+   * longest look-back a clean source's facts serve (a form post reads the page and asset fetches
+   * of the previous FORM_CONTEXT_MS), plus the lateness an out-of-order event may have.
+   */
+  readonly forgetFreshAfterMs: number;
+  /** Set by tests to keep every source and bucket, to compare verdicts with forgetting. */
+  keepEverything = false;
+  /** What the watermark let go: sources (and their requests) forgotten while clean. */
+  readonly forgotten = { sources: 0, requests: 0 };
 
   /**
    * The key a request is aggregated under. An IPv6 source is its /64; a /48 that has shown
@@ -237,6 +305,8 @@ export class Aggregator {
    */
   keyOf(key: string, clientIp: string): string {
     if (!key.endsWith('/64') || this.sources.has(key)) return key;
+    // A /64 forgotten while clean is not a new subnet of its prefix when it comes back.
+    if (this.seen.has(sourceNumber(key, -1))) return key;
     const p48 = ipv6Prefix(clientIp, 48);
     const p32 = ipv6Prefix(clientIp, 32);
     if (p48 === null || p32 === null) return key;
@@ -278,8 +348,12 @@ export class Aggregator {
       s = this.sources.get(key);
       if (s === undefined) {
         if (this.sources.size >= this.maxSources && !this.makeRoom()) return null;
-        s = new SourceState(detach(key));
-        this.sources.set(key, s);
+        s = new SourceState(detach(key), v4);
+        // The detached copy as the key too: the caller's key may be a slice pinning its line.
+        this.sources.set(s.key, s);
+        this.freshSources.add(s);
+        this.seen.add(sourceNumber(s.key, v4));
+        this.bounds.sourcesNotRemembered = this.seen.overflow;
       }
       if (v4 >= 0) this.byIPv4.set(v4, s);
     }
@@ -293,20 +367,68 @@ export class Aggregator {
    */
   private makeRoom(): boolean {
     if (this.full) return false;
-    for (const [k, s] of this.sources) {
-      if (s.labels.size > 0 || s.window !== null || s.alert !== null) continue;
-      this.sources.delete(k);
-      const v4 = parseIPv4(k);
-      if (v4 >= 0) this.byIPv4.delete(v4);
+    for (const s of this.sources.values()) {
+      if (s.labelled || s.window !== null || s.alert !== null) continue;
+      this.drop(s);
       this.bounds.sourcesEvicted++;
-      this.cleanEvicted++;
     }
     if (this.sources.size > this.maxSources * 0.9) this.full = true;
     return this.sources.size < this.maxSources;
   }
 
-  /** Sources forgotten while clean (counted among the clean sources of a report). */
-  cleanEvicted = 0;
+  private drop(s: SourceState): void {
+    this.sources.delete(s.key);
+    if (s.v4 >= 0) this.byIPv4.delete(s.v4);
+    this.freshSources.delete(s);
+  }
+
+  /** Different sources seen (tracked at some point), each counted once. */
+  get distinctSources(): number {
+    return this.seen.count;
+  }
+
+  /**
+   * Forgets, behind the event-time watermark, what no later event can need. Every
+   * SWEEP_STEP_MS of event time: fresh sources idle for `forgetFreshAfterMs`. Every window plus
+   * lateness: the fine buckets of sources idle for that long (no window around a later event can
+   * reach them); for sources idle past every horizon, their coarse buckets, and the sources
+   * themselves when those buckets were all they had (error counts, no label, post or alert).
+   */
+  private sweep(): void {
+    const at = this.watermark;
+    this.nextSweepAt = at + SWEEP_STEP_MS;
+    const cutoff = at - this.forgetFreshAfterMs;
+    for (const s of this.freshSources) {
+      if (s.lastSeen >= cutoff) continue;
+      this.drop(s);
+      this.forgotten.sources++;
+      this.forgotten.requests += s.requests;
+    }
+    if (at < this.nextIdleSweepAt) return;
+    const idleMs = this.windowMs + this.retainMs;
+    this.nextIdleSweepAt = at + idleMs;
+    const idle = at - idleMs;
+    const expired = at - this.longestMs - this.retainMs;
+    for (const s of this.sources.values()) {
+      const w = s.window;
+      if (w === null || s.lastSeen >= idle) continue;
+      w.releaseFine();
+      if (s.lastSeen >= expired) continue;
+      // Idle past every horizon: its pending long-horizon decision (which a later event could
+      // no longer change) is taken before its coarse buckets go.
+      if (w.longPending >= 0) {
+        const pending = w.longPending;
+        w.longPending = -1;
+        this.evaluateLong(s, pending);
+      }
+      w.coarse.length = 0;
+      if (!s.labelled && s.alert === null && !s.formPosts) {
+        this.drop(s);
+        this.forgotten.sources++;
+        this.forgotten.requests += s.requests;
+      }
+    }
+  }
 
   /**
    * Adds one classified request of a source (`v4`: its IPv4 value when it is one, else -1).
@@ -321,7 +443,13 @@ export class Aggregator {
     }
     s.requests++;
     if (r.time < s.firstSeen) s.firstSeen = r.time;
-    if (r.time > s.lastSeen) s.lastSeen = r.time;
+    if (r.time > s.lastSeen) {
+      s.lastSeen = r.time;
+      if (r.time > this.watermark) {
+        this.watermark = r.time;
+        if (r.time >= this.nextSweepAt && !this.keepEverything) this.sweep();
+      }
+    }
     const status = r.status;
     if (status >= 400) s.statuses.set(status, (s.statuses.get(status) ?? 0) + 1);
     else {
@@ -342,6 +470,10 @@ export class Aggregator {
       }
     }
     if (c.labels.length === 0 && errorPath === null && counters.length === 0) return s;
+    if (s.fresh) {
+      s.fresh = false;
+      this.freshSources.delete(s);
+    }
 
     // Every threshold rule of the request counts (a scanner's request that also got a 401
     // counts towards both the scanner threshold and password guessing).
@@ -360,11 +492,11 @@ export class Aggregator {
     }
     if (suspicious && s.firstReferer === '' && r.referer !== '') s.firstReferer = keep(r.referer);
     if (s.samples.length < MAX_SAMPLES && (suspicious || s.samples.length < 3)) {
-      s.samples.push(sample(r, c));
+      s.samples.push(sample(s, r, c));
     } else if (suspicious && s.samples.some((x) => !x.labels.some((cat) => s.ruleOf.get(cat)?.class !== 'benign'))) {
       // Evidence beats noise: replace a benign sample with a suspicious one.
       const i = s.samples.findIndex((x) => !x.labels.some((cat) => s.ruleOf.get(cat)?.class !== 'benign'));
-      s.samples[i] = sample(r, c);
+      s.samples[i] = sample(s, r, c);
     }
     s.score += c.score;
     if (!suspicious && errorPath === null && counters.length === 0) return s;
@@ -491,7 +623,7 @@ export class Aggregator {
     let errors = 0;
     for (const b of w.coarse) {
       score += b.score;
-      paths += b.paths?.size ?? 0;
+      paths += b.paths?.length ?? 0;
       errors += b.errors;
       if (b.counts !== null) return true;
     }
@@ -532,6 +664,8 @@ export class Aggregator {
  * when clean, a few KB when suspicious: this keeps a scan's memory well under 300 MB.
  */
 export const MAX_SOURCES = 200_000;
+/** Event time between two watermark sweeps of the fresh sources. */
+export const SWEEP_STEP_MS = 60_000;
 /** IPv6 /64s per /48 (and /48s per /32) before the prefix is aggregated as one source. */
 export const MAX_SUBNETS_PER_PREFIX = 256;
 

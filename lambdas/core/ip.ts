@@ -1,3 +1,5 @@
+import { detach } from './lines.js';
+
 /** IP addresses, CIDR ranges and the per-source key (IPv4 address or IPv6 /64). */
 
 /** Parses dotted-quad IPv4 into an unsigned 32-bit number, or -1. */
@@ -139,7 +141,8 @@ export function sourceKey(ip: string): string {
   else if (p.v === 4) key = ipv4ToString(p.n);
   else key = `${formatIPv6([p.h[0] as number, p.h[1] as number, p.h[2] as number, p.h[3] as number, 0, 0, 0, 0])}/64`;
   if (sourceKeyMemo.size > 100_000) sourceKeyMemo.clear(); // bound memory on hostile input
-  sourceKeyMemo.set(ip, key);
+  // Detached: a slice of the line as a key would pin the whole decoded chunk it came from.
+  sourceKeyMemo.set(detach(ip), key);
   return key;
 }
 

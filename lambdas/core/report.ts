@@ -19,7 +19,7 @@ export interface ScanReport {
   /** Sources whose every request was unremarkable (not listed individually). */
   cleanSources: number;
   /** Present when a memory bound was reached: what it did (see the README's Limits). */
-  bounds?: { sourcesEvicted: number; requestsUntracked: number; requestsAggregated: number };
+  bounds?: { sourcesEvicted: number; requestsUntracked: number; requestsAggregated: number; sourcesNotRemembered: number };
 }
 
 /** One alerted source, as the CLI prints it and alerts carry it. */
@@ -273,11 +273,7 @@ export function buildReport(d: Detector): ScanReport {
     for (const [k, v] of Object.entries(o.skipped)) skipped[k] = (skipped[k] ?? 0) + v;
   }
   const listed: SourceState[] = [];
-  let clean = 0;
-  for (const s of d.aggregator.sources.values()) {
-    if (s.labels.size > 0 || s.alert) listed.push(s);
-    else clean++;
-  }
+  for (const s of d.aggregator.sources.values()) if (s.labelled || s.alert) listed.push(s);
   const rank = (s: SourceState) => (s.alert ? 2 : verdict(s) === 'suspicious' ? 1 : 0);
   listed.sort((a, b) => rank(b) - rank(a) || severityRank(b.severity()) - severityRank(a.severity()) || b.score - a.score || b.requests - a.requests);
   const blockHours = d.config.blockHours;
@@ -307,7 +303,9 @@ export function buildReport(d: Detector): ScanReport {
     // File names and object keys can be chosen by whoever writes the logs.
     files: d.objects.map((o) => ({ ...o, name: escapeUntrusted(o.name) })),
     skippedSamples: d.skippedSamples.map((x) => ({ ...x, object: escapeUntrusted(x.object) })),
-    cleanSources: clean + d.aggregator.cleanEvicted,
+    // Every source is counted once, also those forgotten while clean (behind the watermark or
+    // to make room); the listed ones are the rest.
+    cleanSources: d.aggregator.distinctSources - listed.length,
     ...(Object.values(d.aggregator.bounds).some((n) => n > 0) ? { bounds: { ...d.aggregator.bounds } } : {}),
   };
 }

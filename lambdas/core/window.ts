@@ -32,7 +32,8 @@ export interface WindowPeak {
 export interface CoarseBucket {
   start: number;
   score: number;
-  paths: Set<number> | null;
+  /** Distinct error-path hashes (a short array: ~50 bytes where a Set costs ~170). */
+  paths: number[] | null;
   counts: Map<string, number> | null;
   errors: number;
 }
@@ -159,8 +160,9 @@ function addCoarse(list: CoarseBucket[], time: number, score: number, pathHashVa
   }
   b.score += score;
   if (pathHashValue !== null) {
-    if (!b.paths) b.paths = new Set();
-    if (b.paths.size < MAX_PATHS_PER_COARSE_BUCKET) b.paths.add(pathHashValue);
+    if (!b.paths) b.paths = [pathHashValue];
+    // A copy of the exact size: `push` would leave room for 16 more.
+    else if (b.paths.length < MAX_PATHS_PER_COARSE_BUCKET && !b.paths.includes(pathHashValue)) b.paths = [...b.paths, pathHashValue];
   }
   if (counter === ERROR_COUNTER) b.errors += n;
   else if (counter !== null) {
@@ -188,6 +190,8 @@ export class EventWindow {
   readonly coarse: CoarseBucket[] = [];
   /** Start of the coarse bucket last evaluated for the long horizons (-1: none pending). */
   longPending = -1;
+  /** Start of the newest fine bucket ever made (kept when idle buckets are released). */
+  private newestStart = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly bucketMs: number,
@@ -201,8 +205,10 @@ export class EventWindow {
   private bucketAt(time: number): Bucket | null {
     const start = Math.floor(time / this.bucketMs) * this.bucketMs;
     const b = this.buckets;
-    const newest = b.length ? (b[b.length - 1] as Bucket).start : start;
+    const last = b.length ? (b[b.length - 1] as Bucket).start : start;
+    const newest = Math.max(last, this.newestStart);
     if (start < newest - this.retainMs) return null; // too late to matter
+    if (start > this.newestStart) this.newestStart = start;
     let i = b.length;
     while (i > 0 && (b[i - 1] as Bucket).start > start) i--;
     if (i > 0 && (b[i - 1] as Bucket).start === start) return b[i - 1] as Bucket;
@@ -249,6 +255,17 @@ export class EventWindow {
       }
     }
     return true;
+  }
+
+  /**
+   * Lets go of every fine bucket of an idle source: the caller knows no window around an event
+   * still to come can reach them. Their newest start is kept, so lateness is judged as before.
+   */
+  releaseFine(): void {
+    const b = this.buckets;
+    if (b.length === 0) return;
+    this.newestStart = Math.max(this.newestStart, (b[b.length - 1] as Bucket).start);
+    b.length = 0;
   }
 
   /** Windows [e - length, e) for every e that makes the window contain `time`. */

@@ -76,7 +76,7 @@ describe('longPeak (one sweep over coarse buckets)', () => {
   const b = (i: number, score: number, paths: number[] = []): CoarseBucket => ({
     start: i * COARSE_BUCKET_MS,
     score,
-    paths: paths.length ? new Set(paths) : null,
+    paths: paths.length ? [...new Set(paths)] : null,
     counts: null,
     errors: 0,
   });
