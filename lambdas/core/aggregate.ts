@@ -98,6 +98,11 @@ export class SourceState {
   agents: number[] | null = null;
   /** The last user agent noted (most sources have one: no hashing after the first request). */
   lastAgent = '';
+  /**
+   * IPv6 sources (keyed by their /64): the one address seen so far, or '' once a second one was
+   * seen. Lets a report show `2001:db8::1`, not its /64, when that address was the only one.
+   */
+  address: string | undefined = undefined;
 
   constructor(readonly key: string) {}
 
