@@ -1,4 +1,4 @@
-import { main } from './main.js';
+import { nodeTooOld } from './node-version.js';
 
 /**
  * `probewatch scan … | head -1`: the reader may go away before the report is written. A closed
@@ -18,6 +18,14 @@ function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
 
 quietOnClosedPipe(process.stdout);
 quietOnClosedPipe(process.stderr);
+
+// Checked before the rest of the CLI is even loaded: an old Node gets a sentence, not a stack trace.
+const tooOld = nodeTooOld(process.version);
+if (tooOld) {
+  process.stderr.write(`${tooOld}\n`);
+  process.exit(1);
+}
+const { main } = await import('./main.js');
 
 main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, now: Date.now }).then(
   (code) => {

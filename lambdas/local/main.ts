@@ -11,6 +11,7 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { nodeTooOld } from '../cli/node-version.js';
 import { makeHandler } from '../handlers/process-logs.js';
 import { CapturedMetrics, type TappedAlert, localHandlerDeps, pumpQueue, readTap } from './driver.js';
 import { checkFiles, checkJava } from './preflight.js';
@@ -84,7 +85,12 @@ async function main(): Promise<number> {
   const files = positionals.length ? positionals : defaultFiles();
   const json = Boolean(values.json);
   const log = (s: string) => (json ? process.stderr.write(`${s}\n`) : out(s));
-  // Before anything starts: a missing file or a missing Java is a sentence, not a stack trace.
+  // Before anything starts: an old Node, a missing file or a missing Java is a sentence, not a stack trace.
+  const oldNode = nodeTooOld(process.version, 'npm run local');
+  if (oldNode) {
+    process.stderr.write(`${oldNode}\n`);
+    return 2;
+  }
   const unreadable = checkFiles(files);
   if (unreadable.length) {
     process.stderr.write(
