@@ -287,8 +287,14 @@ describe('commands on the local stack: backfill, alerts, state, replay-dlq', { t
   it('replay-dlq: a dry run moves nothing; a replay moves every message back, escaped in what it prints', async () => {
     const hostileKey = 'bad/\u001b[31mred\u202e.log';
     const bodies = [
-      JSON.stringify({ Records: [{ eventName: 'ObjectCreated:Put', s3: { bucket: { name: stack.bucket }, object: { key: 'backfill/2015/seed+cgi%2Bsweep.log', eTag: 'e1' } } }] }),
-      JSON.stringify({ Records: [{ eventName: 'ObjectCreated:Put', s3: { bucket: { name: stack.bucket }, object: { key: encodeURIComponent(hostileKey), eTag: 'e2' } } }] }),
+      JSON.stringify({
+        Records: [
+          { eventName: 'ObjectCreated:Put', s3: { bucket: { name: stack.bucket }, object: { key: 'backfill/2015/seed+cgi%2Bsweep.log', eTag: 'e1' } } },
+        ],
+      }),
+      JSON.stringify({
+        Records: [{ eventName: 'ObjectCreated:Put', s3: { bucket: { name: stack.bucket }, object: { key: encodeURIComponent(hostileKey), eTag: 'e2' } } }],
+      }),
     ];
     for (const b of bodies) await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.dlqUrl, MessageBody: b }));
 

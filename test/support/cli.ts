@@ -2,7 +2,10 @@ import { PassThrough, Readable } from 'node:stream';
 import { main } from '../../lambdas/cli/main.js';
 
 /** Runs the CLI in-process with captured output. */
-export async function runCli(args: string[], opts: { stdin?: Buffer | string; env?: NodeJS.ProcessEnv; tty?: boolean; columns?: number; now?: () => number } = {}) {
+export async function runCli(
+  args: string[],
+  opts: { stdin?: Buffer | string; env?: NodeJS.ProcessEnv; tty?: boolean; columns?: number; now?: () => number } = {},
+) {
   const out = new PassThrough();
   const err = new PassThrough();
   const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
