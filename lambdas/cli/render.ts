@@ -162,7 +162,7 @@ export function renderReportLines(report: ScanReport, st: Style, width = FALLBAC
       out.push(...wrapText(`Why it alerted: ${a.evidence}`, width - 4, '    '));
       const labels = labelsOf.get(a.source);
       const cats = a.categories.map((c) => `${c}×${labels?.[c] ?? 0}`).join(' ');
-      out.push(st.dim(`    categories: ${cats}`));
+      out.push(...wrapText(`categories: ${cats}`, width - 4, '    ').map((l) => st.dim(l)));
       out.push(...wrapText(a.what, width - 4, '    '));
       out.push(...wrapText(`What to do: ${a.todo}`, width - 4, '    '));
       if (a.note) out.push(...wrapText(`Note: ${a.note}`, width - 4, '    ').map((l) => st.yellow(l)));
