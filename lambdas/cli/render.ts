@@ -87,14 +87,21 @@ export function horizonLabel(a: AlertReport, windowSeconds = 120): string {
   return seconds % 3600 === 0 ? `${seconds / 3600}h` : seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`;
 }
 
-/** As many items as fit in `room` characters (at least one), then `+N` for the rest. */
+/**
+ * As many items as fit in `room` characters, then `+N` for the rest; the first item is always
+ * shown, cut (with an ellipsis) when even it does not fit. Items are escaped text.
+ */
 export function fitList(items: readonly string[], room: number): string {
   let text = '';
   for (const [i, item] of items.entries()) {
-    const next = text ? `${text} ${item}` : item;
     const rest = items.length - i - 1;
-    if (text && next.length + (rest ? ` +${rest}`.length : 0) > room) return `${text} +${items.length - i}`;
-    text = next;
+    const tail = rest ? ` +${rest}`.length : 0;
+    if (!text) {
+      text = item.length + tail > room ? clipEscaped(item, Math.max(8, room - tail)) : item;
+      continue;
+    }
+    if (text.length + 1 + item.length + tail > room) return `${text} +${items.length - i}`;
+    text = `${text} ${item}`;
   }
   return text;
 }
@@ -133,7 +140,7 @@ export function renderReportLines(report: ScanReport, st: Style, width = FALLBAC
     const moreLine = st.dim(`  … and ${more} more alerted ${more === 1 ? 'source' : 'sources'} (--top to show more; --json lists all)`);
     // The summary: one line per alerted source, the most severe first.
     out.push(st.bold(`ALERTS (${alerted})`));
-    const rows = [['source', 'severity', 'horizon', 'requests', 'first → last seen (UTC)']];
+    const rows = [['source', 'severity', 'horizon', 'req', 'first → last seen (UTC)']];
     for (const a of shown) rows.push([sourceLabel(a), a.severity, horizonLabel(a, opts.windowSeconds), String(a.requests), span(a.firstSeen, a.lastSeen)]);
     // One line per source: the categories take the room left on the line (at least the first).
     const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];

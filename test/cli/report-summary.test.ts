@@ -29,7 +29,7 @@ describe('the text report: a summary first, then details', () => {
     const lines = stdout.split('\n');
     const at = lines.indexOf('ALERTS (3)');
     assert.ok(at > 0);
-    assert.match(lines[at + 1] ?? '', /^ {2}source +severity +horizon +requests +first → last seen \(UTC\) +top categories$/);
+    assert.match(lines[at + 1] ?? '', /^ {2}source +severity +horizon +req +first → last seen \(UTC\) +top categories$/);
     assert.match(lines[at + 2] ?? '', /^ {2}10\.122\.71\.83 +medium +2m +34 +2013-03-02 01:12:14 → 01:14:26 +registration-probe×34/);
     assert.match(lines[at + 3] ?? '', /^ {2}64\.34\.169\.223 +medium/);
     assert.match(lines[at + 4] ?? '', /^ {2}5\.135\.167\.145 +medium/);
@@ -160,7 +160,7 @@ describe('progress on decompressed bytes', () => {
 });
 
 describe('report helpers (properties)', () => {
-  it('fitList keeps to the room (except a single first item) and counts the rest', () => {
+  it('fitList keeps to the room (cutting the first item if it must) and counts the rest', () => {
     fc.assert(
       fc.property(
         fc.array(
@@ -173,8 +173,8 @@ describe('report helpers (properties)', () => {
           const m = / \+(\d+)$/.exec(out);
           const shown = items.length - (m ? Number(m[1]) : 0);
           assert.ok(items.length === 0 || shown >= 1);
-          assert.equal(out.replace(/ \+\d+$/, ''), items.slice(0, shown).join(' '));
-          if (shown > 1) assert.ok(out.length <= room, `${out.length} > ${room}`);
+          if (shown > 1) assert.equal(out.replace(/ \+\d+$/, ''), items.slice(0, shown).join(' '));
+          if (room >= 16) assert.ok(out.length <= room, `${out.length} > ${room}`);
         },
       ),
     );
