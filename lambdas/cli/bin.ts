@@ -25,6 +25,12 @@ if (tooOld) {
   process.stderr.write(`${tooOld}\n`);
   process.exit(1);
 }
+// The AWS SDK warns on every run that its releases after January 2027 will need Node 22: about
+// the SDK's future, not this tool (which supports Node 20), so that one warning is not shown.
+process.removeAllListeners('warning');
+process.on('warning', (w) => {
+  if (!`${w.name} ${w.message}`.includes('NodeVersionSupportWarning')) process.stderr.write(`probewatch: ${w.name}: ${w.message}\n`);
+});
 const { main } = await import('./main.js');
 
 main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, now: Date.now }).then(

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { sanitize } from '../../core/escape.js';
 import { sourceKey } from '../../core/ip.js';
 import type { SourceView, StateInspector } from '../../core/ports.js';
-import { writePieces } from '../render.js';
+import { fitList, writePieces } from '../render.js';
 import { CommandUsageError, type OpsIo, parseCount, shortTime, table, widthOf, wrapWords } from './common.js';
 
 export const STATE_USAGE = `Usage: probewatch state --env NAME [SOURCE] [--top N] [--json]
@@ -134,17 +134,24 @@ export async function runState(parsed: ReturnType<typeof parseStateArgs>, inspec
   const lines = [`${views.length} ${views.length === 1 ? 'source' : 'sources'} held in ${where}${views.length >= top ? ` (the top ${top} by score)` : ''}`];
   if (views.length) {
     lines.push('');
-    const rows = [['source', 'requests', 'score', 'last seen', 'alert', 'labels']];
+    const rows = [['source', 'requests', 'score', 'last seen', 'alert']];
     for (const v of views) {
-      rows.push([
-        v.source,
-        String(v.requests),
-        String(v.score),
-        shortTime(v.lastSeen),
-        v.alert ? `${v.alert.severity} (${v.alert.status})` : '-',
-        countsText(v.labels),
-      ]);
+      rows.push([v.source, String(v.requests), String(v.score), shortTime(v.lastSeen), v.alert ? `${v.alert.severity} (${v.alert.status})` : '-']);
     }
+    // One line per source: the labels take the room left on the line, the rest counted.
+    const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+    const room = width - 2 - widths.reduce((n, w) => n + w + 2, 0);
+    rows[0]?.push('labels');
+    views.forEach((v, i) => {
+      rows[i + 1]?.push(
+        fitList(
+          Object.entries(v.labels)
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, n]) => `${k}×${n}`),
+          room,
+        ) || '-',
+      );
+    });
     lines.push(...table(rows, width));
     lines.push('', 'probewatch state --env … SOURCE shows one source in full.');
   }
