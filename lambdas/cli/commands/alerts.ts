@@ -67,7 +67,7 @@ export async function runAlerts(values: ReturnType<typeof parseAlertsArgs>, insp
   if (since > until) throw new CommandUsageError('--since is after --until');
   const limit = parseCount(values.limit, '--limit', DEFAULT_ALERT_LIMIT, MAX_ALERT_LIMIT);
   const alerts = (await inspector.listAlerts(since, until, limit)).map(escaped);
-  const range = `${new Date(since).toISOString()} → ${new Date(until).toISOString()}`;
+  const range = `${shortTime(new Date(since).toISOString())} → ${shortTime(new Date(until).toISOString())} UTC`;
   if (values.json) {
     await writePieces(io.stdout, [
       `${JSON.stringify({ version: 1, since: new Date(since).toISOString(), until: new Date(until).toISOString(), alerts }, null, 2)}\n`,

@@ -42,6 +42,8 @@ export function parseStateArgs(argv: string[]) {
 export function stateKeyOf(text: string): string {
   const t = text.trim();
   if (/^[0-9a-fA-F:.]+\/64$/.test(t)) return sourceKey(t.slice(0, -3));
+  // A flood aggregated as its /48 or /32 is kept under that prefix, as written in the report.
+  if (/^[0-9a-fA-F:]+\/(48|32)$/.test(t)) return t.toLowerCase();
   if (!/^[0-9a-fA-F:.]+$/.test(t)) throw new CommandUsageError(`"${sanitize(t, 60)}" is not an IP address`);
   return sourceKey(t);
 }
