@@ -143,7 +143,8 @@ export function renderReportLines(report: ScanReport, st: Style, width = FALLBAC
     const rows = [['source', 'severity', 'horizon', 'req', 'first → last seen (UTC)']];
     for (const a of shown) rows.push([sourceLabel(a), a.severity, horizonLabel(a, opts.windowSeconds), String(a.requests), span(a.firstSeen, a.lastSeen)]);
     // One line per source: the categories take the room left on the line (at least the first).
-    const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+    const widths = [0, 0, 0, 0, 0];
+    for (const r of rows) for (let i = 0; i < 5; i++) widths[i] = Math.max(widths[i] ?? 0, (r[i] ?? '').length);
     const room = width - 2 - widths.reduce((n, w) => n + w + 2, 0);
     rows[0]?.push('top categories');
     shown.forEach((a, i) => {
@@ -155,8 +156,10 @@ export function renderReportLines(report: ScanReport, st: Style, width = FALLBAC
         ),
       );
     });
-    const summary = table(rows);
-    out.push(st.dim(summary[0] ?? ''), ...summary.slice(1));
+    // Plain padding (no colour in these cells): one pass, however many alerts.
+    const summary = rows.map((r) => `  ${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}`.trimEnd());
+    out.push(st.dim(summary[0] ?? ''));
+    for (let i = 1; i < summary.length; i++) out.push(summary[i] as string);
     if (more > 0) out.push(moreLine);
     out.push('');
     out.push(st.bold('DETAILS'));
