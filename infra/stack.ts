@@ -286,6 +286,7 @@ export class ProbeWatchStack extends Stack {
     new CfnOutput(this, 'LogBucketName', { value: bucket.bucketName, description: 'Send or copy access logs here' });
     new CfnOutput(this, 'AlertTopicArn', { value: this.alertTopic.topicArn });
     new CfnOutput(this, 'StateTableName', { value: this.table.tableName });
+    new CfnOutput(this, 'IngestQueueUrl', { value: ingest.queue.queueUrl, description: 'Object notifications (probewatch backfill and replay-dlq send here)' });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: ingest.deadLetters.queueUrl, description: 'Failed objects wait here (redrive them once fixed)' });
 
     this.acknowledgeFindings(bucket, config);

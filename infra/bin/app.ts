@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { selectEnvironment } from '../config.js';
+import { environmentOrExit } from '../environment-guard.js';
 import { ProbeWatchStack } from '../stack.js';
 
 // The only place that reads the environment name: `npx cdk deploy -c env=prod`.
 const app = new App();
-const { name, config } = selectEnvironment(app.node.tryGetContext('environments'), app.node.tryGetContext('env'));
+const { name, config } = environmentOrExit(app.node.tryGetContext('environments'), app.node.tryGetContext('env'));
 const stack = new ProbeWatchStack(app, `ProbeWatch-${name}`, {
   envName: name,
   config,

@@ -44,6 +44,8 @@ export interface ReadOptions {
   maxLineLength?: number;
   /** Progress in stored (possibly compressed) bytes. */
   onBytes?: (n: number) => void;
+  /** Progress in decompressed bytes (the text the lines come from). */
+  onText?: (n: number) => void;
   maxDecompressedBytes?: number;
   maxCompressionRatio?: number;
 }
@@ -136,6 +138,7 @@ export async function readLines(body: AsyncIterable<Uint8Array>, sink: LineSink,
         }
       }
       outcome.bytesOut += chunk.length;
+      opts.onText?.(chunk.length);
       if (outcome.compressed) {
         const cut =
           outcome.bytesOut > maxOut

@@ -1,4 +1,4 @@
-import { main } from './main.js';
+import { nodeTooOld } from './node-version.js';
 
 /**
  * `probewatch scan … | head -1`: the reader may go away before the report is written. A closed
@@ -18,6 +18,20 @@ function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
 
 quietOnClosedPipe(process.stdout);
 quietOnClosedPipe(process.stderr);
+
+// Checked before the rest of the CLI is even loaded: an old Node gets a sentence, not a stack trace.
+const tooOld = nodeTooOld(process.version);
+if (tooOld) {
+  process.stderr.write(`${tooOld}\n`);
+  process.exit(1);
+}
+// The AWS SDK warns on every run that its releases after January 2027 will need Node 22: about
+// the SDK's future, not this tool (which supports Node 20), so that one warning is not shown.
+process.removeAllListeners('warning');
+process.on('warning', (w) => {
+  if (!`${w.name} ${w.message}`.includes('NodeVersionSupportWarning')) process.stderr.write(`probewatch: ${w.name}: ${w.message}\n`);
+});
+const { main } = await import('./main.js');
 
 main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, now: Date.now }).then(
   (code) => {

@@ -1,4 +1,4 @@
-import { createReadStream, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { glob } from 'tinyglobby';
@@ -10,7 +10,9 @@ import { escapeUntrusted, sanitize } from '../core/escape.js';
 import { parseCidr, sourceKey } from '../core/ip.js';
 import { buildReport } from '../core/report.js';
 import { Detector } from '../core/scan.js';
-import { jsonPieces, makeStyle, renderExplain, renderReportLines, writePieces } from './render.js';
+import { CommandUsageError, parseCount, parseTimeArg } from './commands/common.js';
+import { OPS_HELP, isOpsCommand, runOpsCommand } from './commands/index.js';
+import { jsonPieces, makeStyle, outputWidth, renderExplain, renderReportLines, writePieces } from './render.js';
 
 const VERSION = '0.1.0';
 
@@ -29,12 +31,22 @@ Options:
                            knownRoutes, rules, disableRules, jsonFields
   --trusted-proxies LIST   comma-separated CIDRs whose X-Forwarded-For is believed
   --explain IP             list every request of that source with the rule that matched it
+                           (with --json: an "explain" field holds them)
+  --since TIME, --until TIME
+                           read only the log lines whose own time is in this range (the
+                           lines are filtered, before detection; the others are counted as
+                           outside-time-range): a date (2024-05-01, 2024-05-01T12:00Z) or a
+                           duration back from now (30m, 24h, 7d)
+  --top N                  show the N most severe alerted sources in the text report (the
+                           summary and the details; --json always lists all)
   --fail-on-alert          exit 1 when any source was alerted
   --no-progress            no progress bar on stderr
   -h, --help               this text
   -v, --version            the version
 
-Exit status: 0 success, 1 alerts with --fail-on-alert, 2 usage or input error.`;
+Exit status: 0 success, 1 alerts with --fail-on-alert, 2 usage or input error.
+
+${OPS_HELP}`;
 
 /** Where the CLI writes; injectable so tests can capture output. */
 export interface CliIo {
@@ -115,11 +127,12 @@ function progressBar(io: CliIo, totalBytes: number, enabled: boolean) {
     const now = io.now();
     if (!force && now - last < 200) return;
     last = now;
-    const pct = totalBytes ? Math.min(100, Math.floor((done / totalBytes) * 100)) : 0;
+    // The total of a gzip is an estimate: the bar stops at 99% until the input ends.
+    const pct = totalBytes ? Math.min(99, Math.floor((done / totalBytes) * 100)) : 0;
     const bar = '█'.repeat(Math.floor(pct / 4)).padEnd(25, '░');
     const mb = (n: number) => (n / 1e6).toFixed(1);
     const rate = (done / 1e6 / Math.max(0.001, (now - start) / 1000)).toFixed(1);
-    io.stderr.write(`\r${bar} ${String(pct).padStart(3)}%  ${mb(done)}/${mb(totalBytes)} MB read  ${lines.toLocaleString('en')} lines  ${rate} MB/s `);
+    io.stderr.write(`\r${bar} ${String(pct).padStart(3)}%  ${mb(done)}/${mb(totalBytes)} MB of text  ${lines.toLocaleString('en')} lines  ${rate} MB/s `);
   };
   return {
     bytes(n: number) {
@@ -139,6 +152,8 @@ function progressBar(io: CliIo, totalBytes: number, enabled: boolean) {
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const style = makeStyle(Boolean(io.stdout.isTTY) && !io.env.NO_COLOR);
   const errStyle = makeStyle(Boolean(io.stderr.isTTY) && !io.env.NO_COLOR);
+  // The commands on a deployed pipeline parse their own options.
+  if (isOpsCommand(argv[0])) return runOpsCommand(argv[0], argv.slice(1), io);
   try {
     let parsed: ReturnType<typeof parseOptions>;
     try {
@@ -163,9 +178,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const explain = values.explain;
     if (explain !== undefined && !/^[0-9a-fA-F.:]+(\/64)?$/.test(explain))
       throw new UsageError(`--explain takes an IP address (got "${sanitize(explain, 60)}")`);
-    const detector = new Detector(config, { ...(values.format ? { format: values.format } : {}), ...(explain ? { explain } : {}) });
+    const range = scanRange(values, io.now());
+    const top = values.top === undefined ? undefined : parseCount(values.top, '--top', 0, 1_000_000);
+    const detector = new Detector(config, { ...(values.format ? { format: values.format } : {}), ...(explain ? { explain } : {}), ...range });
 
-    const totalBytes = inputs.reduce((n, f) => (f === '-' ? n : n + statSync(f).size), 0);
+    // Progress counts decompressed bytes: a gzip's size is estimated from its trailer.
+    const totalBytes = inputs.reduce((n, f) => (f === '-' ? n : n + textSizeOf(f)), 0);
     const showProgress = Boolean(io.stderr.isTTY) && !values['no-progress'] && totalBytes > 20e6;
     const progress = progressBar(io, totalBytes, showProgress);
     let inputErrors = 0;
@@ -183,7 +201,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
               overlong: (p: string, reason?: string) => scanner.overlong(p, reason),
             }
           : { line: (l: string) => scanner.push(l), overlong: (p: string, reason?: string) => scanner.overlong(p, reason) };
-        const outcome = await readLines(body, sink, { onBytes: (n) => progress.bytes(n) });
+        const outcome = await readLines(body, sink, { onText: (n) => progress.bytes(n) });
         if (outcome.notLog) {
           progress.finish();
           io.stderr.write(errStyle.yellow(`probewatch: ${sanitize(name, 200)}: skipped: ${outcome.notLog}\n`));
@@ -226,10 +244,13 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         : report;
       await writePieces(io.stdout, jsonPieces(doc as unknown as Record<string, unknown>));
     } else if (explain) {
-      io.stdout.write(`${renderExplain(sourceKey(explain), detector.explained, report, style)}\n`);
+      io.stdout.write(`${renderExplain(sourceKey(explain), detector.explained, report, style, outputWidth(io.stdout))}\n`);
     } else {
       // In pieces of 500 lines: never the whole text of thousands of alerts as one string.
-      const lines = renderReportLines(report, style);
+      const lines = renderReportLines(report, style, outputWidth(io.stdout), {
+        ...(top !== undefined ? { top } : {}),
+        windowSeconds: config.windowSeconds,
+      });
       const chunks = function* () {
         for (let i = 0; i < lines.length; i += 500) yield `${lines.slice(i, i + 500).join('\n')}\n`;
       };
@@ -241,10 +262,38 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   } catch (e) {
     if (e instanceof ProbeWatchError) {
       io.stderr.write(errStyle.red(`probewatch: ${e.message}\n`));
-      if (e instanceof UsageError) io.stderr.write('Run probewatch --help for usage.\n');
+      if (e instanceof UsageError || e instanceof CommandUsageError) io.stderr.write('Run probewatch --help for usage.\n');
       return 2;
     }
     throw e;
+  }
+}
+
+/** `--since`/`--until` as event-time bounds of the lines read. */
+function scanRange(values: { since?: string; until?: string }, now: number): { since?: number; until?: number } {
+  const since = values.since === undefined ? undefined : parseTimeArg(values.since, now, '--since');
+  const until = values.until === undefined ? undefined : parseTimeArg(values.until, now, '--until');
+  if (since !== undefined && until !== undefined && since >= until) throw new UsageError('--since must be before --until');
+  return { ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}) };
+}
+
+/**
+ * A file's size as text: a gzip's from its trailer (ISIZE, the last member's size modulo 4 GiB,
+ * so an estimate, never less than the compressed size), a plain file's from its size.
+ */
+export function textSizeOf(path: string): number {
+  const size = statSync(path).size;
+  if (size < 18) return size;
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(2);
+    readSync(fd, head, 0, 2, 0);
+    if (head[0] !== 0x1f || head[1] !== 0x8b) return size;
+    const tail = Buffer.alloc(4);
+    readSync(fd, tail, 0, 4, size - 4);
+    return Math.max(size, tail.readUInt32LE(0));
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -261,6 +310,9 @@ function parseOptions(argv: string[]) {
       explain: { type: 'string' },
       'fail-on-alert': { type: 'boolean' },
       'no-progress': { type: 'boolean' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      top: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

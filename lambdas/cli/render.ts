@@ -1,5 +1,5 @@
 import { clipEscaped, sanitize } from '../core/escape.js';
-import type { ScanReport } from '../core/report.js';
+import type { AlertReport, ScanReport } from '../core/report.js';
 import { iso } from '../core/report.js';
 import { type ExplainedRequest, formatCounts } from '../core/scan.js';
 
@@ -57,16 +57,71 @@ function wrapText(text: string, width: number, indent: string): string[] {
   return out;
 }
 
+/** Options of the text report. */
+export interface RenderOptions {
+  /** Alerted sources shown (summary and details), the most severe first. @default all */
+  top?: number;
+  /** The short window of the detector, for the horizon column. @default 120 */
+  windowSeconds?: number;
+}
+
+/** The report's width when the output is not a terminal (or the terminal is narrower than 60). */
+export const FALLBACK_WIDTH = 100;
+
+/** The width to wrap to: the terminal's columns, else {@link FALLBACK_WIDTH}. */
+export function outputWidth(out: { isTTY?: boolean; columns?: number }): number {
+  return out.isTTY && typeof out.columns === 'number' && out.columns >= 60 ? out.columns : FALLBACK_WIDTH;
+}
+
 /**
- * The human report: alerts, suspicious sources, benign noise, then parse statistics. Every string
- * from a log or a file name arrives escaped by `buildReport`; only truncation happens here.
+ * How a source is shown: an IPv6 /64 in which one address was seen is that address (the /64 is
+ * what state is kept under, but `::1` is not `::/64`).
  */
-export function renderReport(report: ScanReport, st: Style, width = 100): string {
-  return renderReportLines(report, st, width).join('\n');
+export function sourceLabel(x: { source: string; address?: string }): string {
+  return x.address ?? x.source;
+}
+
+/** The horizon that alerted, short: `2m` (the short window), `1h`, `24h`. */
+export function horizonLabel(a: AlertReport, windowSeconds = 120): string {
+  const seconds = a.horizon?.seconds ?? windowSeconds;
+  return seconds % 3600 === 0 ? `${seconds / 3600}h` : seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`;
+}
+
+/**
+ * As many items as fit in `room` characters, then `+N` for the rest; the first item is always
+ * shown, cut (with an ellipsis) when even it does not fit. Items are escaped text.
+ */
+export function fitList(items: readonly string[], room: number): string {
+  let text = '';
+  for (const [i, item] of items.entries()) {
+    const rest = items.length - i - 1;
+    const tail = rest ? ` +${rest}`.length : 0;
+    if (!text) {
+      text = item.length + tail > room ? clipEscaped(item, Math.max(8, room - tail)) : item;
+      continue;
+    }
+    if (text.length + 1 + item.length + tail > room) return `${text} +${items.length - i}`;
+    text = `${text} ${item}`;
+  }
+  return text;
+}
+
+/** `2024-01-01 00:00:00 → 00:01:40` (the date once when both are on the same day). */
+function span(first: string, last: string): string {
+  return `${shortTime(first)} → ${last.slice(0, 10) === first.slice(0, 10) ? shortTime(last).slice(11) : shortTime(last)}`;
+}
+
+/**
+ * The human report: a summary of the alerted sources, their details, suspicious sources, benign
+ * noise, then parse statistics. Every string from a log or a file name arrives escaped by
+ * `buildReport`; only truncation happens here.
+ */
+export function renderReport(report: ScanReport, st: Style, width = FALLBACK_WIDTH, opts: RenderOptions = {}): string {
+  return renderReportLines(report, st, width, opts).join('\n');
 }
 
 /** The human report as lines, for writing in pieces (a report of thousands of alerts is large). */
-export function renderReportLines(report: ScanReport, st: Style, width = 100): string[] {
+export function renderReportLines(report: ScanReport, st: Style, width = FALLBACK_WIDTH, opts: RenderOptions = {}): string[] {
   const out: string[] = [];
   const files = report.files.length;
   const alerted = report.alerts.length;
@@ -80,29 +135,61 @@ export function renderReportLines(report: ScanReport, st: Style, width = 100): s
   if (alerted) {
     // One lookup table, not a search of every source per alert: 10,000 alerts stay linear.
     const labelsOf = new Map(report.sources.map((s) => [s.source, s.labels]));
+    const shown = opts.top !== undefined ? report.alerts.slice(0, opts.top) : report.alerts;
+    const more = alerted - shown.length;
+    const moreLine = st.dim(`  … and ${more} more alerted ${more === 1 ? 'source' : 'sources'} (--top to show more; --json lists all)`);
+    // The summary: one line per alerted source, the most severe first.
     out.push(st.bold(`ALERTS (${alerted})`));
-    for (const a of report.alerts) {
+    const rows = [['source', 'severity', 'horizon', 'req', 'first → last seen (UTC)']];
+    for (const a of shown) rows.push([sourceLabel(a), a.severity, horizonLabel(a, opts.windowSeconds), String(a.requests), span(a.firstSeen, a.lastSeen)]);
+    // One line per source: the categories take the room left on the line (at least the first).
+    const widths = [0, 0, 0, 0, 0];
+    for (const r of rows) for (let i = 0; i < 5; i++) widths[i] = Math.max(widths[i] ?? 0, (r[i] ?? '').length);
+    const room = width - 2 - widths.reduce((n, w) => n + w + 2, 0);
+    rows[0]?.push('top categories');
+    shown.forEach((a, i) => {
+      const labels = labelsOf.get(a.source);
+      rows[i + 1]?.push(
+        fitList(
+          a.categories.map((c) => `${c}×${labels?.[c] ?? 0}`),
+          room,
+        ),
+      );
+    });
+    // Plain padding (no colour in these cells): one pass, however many alerts.
+    const summary = rows.map((r) => `  ${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}`.trimEnd());
+    out.push(st.dim(summary[0] ?? ''));
+    for (let i = 1; i < summary.length; i++) out.push(summary[i] as string);
+    if (more > 0) out.push(moreLine);
+    out.push('');
+    out.push(st.bold('DETAILS'));
+    for (const a of shown) {
       const sev = a.severity === 'critical' || a.severity === 'high' ? st.red(a.severity) : st.yellow(a.severity);
       // One row: no column widths to compute (table() per alert dominated large reports).
-      out.push(`  ${st.bold(a.source)}  ${sev}  score ${a.score}  ${a.requests} req  ${shortTime(a.firstSeen)} → ${shortTime(a.lastSeen)} UTC`);
+      out.push(`  ${st.bold(sourceLabel(a))}  ${sev}  score ${a.score}  ${a.requests} req  ${shortTime(a.firstSeen)} → ${shortTime(a.lastSeen)} UTC`);
+      if (a.address) out.push(st.dim(`    the only address seen in ${a.source}`));
       out.push(...wrapText(a.reason, width - 4, '    '));
       out.push(...wrapText(`Why it alerted: ${a.evidence}`, width - 4, '    '));
       const labels = labelsOf.get(a.source);
       const cats = a.categories.map((c) => `${c}×${labels?.[c] ?? 0}`).join(' ');
-      out.push(st.dim(`    categories: ${cats}`));
+      out.push(...wrapText(`categories: ${cats}`, width - 4, '    ').map((l) => st.dim(l)));
       out.push(...wrapText(a.what, width - 4, '    '));
       out.push(...wrapText(`What to do: ${a.todo}`, width - 4, '    '));
       if (a.note) out.push(...wrapText(`Note: ${a.note}`, width - 4, '    ').map((l) => st.yellow(l)));
       const samples = a.samples.slice(0, 3);
       for (const s of samples) out.push(st.dim(`      ${shortTime(s.time)}  ${s.status}  ${s.request}`));
-      if (a.samples.length > samples.length) out.push(st.dim(`      … (--explain ${a.source} lists every request)`));
+      if (a.samples.length > samples.length) out.push(st.dim(`      … (--explain ${sourceLabel(a)} lists every request)`));
+      out.push('');
+    }
+    if (more > 0) {
+      out.push(moreLine);
       out.push('');
     }
   }
   if (suspicious.length) {
     out.push(st.bold(`SUSPICIOUS, BELOW THE ALERT THRESHOLD (${suspicious.length})`));
     const rows = suspicious.slice(0, 20).map((s) => [
-      s.source,
+      sourceLabel(s),
       s.severity,
       `score ${s.score}`,
       `${s.requests} req`,
@@ -134,12 +221,13 @@ export function renderReportLines(report: ScanReport, st: Style, width = 100): s
     );
     if (f.hint) out.push(...wrapText(f.hint, width - 6, '      ').map((l) => st.yellow(l)));
   }
-  for (const s of report.skippedSamples.slice(0, 5)) out.push(st.dim(`    ${clipEscaped(s.object, 40)}:${s.line} ${s.reason}: ${s.text}`));
+  // The whole file name: two files that differ only at the end must stay told apart.
+  for (const s of report.skippedSamples.slice(0, 5)) out.push(st.dim(`    ${s.object}:${s.line} ${s.reason}: ${s.text}`));
   return out;
 }
 
 /** `--explain IP`: every request of one source with the rules that matched it. */
-export function renderExplain(source: string, requests: readonly ExplainedRequest[], report: ScanReport, st: Style): string {
+export function renderExplain(source: string, requests: readonly ExplainedRequest[], report: ScanReport, st: Style, width = FALLBACK_WIDTH): string {
   const out: string[] = [];
   const summary = report.sources.find((s) => s.source === source);
   out.push(st.bold(`Requests from ${source}: ${requests.length}${summary ? ` (verdict: ${summary.verdict}, score ${summary.score})` : ''}`));
@@ -147,7 +235,7 @@ export function renderExplain(source: string, requests: readonly ExplainedReques
   for (const r of requests) {
     out.push(`  ${shortTime(iso(r.time))}  ${r.status}  ${sanitize(r.request, 160)}`);
     if (r.labels.length === 0) out.push(st.dim('      no rule matched'));
-    for (const l of r.labels) out.push(st.dim(`      ${l.category} [${l.rule}, +${l.score}]: ${l.explain}`));
+    for (const l of r.labels) out.push(...wrapText(`${l.category} [${l.rule}, +${l.score}]: ${l.explain}`, width - 6, '      ').map((x) => st.dim(x)));
   }
   if (requests.length === 0) out.push('  No request from this source was found.');
   return out.join('\n');

@@ -133,6 +133,11 @@ export class SourceState {
    * source is then forgotten once the event-time watermark leaves it behind.
    */
   fresh = true;
+  /**
+   * IPv6 sources (keyed by their /64): the one address seen so far, or '' once a second one was
+   * seen. Lets a report show `2001:db8::1`, not its /64, when that address was the only one.
+   */
+  address: string | undefined = undefined;
 
   constructor(
     readonly key: string,

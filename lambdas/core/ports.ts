@@ -168,3 +168,37 @@ export interface AlertPublisher {
   /** True when the message fits the transport's size limits (absent: no limit). */
   fits?(message: AlertMessage): boolean;
 }
+
+/** What the detector holds for one source, for people (probewatch state). */
+export interface SourceView {
+  source: string;
+  lastSeen?: string; // ISO event time
+  expiresAt?: string; // ISO: when the state is forgotten
+  requests: number;
+  score: number;
+  labels: Record<string, number>; // category -> count
+  statuses: Record<string, number>;
+  windows: { start: string; score: number; errors: number }[]; // recent buckets, oldest first
+  long: { horizon: string; score: number; paths: number }[]; // long-horizon peaks now
+  samples: string[];
+  alert?: { severity: string; at: string; status: string; alertId?: string; leaseUntil?: string };
+  block?: { cidr: string; until: string; dryRun: boolean };
+}
+export interface AlertRecord {
+  alertId: string;
+  source: string;
+  severity: string;
+  categories: string[];
+  reason: string;
+  firstSeen: string;
+  lastSeen: string;
+  publishedAt: string;
+  horizon?: string;
+  environment?: string;
+  blockedUntil?: string; // joined from BLOCKS by the reader
+}
+export interface StateInspector {
+  listAlerts(sinceMs: number, untilMs: number, limit: number): Promise<AlertRecord[]>;
+  describeSource(source: string, nowMs: number): Promise<SourceView | undefined>;
+  topSources(nowMs: number, limit: number): Promise<SourceView[]>;
+}

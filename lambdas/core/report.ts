@@ -25,6 +25,8 @@ export interface ScanReport {
 /** One alerted source, as the CLI prints it and alerts carry it. */
 export interface AlertReport {
   source: string;
+  /** IPv6: the address, when it was the only one seen in the source's /64 (`source` stays the /64). */
+  address?: string;
   severity: Severity;
   score: number;
   categories: string[];
@@ -52,6 +54,8 @@ export interface AlertReport {
 /** One labelled source and its verdict. */
 export interface SourceReport {
   source: string;
+  /** IPv6: the address, when it was the only one seen in the source's /64. */
+  address?: string;
   verdict: 'alert' | 'suspicious' | 'benign';
   severity: Severity;
   score: number;
@@ -186,6 +190,7 @@ export function alertReport(s: SourceState, a: AlertState, blockHours: number, w
   return {
     // The key is the log's client-address field: not always an address when a line is hostile.
     source: sanitize(s.key, SOURCE_MAX),
+    ...(s.address ? { address: sanitize(s.address, SOURCE_MAX) } : {}),
     severity: a.claim.severity,
     score: s.score,
     categories: rankedCategories(s),
@@ -283,6 +288,7 @@ export function buildReport(d: Detector): ScanReport {
     alerts: listed.filter((s) => s.alert).map((s) => alertReport(s, s.alert as AlertState, blockHours, d.config.windowSeconds)),
     sources: listed.map((s) => ({
       source: sanitize(s.key, SOURCE_MAX),
+      ...(s.address ? { address: sanitize(s.address, SOURCE_MAX) } : {}),
       verdict: verdict(s),
       severity: s.alert?.claim.severity ?? s.severity(),
       score: s.score,

@@ -50,7 +50,9 @@ export interface ExplainedRequest {
 }
 
 /** Lines that are not requests and are not errors either. */
-const NEUTRAL_REASONS = new Set(['blank-line', 'header']);
+/** Skip reason of a line outside the `since`/`until` range of a scan. */
+export const OUTSIDE_TIME_RANGE = 'outside-time-range';
+const NEUTRAL_REASONS = new Set(['blank-line', 'header', OUTSIDE_TIME_RANGE]);
 const SAMPLE_LIMIT = 20;
 /** Lines held at the start of an object until it is known to be an access log. */
 const DETECTION_SAMPLE = 50;
@@ -82,6 +84,10 @@ export interface DetectorOptions {
   onAlert?: AlertListener;
   /** Sources tracked at once (default MAX_SOURCES). */
   maxSources?: number;
+  /** Only requests at or after this event time (epoch ms) are read; the others are counted as `outside-time-range`. */
+  since?: number;
+  /** Only requests before this event time (epoch ms) are read. */
+  until?: number;
 }
 
 /**
@@ -155,6 +161,9 @@ export class Detector {
    * attributed to a source (its client field is not an IP address), or null.
    */
   addRecord(r: LogRecord, objectName: string, lineNo: number): string | null {
+    if ((this.options.since !== undefined && r.time < this.options.since) || (this.options.until !== undefined && r.time >= this.options.until)) {
+      return OUTSIDE_TIME_RANGE;
+    }
     if (r.forwardedFor !== '') r.clientIp = this.resolver.resolve(r.peerIp, r.forwardedFor);
     const v4 = parseIPv4(r.clientIp);
     let key = r.clientIp;
@@ -178,6 +187,7 @@ export class Detector {
       labels = c.labels;
     }
     if (state === null) return null; // past the source budget: counted in the report's bounds
+    if (v4 < 0 && state.address !== '' && state.address !== r.clientIp) state.address = state.address === undefined ? keep(r.clientIp) : '';
     for (const l of labels) {
       if (l.rule.class !== 'benign') continue;
       let b = this.benign.get(l.category);

@@ -3,15 +3,19 @@
  * s3rver and fauxqs on 127.0.0.1, uploads the log files (default: the sample logs in
  * events/logs/), drives the real Lambda handler from the S3 → SQS notifications, prints every
  * alert as it arrives on an SQS subscription of the alert topic, summarises what DynamoDB holds,
- * and stops everything it started, also on Ctrl-C.
+ * and stops everything it started, also on Ctrl-C. With `--keep-running` it leaves the stack up
+ * (until Ctrl-C) and writes where it listens, so `probewatch … --env local` can use it.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { nodeTooOld } from '../cli/node-version.js';
 import { makeHandler } from '../handlers/process-logs.js';
 import { CapturedMetrics, type TappedAlert, localHandlerDeps, pumpQueue, readTap } from './driver.js';
+import { checkFiles, checkJava } from './preflight.js';
+import { writeLocalStackFile } from './stack-file.js';
 import { type LocalStack, startLocalStack } from './stack.js';
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
@@ -65,17 +69,48 @@ async function summary(stack: LocalStack): Promise<void> {
   }
 }
 
+function parseLocalArgs() {
+  return parseArgs({ allowPositionals: true, strict: true, options: { json: { type: 'boolean' }, 'keep-running': { type: 'boolean' } } });
+}
+
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean' } } });
+  let parsed: ReturnType<typeof parseLocalArgs>;
+  try {
+    parsed = parseLocalArgs();
+  } catch (e) {
+    process.stderr.write(`npm run local: ${(e as Error).message}\nUsage: npm run local -- [--json] [--keep-running] [FILE…]\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   const files = positionals.length ? positionals : defaultFiles();
   const json = Boolean(values.json);
   const log = (s: string) => (json ? process.stderr.write(`${s}\n`) : out(s));
+  // Before anything starts: an old Node, a missing file or a missing Java is a sentence, not a stack trace.
+  const oldNode = nodeTooOld(process.version, 'npm run local');
+  if (oldNode) {
+    process.stderr.write(`${oldNode}\n`);
+    return 2;
+  }
+  const unreadable = checkFiles(files);
+  if (unreadable.length) {
+    process.stderr.write(
+      `npm run local: cannot upload ${unreadable.length === 1 ? 'a file' : `${unreadable.length} files`}:\n${unreadable.map((p) => `  ${p}\n`).join('')}`,
+    );
+    return 2;
+  }
+  const noJava = checkJava();
+  if (noJava) {
+    process.stderr.write(`npm run local: ${noJava}\n`);
+    return 2;
+  }
   log('Starting DynamoDB Local, s3rver and fauxqs on 127.0.0.1…');
   const stack = await startLocalStack();
   let stopping = false;
+  let removeFile = () => {};
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    removeFile();
     await stack.stop();
   };
   process.once('SIGINT', () => {
@@ -105,6 +140,28 @@ async function main(): Promise<number> {
         `${metrics.total('SourcesFlagged')} sources written, ${alerts} alerts published, ${metrics.total('ObjectsSkipped')} objects skipped, ${pumped.deadLettered} dead-lettered`,
     );
     if (!json) await summary(stack);
+    if (values['keep-running']) {
+      removeFile = writeLocalStackFile(stack);
+      log('\nThe local stack keeps running; in another terminal, for example:');
+      log('  npx probewatch alerts --env local --since 30d');
+      log('  npx probewatch state --env local');
+      log(`  npx probewatch backfill --env local s3://${stack.bucket}/uploads/`);
+      log('Ctrl-C stops it.');
+      try {
+        // Keeps processing what backfill and replay-dlq send, until Ctrl-C.
+        while (!stopping) {
+          await pumpQueue(stack, handler, {
+            idlePolls: 1,
+            afterBatch: async () => {
+              for (const a of await readTap(stack)) printAlert(a, json);
+            },
+          });
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      } finally {
+        removeFile();
+      }
+    }
     return pumped.deadLettered ? 1 : 0;
   } finally {
     await stop();

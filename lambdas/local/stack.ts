@@ -18,6 +18,7 @@ import { startFauxqs } from 'fauxqs';
 // s3rver ships no types.
 // @ts-ignore
 import S3rver from 's3rver';
+import { s3EventKey } from '../core/s3-event.js';
 
 const REGION = 'us-east-1';
 const HOST = '127.0.0.1';
@@ -56,10 +57,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** The key as S3 writes it into event notifications (form-encoded: space is +, / stays). */
-export function s3EventKey(key: string): string {
-  return encodeURIComponent(key).replace(/%20/g, '+').replace(/%2F/g, '/');
-}
+export { s3EventKey } from '../core/s3-event.js';
 
 async function waitFor(what: string, probe: () => Promise<unknown>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

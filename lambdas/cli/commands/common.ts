@@ -1,0 +1,106 @@
+/** What the commands that look at a deployed pipeline share: options, times, output. */
+import { ProbeWatchError } from '../../core/errors.js';
+import { sanitize } from '../../core/escape.js';
+import type { StackResources } from './resolve.js';
+
+/** Where a command writes; the same streams as the scan's. */
+export interface OpsIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+  now: () => number;
+}
+
+/** Test seams: how a stack is found, and how a command waits between batches. */
+export interface OpsDeps {
+  resolve?: (env: string, region?: string) => Promise<StackResources>;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** A bad option or argument of a command (exit status 2, with the usage hint). */
+export class CommandUsageError extends ProbeWatchError {}
+
+/** The report's width: the terminal's, or 100 columns when the output is not a terminal. */
+export const DEFAULT_WIDTH = 100;
+export function widthOf(out: { isTTY?: boolean; columns?: number }): number {
+  return out.isTTY && out.columns && out.columns >= 40 ? out.columns : DEFAULT_WIDTH;
+}
+
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/**
+ * A point in time for `--since`/`--until`: a duration back from now (`30m`, `24h`, `7d`), or an
+ * ISO 8601 date or date-time (a date alone is midnight UTC; a time without a zone is UTC).
+ */
+export function parseTimeArg(text: string, nowMs: number, option: string): number {
+  const rel = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(text.trim());
+  if (rel) return nowMs - Number(rel[1]) * (UNITS[rel[2] as string] as number);
+  const iso = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(text.trim());
+  if (iso) {
+    const t = text.trim().replace(' ', 'T');
+    const ms = Date.parse(iso[1] || t.length === 10 ? t : `${t}Z`);
+    if (Number.isFinite(ms)) return ms;
+  }
+  throw new CommandUsageError(`${option} takes a duration back from now (30m, 24h, 7d) or a date (2024-05-01, 2024-05-01T12:00Z); got "${sanitize(text, 60)}"`);
+}
+
+/** A positive integer option. */
+export function parseCount(text: string | undefined, option: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max)
+    throw new CommandUsageError(`${option} takes a whole number from 1 to ${max} (got "${sanitize(text, 40)}")`);
+  return Number(text);
+}
+
+/** Columns aligned, the last one wrapped to the width (continuation lines indented under it). */
+export function table(rows: readonly string[][], width: number, indent = '  '): string[] {
+  const widths: number[] = [];
+  for (const r of rows) {
+    for (const [i, c] of r.entries()) widths[i] = Math.max(widths[i] ?? 0, c.length);
+  }
+  const out: string[] = [];
+  for (const r of rows) {
+    const head = r
+      .slice(0, -1)
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ');
+    const lead = indent + (head ? `${head}  ` : '');
+    const room = Math.max(20, width - lead.length);
+    const lastCell = r[r.length - 1] ?? '';
+    const parts = wrapWords(lastCell, room);
+    out.push((lead + (parts[0] ?? '')).trimEnd());
+    for (const p of parts.slice(1)) out.push(' '.repeat(lead.length) + p);
+  }
+  return out;
+}
+
+/** Words into lines of at most `width` characters (a longer word is cut, never overflows). */
+export function wrapWords(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (let word of text.split(' ')) {
+    while (word.length > width) {
+      if (line) {
+        out.push(line);
+        line = '';
+      }
+      out.push(word.slice(0, width));
+      word = word.slice(width);
+    }
+    if (line && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line || out.length === 0) out.push(line);
+  return out;
+}
+
+/** "2024-05-01 12:00:03" from an ISO time ("-" when absent). */
+export function shortTime(isoText: string | undefined): string {
+  if (!isoText) return '-';
+  return isoText.replace('T', ' ').replace(/\.\d+Z$|Z$/, '');
+}
+
+/** Sleeps (the pacing of backfill and replay). */
+export const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
