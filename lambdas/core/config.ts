@@ -97,13 +97,19 @@ const cidr = z.string({ error: (iss) => `must be an IP address or CIDR range (go
   }
 });
 const cidrList = (description: string) =>
-  z.array(cidr, { error: (iss) => `must be a list of CIDR ranges (got ${shown(iss.input)})` }).optional().meta({ description, default: [] });
+  z
+    .array(cidr, { error: (iss) => `must be a list of CIDR ranges (got ${shown(iss.input)})` })
+    .optional()
+    .meta({ description, default: [] });
 
 const sitePath = z
   .string({ error: (iss) => `must be a path starting with "/" (got ${shown(iss.input)})` })
   .refine((p) => p.startsWith('/'), { error: (iss) => `must start with "/" (got ${shown(iss.input)})` });
 const pathList = (description: string) =>
-  z.array(sitePath, { error: (iss) => `must be a list of paths (got ${shown(iss.input)})` }).optional().meta({ description, default: [] });
+  z
+    .array(sitePath, { error: (iss) => `must be a list of paths (got ${shown(iss.input)})` })
+    .optional()
+    .meta({ description, default: [] });
 
 const regex = z
   .string()
@@ -181,7 +187,7 @@ const ruleSchema = settings({
   unless: unlessSchema.optional(),
   immediate: z.boolean().optional().meta({ description: 'alert on the first hit instead of waiting for the score' }),
   suppresses: z.array(z.enum(CLASSES)).optional().meta({ description: 'classes of other labels this one cancels (benign rules)' }),
-  claimOnly: z.boolean().optional().meta({ description: "benign rules: the label rests on what the client says (its 404s still count)" }),
+  claimOnly: z.boolean().optional().meta({ description: 'benign rules: the label rests on what the client says (its 404s still count)' }),
   threshold: settings({
     count: z.number().int().min(1),
     windowSeconds: z.number().int().min(1).max(MAX_RULE_THRESHOLD_SECONDS),
@@ -217,10 +223,7 @@ const thresholdsSchema = settings({
   cooldownSeconds: positive(d.cooldownSeconds, 'one alert per source per cooldown, in event time'),
   blockHours: positive(d.blockHours, 'the block suggested in alerts'),
   latenessSeconds: positive(d.latenessSeconds, 'how late an out-of-order line is still windowed'),
-  horizons: z
-    .array(horizonSchema)
-    .optional()
-    .meta({ description: 'long horizons that alert on probing adding up over hours', default: d.horizons }),
+  horizons: z.array(horizonSchema).optional().meta({ description: 'long horizons that alert on probing adding up over hours', default: d.horizons }),
 });
 
 const jsonFieldsShape = Object.fromEntries(
@@ -254,9 +257,7 @@ export const detectorFileShape = {
     .meta({ description: "this site's own form endpoints, beside the built-in ones" }),
   rules: z.array(ruleSchema).optional().meta({ description: 'rules added, or replacing a built-in rule with the same id', default: [] }),
   disableRules: stringList('rule id').optional().meta({ description: 'ids of rules to switch off', default: [] }),
-  jsonFields: settings(jsonFieldsShape)
-    .optional()
-    .meta({ description: 'where JSON logs keep each field: a dotted path or a list tried in order' }),
+  jsonFields: settings(jsonFieldsShape).optional().meta({ description: 'where JSON logs keep each field: a dotted path or a list tried in order' }),
 };
 
 /** The file as written (every field optional), checked as far as its shape goes. */
