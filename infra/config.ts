@@ -31,7 +31,10 @@ const matching = (re: RegExp, what: string) =>
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const email = matching(EMAIL, 'is not an e-mail address');
 const emails = (description: string) =>
-  z.array(email, { error: (iss) => `must be a list of e-mail addresses (got ${shown(iss.input)})` }).optional().meta({ description });
+  z
+    .array(email, { error: (iss) => `must be a list of e-mail addresses (got ${shown(iss.input)})` })
+    .optional()
+    .meta({ description });
 
 const subscriberSchema = settings({
   protocol: z.enum(['https', 'sqs'], { error: 'must be "https" or "sqs"' }),
@@ -51,8 +54,12 @@ const subscriberSchema = settings({
  * here as one line, `key: itsSchema.optional()`, and they reach the stack in `EnvironmentConfig`.
  */
 export const environmentShape = {
-  account: matching(/^\d{12}$/, 'must be a 12-digit AWS account id').optional().meta({ description: "AWS account (default: the CLI's)" }),
-  region: matching(/^[a-z]{2}(-[a-z]+)+-\d$/, 'is not an AWS region name').optional().meta({ description: "AWS region (default: the CLI's)" }),
+  account: matching(/^\d{12}$/, 'must be a 12-digit AWS account id')
+    .optional()
+    .meta({ description: "AWS account (default: the CLI's)" }),
+  region: matching(/^[a-z]{2}(-[a-z]+)+-\d$/, 'is not an AWS region name')
+    .optional()
+    .meta({ description: "AWS region (default: the CLI's)" }),
   logs: settings({
     existingBucketName: matching(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'is not a valid S3 bucket name')
       .optional()
@@ -64,9 +71,11 @@ export const environmentShape = {
       .meta({ description: 'notification filters, each { prefix, suffix?, format? }; prefixes must not overlap' }),
   }).meta({ description: 'where the logs are (required)' }),
   detector: detectorShapeSchema.optional().meta({
-    description: 'the detector configuration (as a --config file), deployed as the config bucket\'s detector.json',
+    description: "the detector configuration (as a --config file), deployed as the config bucket's detector.json",
   }),
-  stateRetentionHours: wholeNumber(1, 24 * 30).default(4).meta({ description: 'how long per-source state lives after its hour of event time' }),
+  stateRetentionHours: wholeNumber(1, 24 * 30)
+    .default(4)
+    .meta({ description: 'how long per-source state lives after its hour of event time' }),
   alerts: settings({
     emails: emails('e-mail subscriptions (all severities)'),
     subscribers: z.array(subscriberSchema).optional().meta({ description: 'https or sqs subscriptions, filtered by severity' }),
@@ -77,7 +86,9 @@ export const environmentShape = {
     timeoutSeconds: wholeNumber(10, 900).default(120).meta({ description: "function timeout; the queue's visibility timeout is 6 times this" }),
     maxConcurrency: wholeNumber(2, 1000)
       .optional()
-      .meta({ description: `most invocations the queue starts at once (default: reservedConcurrency, else ${DEFAULT_MAX_CONCURRENCY}); at most reservedConcurrency` }),
+      .meta({
+        description: `most invocations the queue starts at once (default: reservedConcurrency, else ${DEFAULT_MAX_CONCURRENCY}); at most reservedConcurrency`,
+      }),
     reservedConcurrency: wholeNumber(2, 1000).optional().meta({ description: 'executions reserved for (and capping) the function' }),
     logRetentionDays: z
       .number()
@@ -125,20 +136,21 @@ function checkTogether(c: Shape, ctx: z.core.$RefinementCtx): void {
       }
     });
   });
-  if (!c.alerts.emails?.length && !c.alerts.subscribers?.length) problem(ctx, 'needs at least one e-mail address or subscriber, or alerts go nowhere', ['alerts']);
+  if (!c.alerts.emails?.length && !c.alerts.subscribers?.length)
+    problem(ctx, 'needs at least one e-mail address or subscriber, or alerts go nowhere', ['alerts']);
   const { reservedConcurrency: reserved, maxConcurrency } = c.lambda;
   // Reserved below the queue's maximum, Lambda throttles the queue's invocations and SQS counts
   // each throttled batch as a receive: objects would reach the dead-letter queue unprocessed.
   if (reserved !== undefined && maxConcurrency !== undefined && maxConcurrency > reserved) {
-    problem(
-      ctx,
-      `must not exceed lambda.reservedConcurrency (${maxConcurrency} > ${reserved}), or throttled messages are dead-lettered unprocessed`,
-      ['lambda', 'maxConcurrency'],
-    );
+    problem(ctx, `must not exceed lambda.reservedConcurrency (${maxConcurrency} > ${reserved}), or throttled messages are dead-lettered unprocessed`, [
+      'lambda',
+      'maxConcurrency',
+    ]);
   }
   // The detector with the same schema as the CLI and the Lambda, engine included.
   const detector = detectorConfigSchema.safeParse(c.detector ?? {}, { error: configErrorMap });
-  if (!detector.success) for (const iss of detector.error.issues) ctx.addIssue({ ...iss, path: ['detector', ...iss.path] } as Parameters<typeof ctx.addIssue>[0]);
+  if (!detector.success)
+    for (const iss of detector.error.issues) ctx.addIssue({ ...iss, path: ['detector', ...iss.path] } as Parameters<typeof ctx.addIssue>[0]);
 }
 
 function toEnvironmentConfig(c: Shape): EnvironmentConfig {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { MAX_CONFIG_BYTES, type ConfigCheck, S3DetectorConfig } from '../../lambdas/adapters/s3-detector-config.js';
+import { type ConfigCheck, MAX_CONFIG_BYTES, S3DetectorConfig } from '../../lambdas/adapters/s3-detector-config.js';
 import { ConfigError } from '../../lambdas/core/errors.js';
 import { startS3 } from '../support/s3.js';
 
@@ -22,7 +22,10 @@ describe('the deployed detector configuration, read from S3 (s3rver)', () => {
     let now = 1_000_000;
     const checks: ConfigCheck[] = [];
     const src = new S3DetectorConfig({ s3, bucket: BUCKET, key, refreshSeconds, now: () => now, onCheck: (c) => checks.push(c) });
-    return { src, checks, advance: (s: number) => (now += s * 1000) };
+    const advance = (s: number) => {
+      now += s * 1000;
+    };
+    return { src, checks, advance };
   };
 
   it('loads at cold start, keeps the last good one on a bad update, and takes the next good one', async () => {
@@ -71,7 +74,9 @@ describe('the deployed detector configuration, read from S3 (s3rver)', () => {
     const { src, checks } = source('c.json');
     await assert.rejects(
       () => src.current(),
-      (e: Error) => e instanceof ConfigError && /no valid detector configuration at s3:\/\/probewatch-config\/c\.json: .*rules\[0\]\.match\.status\[0\] must be a status code/.test(e.message),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        /no valid detector configuration at s3:\/\/probewatch-config\/c\.json: .*rules\[0\]\.match\.status\[0\] must be a status code/.test(e.message),
     );
     assert.equal(checks[0]?.outcome, 'rejected');
     // Retried (the messages come back): the fixed version is read at once, not after the period.
