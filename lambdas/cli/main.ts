@@ -10,11 +10,13 @@ import { escapeUntrusted, sanitize } from '../core/escape.js';
 import { parseCidr, sourceKey } from '../core/ip.js';
 import { buildReport } from '../core/report.js';
 import { Detector } from '../core/scan.js';
+import { runConfigCommand } from './commands/config.js';
 import { jsonPieces, makeStyle, renderExplain, renderReportLines, writePieces } from './render.js';
 
 const VERSION = '0.1.0';
 
 const USAGE = `Usage: probewatch scan [options] FILE… | -
+       probewatch config check|push … (probewatch config --help)
 
 Reads access logs (plain or gzip, files, globs or - for stdin) and reports which sources probe
 the site, what they were after, and which alarming-looking lines are harmless.
@@ -140,6 +142,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   const style = makeStyle(Boolean(io.stdout.isTTY) && !io.env.NO_COLOR);
   const errStyle = makeStyle(Boolean(io.stderr.isTTY) && !io.env.NO_COLOR);
   try {
+    if (argv[0] === 'config') return await runConfigCommand(argv.slice(1), io);
     let parsed: ReturnType<typeof parseOptions>;
     try {
       parsed = parseOptions(argv);
