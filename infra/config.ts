@@ -26,10 +26,13 @@ const wholeNumber = (min: number, max: number) => {
   const error = (iss: { input?: unknown }) => `must be a whole number from ${min} to ${max} (got ${shown(iss.input)})`;
   return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 };
-const matching = (re: RegExp, what: string) =>
-  z.string({ error: (iss) => `${what} (got ${shown(iss.input)})` }).regex(re, { error: (iss) => `${what} (got ${shown(iss.input)})` });
+const matching = (re: RegExp, what: string, title: string) =>
+  z
+    .string({ error: (iss) => `${what} (got ${shown(iss.input)})` })
+    .regex(re, { error: (iss) => `${what} (got ${shown(iss.input)})` })
+    .meta({ title });
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
-const email = matching(EMAIL, 'is not an e-mail address');
+const email = matching(EMAIL, 'is not an e-mail address', 'e-mail address');
 const emails = (description: string) =>
   z
     .array(email, { error: (iss) => `must be a list of e-mail addresses (got ${shown(iss.input)})` })
@@ -37,7 +40,7 @@ const emails = (description: string) =>
     .meta({ description });
 
 const subscriberSchema = settings({
-  protocol: z.enum(['https', 'sqs'], { error: 'must be "https" or "sqs"' }),
+  protocol: z.enum(['https', 'sqs'], { error: 'must be "https" or "sqs"' }).meta({ description: 'how the subscriber receives alerts' }),
   endpoint: z.string().meta({ description: 'an https:// URL, or an SQS queue ARN' }),
   minSeverity: z
     .enum(SEVERITIES, { error: (iss) => `must be one of ${SEVERITIES.join(', ')} (got ${shown(iss.input)})` })
@@ -54,14 +57,14 @@ const subscriberSchema = settings({
  * here as one line, `key: itsSchema.optional()`, and they reach the stack in `EnvironmentConfig`.
  */
 export const environmentShape = {
-  account: matching(/^\d{12}$/, 'must be a 12-digit AWS account id')
+  account: matching(/^\d{12}$/, 'must be a 12-digit AWS account id', '12-digit account id')
     .optional()
     .meta({ description: "AWS account (default: the CLI's)" }),
-  region: matching(/^[a-z]{2}(-[a-z]+)+-\d$/, 'is not an AWS region name')
+  region: matching(/^[a-z]{2}(-[a-z]+)+-\d$/, 'is not an AWS region name', 'region name')
     .optional()
     .meta({ description: "AWS region (default: the CLI's)" }),
   logs: settings({
-    existingBucketName: matching(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'is not a valid S3 bucket name')
+    existingBucketName: matching(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'is not a valid S3 bucket name', 'S3 bucket name')
       .optional()
       .meta({ description: 'use this bucket instead of creating one' }),
     expireAfterDays: wholeNumber(1, 3650).default(90).meta({ description: "lifecycle expiry of a new bucket's objects" }),
@@ -91,8 +94,7 @@ export const environmentShape = {
       }),
     reservedConcurrency: wholeNumber(2, 1000).optional().meta({ description: 'executions reserved for (and capping) the function' }),
     logRetentionDays: z
-      .number()
-      .refine((n) => (LOG_RETENTION as readonly number[]).includes(n), { error: `must be one of CloudWatch's values: ${LOG_RETENTION.join(', ')}` })
+      .literal(LOG_RETENTION, { error: (iss) => `must be one of CloudWatch's values: ${LOG_RETENTION.join(', ')} (got ${shown(iss.input)})` })
       .default(30)
       .meta({ description: "CloudWatch Logs retention (one of CloudWatch's values)" }),
     configRefreshSeconds: wholeNumber(0, 3600)

@@ -89,13 +89,16 @@ const positive = (fallback: number, description: string) =>
     .optional()
     .meta({ description, default: fallback });
 
-const cidr = z.string({ error: (iss) => `must be an IP address or CIDR range (got ${shown(iss.input)})` }).superRefine((v, ctx) => {
-  try {
-    parseCidr(v);
-  } catch (e) {
-    problem(ctx, (e as Error).message);
-  }
-});
+const cidr = z
+  .string({ error: (iss) => `must be an IP address or CIDR range (got ${shown(iss.input)})` })
+  .superRefine((v, ctx) => {
+    try {
+      parseCidr(v);
+    } catch (e) {
+      problem(ctx, (e as Error).message);
+    }
+  })
+  .meta({ title: 'IP address or CIDR range' });
 const cidrList = (description: string) =>
   z
     .array(cidr, { error: (iss) => `must be a list of CIDR ranges (got ${shown(iss.input)})` })
@@ -104,7 +107,8 @@ const cidrList = (description: string) =>
 
 const sitePath = z
   .string({ error: (iss) => `must be a path starting with "/" (got ${shown(iss.input)})` })
-  .refine((p) => p.startsWith('/'), { error: (iss) => `must start with "/" (got ${shown(iss.input)})` });
+  .refine((p) => p.startsWith('/'), { error: (iss) => `must start with "/" (got ${shown(iss.input)})` })
+  .meta({ title: 'path starting with "/"' });
 const pathList = (description: string) =>
   z
     .array(sitePath, { error: (iss) => `must be a list of paths (got ${shown(iss.input)})` })
@@ -117,7 +121,7 @@ const regex = z
     const why = regexProblem(v);
     if (why) problem(ctx, why);
   })
-  .meta({ description: 'RE2 syntax, linear time: no back-references or look-arounds; repetition counts up to 2000 in all' });
+  .meta({ title: 'RE2 regular expression' });
 
 const PATTERN_FORMS = ['equals', 'prefix', 'suffix', 'contains', 'regex'] as const;
 /** A test on one string; compared in lower case after percent-decoding. */
@@ -126,17 +130,21 @@ export const patternSchema = settings({
   prefix: stringList().optional().meta({ description: 'the string starts with one of these' }),
   suffix: stringList().optional().meta({ description: 'the string ends with one of these' }),
   contains: stringList().optional().meta({ description: 'the string contains one of these' }),
-  regex: regex.optional(),
+  regex: regex.optional().meta({ description: 'RE2 syntax, linear time: no back-references or look-arounds; repetition counts up to 2000 in all' }),
 })
   .refine((p) => PATTERN_FORMS.some((k) => p[k] !== undefined), { error: 'needs at least one of equals, prefix, suffix, contains, regex' })
-  .meta({ description: 'a pattern: { equals, prefix, suffix, contains: [strings], regex: "RE2" } (any one form matching is a match)' });
+  .meta({
+    id: 'pattern',
+    description: 'a test on one string, compared in lower case after percent-decoding; it needs at least one form, and any form matching is a match',
+  });
 
 const statusList = (description: string) =>
   z
     .array(
       z
         .string({ error: (iss) => `must be a status code ("404") or class ("4xx") as a string (got ${shown(iss.input)})` })
-        .regex(/^(?:\d{3}|[1-5][xX]{2})$/, { error: (iss) => `must be a status code ("404") or class ("4xx") (got ${shown(iss.input)})` }),
+        .regex(/^(?:\d{3}|[1-5][xX]{2})$/, { error: (iss) => `must be a status code ("404") or class ("4xx") (got ${shown(iss.input)})` })
+        .meta({ title: 'status ("404" or "4xx")' }),
       { error: (iss) => `must be a list of status codes or classes, e.g. ["404", "4xx"] (got ${shown(iss.input)})` },
     )
     .optional()
@@ -165,32 +173,32 @@ const matchShape = {
   minLength: z.number().int().nonnegative().optional().meta({ description: 'the request line is longer than this many characters' }),
   ownHost: z.boolean().optional().meta({ description: "an absolute-URI or CONNECT target names the site's own host (true) or not (false)" }),
 };
-const matchSchema = settings(matchShape)
-  .refine((m) => Object.values(m).some((v) => v !== undefined), { error: 'needs at least one condition' })
-  .meta({ description: 'conditions that must all hold' });
-const unlessSchema = settings(matchShape)
-  .superRefine((m, ctx) => {
-    if (!Object.values(m).some((v) => v !== undefined)) problem(ctx, 'needs at least one condition (an empty unless would switch the rule off)');
-    if (m.anyField !== undefined) problem(ctx, 'cannot be used in unless', ['anyField']);
-  })
-  .meta({ description: 'a request matching these conditions is excluded from the rule' });
+const conditionsSchema = settings(matchShape).meta({
+  id: 'conditions',
+  description: 'every condition present must hold; `match` needs at least one, `unless` may not use `anyField`',
+});
+const matchSchema = conditionsSchema.refine((m) => Object.values(m).some((v) => v !== undefined), { error: 'needs at least one condition' });
+const unlessSchema = conditionsSchema.superRefine((m, ctx) => {
+  if (!Object.values(m).some((v) => v !== undefined)) problem(ctx, 'needs at least one condition (an empty unless would switch the rule off)');
+  if (m.anyField !== undefined) problem(ctx, 'cannot be used in unless', ['anyField']);
+});
 
 const ruleSchema = settings({
   id: z.string().min(1).meta({ description: 'stable identifier; the id of a built-in rule replaces it' }),
   category: z.string().min(1).meta({ description: 'the label a matching request gets' }),
   class: z.enum(CLASSES).meta({ description: 'benign labels explain noise and never alert' }),
-  severity: z.enum(SEVERITIES),
+  severity: z.enum(SEVERITIES).meta({ description: 'how bad a finding is' }),
   score: z.number().nonnegative().meta({ description: "added to the source's windowed score per matching request" }),
   explain: z.string().min(1).meta({ description: 'one line for a person: what this is' }),
-  references: stringList('reference').optional(),
+  references: stringList('reference').optional().meta({ description: 'links for a person (advisories, write-ups)' }),
   match: matchSchema,
-  unless: unlessSchema.optional(),
+  unless: unlessSchema.optional().meta({ description: 'a request meeting these conditions is excluded (anyField not allowed)' }),
   immediate: z.boolean().optional().meta({ description: 'alert on the first hit instead of waiting for the score' }),
   suppresses: z.array(z.enum(CLASSES)).optional().meta({ description: 'classes of other labels this one cancels (benign rules)' }),
   claimOnly: z.boolean().optional().meta({ description: 'benign rules: the label rests on what the client says (its 404s still count)' }),
   threshold: settings({
-    count: z.number().int().min(1),
-    windowSeconds: z.number().int().min(1).max(MAX_RULE_THRESHOLD_SECONDS),
+    count: z.number().int().min(1).meta({ description: 'matches that alert' }),
+    windowSeconds: z.number().int().min(1).max(MAX_RULE_THRESHOLD_SECONDS).meta({ description: 'within this many seconds (at most a day)' }),
     per: z.enum(['rule', 'category']).optional().meta({ description: 'count this rule alone (rule, the default) or its whole category' }),
   })
     .optional()
@@ -233,6 +241,7 @@ const jsonFieldsShape = Object.fromEntries(
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
         error: (iss) => `must be a dotted path or a list of them (got ${shown(iss.input)})`,
       })
+      .meta({ title: 'dotted path, or a list of them tried in order' })
       .optional(),
   ]),
 ) as Record<(typeof JSON_FIELDS)[number], z.ZodOptional<z.ZodUnion<[z.ZodString, z.ZodArray<z.ZodString>]>>>;
