@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { cdkJsonSchema, environmentShapeSchema } from '../infra/config.js';
-import { detectorShapeSchema } from '../lambdas/core/config.js';
+import { detectorShapeSchema, statusSchema } from '../lambdas/core/config.js';
 
 /** The JSON Schema of a detector configuration file. */
 export const DETECTOR_SCHEMA_FILE = 'schema/probewatch.schema.json';
@@ -35,8 +35,23 @@ interface Js {
   required?: string[];
 }
 
+/** What a JSON Schema cannot learn from the zod schema alone. */
+const override = (ctx: { zodSchema: unknown; jsonSchema: Record<string, unknown> }) => {
+  // A status is a code as a number (YAML's `[404]`) or a code or class as a string.
+  if (ctx.zodSchema === statusSchema) {
+    for (const k of Object.keys(ctx.jsonSchema)) delete ctx.jsonSchema[k];
+    Object.assign(ctx.jsonSchema, {
+      title: 'status (404 or "4xx")',
+      anyOf: [
+        { type: 'integer', minimum: 100, maximum: 999 },
+        { type: 'string', pattern: '^(?:\\d{3}|[1-5][xX]{2})$' },
+      ],
+    });
+  }
+};
+
 function jsonSchema(schema: z.ZodType, title: string, id: string): Js {
-  return { $id: id, title, ...(z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12' }) as Js) } as Js;
+  return { $id: id, title, ...(z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12', override }) as Js) } as Js;
 }
 
 /** The generated JSON Schema files, by path. */
@@ -69,7 +84,7 @@ function bounds(s: Js): string {
 const PLURALS: Record<string, string> = {
   'IP address or CIDR range': 'IP addresses or CIDR ranges',
   'path starting with "/"': 'paths starting with "/"',
-  'status ("404" or "4xx")': 'statuses ("404" or "4xx")',
+  'status (404 or "4xx")': 'statuses (404 or "4xx")',
   'e-mail address': 'e-mail addresses',
 };
 

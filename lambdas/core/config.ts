@@ -138,15 +138,17 @@ export const patternSchema = settings({
     description: 'a test on one string, compared in lower case after percent-decoding; it needs at least one form, and any form matching is a match',
   });
 
+/** `404` or `"4xx"`; YAML reads `[404]` as a number, so a whole number is taken as the code it is. */
+export const statusSchema = z.preprocess(
+  (v) => (typeof v === 'number' && Number.isInteger(v) ? String(v) : v),
+  z
+    .string({ error: (iss) => `must be a status code (404) or class ("4xx") (got ${shown(iss.input)})` })
+    .regex(/^(?:\d{3}|[1-5][xX]{2})$/, { error: (iss) => `must be a status code (404) or class ("4xx") (got ${shown(iss.input)})` })
+    .meta({ title: 'status (404 or "4xx")' }),
+);
 const statusList = (description: string) =>
   z
-    .array(
-      z
-        .string({ error: (iss) => `must be a status code ("404") or class ("4xx") as a string (got ${shown(iss.input)})` })
-        .regex(/^(?:\d{3}|[1-5][xX]{2})$/, { error: (iss) => `must be a status code ("404") or class ("4xx") (got ${shown(iss.input)})` })
-        .meta({ title: 'status ("404" or "4xx")' }),
-      { error: (iss) => `must be a list of status codes or classes, e.g. ["404", "4xx"] (got ${shown(iss.input)})` },
-    )
+    .array(statusSchema, { error: (iss) => `must be a list of status codes or classes, e.g. ["404", "4xx"] (got ${shown(iss.input)})` })
     .optional()
     .meta({ description });
 
@@ -166,7 +168,7 @@ const matchShape = {
   protocol: stringList('protocol').optional().meta({ description: 'protocols as logged, e.g. ["HTTP/1.0"]' }),
   userAgent: patternSchema.optional().meta({ description: 'pattern on the lower-cased user agent ("" when none was logged)' }),
   anyField: patternSchema.optional().meta({ description: 'pattern on request line, user agent, referer and X-Forwarded-For (not in unless)' }),
-  status: statusList('status codes or classes, e.g. ["404", "4xx"] (a list, even for one)'),
+  status: statusList('status codes or classes, e.g. [404, "4xx"] (a list, even for one)'),
   notStatus: statusList('status codes or classes that exclude the rule'),
   peer: z.enum(['loopback', 'internal']).optional().meta({ description: 'the connecting peer is loopback or internal' }),
   malformed: z.boolean().optional().meta({ description: 'the request line could not (true) or could (false) be split' }),
