@@ -18,7 +18,7 @@ export const LOG_RETENTION = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 40
 /** A configuration error that names the field. */
 export class EnvironmentConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
+    super(problems.join('\n  '));
   }
 }
 

@@ -110,10 +110,13 @@ export function located(where: string, field: string, message: string): string {
   return field ? `${where}: ${field} ${message}` : `${where}: ${message}`;
 }
 
-/** A configuration was refused: `problems` lists every problem found, each naming its field. */
+/**
+ * A configuration was refused: `problems` lists every problem found, each naming its field; the
+ * message has one per line, the later ones indented under the first.
+ */
 export class ConfigProblemsError extends ConfigError {
   constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
+    super(problems.join('\n  '));
   }
 }
 
