@@ -4,13 +4,12 @@ import { parseArgs } from 'node:util';
 import { glob } from 'tinyglobby';
 import { parse as parseYaml } from 'yaml';
 import { readLines } from '../adapters/log-stream.js';
-import { DEFAULT_CONFIG, type DetectorConfig, parseDetectorConfig } from '../core/config.js';
+import { DEFAULT_CONFIG, type DetectorConfig } from '../core/config-defaults.js';
 import { InputError, ProbeWatchError } from '../core/errors.js';
 import { escapeUntrusted, sanitize } from '../core/escape.js';
 import { parseCidr, sourceKey } from '../core/ip.js';
 import { buildReport } from '../core/report.js';
 import { Detector } from '../core/scan.js';
-import { runConfigCommand } from './commands/config.js';
 import { jsonPieces, makeStyle, renderExplain, renderReportLines, writePieces } from './render.js';
 
 const VERSION = '0.1.0';
@@ -64,6 +63,8 @@ async function loadConfig(path: string | undefined, trusted: string | undefined)
     } catch (e) {
       throw new InputError(`${path} is not valid YAML or JSON: ${(e as Error).message}`);
     }
+    // The schema (and its library) loads only when there is a file to check.
+    const { parseDetectorConfig } = await import('../core/config.js');
     config = parseDetectorConfig(doc, path);
   }
   if (trusted !== undefined) {
@@ -142,7 +143,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   const style = makeStyle(Boolean(io.stdout.isTTY) && !io.env.NO_COLOR);
   const errStyle = makeStyle(Boolean(io.stderr.isTTY) && !io.env.NO_COLOR);
   try {
-    if (argv[0] === 'config') return await runConfigCommand(argv.slice(1), io);
+    if (argv[0] === 'config') return await (await import('./commands/config.js')).runConfigCommand(argv.slice(1), io);
     let parsed: ReturnType<typeof parseOptions>;
     try {
       parsed = parseOptions(argv);
