@@ -49,13 +49,3 @@ export const blockingSchema = z
 
 /** The validated blocking settings, defaults filled in. */
 export type BlockingConfig = z.output<typeof blockingSchema>;
-
-/** Parses `environments.<name>.blocking` (absent: the defaults, off); the error names the field. */
-export function parseBlockingConfig(raw: unknown, where: string): BlockingConfig {
-  const r = blockingSchema.safeParse(raw ?? {}, { reportInput: true });
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const field = [where, ...(issue?.path ?? []).map(String)].join('.');
-  const got = issue && 'input' in issue && issue.input !== undefined ? ` (got ${JSON.stringify(issue.input)})` : '';
-  throw new Error(`${field} ${issue?.message ?? 'is not valid'}${got}`);
-}

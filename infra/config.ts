@@ -1,226 +1,223 @@
-import { parseDetectorConfig } from '../lambdas/core/config.js';
-import { makeParser } from '../lambdas/core/formats/index.js';
-import { SEVERITIES, type Severity } from '../lambdas/core/rules/types.js';
-import { type BlockingConfig, parseBlockingConfig } from './blocking-config.js';
-import { type NotificationsConfig, parseNotifications } from './notify-config.js';
+/**
+ * One deployment's settings (`cdk.json` → `context.environments.<name>`), as one zod schema: the
+ * types, the validation at `cdk synth` (the detector part with the very schema the CLI and the
+ * Lambda use), the JSON Schema for editors and the README's reference all come from it.
+ */
+import { z } from 'zod';
+import { configErrorMap, issueLines, problem, settings, shown, stringList } from '../lambdas/core/config-issues.js';
+import { type DetectorFile, detectorConfigSchema, detectorShapeSchema, logSourceSchema } from '../lambdas/core/config.js';
+import { SEVERITIES } from '../lambdas/core/rules/types.js';
+import { blockingSchema } from './blocking-config.js';
+import { notificationsSchema } from './notify-config.js';
 
-/** Where the logs come from: one log format per prefix/suffix (format omitted: auto-detect). */
-export interface LogSource {
-  prefix: string;
-  suffix?: string;
-  format?: string;
-}
-
-/** One deployment's settings, as written under `environments.<name>` in cdk.json. */
-export interface EnvironmentConfig {
-  /** @default the CLI's current account/region */
-  account?: string;
-  region?: string;
-  logs: {
-    /** Name of an existing bucket; omitted: a new, secure bucket is created. */
-    existingBucketName?: string;
-    /** Days after which new-bucket objects expire. @default 90 */
-    expireAfterDays: number;
-    sources: LogSource[];
-  };
-  /** The detector configuration (thresholds, trustedProxies, allowlist, knownRoutes, rules…). */
-  detector: Record<string, unknown>;
-  stateRetentionHours: number;
-  alerts: {
-    emails: string[];
-    subscribers: { protocol: 'https' | 'sqs'; endpoint: string; minSeverity: Severity }[];
-    /** Who is told when the detector itself is unwell (errors, dead letters). @default alerts.emails */
-    operationsEmails: string[];
-  };
-  lambda: {
-    memoryMb: number;
-    timeoutSeconds: number;
-    /**
-     * Most concurrent invocations the queue may start (the SQS event source's maximum
-     * concurrency). @default reservedConcurrency, or {@link DEFAULT_MAX_CONCURRENCY}
-     */
-    maxConcurrency: number;
-    /** Executions reserved for (and capping) the function; at least maxConcurrency. */
-    reservedConcurrency?: number;
-    logRetentionDays: number;
-  };
-  removalPolicy: 'retain' | 'destroy';
-  /** Slack, webhooks and digests (see infra/notify-config.ts); omitted: only the topic's subscribers. */
-  notifications?: NotificationsConfig;
-  /** Blocking of alerted sources in WAF IP sets (off by default; see infra/blocking-config.ts). */
-  blocking: BlockingConfig;
-}
+export type { LogSource } from '../lambdas/core/config.js';
 
 /** Concurrent invocations the queue may start when nothing else is configured. */
 export const DEFAULT_MAX_CONCURRENCY = 10;
+/** Retention periods CloudWatch Logs offers, in days. */
+export const LOG_RETENTION = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
 /** A configuration error that names the field. */
-export class EnvironmentConfigError extends Error {}
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const LOG_RETENTION = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
-
-/** Validates one environment's raw settings and fills in defaults. */
-export function parseEnvironmentConfig(name: string, raw: unknown): EnvironmentConfig {
-  const at = (field: string) => `environments.${name}.${field}`;
-  const fail = (field: string, message: string): never => {
-    throw new EnvironmentConfigError(`${at(field)} ${message}`);
-  };
-  const known = (o: Obj, keys: string[], prefix: string) => {
-    for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${prefix}${k}`, `is not a known setting (known: ${keys.join(', ')})`);
-  };
-  const num = (o: Obj, key: string, prefix: string, fallback: number, min: number, max: number): number => {
-    const v = o[key];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
-      fail(`${prefix}${key}`, `must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)})`);
-    return v as number;
-  };
-  const strList = (o: Obj, key: string, prefix: string): string[] => {
-    const v = o[key] ?? [];
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) fail(`${prefix}${key}`, 'must be a list of strings');
-    return v as string[];
-  };
-  if (!isObj(raw)) return fail('', 'must be an object of settings');
-  known(raw, ['account', 'region', 'logs', 'detector', 'stateRetentionHours', 'alerts', 'lambda', 'removalPolicy', 'notifications', 'blocking'], '');
-  if (raw.account !== undefined && !/^\d{12}$/.test(String(raw.account))) fail('account', `must be a 12-digit AWS account id (got "${raw.account}")`);
-  if (raw.region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(String(raw.region))) fail('region', `is not an AWS region name (got "${raw.region}")`);
-
-  const logs = raw.logs;
-  if (!isObj(logs)) return fail('logs', 'is required: { sources: [{ prefix, suffix?, format? }], existingBucketName?, expireAfterDays? }');
-  known(logs, ['existingBucketName', 'expireAfterDays', 'sources'], 'logs.');
-  if (logs.existingBucketName !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(String(logs.existingBucketName))) {
-    fail('logs.existingBucketName', `is not a valid S3 bucket name (got "${logs.existingBucketName}")`);
+export class EnvironmentConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n  '));
   }
-  const sources = logs.sources;
-  if (!Array.isArray(sources) || sources.length === 0) fail('logs.sources', 'must list at least one log source ({ prefix, suffix?, format? })');
-  const parsedSources: LogSource[] = (sources as unknown[]).map((s, i) => {
-    const f = `logs.sources[${i}]`;
-    if (!isObj(s)) return fail(f, 'must be an object { prefix, suffix?, format? }');
-    known(s, ['prefix', 'suffix', 'format'], `${f}.`);
-    if (typeof s.prefix !== 'string') fail(`${f}.prefix`, 'is required (use "" for the whole bucket)');
-    if (s.suffix !== undefined && typeof s.suffix !== 'string') fail(`${f}.suffix`, 'must be a string');
-    if (s.format !== undefined) {
-      try {
-        makeParser(String(s.format));
-      } catch (e) {
-        fail(`${f}.format`, (e as Error).message);
-      }
-    }
-    return { prefix: s.prefix as string, ...(s.suffix ? { suffix: s.suffix as string } : {}), ...(s.format ? { format: s.format as string } : {}) };
-  });
-  const prefixes = parsedSources.map((s) => s.prefix);
-  prefixes.forEach((p, i) => {
-    prefixes.forEach((q, j) => {
+}
+
+const wholeNumber = (min: number, max: number) => {
+  const error = (iss: { input?: unknown }) => `must be a whole number from ${min} to ${max} (got ${shown(iss.input)})`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+const matching = (re: RegExp, what: string, title: string) =>
+  z
+    .string({ error: (iss) => `${what} (got ${shown(iss.input)})` })
+    .regex(re, { error: (iss) => `${what} (got ${shown(iss.input)})` })
+    .meta({ title });
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+const email = matching(EMAIL, 'is not an e-mail address', 'e-mail address');
+const emails = (description: string) =>
+  z
+    .array(email, { error: (iss) => `must be a list of e-mail addresses (got ${shown(iss.input)})` })
+    .optional()
+    .meta({ description });
+
+const subscriberSchema = settings({
+  protocol: z.enum(['https', 'sqs'], { error: 'must be "https" or "sqs"' }).meta({ description: 'how the subscriber receives alerts' }),
+  endpoint: z.string().meta({ description: 'an https:// URL, or an SQS queue ARN' }),
+  minSeverity: z
+    .enum(SEVERITIES, { error: (iss) => `must be one of ${SEVERITIES.join(', ')} (got ${shown(iss.input)})` })
+    .default('low')
+    .meta({ description: 'least severity delivered (filtered on the severity attribute)' }),
+}).superRefine((s, ctx) => {
+  if (s.protocol === 'https' && !/^https:\/\/[^\s]+$/.test(s.endpoint)) problem(ctx, `must be an https:// URL (got ${shown(s.endpoint)})`, ['endpoint']);
+  if (s.protocol === 'sqs' && !/^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[\w.-]+$/.test(s.endpoint))
+    problem(ctx, `must be an SQS queue ARN (got ${shown(s.endpoint)})`, ['endpoint']);
+});
+
+/**
+ * Every setting of an environment, one key each. Another part of the stack adds its settings
+ * here as one line, `key: itsSchema.optional()`, and they reach the stack in `EnvironmentConfig`.
+ */
+export const environmentShape = {
+  account: matching(/^\d{12}$/, 'must be a 12-digit AWS account id', '12-digit account id')
+    .optional()
+    .meta({ description: "AWS account (default: the CLI's)" }),
+  region: matching(/^[a-z]{2}(-[a-z]+)+-\d$/, 'is not an AWS region name', 'region name')
+    .optional()
+    .meta({ description: "AWS region (default: the CLI's)" }),
+  logs: settings({
+    existingBucketName: matching(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'is not a valid S3 bucket name', 'S3 bucket name')
+      .optional()
+      .meta({ description: 'use this bucket instead of creating one' }),
+    expireAfterDays: wholeNumber(1, 3650).default(90).meta({ description: "lifecycle expiry of a new bucket's objects" }),
+    sources: z
+      .array(logSourceSchema, { error: 'must list at least one log source ({ prefix, suffix?, format? })' })
+      .min(1, { error: 'must list at least one log source ({ prefix, suffix?, format? })' })
+      .meta({ description: 'notification filters, each { prefix, suffix?, format? }; prefixes must not overlap' }),
+  }).meta({ description: 'where the logs are (required)' }),
+  detector: detectorShapeSchema.optional().meta({
+    description: "the detector configuration (as a --config file), deployed as the config bucket's detector.json",
+  }),
+  stateRetentionHours: wholeNumber(1, 24 * 30)
+    .default(4)
+    .meta({ description: 'how long per-source state lives after its hour of event time' }),
+  alerts: settings({
+    emails: emails('e-mail subscriptions (all severities)'),
+    subscribers: z.array(subscriberSchema).optional().meta({ description: 'https or sqs subscriptions, filtered by severity' }),
+    operationsEmails: emails('who receives alarms about ProbeWatch itself (default: alerts.emails)'),
+  }).meta({ description: 'who is told (required: at least one e-mail address or subscriber)' }),
+  lambda: settings({
+    memoryMb: wholeNumber(128, 10240).default(512).meta({ description: 'function memory' }),
+    timeoutSeconds: wholeNumber(10, 900).default(120).meta({ description: "function timeout; the queue's visibility timeout is 6 times this" }),
+    maxConcurrency: wholeNumber(2, 1000)
+      .optional()
+      .meta({
+        description: `most invocations the queue starts at once (default: reservedConcurrency, else ${DEFAULT_MAX_CONCURRENCY}); at most reservedConcurrency`,
+      }),
+    reservedConcurrency: wholeNumber(2, 1000).optional().meta({ description: 'executions reserved for (and capping) the function' }),
+    logRetentionDays: z
+      .literal(LOG_RETENTION, { error: (iss) => `must be one of CloudWatch's values: ${LOG_RETENTION.join(', ')} (got ${shown(iss.input)})` })
+      .default(30)
+      .meta({ description: "CloudWatch Logs retention (one of CloudWatch's values)" }),
+    configRefreshSeconds: wholeNumber(0, 3600)
+      .default(60)
+      .meta({ description: 'how often a warm function checks detector.json for a change (0: on every invocation)' }),
+  })
+    .prefault({})
+    .meta({ description: 'the processing function' }),
+  blocking: blockingSchema.prefault({}).meta({ description: 'blocking of alerted sources in WAF IP sets (off by default; see README, Blocking)' }),
+  notifications: notificationsSchema
+    .optional()
+    .meta({ description: 'Slack, signed webhooks and digests (see README, Notifications); omitted: only the topic subscribers' }),
+  removalPolicy: z
+    .enum(['retain', 'destroy'], { error: (iss) => `must be "retain" or "destroy" (got ${shown(iss.input)})` })
+    .default('retain')
+    .meta({ description: 'destroy lets cdk destroy delete data (dev); retain also protects the table from deletion' }),
+};
+
+/** One environment as written in cdk.json (editor completion, README). */
+export const environmentShapeSchema = settings(environmentShape);
+type Shape = z.output<typeof environmentShapeSchema>;
+
+/** One deployment's settings, validated, defaults filled in. */
+export type EnvironmentConfig = Omit<Shape, 'detector' | 'alerts' | 'lambda' | 'logs'> & {
+  logs: Shape['logs'];
+  /** The detector configuration as written (validated): what is deployed as detector.json. */
+  detector: DetectorFile;
+  alerts: { emails: string[]; subscribers: z.output<typeof subscriberSchema>[]; operationsEmails: string[] };
+  lambda: Omit<Shape['lambda'], 'maxConcurrency'> & { maxConcurrency: number };
+};
+
+/** Checks across fields, run once every field is right. */
+function checkTogether(c: Shape, ctx: z.core.$RefinementCtx): void {
+  const sources = c.logs.sources;
+  sources.forEach((p, i) => {
+    sources.forEach((q, j) => {
       // S3 refuses overlapping notification filters for the same event type.
-      if (i < j && (p.startsWith(q) || q.startsWith(p)) && (parsedSources[i]?.suffix ?? '') === (parsedSources[j]?.suffix ?? '')) {
-        fail(`logs.sources[${j}].prefix`, `overlaps logs.sources[${i}].prefix ("${q}" and "${p}"); S3 refuses overlapping notification filters`);
+      if (i < j && (p.prefix.startsWith(q.prefix) || q.prefix.startsWith(p.prefix)) && (p.suffix ?? '') === (q.suffix ?? '')) {
+        problem(ctx, `overlaps logs.sources[${i}].prefix ("${p.prefix}" and "${q.prefix}"); S3 refuses overlapping notification filters`, [
+          'logs',
+          'sources',
+          j,
+          'prefix',
+        ]);
       }
     });
   });
-
-  const detector = raw.detector ?? {};
-  try {
-    parseDetectorConfig(detector, at('detector'));
-  } catch (e) {
-    throw new EnvironmentConfigError((e as Error).message);
-  }
-
-  const alerts = raw.alerts;
-  if (!isObj(alerts)) return fail('alerts', 'is required: { emails: [...], subscribers?: [...] }');
-  known(alerts, ['emails', 'subscribers', 'operationsEmails'], 'alerts.');
-  const emailOk = (e: string) => /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(e);
-  const emails = strList(alerts, 'emails', 'alerts.');
-  emails.forEach((e, i) => emailOk(e) || fail(`alerts.emails[${i}]`, `is not an e-mail address (got "${e}")`));
-  const ops = strList(alerts, 'operationsEmails', 'alerts.');
-  ops.forEach((e, i) => emailOk(e) || fail(`alerts.operationsEmails[${i}]`, `is not an e-mail address (got "${e}")`));
-  const subs = alerts.subscribers ?? [];
-  if (!Array.isArray(subs)) fail('alerts.subscribers', 'must be a list');
-  const subscribers = (subs as unknown[]).map((s, i) => {
-    const f = `alerts.subscribers[${i}]`;
-    if (!isObj(s)) return fail(f, 'must be { protocol: "https"|"sqs", endpoint, minSeverity? }');
-    known(s, ['protocol', 'endpoint', 'minSeverity'], `${f}.`);
-    if (s.protocol !== 'https' && s.protocol !== 'sqs') fail(`${f}.protocol`, 'must be "https" or "sqs"');
-    const endpoint = String(s.endpoint ?? '');
-    if (s.protocol === 'https' && !/^https:\/\/[^\s]+$/.test(endpoint)) fail(`${f}.endpoint`, `must be an https:// URL (got "${endpoint}")`);
-    if (s.protocol === 'sqs' && !/^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[\w.-]+$/.test(endpoint))
-      fail(`${f}.endpoint`, `must be an SQS queue ARN (got "${endpoint}")`);
-    const min = s.minSeverity ?? 'low';
-    if (!(SEVERITIES as readonly string[]).includes(String(min))) fail(`${f}.minSeverity`, `must be one of ${SEVERITIES.join(', ')}`);
-    return { protocol: s.protocol as 'https' | 'sqs', endpoint, minSeverity: min as Severity };
-  });
-  if (emails.length === 0 && subscribers.length === 0) fail('alerts', 'needs at least one e-mail address or subscriber, or alerts go nowhere');
-
-  const lambda = raw.lambda ?? {};
-  if (!isObj(lambda)) return fail('lambda', 'must be an object');
-  known(lambda, ['memoryMb', 'timeoutSeconds', 'maxConcurrency', 'reservedConcurrency', 'logRetentionDays'], 'lambda.');
-  const logRetentionDays = num(lambda, 'logRetentionDays', 'lambda.', 30, 1, 3653);
-  if (!LOG_RETENTION.includes(logRetentionDays)) fail('lambda.logRetentionDays', `must be one of CloudWatch's values: ${LOG_RETENTION.join(', ')}`);
-  // The SQS event source's maximum concurrency is 2 to 1,000.
-  const reserved = lambda.reservedConcurrency === undefined ? undefined : num(lambda, 'reservedConcurrency', 'lambda.', 0, 2, 1000);
-  const maxConcurrency = num(lambda, 'maxConcurrency', 'lambda.', reserved ?? DEFAULT_MAX_CONCURRENCY, 2, 1000);
+  if (!c.alerts.emails?.length && !c.alerts.subscribers?.length)
+    problem(ctx, 'needs at least one e-mail address or subscriber, or alerts go nowhere', ['alerts']);
+  const { reservedConcurrency: reserved, maxConcurrency } = c.lambda;
   // Reserved below the queue's maximum, Lambda throttles the queue's invocations and SQS counts
   // each throttled batch as a receive: objects would reach the dead-letter queue unprocessed.
-  if (reserved !== undefined && maxConcurrency > reserved) {
-    fail(
-      'lambda.maxConcurrency',
-      `must not exceed lambda.reservedConcurrency (${maxConcurrency} > ${reserved}), or throttled messages are dead-lettered unprocessed`,
-    );
+  if (reserved !== undefined && maxConcurrency !== undefined && maxConcurrency > reserved) {
+    problem(ctx, `must not exceed lambda.reservedConcurrency (${maxConcurrency} > ${reserved}), or throttled messages are dead-lettered unprocessed`, [
+      'lambda',
+      'maxConcurrency',
+    ]);
   }
+  // The detector with the same schema as the CLI and the Lambda, engine included.
+  const detector = detectorConfigSchema.safeParse(c.detector ?? {}, { error: configErrorMap });
+  if (!detector.success)
+    for (const iss of detector.error.issues) ctx.addIssue({ ...iss, path: ['detector', ...iss.path] } as Parameters<typeof ctx.addIssue>[0]);
+}
 
-  let blocking: BlockingConfig;
-  try {
-    blocking = parseBlockingConfig(raw.blocking, at('blocking'));
-  } catch (e) {
-    throw new EnvironmentConfigError((e as Error).message);
-  }
-
-  const removal = raw.removalPolicy ?? 'retain';
-  if (removal !== 'retain' && removal !== 'destroy') fail('removalPolicy', `must be "retain" or "destroy" (got "${removal}")`);
-
+function toEnvironmentConfig(c: Shape): EnvironmentConfig {
+  const emailsList = c.alerts.emails ?? [];
+  const ops = c.alerts.operationsEmails ?? [];
   return {
-    ...(raw.account !== undefined ? { account: String(raw.account) } : {}),
-    ...(raw.region !== undefined ? { region: String(raw.region) } : {}),
-    logs: {
-      ...(logs.existingBucketName !== undefined ? { existingBucketName: String(logs.existingBucketName) } : {}),
-      expireAfterDays: num(logs, 'expireAfterDays', 'logs.', 90, 1, 3650),
-      sources: parsedSources,
-    },
-    detector: detector as Record<string, unknown>,
-    stateRetentionHours: num(raw, 'stateRetentionHours', '', 4, 1, 24 * 30),
-    alerts: { emails, subscribers, operationsEmails: ops.length ? ops : emails },
-    lambda: {
-      memoryMb: num(lambda, 'memoryMb', 'lambda.', 512, 128, 10240),
-      timeoutSeconds: num(lambda, 'timeoutSeconds', 'lambda.', 120, 10, 900),
-      maxConcurrency,
-      ...(reserved !== undefined ? { reservedConcurrency: reserved } : {}),
-      logRetentionDays,
-    },
-    removalPolicy: removal as 'retain' | 'destroy',
-    ...(raw.notifications !== undefined ? { notifications: notificationsOf(name, raw.notifications) } : {}),
-    blocking,
+    ...c,
+    detector: c.detector ?? {},
+    alerts: { emails: emailsList, subscribers: c.alerts.subscribers ?? [], operationsEmails: ops.length ? ops : emailsList },
+    lambda: { ...c.lambda, maxConcurrency: c.lambda.maxConcurrency ?? c.lambda.reservedConcurrency ?? DEFAULT_MAX_CONCURRENCY },
   };
 }
 
-function notificationsOf(name: string, raw: unknown): NotificationsConfig {
-  try {
-    return parseNotifications(name, raw);
-  } catch (e) {
-    throw new EnvironmentConfigError((e as Error).message);
-  }
+/** The whole validation of one environment: fields, then the checks across them; defaults filled in. */
+export const environmentSchema = environmentShapeSchema.pipe(z.custom<Shape>().superRefine(checkTogether)).transform(toEnvironmentConfig);
+
+/** Every problem of one environment, each naming its field; empty when it is valid. */
+export function environmentProblems(name: string, raw: unknown): string[] {
+  const r = environmentSchema.safeParse(raw, { error: configErrorMap });
+  if (r.success) return [];
+  return issueLines(r.error.issues, (field, message) => {
+    // Detector problems read as in a --config file, after the environment's detector section.
+    if (field === 'detector' || field.startsWith('detector.') || field.startsWith('detector[')) {
+      const inner = field.slice('detector'.length).replace(/^\./, '');
+      return `environments.${name}.detector: ${inner ? `${inner} ` : ''}${message}`;
+    }
+    return `environments.${name}${field ? `.${field}` : ''} ${message}`;
+  });
 }
+
+/** Validates one environment's raw settings and fills in defaults; throws listing every problem. */
+export function parseEnvironmentConfig(name: string, raw: unknown): EnvironmentConfig {
+  const r = environmentSchema.safeParse(raw, { error: configErrorMap });
+  if (r.success) return r.data;
+  throw new EnvironmentConfigError(environmentProblems(name, raw));
+}
+
+const ENV_NAME = /^[a-z][a-z0-9-]{0,20}$/;
 
 /** Picks and validates the environment named on the command line (`-c env=NAME`). */
 export function selectEnvironment(environments: unknown, name: unknown): { name: string; config: EnvironmentConfig } {
-  if (!isObj(environments) || Object.keys(environments).length === 0) {
-    throw new EnvironmentConfigError('cdk.json has no "environments" context: add one entry per environment (see README, Deploy)');
+  if (typeof environments !== 'object' || environments === null || Array.isArray(environments) || Object.keys(environments).length === 0) {
+    throw new EnvironmentConfigError(['cdk.json has no "environments" context: add one entry per environment (see README, Deploy)']);
   }
-  const known = Object.keys(environments).sort();
+  const envs = environments as Record<string, unknown>;
+  const known = Object.keys(envs).sort();
   if (typeof name !== 'string' || name === '') {
-    throw new EnvironmentConfigError(`no environment given: deploy with -c env=NAME, where NAME is one of: ${known.join(', ')}`);
+    throw new EnvironmentConfigError([`no environment given: deploy with -c env=NAME, where NAME is one of: ${known.join(', ')}`]);
   }
-  if (!/^[a-z][a-z0-9-]{0,20}$/.test(name)) throw new EnvironmentConfigError(`environment name "${name}" must be lower-case letters, digits and dashes`);
-  if (!(name in environments)) throw new EnvironmentConfigError(`unknown environment "${name}"; known: ${known.join(', ')}`);
-  return { name, config: parseEnvironmentConfig(name, environments[name]) };
+  if (!ENV_NAME.test(name)) throw new EnvironmentConfigError([`environment name "${name}" must be lower-case letters, digits and dashes`]);
+  if (!(name in envs)) throw new EnvironmentConfigError([`unknown environment "${name}"; known: ${known.join(', ')}`]);
+  return { name, config: parseEnvironmentConfig(name, envs[name]) };
 }
+
+/** cdk.json as far as this project reads it: `context.environments`, each by the schema above. */
+export const cdkJsonSchema = z.looseObject({
+  context: z
+    .looseObject({
+      environments: z.record(z.string().regex(ENV_NAME), environmentShapeSchema).meta({ description: 'one entry per deployment: cdk deploy -c env=NAME' }),
+    })
+    .optional(),
+});

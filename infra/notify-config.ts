@@ -57,12 +57,3 @@ export const notificationsSchema = z
 
 /** The validated `notifications` settings of an environment. */
 export type NotificationsConfig = z.infer<typeof notificationsSchema>;
-
-/** Parses `environments.<name>.notifications`; the error names the field and says what is wrong. */
-export function parseNotifications(envName: string, raw: unknown): NotificationsConfig {
-  const parsed = notificationsSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const path = ['environments', envName, 'notifications', ...(issue?.path ?? []).map(String)].join('.');
-  throw new Error(`${path} ${issue?.message ?? 'is invalid'}`);
-}

@@ -19,6 +19,7 @@ import { SEVERITIES } from '../lambdas/core/rules/types.js';
 import { Blocking } from './blocking.js';
 import type { EnvironmentConfig } from './config.js';
 import { EncryptedTopic, IngestQueue, LogBucket } from './constructs.js';
+import { DetectorConfigStore } from './detector-config.js';
 import { Notifications, emailFilterPolicy } from './notify.js';
 
 /** Props of the ProbeWatch stack: the environment's name and its validated settings. */
@@ -133,6 +134,15 @@ export class ProbeWatchStack extends Stack {
       }),
     );
     for (const email of config.alerts.operationsEmails) opsTopic.addSubscription(new subs.EmailSubscription(email));
+    // The detector configuration lives in S3 (no size limit, changeable without a redeploy).
+    const detectorConfig = new DetectorConfigStore(this, 'DetectorConfig', {
+      envName,
+      detector: config.detector,
+      removalPolicy,
+      autoDeleteObjects: destroy,
+      alarmTopic: opsTopic,
+      alarmPrefix,
+    });
 
     // ── the processor ─────────────────────────────────────────────────────────────────────
     const logGroup = new logs.LogGroup(this, 'ProcessorLogs', {
@@ -166,7 +176,9 @@ export class ProbeWatchStack extends Stack {
         STATE_TABLE_NAME: this.table.tableName,
         ALERT_TOPIC_ARN: this.alertTopic.topicArn,
         ENVIRONMENT_NAME: envName,
-        DETECTOR_CONFIG: JSON.stringify(config.detector),
+        CONFIG_BUCKET: detectorConfig.bucket.bucketName,
+        CONFIG_KEY: detectorConfig.key,
+        CONFIG_REFRESH_SECONDS: String(config.lambda.configRefreshSeconds),
         LOG_FORMATS: JSON.stringify(config.logs.sources.filter((s) => s.format)),
         STATE_RETENTION_HOURS: String(config.stateRetentionHours),
         POWERTOOLS_SERVICE_NAME: 'probewatch',
@@ -194,6 +206,7 @@ export class ProbeWatchStack extends Stack {
     });
     this.table.grant(this.fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
     this.alertTopic.grantPublish(this.fn);
+    detectorConfig.grantRead(this.fn);
 
     // Slack, webhooks and digests: a separate consumer of the alert topic.
     if (config.notifications) {
@@ -287,6 +300,10 @@ export class ProbeWatchStack extends Stack {
     new CfnOutput(this, 'AlertTopicArn', { value: this.alertTopic.topicArn });
     new CfnOutput(this, 'StateTableName', { value: this.table.tableName });
     new CfnOutput(this, 'IngestQueueUrl', { value: ingest.queue.queueUrl, description: 'Object notifications (probewatch backfill and replay-dlq send here)' });
+    new CfnOutput(this, 'ConfigBucketName', {
+      value: detectorConfig.bucket.bucketName,
+      description: 'Holds detector.json (probewatch config push --env NAME FILE)',
+    });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: ingest.deadLetters.queueUrl, description: 'Failed objects wait here (redrive them once fixed)' });
 
     this.acknowledgeFindings(bucket, config);

@@ -11,4 +11,7 @@ await build({
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __pwRequire } from 'node:module';\nconst require = __pwRequire(import.meta.url);" },
   sourcemap: 'linked',
   logLevel: 'warning',
+  // The AWS SDK is loaded only by the commands that call AWS (dynamic import), from the installed
+  // dependencies: bundled, its 2 MB would be parsed at every start, scan included.
+  external: ['@aws-sdk/*'],
 });

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { glob } from 'tinyglobby';
 import { parse as parseYaml } from 'yaml';
 import { readLines } from '../adapters/log-stream.js';
-import { DEFAULT_CONFIG, type DetectorConfig, parseDetectorConfig } from '../core/config.js';
+import { DEFAULT_CONFIG, type DetectorConfig } from '../core/config-defaults.js';
 import { InputError, ProbeWatchError } from '../core/errors.js';
 import { escapeUntrusted, sanitize } from '../core/escape.js';
 import { parseCidr, sourceKey } from '../core/ip.js';
@@ -17,6 +17,7 @@ import { jsonPieces, makeStyle, outputWidth, renderExplain, renderReportLines, w
 const VERSION = '0.1.0';
 
 const USAGE = `Usage: probewatch scan [options] FILE… | -
+       probewatch config check|push … (probewatch config --help)
 
 Reads access logs (plain or gzip, files, globs or - for stdin) and reports which sources probe
 the site, what they were after, and which alarming-looking lines are harmless.
@@ -74,6 +75,8 @@ async function loadConfig(path: string | undefined, trusted: string | undefined)
     } catch (e) {
       throw new InputError(`${path} is not valid YAML or JSON: ${(e as Error).message}`);
     }
+    // The schema (and its library) loads only when there is a file to check.
+    const { parseDetectorConfig } = await import('../core/config.js');
     config = parseDetectorConfig(doc, path);
   }
   if (trusted !== undefined) {
@@ -155,6 +158,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   // The commands on a deployed pipeline parse their own options.
   if (isOpsCommand(argv[0])) return runOpsCommand(argv[0], argv.slice(1), io);
   try {
+    if (argv[0] === 'config') return await (await import('./commands/config.js')).runConfigCommand(argv.slice(1), io);
     let parsed: ReturnType<typeof parseOptions>;
     try {
       parsed = parseOptions(argv);

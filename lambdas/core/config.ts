@@ -1,274 +1,335 @@
-import { ConfigError } from './errors.js';
+/**
+ * The detector configuration: one zod schema from which come the file's type, the validation
+ * (shape, bounds, and what only the engine can tell: every rule compiled on RE2, every CIDR and
+ * known-route glob parsed, disabled rule ids that exist), the JSON Schema editors complete
+ * `probewatch.yaml` with, and the README's reference. The CLI (`scan --config`, `config check`,
+ * `config push`), `cdk synth` and the Lambda all parse with `parseDetectorConfig` or the schema.
+ */
+import { z } from 'zod';
+import { DEFAULT_CONFIG, type DetectorConfig } from './config-defaults.js';
+import { ConfigProblemsError, configErrorMap, issueLines, located, problem, settings, shown, stringList } from './config-issues.js';
+import { makeParser } from './formats/index.js';
 import { JSON_FIELDS, type JsonFieldMap } from './formats/jsonl.js';
 import { parseCidr } from './ip.js';
+import { BUILTIN_RULES } from './rules/builtin.js';
 import { regexProblem } from './rules/linear-regex.js';
 import { type Rule, SEVERITIES } from './rules/types.js';
+import { Detector } from './scan.js';
 import { COARSE_BUCKET_MS, MAX_PATHS_PER_COARSE_BUCKET } from './window.js';
 
-/** Everything the detector can be told; `parseDetectorConfig` fills in the defaults. */
-export interface DetectorConfig {
-  /** Sliding event-time window for scores and distinct 4xx paths (DESIGN: ≥ 10 paths in 120 s). */
-  windowSeconds: number;
-  /** Granularity of the window; windows slide by this step. */
-  bucketSeconds: number;
-  /** Alert when a source's score within the window reaches this. */
-  scoreThreshold: number;
-  /** Alert when a source hits this many distinct 4xx (non-static) paths within the window. */
-  distinctErrorPaths: number;
-  /** At most one alert per source per this many seconds of event time. */
-  cooldownSeconds: number;
-  /** Suggested block time, quoted in alerts. */
-  blockHours: number;
-  /** How late (in event time) an out-of-order line may arrive and still be windowed. */
-  latenessSeconds: number;
-  /**
-   * Long horizons in event time (1 h and 24 h by default): probing that adds up over hours
-   * alerts once its score or distinct error paths within the horizon reach these.
-   */
-  horizons: Horizon[];
-  /** The site's own form endpoints, added to the built-in ones (path prefixes or globs). */
-  forms: { registration: string[]; comment: string[]; login: string[] };
-  trustedProxies: string[];
-  allowlist: { cidrs: string[]; userAgents: string[] };
-  knownRoutes: string[];
-  /** Rules added to (or, by id, replacing) the built-in ones. */
-  rules: Rule[];
-  disableRules: string[];
-  jsonFields: JsonFieldMap;
-}
-
-/** Defaults from DESIGN.md (CrowdSec, Wazuh, AWS WAF Security Automations reference values). */
-export const DEFAULT_CONFIG: DetectorConfig = {
-  windowSeconds: 120,
-  bucketSeconds: 10,
-  scoreThreshold: 50,
-  distinctErrorPaths: 10,
-  cooldownSeconds: 3600,
-  blockHours: 4,
-  latenessSeconds: 900,
-  horizons: [
-    { seconds: 3600, score: 150, distinctErrorPaths: 30 },
-    { seconds: 86_400, score: 300, distinctErrorPaths: 60 },
-  ],
-  forms: { registration: [], comment: [], login: [] },
-  trustedProxies: [],
-  allowlist: { cidrs: [], userAgents: [] },
-  knownRoutes: [],
-  rules: [],
-  disableRules: [],
-  jsonFields: {},
-};
-
-/** A long horizon: its length and what, within it, alerts. */
-export interface Horizon {
-  seconds: number;
-  score: number;
-  distinctErrorPaths: number;
-}
-
-type Obj = Record<string, unknown>;
-
-function fail(where: string, field: string, message: string): never {
-  throw new ConfigError(`${where}: ${field} ${message}`);
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function noUnknownKeys(o: Obj, allowed: readonly string[], where: string, prefix: string): void {
-  for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) fail(where, `${prefix}${k}`, `is not a known setting (known: ${allowed.join(', ')})`);
-  }
-}
-
-function positive(o: Obj, key: string, where: string, prefix: string, fallback: number): number {
-  const v = o[key];
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(where, `${prefix}${key}`, `must be a positive number (got ${JSON.stringify(v)})`);
-  return v;
-}
-
-function strings(o: Obj, key: string, where: string, prefix: string): string[] {
-  const v = o[key];
-  if (v === undefined) return [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) {
-    fail(where, `${prefix}${key}`, 'must be a list of non-empty strings');
-  }
-  return v as string[];
-}
-
-function cidrs(list: string[], where: string, field: string): string[] {
-  list.forEach((c, i) => {
-    try {
-      parseCidr(c);
-    } catch (e) {
-      fail(where, `${field}[${i}]`, (e as Error).message);
-    }
-  });
-  return list;
-}
-
-function horizons(v: unknown, where: string): Horizon[] {
-  if (v === undefined) return structuredClone(DEFAULT_CONFIG.horizons);
-  if (!Array.isArray(v)) fail(where, 'thresholds.horizons', 'must be a list of { seconds, score, distinctErrorPaths }');
-  return v.map((h, i) => {
-    const f = `thresholds.horizons[${i}].`;
-    if (!isObj(h)) fail(where, `thresholds.horizons[${i}]`, 'must be a mapping with seconds, score and distinctErrorPaths');
-    noUnknownKeys(h, ['seconds', 'score', 'distinctErrorPaths'], where, f);
-    const seconds = positive(h, 'seconds', where, f, Number.NaN);
-    if (!Number.isFinite(seconds)) fail(where, `${f}seconds`, 'is required');
-    if (seconds % (COARSE_BUCKET_MS / 1000) !== 0 || seconds > MAX_HORIZON_SECONDS) {
-      fail(where, `${f}seconds`, `must be a multiple of ${COARSE_BUCKET_MS / 1000} and at most ${MAX_HORIZON_SECONDS} (got ${seconds})`);
-    }
-    const paths = positive(h, 'distinctErrorPaths', where, f, MAX_PATHS_PER_COARSE_BUCKET);
-    if (paths > MAX_PATHS_PER_COARSE_BUCKET) fail(where, `${f}distinctErrorPaths`, `must be at most ${MAX_PATHS_PER_COARSE_BUCKET} (got ${paths})`);
-    return { seconds, score: positive(h, 'score', where, f, Number.POSITIVE_INFINITY), distinctErrorPaths: paths };
-  });
-}
-
-function forms(v: unknown, where: string): DetectorConfig['forms'] {
-  if (v === undefined) return { registration: [], comment: [], login: [] };
-  if (!isObj(v)) fail(where, 'forms', 'must be a mapping with registration, comment and login lists');
-  noUnknownKeys(v, ['registration', 'comment', 'login'], where, 'forms.');
-  const out = {
-    registration: strings(v, 'registration', where, 'forms.'),
-    comment: strings(v, 'comment', where, 'forms.'),
-    login: strings(v, 'login', where, 'forms.'),
-  };
-  for (const [k, list] of Object.entries(out)) {
-    list.forEach((p, i) => {
-      if (!p.startsWith('/')) fail(where, `forms.${k}[${i}]`, `must start with "/" (got "${p}")`);
-    });
-  }
-  return out;
-}
+export { DEFAULT_CONFIG, type DetectorConfig, type Horizon } from './config-defaults.js';
 
 /** The longest horizon a configuration may ask for: state is kept this long. */
 export const MAX_HORIZON_SECONDS = 7 * 86_400;
+/** Longest window a rule's `threshold` may count over (one day). */
+export const MAX_RULE_THRESHOLD_SECONDS = 86_400;
 
-const RULE_KEYS = [
-  'id',
-  'category',
-  'class',
-  'severity',
-  'score',
-  'explain',
-  'references',
-  'match',
-  'unless',
-  'immediate',
-  'suppresses',
-  'claimOnly',
-  'threshold',
-];
-const MATCH_KEYS = [
-  'method',
-  'path',
-  'query',
-  'target',
-  'rawTarget',
-  'request',
-  'segment',
-  'file',
-  'param',
-  'paramValue',
-  'protocol',
-  'userAgent',
-  'anyField',
-  'status',
-  'notStatus',
-  'peer',
-  'malformed',
-  'minLength',
-  'ownHost',
-];
-const PATTERN_KEYS = ['equals', 'prefix', 'suffix', 'contains', 'regex'];
-const CLASSES = ['benign', 'probing', 'abuse', 'exploit', 'protocol', 'client'];
+// ── building blocks ────────────────────────────────────────────────────────────────────────
 
-function checkMatch(m: unknown, where: string, field: string): void {
-  if (!isObj(m)) fail(where, field, 'must be an object of conditions');
-  noUnknownKeys(m, MATCH_KEYS, where, `${field}.`);
-  for (const k of ['path', 'query', 'target', 'rawTarget', 'request', 'segment', 'file', 'param', 'paramValue', 'userAgent', 'anyField']) {
-    const p = m[k];
-    if (p === undefined) continue;
-    if (!isObj(p)) fail(where, `${field}.${k}`, 'must be a pattern object (equals, prefix, suffix, contains, regex)');
-    noUnknownKeys(p, PATTERN_KEYS, where, `${field}.${k}.`);
-    for (const pk of ['equals', 'prefix', 'suffix', 'contains']) strings(p, pk, where, `${field}.${k}.`);
-    if (p.regex !== undefined && typeof p.regex !== 'string') fail(where, `${field}.${k}.regex`, 'must be a string');
-    if (typeof p.regex === 'string') {
-      const problem = regexProblem(p.regex);
-      if (problem) fail(where, `${field}.${k}.regex`, problem);
+const positive = (fallback: number, description: string) =>
+  z
+    .number({ error: (iss) => `must be a positive number (got ${shown(iss.input)})` })
+    .positive({ error: (iss) => `must be a positive number (got ${shown(iss.input)})` })
+    .optional()
+    .meta({ description, default: fallback });
+
+const cidr = z
+  .string({ error: (iss) => `must be an IP address or CIDR range (got ${shown(iss.input)})` })
+  .superRefine((v, ctx) => {
+    try {
+      parseCidr(v);
+    } catch (e) {
+      problem(ctx, (e as Error).message);
     }
-  }
-  for (const k of ['method', 'protocol', 'status', 'notStatus']) strings(m, k, where, `${field}.`);
-}
+  })
+  .meta({ title: 'IP address or CIDR range' });
+const cidrList = (description: string) =>
+  z
+    .array(cidr, { error: (iss) => `must be a list of CIDR ranges (got ${shown(iss.input)})` })
+    .optional()
+    .meta({ description, default: [] });
 
-function checkRule(r: unknown, where: string, field: string): Rule {
-  if (!isObj(r)) fail(where, field, 'must be a rule object');
-  noUnknownKeys(r, RULE_KEYS, where, `${field}.`);
-  for (const k of ['id', 'category', 'explain']) {
-    if (typeof r[k] !== 'string' || r[k] === '') fail(where, `${field}.${k}`, 'is required and must be a non-empty string');
-  }
-  if (!CLASSES.includes(r.class as string)) fail(where, `${field}.class`, `must be one of ${CLASSES.join(', ')}`);
-  if (!(SEVERITIES as readonly string[]).includes(r.severity as string)) fail(where, `${field}.severity`, `must be one of ${SEVERITIES.join(', ')}`);
-  if (typeof r.score !== 'number' || r.score < 0) fail(where, `${field}.score`, 'must be a number ≥ 0');
-  checkMatch(r.match, where, `${field}.match`);
-  if (r.unless !== undefined) checkMatch(r.unless, where, `${field}.unless`);
-  return r as unknown as Rule;
+const sitePath = z
+  .string({ error: (iss) => `must be a path starting with "/" (got ${shown(iss.input)})` })
+  .refine((p) => p.startsWith('/'), { error: (iss) => `must start with "/" (got ${shown(iss.input)})` })
+  .meta({ title: 'path starting with "/"' });
+const pathList = (description: string) =>
+  z
+    .array(sitePath, { error: (iss) => `must be a list of paths (got ${shown(iss.input)})` })
+    .optional()
+    .meta({ description, default: [] });
+
+const regex = z
+  .string()
+  .superRefine((v, ctx) => {
+    const why = regexProblem(v);
+    if (why) problem(ctx, why);
+  })
+  .meta({ title: 'RE2 regular expression' });
+
+const PATTERN_FORMS = ['equals', 'prefix', 'suffix', 'contains', 'regex'] as const;
+/** A test on one string; compared in lower case after percent-decoding. */
+export const patternSchema = settings({
+  equals: stringList().optional().meta({ description: 'the whole string is one of these' }),
+  prefix: stringList().optional().meta({ description: 'the string starts with one of these' }),
+  suffix: stringList().optional().meta({ description: 'the string ends with one of these' }),
+  contains: stringList().optional().meta({ description: 'the string contains one of these' }),
+  regex: regex.optional().meta({ description: 'RE2 syntax, linear time: no back-references or look-arounds; repetition counts up to 2000 in all' }),
+})
+  .refine((p) => PATTERN_FORMS.some((k) => p[k] !== undefined), { error: 'needs at least one of equals, prefix, suffix, contains, regex' })
+  .meta({
+    id: 'pattern',
+    description: 'a test on one string, compared in lower case after percent-decoding; it needs at least one form, and any form matching is a match',
+  });
+
+/** `404` or `"4xx"`; YAML reads `[404]` as a number, so a whole number is taken as the code it is. */
+export const statusSchema = z.preprocess(
+  (v) => (typeof v === 'number' && Number.isInteger(v) ? String(v) : v),
+  z
+    .string({ error: (iss) => `must be a status code (404) or class ("4xx") (got ${shown(iss.input)})` })
+    .regex(/^(?:\d{3}|[1-5][xX]{2})$/, { error: (iss) => `must be a status code (404) or class ("4xx") (got ${shown(iss.input)})` })
+    .meta({ title: 'status (404 or "4xx")' }),
+);
+const statusList = (description: string) =>
+  z
+    .array(statusSchema, { error: (iss) => `must be a list of status codes or classes, e.g. ["404", "4xx"] (got ${shown(iss.input)})` })
+    .optional()
+    .meta({ description });
+
+const CLASSES = ['benign', 'probing', 'abuse', 'exploit', 'protocol', 'client'] as const;
+
+const matchShape = {
+  method: stringList('method').optional().meta({ description: 'request methods, e.g. ["OPTIONS", "TRACE"] (a list of strings, not a pattern)' }),
+  path: patternSchema.optional().meta({ description: 'pattern on the decoded, lower-cased path without the query' }),
+  query: patternSchema.optional().meta({ description: 'pattern on the decoded query string without "?"' }),
+  target: patternSchema.optional().meta({ description: 'pattern on path plus "?query"' }),
+  rawTarget: patternSchema.optional().meta({ description: 'pattern on the target exactly as logged' }),
+  request: patternSchema.optional().meta({ description: 'pattern on the request line as logged, lower-cased' }),
+  segment: patternSchema.optional().meta({ description: 'pattern on any one path segment' }),
+  file: patternSchema.optional().meta({ description: 'pattern on the file name, also without up to three appended extensions' }),
+  param: patternSchema.optional().meta({ description: 'pattern on any query parameter as "name=value"' }),
+  paramValue: patternSchema.optional().meta({ description: "pattern on any query parameter's value" }),
+  protocol: stringList('protocol').optional().meta({ description: 'protocols as logged, e.g. ["HTTP/1.0"]' }),
+  userAgent: patternSchema.optional().meta({ description: 'pattern on the lower-cased user agent ("" when none was logged)' }),
+  anyField: patternSchema.optional().meta({ description: 'pattern on request line, user agent, referer and X-Forwarded-For (not in unless)' }),
+  status: statusList('status codes or classes, e.g. [404, "4xx"] (a list, even for one)'),
+  notStatus: statusList('status codes or classes that exclude the rule'),
+  peer: z.enum(['loopback', 'internal']).optional().meta({ description: 'the connecting peer is loopback or internal' }),
+  malformed: z.boolean().optional().meta({ description: 'the request line could not (true) or could (false) be split' }),
+  minLength: z.number().int().nonnegative().optional().meta({ description: 'the request line is longer than this many characters' }),
+  ownHost: z.boolean().optional().meta({ description: "an absolute-URI or CONNECT target names the site's own host (true) or not (false)" }),
+};
+const conditionsSchema = settings(matchShape).meta({
+  id: 'conditions',
+  description: 'every condition present must hold; `match` needs at least one, `unless` may not use `anyField`',
+});
+const matchSchema = conditionsSchema.refine((m) => Object.values(m).some((v) => v !== undefined), { error: 'needs at least one condition' });
+const unlessSchema = conditionsSchema.superRefine((m, ctx) => {
+  if (!Object.values(m).some((v) => v !== undefined)) problem(ctx, 'needs at least one condition (an empty unless would switch the rule off)');
+  if (m.anyField !== undefined) problem(ctx, 'cannot be used in unless', ['anyField']);
+});
+
+const ruleSchema = settings({
+  id: z.string().min(1).meta({ description: 'stable identifier; the id of a built-in rule replaces it' }),
+  category: z.string().min(1).meta({ description: 'the label a matching request gets' }),
+  class: z.enum(CLASSES).meta({ description: 'benign labels explain noise and never alert' }),
+  severity: z.enum(SEVERITIES).meta({ description: 'how bad a finding is' }),
+  score: z.number().nonnegative().meta({ description: "added to the source's windowed score per matching request" }),
+  explain: z.string().min(1).meta({ description: 'one line for a person: what this is' }),
+  references: stringList('reference').optional().meta({ description: 'links for a person (advisories, write-ups)' }),
+  match: matchSchema,
+  unless: unlessSchema.optional().meta({ description: 'a request meeting these conditions is excluded (anyField not allowed)' }),
+  immediate: z.boolean().optional().meta({ description: 'alert on the first hit instead of waiting for the score' }),
+  suppresses: z.array(z.enum(CLASSES)).optional().meta({ description: 'classes of other labels this one cancels (benign rules)' }),
+  claimOnly: z.boolean().optional().meta({ description: 'benign rules: the label rests on what the client says (its 404s still count)' }),
+  threshold: settings({
+    count: z.number().int().min(1).meta({ description: 'matches that alert' }),
+    windowSeconds: z.number().int().min(1).max(MAX_RULE_THRESHOLD_SECONDS).meta({ description: 'within this many seconds (at most a day)' }),
+    per: z.enum(['rule', 'category']).optional().meta({ description: 'count this rule alone (rule, the default) or its whole category' }),
+  })
+    .optional()
+    .meta({ description: 'alert when this many matches fall within windowSeconds' }),
+}).meta({ description: 'a detection rule' });
+
+const horizonSchema = settings({
+  seconds: z
+    .number()
+    .int()
+    .positive()
+    .multipleOf(COARSE_BUCKET_MS / 1000)
+    .max(MAX_HORIZON_SECONDS)
+    .meta({ description: `length of the horizon: a multiple of ${COARSE_BUCKET_MS / 1000}, at most ${MAX_HORIZON_SECONDS}` }),
+  score: z.number().positive().optional().meta({ description: 'score within the horizon that alerts (omitted: only paths alert)' }),
+  distinctErrorPaths: z
+    .number()
+    .positive()
+    .max(MAX_PATHS_PER_COARSE_BUCKET)
+    .optional()
+    .meta({ description: `distinct error paths within the horizon that alert, at most ${MAX_PATHS_PER_COARSE_BUCKET}`, default: MAX_PATHS_PER_COARSE_BUCKET }),
+});
+
+const d = DEFAULT_CONFIG;
+const thresholdsSchema = settings({
+  windowSeconds: positive(d.windowSeconds, 'sliding window in event time (a multiple of bucketSeconds)'),
+  bucketSeconds: positive(d.bucketSeconds, 'step the window slides by'),
+  score: positive(d.scoreThreshold, 'windowed score that alerts'),
+  distinctErrorPaths: positive(d.distinctErrorPaths, 'distinct 4xx non-static paths in the window that alert'),
+  cooldownSeconds: positive(d.cooldownSeconds, 'one alert per source per cooldown, in event time'),
+  blockHours: positive(d.blockHours, 'the block suggested in alerts'),
+  latenessSeconds: positive(d.latenessSeconds, 'how late an out-of-order line is still windowed'),
+  horizons: z.array(horizonSchema).optional().meta({ description: 'long horizons that alert on probing adding up over hours', default: d.horizons }),
+});
+
+const jsonFieldsShape = Object.fromEntries(
+  JSON_FIELDS.map((f) => [
+    f,
+    z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+        error: (iss) => `must be a dotted path or a list of them (got ${shown(iss.input)})`,
+      })
+      .meta({ title: 'dotted path, or a list of them tried in order' })
+      .optional(),
+  ]),
+) as Record<(typeof JSON_FIELDS)[number], z.ZodOptional<z.ZodUnion<[z.ZodString, z.ZodArray<z.ZodString>]>>>;
+
+/** The detector configuration file's shape (`probewatch.yaml`, cdk.json's `detector`, the deployed `detector.json`). */
+export const detectorFileShape = {
+  thresholds: thresholdsSchema.optional().meta({ description: 'when a source alerts' }),
+  trustedProxies: cidrList('believe X-Forwarded-For from these peers only'),
+  allowlist: settings({
+    cidrs: cidrList('sources never labelled'),
+    userAgents: stringList('user agent').optional().meta({ description: 'substrings, case-insensitive: cancel every finding', default: [] }),
+  })
+    .optional()
+    .meta({ description: 'what is never reported' }),
+  knownRoutes: pathList('routes the site really has (a 404 there is a broken link): "/login", "/cgi-bin/*", "/api/*/items"'),
+  forms: settings({
+    registration: pathList('sign-up form endpoints (path prefixes)'),
+    comment: pathList('comment and contact form endpoints'),
+    login: pathList('login endpoints'),
+  })
+    .optional()
+    .meta({ description: "this site's own form endpoints, beside the built-in ones" }),
+  rules: z.array(ruleSchema).optional().meta({ description: 'rules added, or replacing a built-in rule with the same id', default: [] }),
+  disableRules: stringList('rule id').optional().meta({ description: 'ids of rules to switch off', default: [] }),
+  jsonFields: settings(jsonFieldsShape).optional().meta({ description: 'where JSON logs keep each field: a dotted path or a list tried in order' }),
+};
+
+/** The file as written (every field optional), checked as far as its shape goes. */
+export const detectorShapeSchema = settings(detectorFileShape);
+/** What a configuration file may hold (`z.input`), before defaults. */
+export type DetectorFile = z.input<typeof detectorShapeSchema>;
+
+// The schema's rules are the engine's rules: a change to either that breaks this stops the build.
+type SchemaRule = z.output<typeof ruleSchema>;
+const _rulesAgree: (r: SchemaRule) => Rule = (r) => r;
+void _rulesAgree;
+
+function toDetectorConfig(f: z.output<typeof detectorShapeSchema>): DetectorConfig {
+  const t = f.thresholds ?? {};
+  return {
+    windowSeconds: t.windowSeconds ?? d.windowSeconds,
+    bucketSeconds: t.bucketSeconds ?? d.bucketSeconds,
+    scoreThreshold: t.score ?? d.scoreThreshold,
+    distinctErrorPaths: t.distinctErrorPaths ?? d.distinctErrorPaths,
+    cooldownSeconds: t.cooldownSeconds ?? d.cooldownSeconds,
+    blockHours: t.blockHours ?? d.blockHours,
+    latenessSeconds: t.latenessSeconds ?? d.latenessSeconds,
+    horizons: (t.horizons ?? d.horizons).map((h) => ({
+      seconds: h.seconds,
+      score: h.score ?? Number.POSITIVE_INFINITY,
+      distinctErrorPaths: h.distinctErrorPaths ?? MAX_PATHS_PER_COARSE_BUCKET,
+    })),
+    forms: { registration: f.forms?.registration ?? [], comment: f.forms?.comment ?? [], login: f.forms?.login ?? [] },
+    trustedProxies: f.trustedProxies ?? [],
+    allowlist: { cidrs: f.allowlist?.cidrs ?? [], userAgents: f.allowlist?.userAgents ?? [] },
+    knownRoutes: f.knownRoutes ?? [],
+    rules: (f.rules ?? []) as Rule[],
+    disableRules: f.disableRules ?? [],
+    jsonFields: (f.jsonFields ?? {}) as JsonFieldMap,
+  };
 }
 
 /**
- * Validates a configuration object (from YAML, JSON or the environment) and fills in defaults.
- * `where` names its origin in error messages, which always name the offending field.
+ * Checks beyond each field: the window is a whole number of buckets, rule ids are unique,
+ * disabled ids exist, and finally the engine itself is built from the configuration (every rule
+ * compiled, every CIDR and known-route glob parsed), so what the schema accepts, `probewatch
+ * scan` runs and the Lambda processes.
+ */
+function checkTogether(cfg: DetectorConfig, ctx: z.core.$RefinementCtx): void {
+  let found = false;
+  const add = (message: string, path: PropertyKey[]) => {
+    found = true;
+    problem(ctx, message, path);
+  };
+  if (cfg.windowSeconds % cfg.bucketSeconds !== 0) {
+    add(`must be a multiple of bucketSeconds (${cfg.bucketSeconds}) (got ${cfg.windowSeconds})`, ['thresholds', 'windowSeconds']);
+  }
+  const seen = new Map<string, number>();
+  cfg.rules.forEach((r, i) => {
+    const first = seen.get(r.id);
+    if (first !== undefined) add(`repeats the id of rules[${first}] ("${r.id}"); ids must be unique`, ['rules', i, 'id']);
+    else seen.set(r.id, i);
+  });
+  const ids = new Set([...BUILTIN_RULES.map((r) => r.id), ...cfg.rules.map((r) => r.id)]);
+  cfg.disableRules.forEach((id, i) => {
+    if (!ids.has(id)) add(`names no rule: there is no built-in or configured rule with id "${id}"`, ['disableRules', i]);
+  });
+  if (found) return;
+  try {
+    new Detector(cfg);
+  } catch (e) {
+    problem(ctx, `the detector refuses it: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The whole validation: the shape field by field, then (only when the shape is right) the checks
+ * across fields and the engine; the output has every default filled in.
+ */
+export const detectorConfigSchema = detectorShapeSchema.transform(toDetectorConfig).pipe(z.custom<DetectorConfig>().superRefine(checkTogether));
+
+/** Parses with the configuration's messages; `undefined` and `null` are the defaults. */
+export function safeParseDetectorConfig(input: unknown): { ok: true; config: DetectorConfig } | { ok: false; issues: z.core.$ZodIssue[] } {
+  const r = detectorConfigSchema.safeParse(input ?? {}, { error: configErrorMap });
+  return r.success ? { ok: true, config: r.data } : { ok: false, issues: r.error.issues };
+}
+
+/** Every problem of a configuration as lines `<where>: <field> <message>`; empty when it is valid. */
+export function detectorConfigProblems(input: unknown, where = 'configuration'): string[] {
+  const r = safeParseDetectorConfig(input);
+  return r.ok ? [] : issueLines(r.issues, (field, message) => located(where, field, message));
+}
+
+/**
+ * Validates a configuration object (from YAML, JSON or S3) and fills in defaults. `where` names
+ * its origin in error messages, which name the offending field; every problem is listed
+ * (`ConfigProblemsError.problems`).
  */
 export function parseDetectorConfig(input: unknown, where = 'configuration'): DetectorConfig {
-  if (input === undefined || input === null) return structuredClone(DEFAULT_CONFIG);
-  if (!isObj(input)) fail(where, 'the document', 'must be a mapping of settings');
-  noUnknownKeys(input, ['thresholds', 'trustedProxies', 'allowlist', 'knownRoutes', 'forms', 'rules', 'disableRules', 'jsonFields'], where, '');
-  const t = input.thresholds ?? {};
-  if (!isObj(t)) fail(where, 'thresholds', 'must be a mapping');
-  const tk = ['windowSeconds', 'bucketSeconds', 'score', 'distinctErrorPaths', 'cooldownSeconds', 'blockHours', 'latenessSeconds', 'horizons'];
-  noUnknownKeys(t, tk, where, 'thresholds.');
-  const d = DEFAULT_CONFIG;
-  const cfg: DetectorConfig = {
-    windowSeconds: positive(t, 'windowSeconds', where, 'thresholds.', d.windowSeconds),
-    bucketSeconds: positive(t, 'bucketSeconds', where, 'thresholds.', d.bucketSeconds),
-    scoreThreshold: positive(t, 'score', where, 'thresholds.', d.scoreThreshold),
-    distinctErrorPaths: positive(t, 'distinctErrorPaths', where, 'thresholds.', d.distinctErrorPaths),
-    cooldownSeconds: positive(t, 'cooldownSeconds', where, 'thresholds.', d.cooldownSeconds),
-    blockHours: positive(t, 'blockHours', where, 'thresholds.', d.blockHours),
-    latenessSeconds: positive(t, 'latenessSeconds', where, 'thresholds.', d.latenessSeconds),
-    horizons: horizons(t.horizons, where),
-    forms: forms(input.forms, where),
-    trustedProxies: cidrs(strings(input, 'trustedProxies', where, ''), where, 'trustedProxies'),
-    allowlist: { cidrs: [], userAgents: [] },
-    knownRoutes: strings(input, 'knownRoutes', where, ''),
-    rules: [],
-    disableRules: strings(input, 'disableRules', where, ''),
-    jsonFields: {},
-  };
-  if (cfg.windowSeconds % cfg.bucketSeconds !== 0) fail(where, 'thresholds.windowSeconds', `must be a multiple of bucketSeconds (${cfg.bucketSeconds})`);
-  const a = input.allowlist ?? {};
-  if (!isObj(a)) fail(where, 'allowlist', 'must be a mapping with cidrs and userAgents');
-  noUnknownKeys(a, ['cidrs', 'userAgents'], where, 'allowlist.');
-  cfg.allowlist = {
-    cidrs: cidrs(strings(a, 'cidrs', where, 'allowlist.'), where, 'allowlist.cidrs'),
-    userAgents: strings(a, 'userAgents', where, 'allowlist.'),
-  };
-  cfg.knownRoutes.forEach((r, i) => {
-    if (!r.startsWith('/')) fail(where, `knownRoutes[${i}]`, `must start with "/" (got "${r}")`);
-  });
-  const rules = input.rules ?? [];
-  if (!Array.isArray(rules)) fail(where, 'rules', 'must be a list of rules');
-  cfg.rules = rules.map((r, i) => checkRule(r, where, `rules[${i}]`));
-  const jf = input.jsonFields ?? {};
-  if (!isObj(jf)) fail(where, 'jsonFields', 'must be a mapping from field to a dotted path');
-  noUnknownKeys(jf, JSON_FIELDS, where, 'jsonFields.');
-  for (const [k, v] of Object.entries(jf)) {
-    const ok = typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
-    if (!ok) fail(where, `jsonFields.${k}`, 'must be a dotted path or a list of them');
-  }
-  cfg.jsonFields = jf as JsonFieldMap;
-  return cfg;
+  const r = safeParseDetectorConfig(input);
+  if (r.ok) return r.config;
+  throw new ConfigProblemsError(issueLines(r.issues, (field, message) => located(where, field, message)));
 }
+
+/**
+ * Where logs come from: one log format per key prefix/suffix (format omitted: detected per
+ * object). Used by cdk.json's `logs.sources` and the Lambda's `LOG_FORMATS`.
+ */
+export const logSourceSchema = settings({
+  prefix: z.string({ error: 'is required (use "" for the whole bucket)' }).meta({ description: 'key prefix ("" for the whole bucket)' }),
+  suffix: z.string().optional().meta({ description: 'key suffix, e.g. ".log.gz"' }),
+  format: z
+    .string()
+    .superRefine((v, ctx) => {
+      try {
+        makeParser(v);
+      } catch (e) {
+        problem(ctx, (e as Error).message);
+      }
+    })
+    .optional()
+    .meta({ description: 'a format as in --format (omitted: detected per object)' }),
+});
+/** One log source. */
+export type LogSource = z.output<typeof logSourceSchema>;

@@ -5,6 +5,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { Context, S3Event, S3EventRecord, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { DynamoStateStore } from '../adapters/dynamodb-state-store.js';
 import { type RuntimeConfig, formatFor, loadRuntimeConfig } from '../adapters/runtime-config.js';
+import { S3DetectorConfig, currentDetector, reportConfigCheck } from '../adapters/s3-detector-config.js';
 import { s3LineSource } from '../adapters/s3-line-source.js';
 import { SnsAlertPublisher } from '../adapters/sns-publisher.js';
 import { sanitize } from '../core/escape.js';
@@ -186,6 +187,7 @@ export function makeHandler(deps: HandlerDeps) {
 }
 
 let cached: ReturnType<typeof makeHandler> | undefined;
+let deployed: { config: RuntimeConfig; source: S3DetectorConfig; logger: Logger; metrics: Metrics } | undefined;
 
 /** Lambda entry point: clients and configuration are created once per container. */
 export const handler = async (event: SQSEvent | S3Event, context?: Context): Promise<SQSBatchResponse> => {
@@ -204,9 +206,14 @@ export const handler = async (event: SQSEvent | S3Event, context?: Context): Pro
       metrics.addMetric('StateItemLimit', MetricUnit.Count, 1);
       logger.warn('state item at its size limit: counts kept, evidence left out', { limit: what });
     };
+    const s3 = new S3Client({ maxAttempts: 5 });
+    if (config.configObject) {
+      const source = new S3DetectorConfig({ s3, ...config.configObject, now: Date.now, onCheck: reportConfigCheck(logger, metrics) });
+      deployed = { config, source, logger, metrics };
+    }
     cached = makeHandler({
       config,
-      s3: new S3Client({ maxAttempts: 5 }),
+      s3,
       store: new DynamoStateStore({ tableName: config.tableName, retentionHours: config.retentionHours, onLimit }),
       publisher: new SnsAlertPublisher({ topicArn: config.topicArn }),
       logger,
@@ -214,5 +221,6 @@ export const handler = async (event: SQSEvent | S3Event, context?: Context): Pro
       now: Date.now,
     });
   }
+  if (deployed) deployed.config.detector = await currentDetector(deployed);
   return cached(event, context);
 };

@@ -59,7 +59,7 @@ describe('runtime configuration', () => {
     assert.equal(formatFor(c, 'alb/AWSLogs/x.log.gz'), 'alb');
     assert.equal(formatFor(c, 'web/a.json'), 'json');
     assert.equal(formatFor(c, 'web/a.log'), 'combined');
-    assert.throws(() => loadRuntimeConfig({ ...good, LOG_FORMATS: '[{"prefix":"a/","format":"nope"}]' }), /LOG_FORMATS: unknown format "nope"/);
+    assert.throws(() => loadRuntimeConfig({ ...good, LOG_FORMATS: '[{"prefix":"a/","format":"nope"}]' }), /LOG_FORMATS: \[0\]\.format unknown format "nope"/);
   });
   it('refuses DETECTOR_CONFIG that is not JSON', () => {
     assert.throws(() => loadRuntimeConfig({ ...good, DETECTOR_CONFIG: '{oops' }), /DETECTOR_CONFIG is not valid JSON/);

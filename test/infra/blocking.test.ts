@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { parseBlockingConfig } from '../../infra/blocking-config.js';
+import { blockingSchema } from '../../infra/blocking-config.js';
 import { parseEnvironmentConfig } from '../../infra/config.js';
 import { DEFAULT_MAX_ENTRIES } from '../../lambdas/core/blocking.js';
 import { loadBlockConfig } from '../../lambdas/handlers/block-config.js';
@@ -181,7 +181,7 @@ describe('the blocking settings (environments.<name>.blocking)', () => {
     it(`refuses ${name}`, () => assert.throws(() => parseEnvironmentConfig('x', { ...base, blocking: raw }), message));
   }
   it('accepts existing sets in the scope and region they are in', () => {
-    assert.deepEqual(parseBlockingConfig({ enabled: true, ipSetArns: { v4: V4, v6: V6 }, durationHours: 12 }, 'b').ipSetArns, { v4: V4, v6: V6 });
+    assert.deepEqual(blockingSchema.parse({ enabled: true, ipSetArns: { v4: V4, v6: V6 }, durationHours: 12 }).ipSetArns, { v4: V4, v6: V6 });
   });
 });
 

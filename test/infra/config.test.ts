@@ -67,7 +67,7 @@ describe('environment settings are validated, naming the field', () => {
   }
   it('fills in defaults', () => {
     const c = parseEnvironmentConfig('x', base);
-    assert.deepEqual(c.lambda, { memoryMb: 512, timeoutSeconds: 120, maxConcurrency: 10, logRetentionDays: 30 });
+    assert.deepEqual(c.lambda, { memoryMb: 512, timeoutSeconds: 120, maxConcurrency: 10, logRetentionDays: 30, configRefreshSeconds: 60 });
     assert.equal(parseEnvironmentConfig('x', { ...base, lambda: { reservedConcurrency: 4 } }).lambda.maxConcurrency, 4, 'tied to the reserved concurrency');
     assert.equal(c.logs.expireAfterDays, 90);
     assert.equal(c.removalPolicy, 'retain', 'keeping data is the safe default');

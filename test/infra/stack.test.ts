@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -28,7 +30,7 @@ describe('cdk-nag (AwsSolutions)', { timeout: 120_000 }, () => {
 describe('log bucket (new, in dev)', () => {
   it('blocks public access, encrypts, expires objects, logs access, and refuses plain HTTP', () => {
     const buckets = dev.findResources('AWS::S3::Bucket');
-    assert.equal(Object.keys(buckets).length, 2, 'the log bucket and its access-log bucket');
+    assert.equal(Object.keys(buckets).length, 3, 'the log bucket, its access-log bucket, and the config bucket');
     for (const b of Object.values(buckets) as { Properties: Record<string, unknown> }[]) {
       assert.deepEqual(b.Properties.PublicAccessBlockConfiguration, {
         BlockPublicAcls: true,
@@ -43,7 +45,7 @@ describe('log bucket (new, in dev)', () => {
       LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 14, Status: 'Enabled' })]) },
     });
     const policies = dev.findResources('AWS::S3::BucketPolicy');
-    assert.equal(Object.keys(policies).length, 2);
+    assert.equal(Object.keys(policies).length, 3);
     for (const p of Object.values(policies) as { Properties: { PolicyDocument: { Statement: unknown } } }[]) {
       assert.ok(denyInsecure.test(p.Properties.PolicyDocument.Statement).isSuccess, 'SSL only');
     }
@@ -101,7 +103,9 @@ describe('the processor', () => {
           STATE_TABLE_NAME: { Ref: 'StateTable' },
           ALERT_TOPIC_ARN: { Ref: Match.stringLikeRegexp('^AlertsTopic') },
           ENVIRONMENT_NAME: 'dev',
-          DETECTOR_CONFIG: JSON.stringify({ thresholds: { cooldownSeconds: 900 }, trustedProxies: ['10.0.0.0/8'] }),
+          CONFIG_BUCKET: { Ref: Match.stringLikeRegexp('^DetectorConfigBucket') },
+          CONFIG_KEY: 'detector.json',
+          CONFIG_REFRESH_SECONDS: '60',
           LOG_FORMATS: JSON.stringify([
             { prefix: 'alb/', format: 'alb' },
             { prefix: 'cloudfront/', format: 'cloudfront' },
@@ -147,8 +151,9 @@ describe('the processor', () => {
       'sqs:ReceiveMessage',
     ]);
     const s3 = statements.find((s) => s.Action === 's3:GetObject');
-    assert.equal((s3?.Resource as unknown[]).length, 3, 'one resource per configured prefix');
+    assert.equal((s3?.Resource as unknown[]).length, 4, 'one resource per configured prefix, and the configuration object');
     assert.ok(JSON.stringify(s3?.Resource).includes('/alb/*'));
+    assert.ok(JSON.stringify(s3?.Resource).includes('/detector.json'), 'the configuration object, not the whole config bucket');
     // Its logs go to its own log group only, not to any (AWS's basic execution role: Resource *).
     const logs = statements.find((s) => Array.isArray(s.Action) && s.Action.includes('logs:PutLogEvents'));
     assert.match(String((logs?.Resource as { 'Fn::GetAtt': string[] })['Fn::GetAtt']?.[0]), /^ProcessorLogs/);
@@ -210,6 +215,7 @@ describe('topics, subscriptions, alarms, dashboard', () => {
     assert.deepEqual(alarms.map((a) => [a.Properties.MetricName, a.Properties.Threshold]).sort(), [
       ['ApproximateAgeOfOldestMessage', 1800],
       ['ApproximateNumberOfMessagesVisible', 1],
+      ['ConfigRejected', 1],
       ['Errors', 1],
     ]);
     for (const a of alarms) {
@@ -242,8 +248,8 @@ describe('optional SQS subscribers', () => {
 });
 
 describe('existing bucket (prod)', () => {
-  it('creates no bucket and reads only the configured prefixes of the named one', () => {
-    assert.equal(Object.keys(prod.findResources('AWS::S3::Bucket')).length, 0);
+  it('creates no log bucket and reads only the configured prefixes of the named one', () => {
+    assert.equal(Object.keys(prod.findResources('AWS::S3::Bucket')).length, 1, 'the config bucket only');
     prod.hasResourceProperties('Custom::S3BucketNotifications', { BucketName: 'example-prod-access-logs' });
     const json = JSON.stringify(prod.findResources('AWS::IAM::Policy'));
     assert.ok(json.includes(':s3:::example-prod-access-logs/AWSLogs/*'));
@@ -323,5 +329,64 @@ describe('least privilege for service principals, and true reasons', () => {
       assert.match(a.reason, /any log group.*Resource: \*/, `${a.path}`);
       assert.doesNotMatch(String(a.path), /Processor/, 'the processor has its own narrow role');
     }
+  });
+});
+
+describe('the detector configuration lives in S3, outside the function', () => {
+  const configBucket = (t: Template) =>
+    Object.entries(t.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } })) as [
+      string,
+      { Properties: Record<string, unknown>; DeletionPolicy?: string },
+    ][];
+  it('a versioned, encrypted, private, SSL-only bucket, retained in prod', () => {
+    for (const t of [dev, prod]) {
+      const found = configBucket(t);
+      assert.equal(found.length, 1);
+      const [id, bucket] = found[0] as [string, { Properties: Record<string, unknown>; DeletionPolicy?: string }];
+      assert.match(id, /^DetectorConfigBucket/);
+      assert.deepEqual(bucket.Properties.BucketEncryption, {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      });
+      assert.equal((bucket.Properties.PublicAccessBlockConfiguration as Record<string, boolean>).RestrictPublicBuckets, true);
+      const policy = Object.values(t.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: { Ref: id } } }))[0] as {
+        Properties: { PolicyDocument: { Statement: unknown } };
+      };
+      assert.ok(denyInsecure.test(policy.Properties.PolicyDocument.Statement).isSuccess, 'SSL only');
+    }
+    assert.equal((configBucket(prod)[0]?.[1] as { DeletionPolicy?: string }).DeletionPolicy, 'Retain');
+    assert.equal((configBucket(dev)[0]?.[1] as { DeletionPolicy?: string }).DeletionPolicy, 'Delete');
+  });
+  it('is written at deploy from cdk.json, whatever its size (no environment variable limit)', () => {
+    const envs = structuredClone(cdkContext.environments) as Record<string, { detector: Record<string, unknown> }>;
+    const routes = Array.from({ length: 200 }, (_, i) => `/shop/category-${i}/*`);
+    (envs.prod as { detector: Record<string, unknown> }).detector.knownRoutes = routes;
+    const built = buildStack('prod', envs);
+    const t = Template.fromStack(built.stack);
+    const deployment = only<{ Properties: { DestinationBucketName: unknown; Prune: boolean } }>(t, 'Custom::CDKBucketDeployment');
+    assert.equal(deployment.Properties.Prune, false, 'never deletes other objects');
+    assert.ok(JSON.stringify(routes).length > 4096, 'more than a Lambda environment could hold');
+    const fn = Object.values(t.findResources('AWS::Lambda::Function', { Properties: { Handler: 'index.handler', Runtime: 'nodejs22.x' } }));
+    assert.ok(!JSON.stringify(fn).includes('category-199'), 'the configuration is not in the function environment');
+    // The staged asset holds detector.json, exactly the validated configuration from cdk.json.
+    const assembly = built.app.synth();
+    const staged = readdirSync(assembly.directory)
+      .map((d) => join(assembly.directory, d, 'detector.json'))
+      .filter((f) => existsSync(f));
+    assert.equal(staged.length, 1);
+    assert.deepEqual(JSON.parse(readFileSync(staged[0] as string, 'utf8')), (envs.prod as { detector: unknown }).detector);
+  });
+  it('publishes its bucket name for probewatch config push', () => {
+    const outputs = prod.findOutputs('ConfigBucketName');
+    assert.equal(Object.keys(outputs).length, 1);
+  });
+  it('a rejected configuration raises an alarm to the operations topic', () => {
+    const alarm = only<{ Properties: { AlarmName: string; Dimensions: { Name: string; Value: string }[]; AlarmActions: { Ref: string }[] } }>(
+      prod,
+      'AWS::CloudWatch::Alarm',
+      { MetricName: 'ConfigRejected' },
+    );
+    assert.equal(alarm.Properties.AlarmName, 'ProbeWatch-prod-ConfigRejected', 'named so the key and topic policies let it publish');
+    assert.deepEqual(alarm.Properties.Dimensions.map((d) => `${d.Name}=${d.Value}`).sort(), ['environment=prod', 'service=probewatch']);
+    assert.match(alarm.Properties.AlarmActions[0]?.Ref ?? '', /^OperationsTopic/);
   });
 });

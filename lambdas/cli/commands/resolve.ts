@@ -26,6 +26,8 @@ export interface StackResources {
   dlqUrl: string;
   bucket: string;
   topicArn?: string;
+  /** The bucket holding detector.json (probewatch config push). */
+  configBucket?: string;
   /** Local emulators only: where each service listens, and their fixed credentials. */
   endpoints?: { s3: string; dynamo: string; sqs: string };
   credentials?: { accessKeyId: string; secretAccessKey: string };
@@ -59,6 +61,7 @@ export const OUTPUTS = {
   dlqUrl: 'DeadLetterQueueUrl',
   bucket: 'LogBucketName',
   topicArn: 'AlertTopicArn',
+  configBucket: 'ConfigBucketName',
 } as const;
 
 function isAlive(pid: number): boolean {
@@ -145,6 +148,7 @@ export async function resolveStack(
     dlqUrl: need('dlqUrl'),
     bucket: need('bucket'),
     ...(outputs[OUTPUTS.topicArn] ? { topicArn: outputs[OUTPUTS.topicArn] } : {}),
+    ...(outputs[OUTPUTS.configBucket] ? { configBucket: outputs[OUTPUTS.configBucket] } : {}),
   };
 }
 
