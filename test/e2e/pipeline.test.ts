@@ -11,7 +11,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamodb-state-store.js';
 import { SnsAlertPublisher } from '../../lambdas/adapters/sns-publisher.js';
-import type { AlertMessage } from '../../lambdas/core/ports.js';
+import type { AlertMessage, AlertRecord } from '../../lambdas/core/ports.js';
 import { LOGGED_STRING_MAX_CHARS, makeHandler } from '../../lambdas/handlers/process-logs.js';
 import { CapturedMetrics, localHandlerDeps, pumpQueue, readDlq, readTap, sqsEventOf } from '../../lambdas/local/driver.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
@@ -313,9 +313,9 @@ describe('pipeline end to end on local emulators (S3 → SQS → handler → Dyn
     const tableName = await freshTable();
     class KilledAfterPublish extends DynamoStateStore {
       kills = 1;
-      override async markAlertSent(source: string, owner: string): Promise<void> {
+      override async markAlertSent(source: string, owner: string, record: AlertRecord): Promise<void> {
         if (this.kills-- > 0) throw new Error('the function was killed right after SNS accepted the alert');
-        return super.markAlertSent(source, owner);
+        return super.markAlertSent(source, owner, record);
       }
     }
     const crashing = makeHandler(localHandlerDeps(stack, { tableName, store: new KilledAfterPublish({ tableName, client: stack.dynamo }) }));
