@@ -43,8 +43,7 @@ const count = (client: { middlewareStack: { add: (m: unknown, o: unknown) => voi
             const kind = `${name.replace('Command', '')} ${pk.startsWith('SRC#') ? (key?.sk?.S ?? '').replace(/#.*$/, '') : pk.replace(/#.*$/, '')}`;
             capacity.byKind[kind] = (capacity.byKind[kind] ?? 0) + u;
             capacity.byKind[`${kind} (writes)`] = (capacity.byKind[`${kind} (writes)`] ?? 0) + 1;
-          }
-          else capacity.read += units(r.output.ConsumedCapacity);
+          } else capacity.read += units(r.output.ConsumedCapacity);
           return r;
         } catch (e) {
           // A refused conditional write is billed too (at least one unit); DynamoDB Local does

@@ -65,7 +65,9 @@ export async function generateMix(lines: number, share: number, path: string, se
     await emit(`${ip} - - [${stamp()}] "GET ${page} HTTP/1.1" 200 ${1000 + Math.floor(rand() * 50000)} "https://www.example.com/" "${AGENT}"`);
     const assets = 2 + Math.floor(rand() * 7);
     for (let j = 0; j < assets && written < lines; j++) {
-      await emit(`${ip} - - [${stamp()}] "GET /static/asset-${Math.floor(rand() * 60)}.js HTTP/1.1" 200 ${500 + Math.floor(rand() * 90000)} "https://www.example.com${page}" "${AGENT}"`);
+      await emit(
+        `${ip} - - [${stamp()}] "GET /static/asset-${Math.floor(rand() * 60)}.js HTTP/1.1" 200 ${500 + Math.floor(rand() * 90000)} "https://www.example.com${page}" "${AGENT}"`,
+      );
     }
   }
   out.end(chunk);

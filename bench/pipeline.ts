@@ -140,7 +140,9 @@ const fmt = (x: number) => Math.round(x).toLocaleString('en');
 
 function printRun(r: PipelineRun, linesPerObject: number, batch: number): void {
   console.log(`handler on the local stack, ${r.label} (${r.objects} objects of ${linesPerObject.toLocaleString('en')} lines, gzip, ${batch} per invocation):`);
-  console.log(`  ${(r.objects / r.seconds).toFixed(1)} objects/s, ${fmt(r.lines / r.seconds)} lines/s (${r.seconds.toFixed(1)} s, ${r.cpuSeconds.toFixed(1)} s CPU)`);
+  console.log(
+    `  ${(r.objects / r.seconds).toFixed(1)} objects/s, ${fmt(r.lines / r.seconds)} lines/s (${r.seconds.toFixed(1)} s, ${r.cpuSeconds.toFixed(1)} s CPU)`,
+  );
   const wcu = perMillion(r, r.writeUnits);
   console.log(
     `  DynamoDB write units: ${fmt(wcu)} per million lines (goal ≤ ${fmt(WCU_PER_MILLION_GOAL)}: ${wcu <= WCU_PER_MILLION_GOAL ? 'met' : 'NOT met'}); ${fmt(perMillion(r, r.writes))} writes per million lines (${r.refusedWrites} refused conditional writes, counted at 1 unit)`,
@@ -178,7 +180,11 @@ function printCost(r: PipelineRun, memoryMb: number): number {
   const rows: [string, number, string][] = [
     ['DynamoDB writes', wcu * PRICE.writeUnit, `${fmt(r.writes * g)} writes, ${fmt(wcu)} write units`],
     ['DynamoDB reads', rcu * PRICE.readUnit, `${fmt(r.reads * g)} reads, ${fmt(rcu)} read units`],
-    ['Lambda', lambda.perGb * PRICE.gbSecond + invocations * PRICE.lambdaRequest, `${fmt(lambda.perGb)} GB-s at ${memoryMb} MB (${fmt(lambda.secondsPerGb)} s), ${fmt(invocations)} invocations`],
+    [
+      'Lambda',
+      lambda.perGb * PRICE.gbSecond + invocations * PRICE.lambdaRequest,
+      `${fmt(lambda.perGb)} GB-s at ${memoryMb} MB (${fmt(lambda.secondsPerGb)} s), ${fmt(invocations)} invocations`,
+    ],
     ['SNS', publishes * PRICE.publish, `${fmt(publishes)} publishes (e-mail: +$${(publishes * PRICE.email).toFixed(3)})`],
     ['S3 GET, SQS', objects * PRICE.s3Get + objects * 3 * PRICE.sqsRequest, `${fmt(objects)} objects`],
   ];

@@ -70,18 +70,33 @@ export const MAX_OBJECTS_PER_UPDATE = 25;
 /** Sample requests kept per hour item: the first written (evidence for a message, not counts). */
 export const MAX_SAMPLES_PER_ITEM = 1;
 
+/** Longest request line and user agent of a sample kept in an hour item (the alert's own samples are whole). */
+export const STORED_SAMPLE_FIELD_CHARS = 64;
+
+/** A sample as kept in an hour item: its request and user agent cut (it is evidence for people, not counts). */
+function storedSample(json: string): string {
+  try {
+    const x = JSON.parse(json) as Record<string, unknown>;
+    for (const k of ['r', 'u']) {
+      const v = x[k];
+      if (typeof v === 'string' && v.length > STORED_SAMPLE_FIELD_CHARS) x[k] = `${v.slice(0, STORED_SAMPLE_FIELD_CHARS - 1)}…`;
+    }
+    return JSON.stringify(x);
+  } catch {
+    return json.slice(0, 2 * STORED_SAMPLE_FIELD_CHARS);
+  }
+}
+
 /** Longest referer kept (the first of the hour item; shown in an alert's note). */
 export const MAX_REFERER_CHARS = 200;
 
-/** A bucket's offset in its hour as stored in counter names: seconds, base 36 (`c2s_x` = 100 s). */
-const offsetName = (start: number, hour: number) => Math.round((start - hour) / 1000).toString(36);
-
-/** One bucket as packed: its offset in the hour (seconds), score, error responses, error-path hashes. */
+/** One bucket as packed: its offset in the hour (seconds), score, error responses, error-path hashes, counters. */
 interface PackedBucket {
   offset: number;
   score: number;
   errors: number;
   paths: number[];
+  counts: Record<string, number>;
 }
 
 function writeVarint(out: number[], n: number): void {
@@ -94,13 +109,23 @@ function writeVarint(out: number[], n: number): void {
 }
 
 /**
- * Packs the buckets one write adds into one binary attribute: per bucket the offset from the
- * previous one (varint), the score (varint of twice an integer score; 1 then a float64 for any
- * other), error responses (varint), the number of path hashes (varint) and each hash (4 bytes).
- * About 4 bytes plus 4 per error path, where one attribute per bucket cost 30.
+ * Packs the buckets one write adds into one binary attribute: first the counter names it uses
+ * (count, then each as length and UTF-8), then per bucket the offset from the previous one
+ * (varint), the score (varint of twice an integer score; 1 then a float64 for any other), error
+ * responses (varint), the path hashes (count, then 4 bytes each) and the counters (count, then
+ * name index and value as varints). A bucket of one probe costs about 8 bytes, where one
+ * attribute per fact cost over 50.
  */
 export function packBuckets(buckets: readonly PackedBucket[], withPaths: boolean): Uint8Array {
   const out: number[] = [];
+  const names = [...new Set(buckets.flatMap((b) => Object.keys(b.counts)))];
+  const index = new Map(names.map((n, i) => [n, i]));
+  writeVarint(out, names.length);
+  for (const n of names) {
+    const bytes = Buffer.from(n, 'utf8');
+    writeVarint(out, bytes.length);
+    for (const x of bytes) out.push(x);
+  }
   let prev = 0;
   for (const b of [...buckets].sort((x, y) => x.offset - y.offset)) {
     writeVarint(out, b.offset - prev);
@@ -116,11 +141,17 @@ export function packBuckets(buckets: readonly PackedBucket[], withPaths: boolean
     const paths = withPaths ? b.paths : [];
     writeVarint(out, paths.length);
     for (const h of paths) out.push((h >>> 24) & 0xff, (h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff);
+    const counts = Object.entries(b.counts);
+    writeVarint(out, counts.length);
+    for (const [k, v] of counts) {
+      writeVarint(out, index.get(k) as number);
+      writeVarint(out, v);
+    }
   }
   return Uint8Array.from(out);
 }
 
-/** The inverse of {@link packBuckets}. Throws on a truncated value. */
+/** The inverse of {@link packBuckets}. Throws on a truncated or malformed value. */
 export function unpackBuckets(bytes: Uint8Array): PackedBucket[] {
   let i = 0;
   const byte = () => {
@@ -137,6 +168,13 @@ export function unpackBuckets(bytes: Uint8Array): PackedBucket[] {
       mul *= 0x80;
     }
   };
+  const names: string[] = [];
+  for (let n = varint(); n > 0; n--) {
+    const len = varint();
+    if (i + len > bytes.length) throw new Error('truncated bucket data');
+    names.push(Buffer.from(bytes.subarray(i, i + len)).toString('utf8'));
+    i += len;
+  }
   const out: PackedBucket[] = [];
   let offset = 0;
   while (i < bytes.length) {
@@ -149,10 +187,15 @@ export function unpackBuckets(bytes: Uint8Array): PackedBucket[] {
       score = f.getFloat64(0);
     } else score = s / 2;
     const errors = varint();
-    const n = varint();
     const paths: number[] = [];
-    for (let k = 0; k < n; k++) paths.push(((byte() << 24) | (byte() << 16) | (byte() << 8) | byte()) >>> 0);
-    out.push({ offset, score, errors, paths });
+    for (let n = varint(); n > 0; n--) paths.push(((byte() << 24) | (byte() << 16) | (byte() << 8) | byte()) >>> 0);
+    const counts: Record<string, number> = {};
+    for (let n = varint(); n > 0; n--) {
+      const name = names[varint()];
+      if (name === undefined) throw new Error('unknown counter in bucket data');
+      counts[name] = (counts[name] ?? 0) + varint();
+    }
+    out.push({ offset, score, errors, paths, counts });
   }
   return out;
 }
@@ -162,8 +205,7 @@ const hashNumber = (p: string) => (/^[0-9a-f]{8}$/.test(p) ? Number.parseInt(p, 
 
 /**
  * What one object adds to one hour item: totals (on the object's first hour only) as attributes
- * `ADD` merges, its buckets (packed by the write, see {@link packBuckets}) and its counters
- * `c<o>_<counter>` (threshold rules, form posts; `<o>` the bucket's offset in base 36).
+ * `ADD` merges, and its buckets (packed by the write, see {@link packBuckets}).
  * Short names and packed values: an item's size is what every write to it costs.
  */
 function partOf(delta: SourceDelta, hour: number, buckets: readonly StoredBucket[], withTotals: boolean): Part {
@@ -179,15 +221,15 @@ function partOf(delta: SourceDelta, hour: number, buckets: readonly StoredBucket
   }
   const packed: PackedBucket[] = [];
   for (const b of buckets) {
-    const offset = Math.round((b.start - hour) / 1000);
-    packed.push({ offset, score: b.score, errors: b.counts[ERROR_COUNTER] ?? 0, paths: b.paths.map(hashNumber) });
-    for (const [counter, n] of Object.entries(b.counts)) if (n && counter !== ERROR_COUNTER) add(`c${offsetName(b.start, hour)}_${counter}`, n);
+    const counts: Record<string, number> = {};
+    for (const [counter, n] of Object.entries(b.counts)) if (n && counter !== ERROR_COUNTER) counts[counter] = n;
+    packed.push({ offset: Math.round((b.start - hour) / 1000), score: b.score, errors: b.counts[ERROR_COUNTER] ?? 0, paths: b.paths.map(hashNumber), counts });
   }
   return {
     marker: objectMarker(delta.objectId),
     clauses,
     buckets: packed,
-    samples: withTotals ? delta.samples : [],
+    samples: withTotals ? delta.samples.slice(0, MAX_SAMPLES_PER_ITEM).map(storedSample) : [],
     referer: delta.referer.length > MAX_REFERER_CHARS ? delta.referer.slice(0, MAX_REFERER_CHARS) : delta.referer,
   };
 }
@@ -228,10 +270,10 @@ function rethrow(what: string, e: unknown): never {
  * kept small and written once per source per batch:
  *
  * - `SRC#<source>` / `W#<hour>`: one item per source per hour of event time: totals `req`,
- *   `score`, `ts` (first/last), `l_<category>`, `st_<status>`, `rules`; per 10-second bucket
- *   `b<o>` score, `e<o>` error responses, `h<o>` error-path hashes, `c<o>_<counter>` counters
- *   (`<o>`: the bucket's offset in the hour, seconds in base 36), so one `ADD` merges a batch
- *   whatever else was written concurrently; `objs` holds the markers of the objects applied (the
+ *   `score`, `ts` (first/last), `l_<category>`, `st_<status>`, `rules` (`ADD` merges them whatever
+ *   else was written concurrently); the 10-second buckets of each write packed in one binary
+ *   attribute of its own, `d<marker of its first object>` (score, error responses, error-path
+ *   hashes, counters: see packBuckets); `objs` holds the markers of the objects applied (the
  *   condition on it makes re-applying a no-op); `smp` (up to 2 samples) and `ref` are the first
  *   written in the hour.
  * - `SRC#<source>` / `ALERT`: the alert claim (last alert time in event time, severity, status,
@@ -433,11 +475,12 @@ export class DynamoStateStore implements StateStore, StateInspector {
     for (const p of parts) {
       for (const b of p.buckets) {
         const x = byOffset.get(b.offset);
-        if (!x) byOffset.set(b.offset, { ...b, paths: [...b.paths] });
+        if (!x) byOffset.set(b.offset, { ...b, paths: [...b.paths], counts: { ...b.counts } });
         else {
           x.score += b.score;
           x.errors += b.errors;
           for (const h of b.paths) if (!x.paths.includes(h)) x.paths.push(h);
+          for (const [k, n] of Object.entries(b.counts)) x.counts[k] = (x.counts[k] ?? 0) + n;
         }
       }
     }
@@ -908,8 +951,6 @@ export class DynamoStateStore implements StateStore, StateInspector {
   }
 }
 
-/** Counter attributes `c<o>_<counter>` (offset `<o>` in base 36). */
-const COUNTER_ATTR = /^c([0-9a-z]{1,3})_(.+)$/;
 /** Bucket attributes of items written before buckets were packed: `b<s>_s`, `b<s>_p`, `b<s>_c_<counter>`. */
 const OLD_BUCKET_ATTR = /^b(\d+)_(s|p|c_(.+))$/;
 
@@ -963,14 +1004,9 @@ export function mergeItems(source: string, items: readonly Item[]): MergedSource
           x.score += b.score;
           if (b.errors) x.counts[ERROR_COUNTER] = (x.counts[ERROR_COUNTER] ?? 0) + b.errors;
           for (const h of b.paths) x.paths.add(h.toString(16).padStart(8, '0'));
+          for (const [c, n] of Object.entries(b.counts)) x.counts[c] = (x.counts[c] ?? 0) + n;
         }
       } else {
-        const c = COUNTER_ATTR.exec(k);
-        if (c) {
-          const x = bucketAt(hour + Number.parseInt(c[1] as string, 36) * 1000);
-          x.counts[c[2] as string] = (x.counts[c[2] as string] ?? 0) + Number(v);
-          continue;
-        }
         const o = OLD_BUCKET_ATTR.exec(k);
         if (!o) continue;
         const x = bucketAt(hour + Number(o[1]) * 1000);
