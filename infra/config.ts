@@ -40,6 +40,13 @@ export interface EnvironmentConfig {
     maxConcurrency: number;
     /** Executions reserved for (and capping) the function; at least maxConcurrency. */
     reservedConcurrency?: number;
+    /**
+     * Objects (queue messages) per invocation at most: a batch writes each flagged source once,
+     * so larger batches cost fewer DynamoDB writes. @default 100
+     */
+    batchSize: number;
+    /** Seconds the queue may wait to fill a batch (0–300; at least 1 above 10 objects). @default 60 */
+    batchWindowSeconds: number;
     logRetentionDays: number;
   };
   removalPolicy: 'retain' | 'destroy';
@@ -148,7 +155,7 @@ export function parseEnvironmentConfig(name: string, raw: unknown): EnvironmentC
 
   const lambda = raw.lambda ?? {};
   if (!isObj(lambda)) return fail('lambda', 'must be an object');
-  known(lambda, ['memoryMb', 'timeoutSeconds', 'maxConcurrency', 'reservedConcurrency', 'logRetentionDays'], 'lambda.');
+  known(lambda, ['memoryMb', 'timeoutSeconds', 'maxConcurrency', 'reservedConcurrency', 'logRetentionDays', 'batchSize', 'batchWindowSeconds'], 'lambda.');
   const logRetentionDays = num(lambda, 'logRetentionDays', 'lambda.', 30, 1, 3653);
   if (!LOG_RETENTION.includes(logRetentionDays)) fail('lambda.logRetentionDays', `must be one of CloudWatch's values: ${LOG_RETENTION.join(', ')}`);
   // The SQS event source's maximum concurrency is 2 to 1,000.
@@ -162,6 +169,11 @@ export function parseEnvironmentConfig(name: string, raw: unknown): EnvironmentC
       `must not exceed lambda.reservedConcurrency (${maxConcurrency} > ${reserved}), or throttled messages are dead-lettered unprocessed`,
     );
   }
+
+  // Lambda takes up to 10,000 messages per batch from a standard queue, more than 10 only with a window.
+  const batchSize = num(lambda, 'batchSize', 'lambda.', 100, 1, 10_000);
+  const batchWindowSeconds = num(lambda, 'batchWindowSeconds', 'lambda.', 60, 0, 300);
+  if (batchSize > 10 && batchWindowSeconds < 1) fail('lambda.batchWindowSeconds', `must be at least 1 when lambda.batchSize is over 10 (got ${batchSize})`);
 
   const removal = raw.removalPolicy ?? 'retain';
   if (removal !== 'retain' && removal !== 'destroy') fail('removalPolicy', `must be "retain" or "destroy" (got "${removal}")`);
@@ -182,6 +194,8 @@ export function parseEnvironmentConfig(name: string, raw: unknown): EnvironmentC
       timeoutSeconds: num(lambda, 'timeoutSeconds', 'lambda.', 120, 10, 900),
       maxConcurrency,
       ...(reserved !== undefined ? { reservedConcurrency: reserved } : {}),
+      batchSize,
+      batchWindowSeconds,
       logRetentionDays,
     },
     removalPolicy: removal as 'retain' | 'destroy',
