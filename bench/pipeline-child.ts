@@ -38,9 +38,11 @@ const count = (client: { middlewareStack: { add: (m: unknown, o: unknown) => voi
             const u = units(r.output.ConsumedCapacity);
             capacity.write += u;
             // By item kind: the sort key's prefix (W# windows, ALERT claims, OBJ) or the partition's.
-            const key = (args.input.Key ?? args.input.Item) as Record<string, { S?: string }> | undefined;
-            const pk = key?.pk?.S ?? '';
-            const kind = `${name.replace('Command', '')} ${pk.startsWith('SRC#') ? (key?.sk?.S ?? '').replace(/#.*$/, '') : pk.replace(/#.*$/, '')}`;
+            // Keys are plain strings before the document client marshalls them, { S } after.
+            const key = (args.input.Key ?? args.input.Item) as Record<string, string | { S?: string }> | undefined;
+            const str = (v: string | { S?: string } | undefined) => (typeof v === 'string' ? v : (v?.S ?? ''));
+            const pk = str(key?.pk);
+            const kind = `${name.replace('Command', '')} ${pk.startsWith('SRC#') ? str(key?.sk).replace(/#.*$/, '') : pk.replace(/#.*$/, '')}`;
             capacity.byKind[kind] = (capacity.byKind[kind] ?? 0) + u;
             capacity.byKind[`${kind} (writes)`] = (capacity.byKind[`${kind} (writes)`] ?? 0) + 1;
           } else capacity.read += units(r.output.ConsumedCapacity);

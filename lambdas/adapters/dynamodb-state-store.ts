@@ -375,11 +375,12 @@ export class DynamoStateStore implements StateStore, StateInspector {
    */
   private async applyToHour(source: string, hour: number, parts: Part[], expiresAt: number): Promise<void> {
     let group: Part[] = [];
-    let clauses = 0;
+    // Clauses of the update: the same attribute of several objects is one clause.
+    const names = new Set<string>();
     const flush = async () => {
       if (group.length) await this.applyGroup(source, hour, group, expiresAt);
       group = [];
-      clauses = 0;
+      names.clear();
     };
     for (const part of parts) {
       if (part.clauses.length > MAX_CLAUSES / 2) {
@@ -403,9 +404,10 @@ export class DynamoStateStore implements StateStore, StateInspector {
         }
         continue;
       }
-      if (clauses + part.clauses.length > MAX_CLAUSES || group.length >= MAX_OBJECTS_PER_UPDATE) await flush();
+      const added = part.clauses.filter((c) => !names.has(c.name)).length;
+      if (names.size + added > MAX_CLAUSES || group.length >= MAX_OBJECTS_PER_UPDATE) await flush();
       group.push(part);
-      clauses += part.clauses.length;
+      for (const c of part.clauses) names.add(c.name);
     }
     await flush();
   }
