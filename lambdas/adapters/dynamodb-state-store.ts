@@ -336,6 +336,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
   async applyDeltas(deltas: readonly SourceDelta[], nowSec: number, aroundMs = HOUR_MS): Promise<MergedSourceState> {
     const first = deltas[0];
     if (!first) throw new AdapterError('DynamoDB: applyDeltas needs at least one delta');
+    if (deltas.some((d) => d.source !== first.source)) throw new AdapterError('DynamoDB: applyDeltas takes the deltas of one source');
     // Whole hours around the deltas' hours: the longest horizon must see every item it spans.
     const around = Math.max(HOUR_MS, Math.ceil(aroundMs / HOUR_MS) * HOUR_MS);
     // Per hour item, what each object adds to it.

@@ -271,6 +271,84 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(await s.claimAlert(claimOf('a', { owner: 'a2' }), NOW), 'claimed');
   });
 
+  it('inspection: alerts by time (newest first, limited, joined with live blocks), a source described, the top sources', async () => {
+    const { s, tableName } = await store();
+    await s.applyDeltas([delta('o1'), delta('o2')], NOW);
+    await assert.rejects(s.applyDeltas([delta('o1'), delta('o3', { source: '198.51.100.2' })], NOW), /one source/);
+    await s.applyDeltas(
+      [delta('o2', { source: '198.51.100.2', score: 500, buckets: [{ start: T0, score: 500, paths: ['bbbb0001'], counts: { '~err': 2 } }] })],
+      NOW,
+    );
+    const nowMs = Date.now();
+    const c = claimOf('o1', { source: '198.51.100.1', publishedAt: nowMs - 60_000, leaseUntil: Math.floor(nowMs / 1000) + 300 });
+    assert.equal(await s.claimAlert(c, NOW), 'claimed');
+    await s.markAlertSent(c.source, c.owner, recordOf(c));
+    const older = { ...recordOf(c), alertId: 'id-older', publishedAt: new Date(nowMs - 2 * 86_400_000).toISOString() };
+    await s.markAlertSent(c.source, c.owner, older);
+    await stack.dynamo.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          pk: { S: 'BLOCKS' },
+          sk: { S: '198.51.100.1/32' },
+          cidr: { S: '198.51.100.1/32' },
+          source: { S: '198.51.100.1' },
+          until: { S: new Date(nowMs + 3_600_000).toISOString() },
+          dryRun: { BOOL: true },
+          expiresAt: { N: String(NOW + 90_000) },
+        },
+      }),
+    );
+    const alerts = await s.listAlerts(nowMs - 3 * 86_400_000, nowMs, 10);
+    assert.deepEqual(
+      alerts.map((a) => a.alertId),
+      ['id-o1', 'id-older'],
+      'newest first, across day partitions',
+    );
+    assert.deepEqual(alerts[0], { ...recordOf(c), blockedUntil: new Date(nowMs + 3_600_000).toISOString() });
+    assert.deepEqual(
+      (await s.listAlerts(nowMs - 3 * 86_400_000, nowMs, 1)).map((a) => a.alertId),
+      ['id-o1'],
+      'the limit holds',
+    );
+    assert.deepEqual(await s.listAlerts(nowMs - 3_600_000, nowMs, 10).then((a) => a.map((x) => x.alertId)), ['id-o1'], 'the time range holds');
+
+    const view = await s.describeSource('198.51.100.1', NOW * 1000);
+    assert.equal(view?.requests, 6);
+    assert.equal(view?.score, 30);
+    assert.deepEqual(view?.labels, { 'cgi-probe': 6 });
+    assert.deepEqual(
+      view?.windows.map((w) => [w.start, w.score]),
+      [
+        [new Date(T0).toISOString(), 20],
+        [new Date(T0 + 20_000).toISOString(), 10],
+      ],
+    );
+    assert.deepEqual(
+      view?.long.map((l) => [l.horizon, l.score, l.paths]),
+      [
+        ['1h', 30, 3],
+        ['24h', 30, 3],
+      ],
+    );
+    assert.equal(view?.alert?.status, 'sent', 'the claim is pending in the item, but its record exists');
+    assert.equal(view?.alert?.alertId, 'id-o1');
+    assert.deepEqual(view?.block, { cidr: '198.51.100.1/32', until: new Date(nowMs + 3_600_000).toISOString(), dryRun: true });
+    assert.match(view?.samples[0] ?? '', /^1970-01-01T00:00:00.001Z 404 GET \/cgi-bin\/x HTTP\/1.1$/);
+    assert.equal(await s.describeSource('192.0.2.200', NOW * 1000), undefined);
+
+    const top = await s.topSources(T0 + HOUR, 5);
+    assert.deepEqual(
+      top.map((v) => [v.source, v.score]),
+      [
+        ['198.51.100.2', 500],
+        ['198.51.100.1', 30],
+      ],
+      'by score, each object counted once',
+    );
+    assert.equal((await s.topSources(T0 + HOUR, 1)).length, 1);
+  });
+
   it('object claims', async () => {
     const { s } = await store();
     assert.equal(await s.isObjectDone('x'), false);
