@@ -1,32 +1,68 @@
 /**
  * Child process of the pipeline benchmark: drives the real handler from the local stack whose
- * endpoints are in the environment, counts DynamoDB writes and SNS publishes on the wire, and
- * prints one JSON line with the numbers and this process's peak RSS.
+ * endpoints are in the environment, in batches of BATCH objects (as the SQS event source hands
+ * them over with a batching window), counts DynamoDB calls and the capacity DynamoDB Local
+ * reports for each (ReturnConsumedCapacity: TOTAL), SNS publishes, and prints one JSON line with
+ * the numbers, this process's CPU time and its peak RSS.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { makeHandler } from '../lambdas/handlers/process-logs.js';
-import { CapturedMetrics, localHandlerDeps, pumpQueue } from '../lambdas/local/driver.js';
+import { CapturedMetrics, localHandlerDeps, sqsEventOf } from '../lambdas/local/driver.js';
 import type { LocalStack } from '../lambdas/local/stack.js';
 
 const env = process.env;
 const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const region = 'us-east-1';
+const BATCH = Number(env.BATCH ?? 10);
 const counts: Record<string, number> = {};
-const count = (client: { middlewareStack: { add: (m: unknown, o: unknown) => void } }) =>
+const capacity = { write: 0, read: 0, refusedWrites: 0, byKind: {} as Record<string, number> };
+const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand', 'TransactWriteItemsCommand']);
+const READS = new Set(['GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand']);
+type Capacity = { CapacityUnits?: number } | { CapacityUnits?: number }[] | undefined;
+const units = (c: Capacity) => (Array.isArray(c) ? c : c ? [c] : []).reduce((n, x) => n + (x.CapacityUnits ?? 0), 0);
+const count = (client: { middlewareStack: { add: (m: unknown, o: unknown) => void } }, measure: boolean) =>
   client.middlewareStack.add(
-    (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
-      counts[context.commandName ?? '?'] = (counts[context.commandName ?? '?'] ?? 0) + 1;
-      return next(args);
-    },
+    (next: (a: unknown) => Promise<{ output: { ConsumedCapacity?: Capacity } }>, context: { commandName?: string }) =>
+      async (args: { input: Record<string, unknown> }) => {
+        const name = context.commandName ?? '?';
+        counts[name] = (counts[name] ?? 0) + 1;
+        const write = WRITES.has(name);
+        if (!measure || !(write || READS.has(name))) return next(args);
+        args.input.ReturnConsumedCapacity = 'TOTAL';
+        try {
+          const r = await next(args);
+          if (write) {
+            const u = units(r.output.ConsumedCapacity);
+            capacity.write += u;
+            // By item kind: the sort key's prefix (W# windows, ALERT claims, OBJ) or the partition's.
+            // Keys are plain strings before the document client marshalls them, { S } after.
+            const key = (args.input.Key ?? args.input.Item) as Record<string, string | { S?: string }> | undefined;
+            const str = (v: string | { S?: string } | undefined) => (typeof v === 'string' ? v : (v?.S ?? ''));
+            const pk = str(key?.pk);
+            const kind = `${name.replace('Command', '')} ${pk.startsWith('SRC#') ? str(key?.sk).replace(/#.*$/, '') : pk.replace(/#.*$/, '')}`;
+            capacity.byKind[kind] = (capacity.byKind[kind] ?? 0) + u;
+            capacity.byKind[`${kind} (writes)`] = (capacity.byKind[`${kind} (writes)`] ?? 0) + 1;
+          } else capacity.read += units(r.output.ConsumedCapacity);
+          return r;
+        } catch (e) {
+          // A refused conditional write is billed too (at least one unit); DynamoDB Local does
+          // not report it, so it is counted at one unit, a lower bound.
+          if (write && (e as Error).name === 'ConditionalCheckFailedException') {
+            capacity.refusedWrites++;
+            capacity.write += 1;
+          }
+          throw e;
+        }
+      },
     { step: 'initialize', name: 'countCommands' },
   );
 const dynamo = new DynamoDBClient({ region, endpoint: env.DYNAMO, credentials });
 const sns = new SNSClient({ region, endpoint: env.FAUXQS, credentials });
-count(dynamo as never);
-count(sns as never);
+count(dynamo as never, true);
+count(sns as never, false);
 const stack = {
   region,
   bucket: env.BUCKET,
@@ -52,18 +88,71 @@ const metrics = new CapturedMetrics({ namespace: 'ProbeWatch', serviceName: 'pro
 // The stack object carries the counting clients; localHandlerDeps builds the store and the
 // publisher on them.
 const handler = makeHandler(localHandlerDeps(stack, { metrics }));
+
+/**
+ * Feeds the queue to the handler in batches of up to BATCH messages (SQS hands over 10 per
+ * receive; the event source collects them up to its batch size), with partial batch failures
+ * made visible again and dead-lettered after 3 receives, as the Lambda service does.
+ */
+async function pump(): Promise<{ batches: number; messages: number; failures: number; deadLettered: number }> {
+  const result = { batches: 0, messages: 0, failures: 0, deadLettered: 0 };
+  const receives = new Map<string, number>();
+  for (let idle = 0; idle < 2; ) {
+    const msgs: Message[] = [];
+    while (msgs.length < BATCH) {
+      const r = await stack.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: stack.queueUrl, MaxNumberOfMessages: Math.min(10, BATCH - msgs.length), WaitTimeSeconds: 0 }),
+      );
+      if (!r.Messages?.length) break;
+      msgs.push(...r.Messages);
+    }
+    if (msgs.length === 0) {
+      idle++;
+      await new Promise((res) => setTimeout(res, 30));
+      continue;
+    }
+    idle = 0;
+    result.batches++;
+    result.messages += msgs.length;
+    const response = await handler(sqsEventOf(stack, msgs));
+    const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+    for (const m of msgs) {
+      const id = m.MessageId ?? '';
+      if (!failed.has(id)) {
+        await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.queueUrl, ReceiptHandle: m.ReceiptHandle }));
+        continue;
+      }
+      result.failures++;
+      const n = (receives.get(id) ?? 0) + 1;
+      receives.set(id, n);
+      if (n >= 3) {
+        await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.dlqUrl, MessageBody: m.Body ?? '' }));
+        await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.queueUrl, ReceiptHandle: m.ReceiptHandle }));
+        result.deadLettered++;
+      } else {
+        await stack.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: stack.queueUrl, ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0 }));
+      }
+    }
+  }
+  return result;
+}
+
 const start = process.hrtime.bigint();
-const pumped = await pumpQueue(stack, handler);
+const cpuStart = process.cpuUsage();
+const pumped = await pump();
 const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+const cpu = process.cpuUsage(cpuStart);
 process.stdout.write(
   `${JSON.stringify({
     seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     pumped,
     lines: metrics.total('LinesRead'),
     objects: pumped.messages,
     alerts: metrics.total('AlertsPublished'),
     sourcesFlagged: metrics.total('SourcesFlagged'),
     commands: counts,
+    capacity,
     peakRssMb: process.resourceUsage().maxRSS / 1024,
   })}\n`,
 );

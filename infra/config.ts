@@ -95,6 +95,12 @@ export const environmentShape = {
         description: `most invocations the queue starts at once (default: reservedConcurrency, else ${DEFAULT_MAX_CONCURRENCY}); at most reservedConcurrency`,
       }),
     reservedConcurrency: wholeNumber(2, 1000).optional().meta({ description: 'executions reserved for (and capping) the function' }),
+    batchSize: wholeNumber(1, 10_000)
+      .default(100)
+      .meta({ description: 'objects (queue messages) per invocation at most: a batch writes each flagged source once, so larger batches cost fewer writes' }),
+    batchWindowSeconds: wholeNumber(0, 300)
+      .default(60)
+      .meta({ description: 'seconds the queue may wait to fill a batch (at least 1 when batchSize is over 10)' }),
     logRetentionDays: z
       .literal(LOG_RETENTION, { error: (iss) => `must be one of CloudWatch's values: ${LOG_RETENTION.join(', ')} (got ${shown(iss.input)})` })
       .default(30)
@@ -155,6 +161,9 @@ function checkTogether(c: Shape, ctx: z.core.$RefinementCtx): void {
       'maxConcurrency',
     ]);
   }
+  // Lambda takes more than 10 messages per batch from a standard queue only with a batching window.
+  if (c.lambda.batchSize > 10 && c.lambda.batchWindowSeconds < 1)
+    problem(ctx, `must be at least 1 when lambda.batchSize is over 10 (got ${c.lambda.batchSize})`, ['lambda', 'batchWindowSeconds']);
   // The detector with the same schema as the CLI and the Lambda, engine included.
   const detector = detectorConfigSchema.safeParse(c.detector ?? {}, { error: configErrorMap });
   if (!detector.success)

@@ -190,21 +190,23 @@ export class ProbeWatchStack extends Stack {
     // concurrency is at least this, checked in the config), so no batch is throttled and counted
     // as a receive towards the dead-letter queue.
     this.fn.addEventSource(
+      // Large batches (up to the window) cost fewer DynamoDB writes: each flagged source is
+      // written once per batch. ALB writes its objects every 5 minutes, so a window gathers them.
       new SqsEventSource(ingest.queue, {
-        batchSize: 10,
-        maxBatchingWindow: Duration.seconds(5),
+        batchSize: config.lambda.batchSize,
+        maxBatchingWindow: Duration.seconds(config.lambda.batchWindowSeconds),
         reportBatchItemFailures: true,
         maxConcurrency: config.lambda.maxConcurrency,
       }),
     );
     // Least privilege: read the objects the notifications announce (each source's prefix and
-    // suffix) only, the four DynamoDB calls the state store makes, publish to the alert topic.
+    // suffix) only, the five DynamoDB calls the state store makes, publish to the alert topic.
     iam.Grant.addToPrincipal({
       grantee: this.fn,
       actions: ['s3:GetObject'],
       resourceArns: config.logs.sources.map((s) => bucket.arnForObjects(objectPattern(s))),
     });
-    this.table.grant(this.fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
+    this.table.grant(this.fn, 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
     this.alertTopic.grantPublish(this.fn);
     detectorConfig.grantRead(this.fn);
 

@@ -1,17 +1,32 @@
-import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandOutput,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ERROR_COUNTER } from '../core/aggregate.js';
 import { AdapterError } from '../core/errors.js';
 import {
+  type AlertRecord,
   type ClaimRequest,
   type ClaimResult,
   type MergedSourceState,
   type SourceDelta,
+  type SourceView,
+  type StateInspector,
   type StateStore,
   type StoredBucket,
   emptyMergedState,
+  objectMarker,
 } from '../core/ports.js';
 import { SEVERITIES, type Severity } from '../core/rules/types.js';
+import { coarsen, longPeak, pathHashNumber } from '../core/window.js';
 
 const HOUR_MS = 3_600_000;
 /** Clauses per UpdateItem: keeps every expression well under DynamoDB's 4 KB limit. */
@@ -28,23 +43,198 @@ export interface DynamoStateStoreOptions {
   retentionHours?: number;
   /** How long an object stays marked as processed (SQS keeps messages 4 days by default). @default 96 */
   objectRetentionHours?: number;
-  /** Told when a bound is hit (`item-size`: evidence left out of a full item), for metrics. */
+  /** Long horizons a source view reports peaks for. @default 1 h and 24 h */
+  horizonsMs?: number[];
+  /**
+   * Told when a bound is hit, for metrics and for people: `item-size` (evidence left out of a full
+   * item), `scan-limit` / `blocks-limit` (an inspection read stopped at its bound: the answer is partial).
+   */
   onLimit?: (what: string) => void;
 }
 
-/** One attribute an update adds; bulky ones (samples, path hashes) are left out of a full item. */
-type Clause = { name: string; value: unknown; bulky?: boolean };
+/** One attribute an update adds (`ADD`: numbers add up, sets unite). */
+type Clause = { name: string; value: unknown };
+
+/** What one object adds to one hour item. */
+interface Part {
+  marker: string;
+  clauses: Clause[];
+  buckets: PackedBucket[];
+  samples: string[];
+  referer: string;
+}
 
 /** Overflow items per source-hour for counts that no longer fit the hour item. */
 export const MAX_OVERFLOW_ITEMS = 8;
 
-/** Object ids kept in items are cut to this many characters (plus a hash), so 1-KB keys cannot fill an item. */
-export const MAX_OBJECT_MARKER = 200;
+/** Objects whose parts one update carries at most (each adds a clause to the condition). */
+export const MAX_OBJECTS_PER_UPDATE = 25;
 
-/** The object id as stored in `objs`: whole when short, else cut with a hash that keeps it unique. */
-export function objectMarker(id: string): string {
-  if (id.length <= MAX_OBJECT_MARKER) return id;
-  return `${id.slice(0, MAX_OBJECT_MARKER - 18)}…#${createHash('sha256').update(id).digest('hex').slice(0, 16)}`;
+/** Sample requests kept per hour item: the first written (evidence for a message, not counts). */
+export const MAX_SAMPLES_PER_ITEM = 1;
+
+/** Longest request line and user agent of a sample kept in an hour item (the alert's own samples are whole). */
+export const STORED_SAMPLE_FIELD_CHARS = 64;
+
+/** A sample as kept in an hour item: its request and user agent cut (it is evidence for people, not counts). */
+function storedSample(json: string): string {
+  try {
+    const x = JSON.parse(json) as Record<string, unknown>;
+    for (const k of ['r', 'u']) {
+      const v = x[k];
+      if (typeof v === 'string' && v.length > STORED_SAMPLE_FIELD_CHARS) x[k] = `${v.slice(0, STORED_SAMPLE_FIELD_CHARS - 1)}…`;
+    }
+    return JSON.stringify(x);
+  } catch {
+    return json.slice(0, 2 * STORED_SAMPLE_FIELD_CHARS);
+  }
+}
+
+/** Longest referer kept (the first of the hour item; shown in an alert's note). */
+export const MAX_REFERER_CHARS = 200;
+
+/** One bucket as packed: its offset in the hour (seconds), score, error responses, error-path hashes, counters. */
+interface PackedBucket {
+  offset: number;
+  score: number;
+  errors: number;
+  paths: number[];
+  counts: Record<string, number>;
+}
+
+function writeVarint(out: number[], n: number): void {
+  let v = Math.max(0, Math.floor(n));
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+}
+
+/**
+ * Packs the buckets one write adds into one binary attribute: first the counter names it uses
+ * (count, then each as length and UTF-8), then per bucket the offset from the previous one
+ * (varint), the score (varint of twice an integer score; 1 then a float64 for any other), error
+ * responses (varint), the path hashes (count, then 4 bytes each) and the counters (count, then
+ * name index and value as varints). A bucket of one probe costs about 8 bytes, where one
+ * attribute per fact cost over 50.
+ */
+export function packBuckets(buckets: readonly PackedBucket[], withPaths: boolean): Uint8Array {
+  const out: number[] = [];
+  const names = [...new Set(buckets.flatMap((b) => Object.keys(b.counts)))];
+  const index = new Map(names.map((n, i) => [n, i]));
+  writeVarint(out, names.length);
+  for (const n of names) {
+    const bytes = Buffer.from(n, 'utf8');
+    writeVarint(out, bytes.length);
+    for (const x of bytes) out.push(x);
+  }
+  let prev = 0;
+  for (const b of [...buckets].sort((x, y) => x.offset - y.offset)) {
+    writeVarint(out, b.offset - prev);
+    prev = b.offset;
+    if (Number.isInteger(b.score) && b.score >= 0 && b.score < 2 ** 50) writeVarint(out, b.score * 2);
+    else {
+      writeVarint(out, 1);
+      const f = new DataView(new ArrayBuffer(8));
+      f.setFloat64(0, b.score);
+      for (let i = 0; i < 8; i++) out.push(f.getUint8(i));
+    }
+    writeVarint(out, b.errors);
+    const paths = withPaths ? b.paths : [];
+    writeVarint(out, paths.length);
+    for (const h of paths) out.push((h >>> 24) & 0xff, (h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff);
+    const counts = Object.entries(b.counts);
+    writeVarint(out, counts.length);
+    for (const [k, v] of counts) {
+      writeVarint(out, index.get(k) as number);
+      writeVarint(out, v);
+    }
+  }
+  return Uint8Array.from(out);
+}
+
+/** The inverse of {@link packBuckets}. Throws on a truncated or malformed value. */
+export function unpackBuckets(bytes: Uint8Array): PackedBucket[] {
+  let i = 0;
+  const byte = () => {
+    if (i >= bytes.length) throw new Error('truncated bucket data');
+    return bytes[i++] as number;
+  };
+  const varint = () => {
+    let v = 0;
+    let mul = 1;
+    for (;;) {
+      const b = byte();
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) return v;
+      mul *= 0x80;
+    }
+  };
+  const names: string[] = [];
+  for (let n = varint(); n > 0; n--) {
+    const len = varint();
+    if (i + len > bytes.length) throw new Error('truncated bucket data');
+    names.push(Buffer.from(bytes.subarray(i, i + len)).toString('utf8'));
+    i += len;
+  }
+  const out: PackedBucket[] = [];
+  let offset = 0;
+  while (i < bytes.length) {
+    offset += varint();
+    const s = varint();
+    let score: number;
+    if (s === 1) {
+      const f = new DataView(new ArrayBuffer(8));
+      for (let k = 0; k < 8; k++) f.setUint8(k, byte());
+      score = f.getFloat64(0);
+    } else score = s / 2;
+    const errors = varint();
+    const paths: number[] = [];
+    for (let n = varint(); n > 0; n--) paths.push(((byte() << 24) | (byte() << 16) | (byte() << 8) | byte()) >>> 0);
+    const counts: Record<string, number> = {};
+    for (let n = varint(); n > 0; n--) {
+      const name = names[varint()];
+      if (name === undefined) throw new Error('unknown counter in bucket data');
+      counts[name] = (counts[name] ?? 0) + varint();
+    }
+    out.push({ offset, score, errors, paths, counts });
+  }
+  return out;
+}
+
+/** A stored error-path hash (8 hex digits) as a number. */
+const hashNumber = (p: string) => (/^[0-9a-f]{8}$/.test(p) ? Number.parseInt(p, 16) : pathHashNumber(p));
+
+/**
+ * What one object adds to one hour item: totals (on the object's first hour only) as attributes
+ * `ADD` merges, and its buckets (packed by the write, see {@link packBuckets}).
+ * Short names and packed values: an item's size is what every write to it costs.
+ */
+function partOf(delta: SourceDelta, hour: number, buckets: readonly StoredBucket[], withTotals: boolean): Part {
+  const clauses: Clause[] = [];
+  const add = (name: string, value: unknown) => clauses.push({ name, value });
+  if (withTotals) {
+    add('req', delta.requests);
+    if (delta.score) add('score', delta.score);
+    add('ts', new Set([delta.firstSeen, delta.lastSeen]));
+    for (const [c, n] of Object.entries(delta.labels)) add(`l_${c}`, n);
+    for (const [k, n] of Object.entries(delta.statuses)) add(`st_${k}`, n);
+    if (delta.rules.length) add('rules', new Set(delta.rules));
+  }
+  const packed: PackedBucket[] = [];
+  for (const b of buckets) {
+    const counts: Record<string, number> = {};
+    for (const [counter, n] of Object.entries(b.counts)) if (n && counter !== ERROR_COUNTER) counts[counter] = n;
+    packed.push({ offset: Math.round((b.start - hour) / 1000), score: b.score, errors: b.counts[ERROR_COUNTER] ?? 0, paths: b.paths.map(hashNumber), counts });
+  }
+  return {
+    marker: objectMarker(delta.objectId),
+    clauses,
+    buckets: packed,
+    samples: withTotals ? delta.samples.slice(0, MAX_SAMPLES_PER_ITEM).map(storedSample) : [],
+    referer: delta.referer.length > MAX_REFERER_CHARS ? delta.referer.slice(0, MAX_REFERER_CHARS) : delta.referer,
+  };
 }
 
 function isItemTooLarge(e: unknown): boolean {
@@ -55,6 +245,22 @@ function isItemTooLarge(e: unknown): boolean {
 type Item = Record<string, unknown>;
 
 const sourcePk = (source: string) => `SRC#${source}`;
+const objPk = (objectId: string) => `OBJ#${objectMarker(objectId)}`;
+/** The partition of one UTC day's alert records. */
+export const alertsPk = (ms: number) => `ALERTS#${new Date(ms).toISOString().slice(0, 10)}`;
+const alertSk = (publishedAtIso: string, alertId: string) => `${publishedAtIso}#${alertId}`;
+/** Longest reason line kept in an alert record. */
+export const MAX_REASON_CHARS = 500;
+/** Object names an alert resolves from object claims at most (the rest are counted, listed by marker). */
+export const MAX_OBJECT_NAMES = 300;
+/** Recent buckets a source view lists at most. */
+export const MAX_VIEW_BUCKETS = 60;
+/** State items topSources examines at most (a bounded Scan). */
+export const MAX_TOP_SCAN_ITEMS = 20_000;
+/** Block items read at most to join blocks with alerts. */
+export const MAX_BLOCKS_READ = 20_000;
+/** Alert records live this long (CONTRACTS 1). */
+export const ALERT_RECORD_DAYS = 30;
 const hourSk = (hourStart: number) => `W#${new Date(hourStart).toISOString().slice(0, 13)}`;
 
 function rethrow(what: string, e: unknown): never {
@@ -62,24 +268,32 @@ function rethrow(what: string, e: unknown): never {
 }
 
 /**
- * Per-source probe state in one DynamoDB table (DESIGN "State in DynamoDB"):
+ * Per-source probe state in one DynamoDB table (DESIGN "State in DynamoDB"). Every write costs
+ * one write unit per started KB of the larger of the item before and after it, so items are
+ * kept small and written once per source per batch:
  *
- * - `SRC#<source>` / `W#<hour>`: one item per source per hour of event time. Each 10-second
- *   bucket is a set of top-level attributes (`b<offset>_s` score, `b<offset>_p` error-path hashes,
- *   `b<offset>_c_<rule>` threshold counts), and totals are `req`, `score`, `l_<category>`,
- *   `st_<status>`, so one `ADD` merges a delta whatever else was written concurrently.
- *   `objs` holds the objects already applied: the condition on it makes re-applying a no-op.
- * - `SRC#<source>` / `ALERT`: the alert claim (last alert time in event time, severity, status).
- * - `OBJ#<bucket>/<key>#<etag>` / `OBJ`: the object claim, written when an object is done.
+ * - `SRC#<source>` / `W#<hour>`: one item per source per hour of event time: totals `req`,
+ *   `score`, `ts` (first/last), `l_<category>`, `st_<status>`, `rules` (`ADD` merges them whatever
+ *   else was written concurrently); the 10-second buckets of each write packed in one binary
+ *   attribute of its own, `d<marker of its first object>` (score, error responses, error-path
+ *   hashes, counters: see packBuckets); `objs` holds the markers of the objects applied (the
+ *   condition on it makes re-applying a no-op); `smp` (up to 2 samples) and `ref` are the first
+ *   written in the hour.
+ * - `SRC#<source>` / `ALERT`: the alert claim (last alert time in event time, severity, status,
+ *   owner, lease, alert id, publishedAt).
+ * - `ALERTS#<day>` / `<publishedAt>#<alertId>`: a published alert (CONTRACTS 1). It is the mark
+ *   that the claim with that publishedAt and alert id was sent.
+ * - `OBJ#<marker>` / `OBJ`: the object claim, written when an object is done, with its full id.
  *
  * Every item carries `expiresAt` (TTL). DynamoDB deletes expired items late, so reads ignore them.
  */
-export class DynamoStateStore implements StateStore {
+export class DynamoStateStore implements StateStore, StateInspector {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
   private readonly retentionSec: number;
   private readonly objectRetentionSec: number;
   private readonly onLimit: (what: string) => void;
+  private readonly horizonsMs: number[];
 
   constructor(opts: DynamoStateStoreOptions) {
     this.doc =
@@ -91,11 +305,12 @@ export class DynamoStateStore implements StateStore {
     this.retentionSec = (opts.retentionHours ?? 4) * 3600;
     this.objectRetentionSec = (opts.objectRetentionHours ?? 96) * 3600;
     this.onLimit = opts.onLimit ?? (() => {});
+    this.horizonsMs = opts.horizonsMs ?? [3_600_000, 86_400_000];
   }
 
   async isObjectDone(objectId: string): Promise<boolean> {
     try {
-      const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: `OBJ#${objectId}`, sk: 'OBJ' }, ConsistentRead: true }));
+      const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: objPk(objectId), sk: 'OBJ' }, ConsistentRead: true }));
       const exp = Number(r.Item?.expiresAt ?? 0);
       return r.Item?.status === 'done' && exp > Date.now() / 1000;
     } catch (e) {
@@ -108,7 +323,7 @@ export class DynamoStateStore implements StateStore {
       await this.doc.send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk: `OBJ#${objectId}`, sk: 'OBJ', status: 'done', ...stats, doneAt: nowSec, expiresAt: nowSec + this.objectRetentionSec },
+          Item: { pk: objPk(objectId), sk: 'OBJ', id: objectId, status: 'done', ...stats, doneAt: nowSec, expiresAt: nowSec + this.objectRetentionSec },
         }),
       );
     } catch (e) {
@@ -116,66 +331,112 @@ export class DynamoStateStore implements StateStore {
     }
   }
 
+  /** Applies one object's delta (a batch of one). */
   async applyDelta(delta: SourceDelta, nowSec: number, aroundMs = HOUR_MS): Promise<MergedSourceState> {
-    // Whole hours around the delta's hours: the longest horizon must see every item it spans.
-    const around = Math.max(HOUR_MS, Math.ceil(aroundMs / HOUR_MS) * HOUR_MS);
-    const byHour = new Map<number, StoredBucket[]>();
-    for (const b of delta.buckets) {
-      const h = Math.floor(b.start / HOUR_MS) * HOUR_MS;
-      const list = byHour.get(h) ?? [];
-      list.push(b);
-      byHour.set(h, list);
-    }
-    if (byHour.size === 0) byHour.set(Math.floor(delta.firstSeen / HOUR_MS) * HOUR_MS, []);
-    const hours = [...byHour.keys()].sort((a, b) => a - b);
-    for (const [i, hour] of hours.entries()) {
-      // Totals go on the first hour's item only, so a merged read counts them once.
-      await this.applyToHour(delta, hour, byHour.get(hour) ?? [], i === 0, nowSec, around);
-    }
-    return this.read(delta.source, (hours[0] as number) - around, (hours[hours.length - 1] as number) + around, nowSec);
+    return this.applyDeltas([delta], nowSec, aroundMs);
   }
 
-  private async applyToHour(delta: SourceDelta, hour: number, buckets: StoredBucket[], withTotals: boolean, nowSec: number, around: number): Promise<void> {
-    const clauses: Clause[] = [];
-    const add = (name: string, value: unknown, bulky = false) => clauses.push({ name, value, bulky });
-    if (withTotals) {
-      add('req', delta.requests);
-      if (delta.score) add('score', delta.score);
-      add('ts', new Set([delta.firstSeen, delta.lastSeen]));
-      for (const [c, n] of Object.entries(delta.labels)) add(`l_${c}`, n);
-      for (const [k, n] of Object.entries(delta.statuses)) add(`st_${k}`, n);
-      if (delta.rules.length) add('rules', new Set(delta.rules));
-      if (delta.samples.length) add('smp', new Set(delta.samples), true);
+  async applyDeltas(deltas: readonly SourceDelta[], nowSec: number, aroundMs = HOUR_MS): Promise<MergedSourceState> {
+    const first = deltas[0];
+    if (!first) throw new AdapterError('DynamoDB: applyDeltas needs at least one delta');
+    if (deltas.some((d) => d.source !== first.source)) throw new AdapterError('DynamoDB: applyDeltas takes the deltas of one source');
+    // Whole hours around the deltas' hours: the longest horizon must see every item it spans.
+    const around = Math.max(HOUR_MS, Math.ceil(aroundMs / HOUR_MS) * HOUR_MS);
+    // Per hour item, what each object adds to it.
+    const byHour = new Map<number, Part[]>();
+    for (const delta of deltas) {
+      const hours = new Map<number, StoredBucket[]>();
+      for (const b of delta.buckets) {
+        const h = Math.floor(b.start / HOUR_MS) * HOUR_MS;
+        const list = hours.get(h) ?? [];
+        list.push(b);
+        hours.set(h, list);
+      }
+      if (hours.size === 0) hours.set(Math.floor(delta.firstSeen / HOUR_MS) * HOUR_MS, []);
+      const sorted = [...hours.keys()].sort((a, b) => a - b);
+      for (const [i, hour] of sorted.entries()) {
+        // Totals go on the object's first hour item only, so a merged read counts them once.
+        const part = partOf(delta, hour, hours.get(hour) ?? [], i === 0);
+        const list = byHour.get(hour) ?? [];
+        list.push(part);
+        byHour.set(hour, list);
+      }
     }
-    for (const b of buckets) {
-      const off = Math.round((b.start - hour) / 1000);
-      if (b.score) add(`b${off}_s`, b.score);
-      if (b.paths.length) add(`b${off}_p`, new Set(b.paths), true);
-      for (const [rule, n] of Object.entries(b.counts)) add(`b${off}_c_${rule}`, n);
+    const hours = [...byHour.keys()].sort((a, b) => a - b);
+    for (const hour of hours) {
+      // An item lives at least as long as a horizon can reach back to it.
+      const expiresAt = Math.max(Math.floor((hour + HOUR_MS) / 1000), nowSec) + Math.max(this.retentionSec, around / 1000);
+      await this.applyToHour(first.source, hour, byHour.get(hour) ?? [], expiresAt);
     }
-    // An item lives at least as long as a horizon can reach back to it.
-    const expiresAt = Math.max(Math.floor((hour + HOUR_MS) / 1000), nowSec) + Math.max(this.retentionSec, around / 1000);
-    for (let part = 0, start = 0; start < clauses.length || part === 0; part++, start += MAX_CLAUSES) {
-      // A large delta is split; each part is guarded by its own marker so each applies once.
-      const id = objectMarker(delta.objectId);
-      const marker = part === 0 ? id : `${id}#p${part}`;
-      const chunk = clauses.slice(start, start + MAX_CLAUSES);
-      await this.applyChunk(delta, hour, marker, chunk, expiresAt);
-      if (start + MAX_CLAUSES >= clauses.length) break;
-    }
+    return this.read(first.source, (hours[0] as number) - around, (hours[hours.length - 1] as number) + around, nowSec);
   }
 
   /**
-   * Writes one part of a delta to the hour item. When that item has reached DynamoDB's 400 KB,
-   * the counts go to the hour's overflow items (`W#<hour>#o1`, `#o2`…) instead, without the bulky
-   * evidence (samples, error-path hashes): tried in a fixed order, and items only grow, so a
-   * retried object finds its marker where it went the first time. Every bound hit is reported.
+   * Writes what several objects add to one hour item: small parts together in one update (up to
+   * {@link MAX_CLAUSES} clauses and {@link MAX_OBJECTS_PER_UPDATE} objects), a part too large for
+   * one expression alone and split, each piece under its own marker (as every object always is,
+   * whatever it is batched with, so a retry finds the same markers).
    */
-  private async applyChunk(delta: SourceDelta, hour: number, marker: string, chunk: Clause[], expiresAt: number): Promise<void> {
-    const lean = chunk.filter((c) => !c.bulky);
+  private async applyToHour(source: string, hour: number, parts: Part[], expiresAt: number): Promise<void> {
+    let group: Part[] = [];
+    // Clauses of the update: the same attribute of several objects is one clause.
+    const names = new Set<string>();
+    const flush = async () => {
+      if (group.length) await this.applyGroup(source, hour, group, expiresAt);
+      group = [];
+      names.clear();
+    };
+    for (const part of parts) {
+      if (part.clauses.length > MAX_CLAUSES / 2) {
+        for (let piece = 0, start = 0; start < part.clauses.length || piece === 0; piece++, start += MAX_CLAUSES) {
+          const marker = piece === 0 ? part.marker : `${part.marker}#p${piece}`;
+          await this.applyGroup(
+            source,
+            hour,
+            [
+              {
+                ...part,
+                marker,
+                clauses: part.clauses.slice(start, start + MAX_CLAUSES),
+                buckets: piece === 0 ? part.buckets : [],
+                samples: piece === 0 ? part.samples : [],
+              },
+            ],
+            expiresAt,
+          );
+          if (start + MAX_CLAUSES >= part.clauses.length) break;
+        }
+        continue;
+      }
+      const added = part.clauses.filter((c) => !names.has(c.name)).length;
+      if (names.size + added > MAX_CLAUSES || group.length >= MAX_OBJECTS_PER_UPDATE) await flush();
+      group.push(part);
+      for (const c of part.clauses) names.add(c.name);
+    }
+    await flush();
+  }
+
+  /**
+   * Writes one group of parts to the hour item. An object already in the item (a redelivery,
+   * or a retry batched differently) is dropped from the group and the rest written again. When
+   * the item has reached DynamoDB's 400 KB, the counts go to the hour's overflow items
+   * (`W#<hour>#o1`, `#o2`…) instead, without the bulky evidence (samples, error-path hashes):
+   * tried in a fixed order, and items only grow, so a retried object finds its marker where it
+   * went the first time. Every bound hit is reported.
+   */
+  private async applyGroup(source: string, hour: number, parts: Part[], expiresAt: number): Promise<void> {
+    let todo = parts;
     for (let k = 0; k <= MAX_OVERFLOW_ITEMS; k++) {
+      const sk = k === 0 ? hourSk(hour) : `${hourSk(hour)}#o${k}`;
       try {
-        await this.update(delta, k === 0 ? hourSk(hour) : `${hourSk(hour)}#o${k}`, marker, k === 0 ? chunk : lean, expiresAt);
+        // Each refusal removes at least one object, so this ends.
+        while (todo.length) {
+          const present = await this.update(source, sk, todo, k > 0, expiresAt);
+          if (present === null) return;
+          const left = todo.filter((p) => !present.has(p.marker));
+          if (left.length === todo.length) throw new AdapterError(`DynamoDB: ${sourcePk(source)} ${sk} refused an update none of whose objects it holds`);
+          todo = left;
+        }
         return;
       } catch (e) {
         if (!isItemTooLarge(e)) throw e;
@@ -183,36 +444,96 @@ export class DynamoStateStore implements StateStore {
       }
     }
     this.onLimit('overflow-items-full');
-    throw new AdapterError(`DynamoDB: ${sourcePk(delta.source)} ${hourSk(hour)} and its ${MAX_OVERFLOW_ITEMS} overflow items are full`);
+    throw new AdapterError(`DynamoDB: ${sourcePk(source)} ${hourSk(hour)} and its ${MAX_OVERFLOW_ITEMS} overflow items are full`);
   }
 
-  private async update(delta: SourceDelta, sk: string, marker: string, chunk: Clause[], expiresAt: number): Promise<void> {
+  /**
+   * One conditional update of a hour item with several objects' parts. Returns null when it was
+   * applied, or the markers the item already holds when its condition refused it.
+   */
+  private async update(source: string, sk: string, parts: Part[], lean: boolean, expiresAt: number): Promise<Set<string> | null> {
     // Every name goes through a placeholder: DynamoDB reserves hundreds of words (REF, STATUS…).
-    const names: Record<string, string> = { '#objs': 'objs', '#exp': 'expiresAt', '#ref': 'ref' };
-    const values: Record<string, unknown> = { ':obj': marker, ':objs': new Set([marker]), ':exp': expiresAt, ':ref': delta.referer || '' };
-    const adds = chunk.map((c, i) => {
-      names[`#a${i}`] = c.name;
-      values[`:v${i}`] = c.value;
+    const names: Record<string, string> = { '#objs': 'objs', '#exp': 'expiresAt' };
+    const values: Record<string, unknown> = { ':objs': new Set(parts.map((p) => p.marker)), ':exp': expiresAt };
+    // Same attributes of several objects add up before they are sent (ADD merges numbers and sets).
+    const merged = new Map<string, unknown>();
+    for (const p of parts) {
+      for (const c of p.clauses) {
+        const prev = merged.get(c.name);
+        if (prev === undefined) merged.set(c.name, c.value instanceof Set ? new Set(c.value) : c.value);
+        else if (prev instanceof Set) for (const v of c.value as Set<unknown>) prev.add(v);
+        else merged.set(c.name, (prev as number) + (c.value as number));
+      }
+    }
+    // First and last seen: the earliest and latest of the write are enough (the set only grows).
+    const ts = merged.get('ts') as Set<number> | undefined;
+    if (ts && ts.size > 2) merged.set('ts', new Set([Math.min(...ts), Math.max(...ts)]));
+    const adds = [...merged].map(([name, value], i) => {
+      names[`#a${i}`] = name;
+      values[`:v${i}`] = value;
       return `#a${i} :v${i}`;
+    });
+    const sets = ['#exp = :exp'];
+    // The buckets of this write, packed into one attribute of its own (named after its first
+    // object: a marker is applied to an item once, so no other write uses the name). Buckets of
+    // several objects at the same offset add up here; the reader adds up those of every write.
+    const byOffset = new Map<number, PackedBucket>();
+    for (const p of parts) {
+      for (const b of p.buckets) {
+        const x = byOffset.get(b.offset);
+        if (!x) byOffset.set(b.offset, { ...b, paths: [...b.paths], counts: { ...b.counts } });
+        else {
+          x.score += b.score;
+          x.errors += b.errors;
+          for (const h of b.paths) if (!x.paths.includes(h)) x.paths.push(h);
+          for (const [k, n] of Object.entries(b.counts)) x.counts[k] = (x.counts[k] ?? 0) + n;
+        }
+      }
+    }
+    if (byOffset.size) {
+      names['#d'] = `d${(parts[0] as Part).marker}`;
+      // A full item's overflow keeps the counts, not the error-path hashes.
+      values[':d'] = packBuckets([...byOffset.values()], !lean);
+      sets.push('#d = :d');
+    }
+    const referer = parts.find((p) => p.referer)?.referer;
+    if (referer) {
+      names['#ref'] = 'ref';
+      values[':ref'] = referer;
+      sets.push('#ref = if_not_exists(#ref, :ref)');
+    }
+    // Samples are evidence for a message, not counts: the first ones of the hour are kept, no more.
+    const samples = lean ? [] : [...new Set(parts.flatMap((p) => p.samples))].slice(0, MAX_SAMPLES_PER_ITEM);
+    if (samples.length) {
+      names['#smp'] = 'smp';
+      values[':smp'] = new Set(samples);
+      sets.push('#smp = if_not_exists(#smp, :smp)');
+    }
+    const notIn = parts.map((p, i) => {
+      values[`:m${i}`] = p.marker;
+      return `NOT contains(#objs, :m${i})`;
     });
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { pk: sourcePk(delta.source), sk },
-          // ADD merges numbers and sets, so concurrent objects never overwrite each other;
+          Key: { pk: sourcePk(source), sk },
+          // ADD merges numbers and sets, so concurrent batches never overwrite each other;
           // expiresAt moves forward with the newest write.
-          UpdateExpression: `ADD #objs :objs${adds.length ? `, ${adds.join(', ')}` : ''} SET #exp = :exp, #ref = if_not_exists(#ref, :ref)`,
-          // Applied once per object: a redelivered or retried object finds its id already here.
-          ConditionExpression: 'attribute_not_exists(#objs) OR NOT contains(#objs, :obj)',
+          UpdateExpression: `ADD #objs :objs${adds.length ? `, ${adds.join(', ')}` : ''} SET ${sets.join(', ')}`,
+          // Applied once per object: a redelivered or retried object finds its marker already here.
+          ConditionExpression: `attribute_not_exists(#objs) OR (${notIn.join(' AND ')})`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
+          // The refused item names the objects already applied, so the rest go again at once.
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
+      return null;
     } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return; // already applied: a domain outcome
+      if (e instanceof ConditionalCheckFailedException) return new Set(e.Item?.objs?.SS ?? []);
       if (isItemTooLarge(e)) throw e;
-      rethrow(`UpdateItem (${sourcePk(delta.source)} ${sk})`, e);
+      rethrow(`UpdateItem (${sourcePk(source)} ${sk})`, e);
     }
   }
 
@@ -263,18 +584,21 @@ export class DynamoStateStore implements StateStore {
 
   async claimAlert(c: ClaimRequest, nowSec: number): Promise<ClaimResult> {
     const rank = SEVERITIES.indexOf(c.severity);
+    const marker = objectMarker(c.objectId);
+    const publishedAt = new Date(c.publishedAt).toISOString();
+    let old: Item | undefined;
     try {
-      await this.doc.send(
+      const r = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: sourcePk(c.source), sk: 'ALERT' },
           UpdateExpression:
-            'SET #last = :at, #rank = :rank, #sev = :sev, #st = :pending, #obj = :obj, #owner = :owner, #lease = :lease, #aid = :aid, #exp = :exp ADD #count :one',
+            'SET #last = :at, #rank = :rank, #sev = :sev, #st = :pending, #obj = :obj, #owner = :owner, #lease = :lease, #aid = :aid, #pub = :pub, #exp = :exp ADD #count :one',
           // One alert per source per cooldown in event time, whoever writes first. Let it
           // through when: there is no live claim, the last alert is a cooldown away (either
           // direction: objects arrive out of order), this one is more severe, or this same
           // object claimed it before and its owner's lease has run out (it crashed or gave up
-          // before marking it sent). A live lease is never taken over: two runs of one object at
+          // before recording it). A live lease is never taken over: two runs of one object at
           // once would otherwise both publish.
           ConditionExpression:
             'attribute_not_exists(#pk) OR #exp <= :now OR #last <= :before OR #last >= :after OR #rank < :rank OR (#st = :pending AND #obj = :obj AND (attribute_not_exists(#lease) OR #lease <= :now))',
@@ -288,6 +612,7 @@ export class DynamoStateStore implements StateStore {
             '#owner': 'owner',
             '#lease': 'leaseUntil',
             '#aid': 'alertId',
+            '#pub': 'publishedAt',
             '#exp': 'expiresAt',
             '#count': 'alertCount',
           },
@@ -296,34 +621,313 @@ export class DynamoStateStore implements StateStore {
             ':rank': rank,
             ':sev': c.severity,
             ':pending': 'pending',
-            ':obj': c.objectId,
+            ':obj': marker,
             ':owner': c.owner,
             ':lease': c.leaseUntil,
             ':aid': c.alertId,
+            ':pub': publishedAt,
             ':exp': Math.max(Math.floor((c.at + c.cooldownMs) / 1000), nowSec + Math.floor(c.cooldownMs / 1000)),
             ':one': 1,
             ':now': nowSec,
             ':before': c.at - c.cooldownMs,
             ':after': c.at + c.cooldownMs,
           },
+          // The claim taken over tells whether it was a crashed run's, which may have been sent.
+          ReturnValues: 'ALL_OLD',
           // The refused item tells "cooldown" from "busy" without a second read.
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return 'claimed';
+      old = r.Attributes;
     } catch (e) {
       if (e instanceof ConditionalCheckFailedException) {
-        // A pending claim of this same object was refused only because its lease is live:
-        // another run of the object holds it.
-        const old = e.Item;
-        return old?.status?.S === 'pending' && old.objectId?.S === c.objectId ? 'busy' : 'cooldown';
+        const o = e.Item;
+        // A pending claim of this same object, refused only because its lease is live: another
+        // run of the object holds it, unless that run already recorded the alert as sent.
+        if (o?.status?.S !== 'pending' || o.objectId?.S !== marker) return 'cooldown';
+        return (await this.alertRecorded(o.publishedAt?.S, o.alertId?.S)) ? 'cooldown' : 'busy';
       }
       rethrow(`UpdateItem (${sourcePk(c.source)} ALERT)`, e);
     }
+    // Taken over from a run of this object whose lease ran out: if that run recorded this same
+    // alert, it went out; put the claim back as sent instead of publishing it again.
+    if (old?.status === 'pending' && old.objectId === marker && old.alertId === c.alertId && (await this.alertRecorded(old.publishedAt, old.alertId))) {
+      await this.updateOwnClaim(c.source, c.owner, 'SET #st = :sent, #pub = :pub REMOVE #lease', { ':sent': 'sent', ':pub': old.publishedAt }, 'sent');
+      return 'cooldown';
+    }
+    return 'claimed';
   }
 
-  async markAlertSent(source: string, owner: string): Promise<void> {
-    await this.updateOwnClaim(source, owner, 'SET #st = :sent REMOVE #lease', { ':sent': 'sent' }, 'sent');
+  /** True when the alert record of a claim (its publishedAt and alert id) exists: it was sent. */
+  private async alertRecorded(publishedAt: unknown, alertId: unknown): Promise<boolean> {
+    if (typeof publishedAt !== 'string' || typeof alertId !== 'string') return false;
+    const ms = Date.parse(publishedAt);
+    if (!Number.isFinite(ms)) return false;
+    try {
+      const r = await this.doc.send(
+        new GetCommand({
+          TableName: this.table,
+          Key: { pk: alertsPk(ms), sk: alertSk(publishedAt, alertId) },
+          ConsistentRead: true,
+          ProjectionExpression: 'pk',
+        }),
+      );
+      return r.Item !== undefined;
+    } catch (e) {
+      rethrow('GetItem (alert record)', e);
+    }
+  }
+
+  /**
+   * Writes the alert record: the claim counts as sent from then on (a retry of the object that
+   * finds it publishes nothing). Its key comes from the claim, so writing it twice is harmless.
+   */
+  async markAlertSent(_source: string, _owner: string, record: AlertRecord): Promise<void> {
+    const ms = Date.parse(record.publishedAt);
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            pk: alertsPk(ms),
+            sk: alertSk(record.publishedAt, record.alertId),
+            ...record,
+            reason: record.reason.length > MAX_REASON_CHARS ? `${record.reason.slice(0, MAX_REASON_CHARS - 1)}…` : record.reason,
+            expiresAt: Math.floor(ms / 1000) + ALERT_RECORD_DAYS * 86_400,
+          },
+        }),
+      );
+    } catch (e) {
+      rethrow('PutItem (alert record)', e);
+    }
+  }
+
+  /** Names of objects by marker, from their object claims (written when each object was done). */
+  async objectNames(markers: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const keys = [...new Set(markers)].slice(0, MAX_OBJECT_NAMES);
+    for (let i = 0; i < keys.length; i += 100) {
+      let request:
+        | Record<string, { Keys: Record<string, unknown>[]; ProjectionExpression: string; ExpressionAttributeNames: Record<string, string> }>
+        | undefined = {
+        [this.table]: {
+          Keys: keys.slice(i, i + 100).map((m) => ({ pk: `OBJ#${m}`, sk: 'OBJ' })),
+          ProjectionExpression: 'pk, #id',
+          ExpressionAttributeNames: { '#id': 'id' },
+        },
+      };
+      try {
+        for (let round = 0; request && Object.keys(request).length && round < 5; round++) {
+          const r: BatchGetCommandOutput = await this.doc.send(new BatchGetCommand({ RequestItems: request }));
+          for (const item of r.Responses?.[this.table] ?? []) if (typeof item.id === 'string') out.set(String(item.pk).slice(4), item.id);
+          request = r.UnprocessedKeys as typeof request;
+        }
+      } catch (e) {
+        rethrow('BatchGetItem (object names)', e);
+      }
+    }
+    return out;
+  }
+
+  // ── StateInspector: what people ask of the state (probewatch alerts, state) ─────────────
+
+  /** Published alerts between two wall-clock times, newest first, at most `limit`, joined with live blocks. */
+  async listAlerts(sinceMs: number, untilMs: number, limit: number): Promise<AlertRecord[]> {
+    const nowSec = Math.floor(Date.now() / 1000);
+    const out: AlertRecord[] = [];
+    const since = new Date(sinceMs).toISOString();
+    const until = new Date(untilMs).toISOString();
+    // Day partitions from the newest; records live 30 days, so no more are read.
+    const firstDay = Math.max(sinceMs, untilMs - (ALERT_RECORD_DAYS + 1) * 86_400_000);
+    for (
+      let day = Math.floor(untilMs / 86_400_000) * 86_400_000;
+      day >= Math.floor(firstDay / 86_400_000) * 86_400_000 && out.length < limit;
+      day -= 86_400_000
+    ) {
+      let start: Record<string, unknown> | undefined;
+      do {
+        let r: QueryCommandOutput;
+        try {
+          r = await this.doc.send(
+            new QueryCommand({
+              TableName: this.table,
+              // Keys start with the ISO publish time: a range of times is a range of keys.
+              KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+              FilterExpression: '#exp > :now',
+              ExpressionAttributeNames: { '#exp': 'expiresAt' },
+              ExpressionAttributeValues: { ':pk': alertsPk(day), ':from': since, ':to': `${until}\uffff`, ':now': nowSec },
+              ScanIndexForward: false,
+              ExclusiveStartKey: start,
+            }),
+          );
+        } catch (e) {
+          rethrow('Query (alert records)', e);
+        }
+        for (const i of (r.Items ?? []) as Item[]) {
+          if (out.length >= limit) break;
+          out.push(recordOf(i));
+        }
+        start = out.length < limit ? r.LastEvaluatedKey : undefined;
+      } while (start);
+    }
+    if (out.length) {
+      const blocks = await this.liveBlocks(nowSec);
+      for (const a of out) {
+        const until = blocks.get(a.source);
+        if (until) a.blockedUntil = until;
+      }
+    }
+    return out;
+  }
+
+  /** Live blocks by source (the latest `until` of each), read from the blocker's `BLOCKS` items. */
+  private async liveBlocks(nowSec: number): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    let start: Record<string, unknown> | undefined;
+    let read = 0;
+    try {
+      do {
+        const r = await this.doc.send(
+          new QueryCommand({
+            TableName: this.table,
+            KeyConditionExpression: 'pk = :pk',
+            FilterExpression: '#exp > :now',
+            ExpressionAttributeNames: { '#exp': 'expiresAt' },
+            ExpressionAttributeValues: { ':pk': 'BLOCKS', ':now': nowSec },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const i of (r.Items ?? []) as Item[]) {
+          const src = String(i.source ?? '');
+          const until = String(i.until ?? '');
+          if (src && until > (out.get(src) ?? '')) out.set(src, until);
+        }
+        read += r.ScannedCount ?? 0;
+        start = read < MAX_BLOCKS_READ ? r.LastEvaluatedKey : undefined;
+        if (r.LastEvaluatedKey && !start) this.onLimit('blocks-limit');
+      } while (start);
+    } catch (e) {
+      rethrow('Query (blocks)', e);
+    }
+    return out;
+  }
+
+  /** Everything held for one source: totals, recent buckets, long-horizon peaks now, claim and block. */
+  async describeSource(source: string, nowMs: number): Promise<SourceView | undefined> {
+    const nowSec = Math.floor(nowMs / 1000);
+    const items: Item[] = [];
+    try {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const r = await this.doc.send(
+          new QueryCommand({
+            TableName: this.table,
+            KeyConditionExpression: 'pk = :pk',
+            FilterExpression: '#exp > :now',
+            ExpressionAttributeNames: { '#exp': 'expiresAt' },
+            ExpressionAttributeValues: { ':pk': sourcePk(source), ':now': nowSec },
+            ConsistentRead: true,
+            ExclusiveStartKey: start,
+          }),
+        );
+        items.push(...((r.Items ?? []) as Item[]));
+        start = r.LastEvaluatedKey;
+      } while (start);
+    } catch (e) {
+      rethrow(`Query (${sourcePk(source)})`, e);
+    }
+    if (items.length === 0) return undefined;
+    const windows = items.filter((i) => String(i.sk).startsWith('W#'));
+    const m = mergeItems(source, windows);
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const maxExp = Math.max(...windows.map((i) => Number(i.expiresAt ?? 0)), 0);
+    const coarse = coarsen(m.buckets);
+    const at = Number.isFinite(m.lastSeen) ? m.lastSeen : nowMs;
+    const view: SourceView = {
+      source,
+      ...(Number.isFinite(m.lastSeen) ? { lastSeen: iso(m.lastSeen) } : {}),
+      ...(maxExp ? { expiresAt: iso(maxExp * 1000) } : {}),
+      requests: m.requests,
+      score: m.score,
+      labels: m.labels,
+      statuses: m.statuses,
+      windows: m.buckets.slice(-MAX_VIEW_BUCKETS).map((b) => ({ start: iso(b.start), score: b.score, errors: b.counts[ERROR_COUNTER] ?? 0 })),
+      long: this.horizonsMs.map((ms) => {
+        const p = longPeak(coarse, at, ms);
+        return { horizon: ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : `${Math.round(ms / 60_000)}m`, score: p.score, paths: p.distinctPaths };
+      }),
+      samples: m.samples
+        .map(sampleLine)
+        .filter((x): x is string => x !== null)
+        .sort(),
+    };
+    const claim = items.find((i) => i.sk === 'ALERT');
+    if (claim) {
+      const pending = claim.status === 'pending';
+      // A pending claim whose record exists was sent (the record is the mark).
+      const sent = !pending || (await this.alertRecorded(claim.publishedAt, claim.alertId));
+      const lease = Number(claim.leaseUntil ?? 0);
+      view.alert = {
+        severity: String(claim.severity),
+        at: iso(Number(claim.lastAt)),
+        status: sent ? 'sent' : 'pending',
+        ...(claim.alertId ? { alertId: String(claim.alertId) } : {}),
+        ...(!sent && lease > 0 ? { leaseUntil: iso(lease * 1000) } : {}),
+      };
+    }
+    const cidr = source.includes('/') ? source : source.includes(':') ? `${source}/128` : `${source}/32`;
+    try {
+      const b = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: 'BLOCKS', sk: cidr } }));
+      if (b.Item && Number(b.Item.expiresAt ?? 0) > nowSec) view.block = { cidr, until: String(b.Item.until), dryRun: b.Item.dryRun === true };
+    } catch (e) {
+      rethrow('GetItem (block)', e);
+    }
+    return view;
+  }
+
+  /**
+   * The sources with the highest score over the last 24 hours of event time, described. Reads
+   * with a bounded Scan (no index is written on the hot path: it would cost every batch a write):
+   * at most {@link MAX_TOP_SCAN_ITEMS} items are examined, so on a larger table the answer covers
+   * the part scanned. An on-demand command, not part of the pipeline.
+   */
+  async topSources(nowMs: number, limit: number): Promise<SourceView[]> {
+    const nowSec = Math.floor(nowMs / 1000);
+    const since = hourSk(Math.floor((nowMs - 86_400_000) / HOUR_MS) * HOUR_MS);
+    const scores = new Map<string, number>();
+    let scanned = 0;
+    let start: Record<string, unknown> | undefined;
+    try {
+      do {
+        const r = await this.doc.send(
+          new ScanCommand({
+            TableName: this.table,
+            FilterExpression: 'begins_with(pk, :src) AND begins_with(sk, :w) AND sk >= :since AND #exp > :now',
+            ProjectionExpression: 'pk, #score',
+            ExpressionAttributeNames: { '#exp': 'expiresAt', '#score': 'score' },
+            ExpressionAttributeValues: { ':src': 'SRC#', ':w': 'W#', ':since': since, ':now': nowSec },
+            ExclusiveStartKey: start,
+            Limit: Math.min(1000, MAX_TOP_SCAN_ITEMS - scanned),
+          }),
+        );
+        for (const i of (r.Items ?? []) as Item[]) {
+          const src = String(i.pk).slice(4);
+          scores.set(src, (scores.get(src) ?? 0) + Number(i.score ?? 0));
+        }
+        scanned += r.ScannedCount ?? 0;
+        start = scanned < MAX_TOP_SCAN_ITEMS ? r.LastEvaluatedKey : undefined;
+        if (r.LastEvaluatedKey && !start) this.onLimit('scan-limit');
+      } while (start);
+    } catch (e) {
+      rethrow('Scan (top sources)', e);
+    }
+    const top = [...scores].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, Math.max(0, limit));
+    const out: SourceView[] = [];
+    for (const [src] of top) {
+      const v = await this.describeSource(src, nowMs);
+      if (v) out.push(v);
+    }
+    return out;
   }
 
   async releaseClaim(source: string, owner: string): Promise<void> {
@@ -339,7 +943,12 @@ export class DynamoStateStore implements StateStore {
           UpdateExpression: update,
           // Only our own pending claim: another run may have claimed a newer alert since.
           ConditionExpression: '#owner = :owner AND #st = :pending',
-          ExpressionAttributeNames: { '#st': 'status', '#owner': 'owner', '#lease': 'leaseUntil' },
+          ExpressionAttributeNames: {
+            '#st': 'status',
+            '#owner': 'owner',
+            '#lease': 'leaseUntil',
+            ...(update.includes('#pub') ? { '#pub': 'publishedAt' } : {}),
+          },
           ExpressionAttributeValues: { ...values, ':owner': owner, ':pending': 'pending' },
         }),
       );
@@ -350,7 +959,8 @@ export class DynamoStateStore implements StateStore {
   }
 }
 
-const BUCKET_ATTR = /^b(\d+)_(s|p|c_(.+))$/;
+/** Bucket attributes of items written before buckets were packed: `b<s>_s`, `b<s>_p`, `b<s>_c_<counter>`. */
+const OLD_BUCKET_ATTR = /^b(\d+)_(s|p|c_(.+))$/;
 
 /** Sums hour items into one merged state (pure; exported for tests). */
 export function mergeItems(source: string, items: readonly Item[]): MergedSourceState {
@@ -358,11 +968,20 @@ export function mergeItems(source: string, items: readonly Item[]): MergedSource
   const rules = new Set<string>();
   const samples = new Set<string>();
   const objects = new Set<string>();
-  const buckets = new Map<number, StoredBucket>();
+  const buckets = new Map<number, { start: number; score: number; paths: Set<string>; counts: Record<string, number> }>();
+  const bucketAt = (start: number) => {
+    let b = buckets.get(start);
+    if (!b) {
+      b = { start, score: 0, paths: new Set(), counts: {} };
+      buckets.set(start, b);
+    }
+    return b;
+  };
   for (const item of items) {
     // `W#2024-01-01T10` or an overflow item `W#2024-01-01T10#o1`.
     const hour = Date.parse(`${String(item.sk).slice(2, 15)}:00:00Z`);
     for (const [k, v] of Object.entries(item)) {
+      if (k === 'pk' || k === 'sk' || k === 'expiresAt') continue;
       if (k === 'req') m.requests += Number(v);
       else if (k === 'score') m.score += Number(v);
       else if (k === 'ts') {
@@ -375,27 +994,96 @@ export function mergeItems(source: string, items: readonly Item[]): MergedSource
       else if (k === 'rules') {
         for (const r of v as Set<string>) rules.add(r);
       } else if (k === 'smp') {
-        for (const s of v as Set<string>) samples.add(s);
+        for (const x of v as Set<string>) samples.add(x);
       } else if (k === 'objs') {
-        // Parts of a split delta carry "#p<n>" markers (an ETag has no "p"); the object is listed once.
+        // Pieces of a split part carry "#p<n>" markers; the object is listed once.
         for (const o of v as Set<string>) if (!/#p\d+$/.test(o)) objects.add(o);
       } else if (k === 'ref') {
         if (!m.referer && v) m.referer = String(v);
+      } else if (k.startsWith('d') && v instanceof Uint8Array) {
+        let packed: PackedBucket[];
+        try {
+          packed = unpackBuckets(v);
+        } catch {
+          continue; // not written by this store: ignored rather than failing every read of the source
+        }
+        for (const b of packed) {
+          const x = bucketAt(hour + b.offset * 1000);
+          x.score += b.score;
+          if (b.errors) x.counts[ERROR_COUNTER] = (x.counts[ERROR_COUNTER] ?? 0) + b.errors;
+          for (const h of b.paths) x.paths.add(h.toString(16).padStart(8, '0'));
+          for (const [c, n] of Object.entries(b.counts)) x.counts[c] = (x.counts[c] ?? 0) + n;
+        }
       } else {
-        const b = BUCKET_ATTR.exec(k);
-        if (!b) continue;
-        const start = hour + Number(b[1]) * 1000;
-        const bucket = buckets.get(start) ?? { start, score: 0, paths: [], counts: {} };
-        buckets.set(start, bucket);
-        if (b[2] === 's') bucket.score += Number(v);
-        else if (b[2] === 'p') bucket.paths = [...new Set([...bucket.paths, ...(v as Set<string>)])];
-        else bucket.counts[b[3] as string] = (bucket.counts[b[3] as string] ?? 0) + Number(v);
+        const o = OLD_BUCKET_ATTR.exec(k);
+        if (!o) continue;
+        const x = bucketAt(hour + Number(o[1]) * 1000);
+        if (o[2] === 's') x.score += Number(v);
+        else if (o[2] === 'p') for (const p of v as Set<string>) x.paths.add(p);
+        else x.counts[o[3] as string] = (x.counts[o[3] as string] ?? 0) + Number(v);
       }
     }
   }
   m.rules = [...rules];
   m.samples = [...samples];
   m.objects = [...objects].sort();
-  m.buckets = [...buckets.values()].sort((a, b) => a.start - b.start);
+  m.objectCount = m.objects.length;
+  m.buckets = [...buckets.values()].sort((a, b) => a.start - b.start).map((b) => ({ ...b, paths: [...b.paths] }));
   return m;
+}
+
+/** An alert record as stored, in the contract's shape. */
+function recordOf(i: Item): AlertRecord {
+  const str = (k: string) => (typeof i[k] === 'string' ? (i[k] as string) : undefined);
+  return {
+    alertId: String(i.alertId ?? ''),
+    source: String(i.source ?? ''),
+    severity: String(i.severity ?? ''),
+    categories: Array.isArray(i.categories) ? (i.categories as unknown[]).map(String) : [],
+    reason: String(i.reason ?? ''),
+    firstSeen: String(i.firstSeen ?? ''),
+    lastSeen: String(i.lastSeen ?? ''),
+    publishedAt: String(i.publishedAt ?? ''),
+    ...(str('horizon') ? { horizon: str('horizon') as string } : {}),
+    ...(str('environment') ? { environment: str('environment') as string } : {}),
+  };
+}
+
+/** A stored sample as one line for people: time, status, request (raw: the reader escapes it). */
+function sampleLine(json: string): string | null {
+  try {
+    const x = JSON.parse(json) as { t: number; r: string; s: number };
+    return `${new Date(x.t).toISOString()} ${x.s} ${x.r}`;
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes DynamoDB counts for a number: about one per two significant digits, plus one. */
+function numberSize(n: string): number {
+  const digits = n.replace(/^-/, '').replace(/e.*$/i, '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '');
+  return Math.ceil(Math.max(1, digits.length) / 2) + 1;
+}
+
+/** The size of one attribute value as DynamoDB counts it (raw AttributeValue form). */
+function valueSize(v: Record<string, unknown>): number {
+  if (typeof v.S === 'string') return Buffer.byteLength(v.S);
+  if (typeof v.N === 'string') return numberSize(v.N);
+  if (v.B instanceof Uint8Array) return v.B.length;
+  if (Array.isArray(v.SS)) return (v.SS as string[]).reduce((n, x) => n + Buffer.byteLength(x), 0);
+  if (Array.isArray(v.NS)) return (v.NS as string[]).reduce((n, x) => n + numberSize(x), 0);
+  if (Array.isArray(v.BS)) return (v.BS as Uint8Array[]).reduce((n, x) => n + x.length, 0);
+  if (v.BOOL !== undefined || v.NULL !== undefined) return 1;
+  if (Array.isArray(v.L)) return 3 + (v.L as Record<string, unknown>[]).reduce((n, x) => n + 1 + valueSize(x), 0);
+  if (v.M && typeof v.M === 'object')
+    return 3 + Object.entries(v.M as Record<string, Record<string, unknown>>).reduce((n, [k, x]) => n + 1 + Buffer.byteLength(k) + valueSize(x), 0);
+  return 0;
+}
+
+/**
+ * An item's size as DynamoDB bills it: attribute names plus values (raw AttributeValue form).
+ * A write costs one write unit per started KB of the larger of the item before and after it.
+ */
+export function dynamoItemSize(item: Record<string, unknown>): number {
+  return Object.entries(item).reduce((n, [k, v]) => n + Buffer.byteLength(k) + valueSize(v as Record<string, unknown>), 0);
 }

@@ -17,6 +17,7 @@ import { decideClaim, maxSeverity, severityRank } from './decide.js';
 import { ProbeWatchError } from './errors.js';
 import {
   type AlertPublisher,
+  type AlertRecord,
   type LineSource,
   type MergedSourceState,
   type ObjectRef,
@@ -24,6 +25,7 @@ import {
   type StateStore,
   type StoredBucket,
   objectId,
+  objectMarker,
 } from './ports.js';
 import { alertReport } from './report.js';
 import type { Rule, Severity } from './rules/types.js';
@@ -44,35 +46,61 @@ export interface ObjectOutcome {
   alertsPublished: number;
   /** Alerts whose evidence was cut to fit the publisher's size limit. */
   alertsShortened: number;
-  /** State writes (one per source per hour item touched). */
+  /**
+   * State writes: one per source per hour item per batch, counted on the first object of the
+   * batch that touched the source (the objects of a batch share their writes).
+   */
   stateWrites: number;
 }
 
-/** Everything the use case needs besides the object itself. */
-export interface PipelineDeps {
+/** Everything the use case needs besides the objects themselves. */
+export interface BatchDeps {
   store: StateStore;
   publisher: AlertPublisher;
   config: DetectorConfig;
   environment: string;
   /** Wall-clock seconds at invocation, for TTLs only (decisions use event time). */
   nowSec: number;
-  format?: string;
+  /** Wall clock in ms, read when an alert is claimed (its `publishedAt`). @default nowSec */
+  now?: () => number;
   /** How many sources are written concurrently. */
   concurrency?: number;
-  /** A token unique to this run of this object: the owner of the alert claims it takes. */
-  owner: string;
+  /** How many objects of a batch are read and scanned at once. @default {@link OBJECTS_IN_PARALLEL} */
+  objectConcurrency?: number;
   /**
    * Wall-clock epoch seconds until which this run may still publish (its deadline). Its claims
    * are leased until then. @default nowSec + {@link DEFAULT_LEASE_SECONDS}
    */
   leaseUntil?: number;
   /**
-   * Runs one publish-then-mark step. The handler passes one lock for all the objects it works on
-   * at once, so a crash interrupts at most one alert between publishing and marking it sent.
-   * @default runs the step directly (one object publishes one alert at a time anyway)
+   * Runs one publish-then-record step. The handler passes one lock for everything it works on
+   * at once, so a crash interrupts at most one alert between publishing and recording it.
+   * @default runs the step directly (a batch publishes one alert at a time anyway)
    */
   exclusive?: <T>(step: () => Promise<T>) => Promise<T>;
 }
+
+/** Everything processing one object needs: a batch of one. */
+export interface PipelineDeps extends BatchDeps {
+  format?: string;
+  /** A token unique to this run of this object: the owner of the alert claims it takes. */
+  owner: string;
+}
+
+/** One object of a batch. */
+export interface BatchObject {
+  ref: ObjectRef;
+  lines: LineSource;
+  format?: string;
+  /** A token unique to this run of this object: the owner of the alert claims it takes. */
+  owner: string;
+}
+
+/** What happened to one object of a batch: an outcome, or the error that fails its message alone. */
+export type BatchResult = { ok: true; outcome: ObjectOutcome } | { ok: false; error: unknown };
+
+/** Objects of a batch read and scanned at once: each streams in constant memory. */
+export const OBJECTS_IN_PARALLEL = 4;
 
 /** Lambda's longest timeout: a run cannot publish after this, so a claim leased this long is safe. */
 export const DEFAULT_LEASE_SECONDS = 900;
@@ -111,8 +139,12 @@ function isFlagged(s: SourceState): boolean {
   return paths >= MIN_ERROR_PATHS_TO_STORE || errors >= MIN_ERRORS_TO_STORE;
 }
 
+/** Longest request line and user agent kept in a stored sample (the alert escapes and cuts them again). */
+export const SAMPLE_FIELD_MAX_CHARS = 160;
+
 function sampleOf(x: SampleRequest): string {
-  return JSON.stringify({ t: x.time, r: x.request, s: x.status, u: x.userAgent, l: x.labels });
+  const cut = (v: string) => (v.length > SAMPLE_FIELD_MAX_CHARS ? `${v.slice(0, SAMPLE_FIELD_MAX_CHARS - 1)}…` : v);
+  return JSON.stringify({ t: x.time, r: cut(x.request), s: x.status, u: cut(x.userAgent), l: x.labels });
 }
 
 /** The part of one source's state that one object contributes. */
@@ -354,7 +386,8 @@ function withAlert(s: SourceState, m: MergedSourceState, decision: MergedDecisio
 
 /** True when an existing live claim certainly refuses this decision (mirrors the store's condition). */
 export function claimWouldFail(claim: NonNullable<MergedSourceState['claim']>, d: MergedDecision, objectId: string, cooldownMs: number): boolean {
-  if (claim.status === 'pending' && claim.objectId === objectId) return false;
+  // Stores may keep the claim's object as its marker (object ids reach 1 KB).
+  if (claim.status === 'pending' && (claim.objectId === objectId || claim.objectId === objectMarker(objectId))) return false;
   return decideClaim({ lastAt: claim.lastAt, severity: claim.severity, count: 1 }, d.at, d.severity, cooldownMs) === 'cooldown';
 }
 
@@ -380,23 +413,28 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
   if (failure !== null) throw (failure as { error: unknown }).error;
 }
 
-/**
- * The use case "process one log object": lines in, state updated once per flagged source,
- * alerts claimed and published. Safe to run again on the same object (redelivery, a crash
- * half-way) and to run twice at once: state updates are idempotent per object; a claim belongs to
- * one run (a lease) and the other run gets `busy`; alerts are published and marked sent one at a
- * time, so a crash can repeat at most the one alert in between.
- */
-export async function processLogObject(ref: ObjectRef, lines: LineSource, deps: PipelineDeps): Promise<ObjectOutcome> {
+/** What scanning one object left for the batch's write step. */
+interface Scanned {
+  outcome: ObjectOutcome;
+  owner: string;
+  /** Flagged sources only: their deltas and strongest signatures. */
+  flagged: { delta: SourceDelta; signature: SourceState['signature'] }[];
+  ctx: DecisionContext;
+  rulesById: ReadonlyMap<string, Rule>;
+}
+
+/** Reads and scans one object; null when there is nothing to write (done before, not a log). */
+async function scanObject(item: BatchObject, deps: BatchDeps): Promise<ObjectOutcome | Scanned> {
+  const { ref } = item;
   const id = objectId(ref);
   const { store, config } = deps;
   const base = { objectId: id, format: '', lines: 0, parsed: 0, skipped: {}, sourcesFlagged: 0, alertsPublished: 0, alertsShortened: 0, stateWrites: 0 };
   if (await store.isObjectDone(id)) return { ...base, status: 'already-processed' };
 
   // Within one object nothing is too late: the whole object is one batch of evidence.
-  const detector = new Detector({ ...config, latenessSeconds: 366 * 24 * 3600 }, deps.format ? { format: deps.format } : {});
+  const detector = new Detector({ ...config, latenessSeconds: 366 * 24 * 3600 }, item.format ? { format: item.format } : {});
   const scanner = detector.openObject(`s3://${ref.bucket}/${ref.key}`);
-  const read = await lines.read({ line: (l) => scanner.push(l), overlong: (p, reason) => scanner.overlong(p, reason) });
+  const read = await item.lines.read({ line: (l) => scanner.push(l), overlong: (p, reason) => scanner.overlong(p, reason) });
   const stats = scanner.end();
   const counts = { format: stats.format, lines: stats.total, parsed: stats.parsed, skipped: stats.skipped, ...(stats.hint ? { hint: stats.hint } : {}) };
   const notLog =
@@ -407,93 +445,246 @@ export async function processLogObject(ref: ObjectRef, lines: LineSource, deps: 
     await store.markObjectDone(id, { lines: stats.total, parsed: stats.parsed, sources: 0, alerts: 0 }, deps.nowSec);
     return { ...base, ...counts, status: 'not-a-log', reason: notLog };
   }
-
   const rulesById = new Map([...detector.classifier.rules, ...BEHAVIOUR_RULE_LIST, ERROR_FLOOD_RULE].map((r) => [r.id, r]));
   const ctx: DecisionContext = { rulesById, longThresholds: detector.aggregator.longThresholdRules, longestMs: detector.aggregator.longestHorizonMs };
-  const flagged = [...detector.aggregator.sources.values()].filter(isFlagged);
-  let writes = 0;
-  const candidates: AlertCandidate[] = [];
-  await pool(flagged, deps.concurrency ?? 8, async (s) => {
-    const delta = toDelta(s, id);
-    writes += new Set(delta.buckets.map((b) => Math.floor(b.start / 3_600_000))).size || 1;
-    const merged = await store.applyDelta(delta, deps.nowSec, ctx.longestMs);
-    const decision = decideMerged(merged, delta, s.signature, ctx, config);
-    if (!decision) return;
-    // Skip a claim the store would certainly refuse (a conditional write costs as much as a
-    // successful one); the store's condition stays the authority when this says go.
-    if (merged.claim && claimWouldFail(merged.claim, decision, id, decision.cooldownMs)) return;
-    candidates.push({ source: s.key, merged, decision });
+  const flagged = [...detector.aggregator.sources.values()].filter(isFlagged).map((s) => ({ delta: toDelta(s, id), signature: s.signature }));
+  return { outcome: { ...base, ...counts, status: 'processed', sourcesFlagged: flagged.length }, owner: item.owner, flagged, ctx, rulesById };
+}
+
+/** Runs `work` over every item, at most `limit` at once; failures are returned per item. */
+async function settle<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<({ ok: true; value: R } | { ok: false; error: unknown })[]> {
+  const out: ({ ok: true; value: R } | { ok: false; error: unknown })[] = new Array(items.length);
+  let next = 0;
+  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { ok: true, value: await work(items[i] as T) };
+      } catch (error) {
+        out[i] = { ok: false, error: error ?? new Error('failed') };
+      }
+    }
   });
-  const sent = await publishAlerts(candidates, id, rulesById, deps);
-  await store.markObjectDone(id, { lines: stats.total, parsed: stats.parsed, sources: flagged.length, alerts: sent.published }, deps.nowSec);
-  return {
-    ...base,
-    ...counts,
-    status: 'processed',
-    sourcesFlagged: flagged.length,
-    alertsPublished: sent.published,
-    alertsShortened: sent.shortened,
-    stateWrites: writes,
-  };
+  await Promise.all(runners);
+  return out;
+}
+
+/**
+ * The use case "process one log object": a batch of one. Safe to run again on the same object
+ * (redelivery, a crash half-way) and to run twice at once. Throws what would fail its message.
+ */
+export async function processLogObject(ref: ObjectRef, lines: LineSource, deps: PipelineDeps): Promise<ObjectOutcome> {
+  const [r] = await processLogBatch([{ ref, lines, owner: deps.owner, ...(deps.format ? { format: deps.format } : {}) }], deps);
+  if (!r) throw new Error('no result for the object');
+  if (!r.ok) throw r.error;
+  return r.outcome;
+}
+
+/**
+ * The use case "process a batch of log objects": every object is read and scanned on its own
+ * (one that fails fails alone), then each flagged source is written once for the whole batch
+ * (per hour item it touches), its merged state read back, and each object's decision taken on
+ * it; alerts are claimed, published and recorded one at a time. Exactly once per object, whatever
+ * objects a redelivery batches it with: every update carries the markers of the objects it
+ * holds and applies only those not yet in the item. A claim belongs to one run of one object (a
+ * lease); a crash can repeat at most the one alert between publishing and recording it.
+ */
+export async function processLogBatch(objects: readonly BatchObject[], deps: BatchDeps): Promise<BatchResult[]> {
+  const { store, config } = deps;
+  const scans = await settle(objects, deps.objectConcurrency ?? OBJECTS_IN_PARALLEL, (item) => scanObject(item, deps));
+  const failed = new Map<number, unknown>();
+  const scanned = new Map<number, Scanned>();
+  scans.forEach((r, i) => {
+    if (!r.ok) failed.set(i, r.error);
+    else if ('flagged' in r.value) scanned.set(i, r.value);
+  });
+  // One group per source: the deltas of every object of the batch that flagged it.
+  const groups = new Map<string, { deltas: SourceDelta[]; signatures: SourceState['signature'][]; objects: number[] }>();
+  for (const [i, sc] of scanned) {
+    for (const f of sc.flagged) {
+      let g = groups.get(f.delta.source);
+      if (!g) {
+        g = { deltas: [], signatures: [], objects: [] };
+        groups.set(f.delta.source, g);
+      }
+      g.deltas.push(f.delta);
+      g.signatures.push(f.signature);
+      g.objects.push(i);
+    }
+  }
+  const first = scanned.values().next().value as Scanned | undefined;
+  const candidates: AlertCandidate[] = [];
+  if (first) {
+    const { ctx, rulesById } = first;
+    await pool([...groups.entries()], deps.concurrency ?? 8, async ([source, g]) => {
+      let merged: MergedSourceState;
+      try {
+        merged = await store.applyDeltas(g.deltas, deps.nowSec, ctx.longestMs);
+      } catch (e) {
+        // Every object that wrote to this source fails (and is retried); the others are not held.
+        for (const i of g.objects) if (!failed.has(i)) failed.set(i, e);
+        return;
+      }
+      const writes = new Set(g.deltas.flatMap((d) => d.buckets.map((b) => Math.floor(b.start / 3_600_000)))).size || 1;
+      const firstObject = scanned.get(g.objects[0] as number);
+      if (firstObject) firstObject.outcome.stateWrites += writes;
+      g.deltas.forEach((delta, k) => {
+        const decision = decideMerged(merged, delta, g.signatures[k] ?? null, ctx, config);
+        if (decision) candidates.push({ source, merged, decision, object: g.objects[k] as number });
+      });
+    });
+    await publishAlerts(candidates, objects, scanned, failed, rulesById, deps);
+  }
+  const results: BatchResult[] = [];
+  for (const [i, r] of scans.entries()) {
+    const err = failed.get(i);
+    if (err !== undefined) {
+      results.push({ ok: false, error: err });
+      continue;
+    }
+    if (!r.ok) continue; // in `failed`
+    const sc = scanned.get(i);
+    if (!sc) {
+      results.push({ ok: true, outcome: r.value as ObjectOutcome });
+      continue;
+    }
+    try {
+      const o = sc.outcome;
+      await store.markObjectDone(o.objectId, { lines: o.lines, parsed: o.parsed, sources: o.sourcesFlagged, alerts: o.alertsPublished }, deps.nowSec);
+      results.push({ ok: true, outcome: o });
+    } catch (e) {
+      results.push({ ok: false, error: e });
+    }
+  }
+  return results;
 }
 
 interface AlertCandidate {
   source: string;
   merged: MergedSourceState;
   decision: MergedDecision;
+  /** Index of the object (in the batch) whose delta decided it: the claim is that object's. */
+  object: number;
+}
+
+/** The horizon an alert was decided on, as recorded: the short window, `1h`, `24h` (none for signatures). */
+function horizonLabel(d: MergedDecision, config: DetectorConfig): string | undefined {
+  const seconds = d.horizon ? d.horizon.seconds : d.trigger === 'signature' ? 0 : config.windowSeconds;
+  if (!seconds) return undefined;
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}
+
+/** Object names for an alert: the batch's own objects by their markers, the rest from the store. */
+async function objectNamesOf(markers: readonly string[], batch: ReadonlyMap<string, string>, store: StateStore): Promise<string[]> {
+  const unknown = markers.filter((m) => !batch.has(m));
+  const named = unknown.length && store.objectNames ? await store.objectNames(unknown) : new Map<string, string>();
+  // A marker no object record names yet (its object is still being processed elsewhere) is listed as is.
+  return markers.map((m) => batch.get(m) ?? named.get(m) ?? m).sort();
 }
 
 /**
- * Claims, publishes and marks sent one alert at a time (sources in a fixed order). Every claim
- * is tried even when one is busy; a busy one fails the object afterwards so that it is retried
- * and not marked done while another run may still fail to publish it.
+ * Claims, publishes and records one alert at a time (sources in a fixed order, each source's
+ * decisions in event-time order). A claim the last one certainly refuses costs no write. Every
+ * claim is tried even when one is busy; a busy one fails its object afterwards so that it is
+ * retried and not marked done while another run may still fail to publish it.
  */
 async function publishAlerts(
   candidates: AlertCandidate[],
-  id: string,
+  objects: readonly BatchObject[],
+  scanned: ReadonlyMap<number, Scanned>,
+  failed: Map<number, unknown>,
   rulesById: ReadonlyMap<string, Rule>,
-  deps: PipelineDeps,
-): Promise<{ published: number; shortened: number }> {
+  deps: BatchDeps,
+): Promise<void> {
   const { store, config, publisher } = deps;
   const exclusive = deps.exclusive ?? ((step) => step());
   const leaseUntil = deps.leaseUntil ?? deps.nowSec + DEFAULT_LEASE_SECONDS;
+  const now = deps.now ?? (() => deps.nowSec * 1000);
   const fits = publisher.fits?.bind(publisher);
-  const busy: string[] = [];
-  let published = 0;
-  let shortened = 0;
-  candidates.sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
-  for (const { source, merged, decision } of candidates) {
+  const busy = new Map<number, string[]>();
+  const batchNames = new Map<string, string>();
+  for (const o of objects) {
+    const id = objectId(o.ref);
+    batchNames.set(objectMarker(id), id);
+    batchNames.set(id, id);
+  }
+  candidates.sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.decision.at - b.decision.at || a.object - b.object));
+  const claims = new Map<string, MergedSourceState['claim']>();
+  for (const { source, merged, decision, object } of candidates) {
+    if (failed.has(object)) continue;
+    const sc = scanned.get(object);
+    const ref = objects[object]?.ref;
+    if (!sc || !ref) continue;
+    const id = objectId(ref);
+    // Skip a claim the store would certainly refuse (a refused conditional write costs as much
+    // as a successful one); the store's condition stays the authority when this says go.
+    const known = claims.has(source) ? claims.get(source) : merged.claim;
+    if (known && claimWouldFail(known, decision, id, decision.cooldownMs)) continue;
     const alertId = alertIdOf(source, decision.severity, id);
-    const claim = await store.claimAlert(
-      { source, at: decision.at, severity: decision.severity, cooldownMs: decision.cooldownMs, objectId: id, owner: deps.owner, leaseUntil, alertId },
-      deps.nowSec,
-    );
-    if (claim === 'busy') busy.push(source);
+    const publishedAt = now();
+    let claim: Awaited<ReturnType<StateStore['claimAlert']>>;
+    try {
+      claim = await store.claimAlert(
+        {
+          source,
+          at: decision.at,
+          severity: decision.severity,
+          cooldownMs: decision.cooldownMs,
+          objectId: id,
+          owner: sc.owner,
+          leaseUntil,
+          alertId,
+          publishedAt,
+        },
+        deps.nowSec,
+      );
+    } catch (e) {
+      failed.set(object, e);
+      continue;
+    }
+    if (claim === 'busy') busy.set(object, [...(busy.get(object) ?? []), source]);
     if (claim !== 'claimed') continue;
     const state = stateFromMerged(merged, decision, rulesById);
-    const message = buildAlertMessage(
-      alertReport(state, state.alert as AlertState, config.blockHours, config.windowSeconds),
-      deps.environment,
-      merged.objects,
-      {
+    const report = alertReport(state, state.alert as AlertState, config.blockHours, config.windowSeconds);
+    try {
+      const names = await objectNamesOf(merged.objects, batchNames, store);
+      const message = buildAlertMessage(report, deps.environment, names, { alertId, ...(fits ? { fits } : {}) });
+      const horizon = horizonLabel(decision, config);
+      const record: AlertRecord = {
         alertId,
-        ...(fits ? { fits } : {}),
-      },
-    );
-    await exclusive(async () => {
-      try {
-        await publisher.publish(message);
-      } catch (e) {
-        // Not published (as far as this run knows): let a retry take the claim at once rather
-        // than after the lease. If this fails too, the lease runs out by itself.
-        await store.releaseClaim(source, deps.owner).catch(() => undefined);
-        throw e;
-      }
-      await store.markAlertSent(source, deps.owner);
-    });
-    published++;
-    if (message.document.shortened) shortened++;
+        source: report.source,
+        severity: decision.severity,
+        categories: report.categories,
+        reason: report.reason,
+        firstSeen: report.firstSeen,
+        lastSeen: report.lastSeen,
+        publishedAt: new Date(publishedAt).toISOString(),
+        ...(horizon ? { horizon } : {}),
+        environment: deps.environment,
+      };
+      await exclusive(async () => {
+        try {
+          await publisher.publish(message);
+        } catch (e) {
+          // Not published (as far as this run knows): let a retry take the claim at once rather
+          // than after the lease. If this fails too, the lease runs out by itself.
+          await store.releaseClaim(source, sc.owner).catch(() => undefined);
+          throw e;
+        }
+        await store.markAlertSent(source, sc.owner, record);
+      });
+      sc.outcome.alertsPublished++;
+      if (message.document.shortened) sc.outcome.alertsShortened++;
+      claims.set(source, { lastAt: decision.at, severity: decision.severity, status: 'sent', objectId: id });
+    } catch (e) {
+      failed.set(object, e);
+    }
   }
-  if (busy.length) throw new ClaimBusyError(busy);
-  return { published, shortened };
+  for (const [object, sources] of busy) if (!failed.has(object)) failed.set(object, new ClaimBusyError(sources));
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AlertReport } from './report.js';
 import type { Severity } from './rules/types.js';
 
@@ -12,6 +13,14 @@ export interface ObjectRef {
 /** Stable identity of an object in state (`<bucket>/<key>#<etag>`). */
 export function objectId(ref: ObjectRef): string {
   return `${ref.bucket}/${ref.key}#${ref.etag.replace(/"/g, '')}`;
+}
+
+/**
+ * The short, stable marker an object is kept under in state items (idempotency and evidence):
+ * 72 bits of its id's SHA-256, base64url. Object ids reach 1 KB; markers keep items small.
+ */
+export function objectMarker(id: string): string {
+  return createHash('sha256').update(id).digest('base64url').slice(0, 12);
 }
 
 /** Receives lines; the line source pushes into it. */
@@ -59,6 +68,8 @@ export interface SourceDelta {
 export interface MergedSourceState extends Omit<SourceDelta, 'objectId'> {
   /** Every object applied to those items. */
   objects: string[];
+  /** Log objects in the evidence (`objects` may name only some of them). */
+  objectCount?: number;
   /** The source's live alert claim, read with the windows (the conditional write decides). */
   claim?: { lastAt: number; severity: Severity; status: 'pending' | 'sent'; objectId: string };
 }
@@ -101,6 +112,8 @@ export interface ClaimRequest {
   leaseUntil: number;
   /** Idempotency key of the alert (source, severity and object); published with it so subscribers can drop a repeat. */
   alertId: string;
+  /** Wall clock (epoch ms) at the claim: the alert's `publishedAt`, which keys its alert record. */
+  publishedAt: number;
 }
 
 /**
@@ -114,21 +127,79 @@ export interface StateStore {
   /** True when this object was fully processed before (a redelivery). */
   isObjectDone(objectId: string): Promise<boolean>;
   /**
-   * Applies a delta once (a second call with the same object changes nothing) and returns the
-   * merged state of every live item within `aroundMs` (the longest horizon) of the delta's times.
-   * Items must live at least that long after their hour.
+   * Applies the deltas of one source from several objects (one batch), each object exactly once
+   * (an object already applied, by this call or any earlier one, changes nothing), and returns
+   * the merged state of every live item within `aroundMs` (the longest horizon) of the deltas'
+   * times. Items must live at least that long after their hour.
    */
-  applyDelta(delta: SourceDelta, nowSec: number, aroundMs: number): Promise<MergedSourceState>;
+  applyDeltas(deltas: readonly SourceDelta[], nowSec: number, aroundMs: number): Promise<MergedSourceState>;
   /**
    * At most one alert per source per cooldown, even with concurrent writers. A claim left
    * pending by the same object may be taken again once its owner's lease has run out.
    */
   claimAlert(claim: ClaimRequest, nowSec: number): Promise<ClaimResult>;
-  /** Marks a claimed alert as sent (only by its owner), so no retry sends it again. */
-  markAlertSent(source: string, owner: string): Promise<void>;
+  /**
+   * Records a published alert (the `ALERTS#<day>` record, keyed by the claim's `publishedAt` and
+   * `alertId`). The record is what marks the claim sent: a retry of the same object that finds
+   * it publishes nothing.
+   */
+  markAlertSent(source: string, owner: string, record: AlertRecord): Promise<void>;
   /** Ends the owner's lease on a pending claim it could not publish, so a retry may take it at once. */
   releaseClaim(source: string, owner: string): Promise<void>;
   markObjectDone(objectId: string, stats: { lines: number; parsed: number; sources: number; alerts: number }, nowSec: number): Promise<void>;
+  /**
+   * Names of objects by the short marker kept in state items (object ids are kept as hashes so
+   * that items stay small). Markers it cannot name are left out.
+   */
+  objectNames?(markers: readonly string[]): Promise<Map<string, string>>;
+}
+
+/** What the detector holds for one source, for people (probewatch state). */
+export interface SourceView {
+  source: string;
+  /** ISO event time. */
+  lastSeen?: string;
+  /** ISO: when the state is forgotten. */
+  expiresAt?: string;
+  requests: number;
+  score: number;
+  /** Category -> count. */
+  labels: Record<string, number>;
+  statuses: Record<string, number>;
+  /** Recent buckets, oldest first. */
+  windows: { start: string; score: number; errors: number }[];
+  /** Long-horizon peaks now. */
+  long: { horizon: string; score: number; paths: number }[];
+  samples: string[];
+  alert?: { severity: string; at: string; status: string; alertId?: string; leaseUntil?: string };
+  block?: { cidr: string; until: string; dryRun: boolean };
+}
+
+/** One published alert as recorded in the state table (`ALERTS#<day>`). */
+export interface AlertRecord {
+  alertId: string;
+  source: string;
+  severity: string;
+  categories: string[];
+  /** The alert's plain-language "what" line. */
+  reason: string;
+  /** ISO event time. */
+  firstSeen: string;
+  /** ISO event time. */
+  lastSeen: string;
+  /** ISO wall clock. */
+  publishedAt: string;
+  horizon?: string;
+  environment?: string;
+  /** Joined from BLOCKS by the reader. */
+  blockedUntil?: string;
+}
+
+/** Port: what people ask of the stored state (probewatch alerts, probewatch state). */
+export interface StateInspector {
+  listAlerts(sinceMs: number, untilMs: number, limit: number): Promise<AlertRecord[]>;
+  describeSource(source: string, nowMs: number): Promise<SourceView | undefined>;
+  topSources(nowMs: number, limit: number): Promise<SourceView[]>;
 }
 
 /** An alert as published: the facts for machines, and the words for people. */
@@ -167,38 +238,4 @@ export interface AlertPublisher {
   publish(message: AlertMessage): Promise<void>;
   /** True when the message fits the transport's size limits (absent: no limit). */
   fits?(message: AlertMessage): boolean;
-}
-
-/** What the detector holds for one source, for people (probewatch state). */
-export interface SourceView {
-  source: string;
-  lastSeen?: string; // ISO event time
-  expiresAt?: string; // ISO: when the state is forgotten
-  requests: number;
-  score: number;
-  labels: Record<string, number>; // category -> count
-  statuses: Record<string, number>;
-  windows: { start: string; score: number; errors: number }[]; // recent buckets, oldest first
-  long: { horizon: string; score: number; paths: number }[]; // long-horizon peaks now
-  samples: string[];
-  alert?: { severity: string; at: string; status: string; alertId?: string; leaseUntil?: string };
-  block?: { cidr: string; until: string; dryRun: boolean };
-}
-export interface AlertRecord {
-  alertId: string;
-  source: string;
-  severity: string;
-  categories: string[];
-  reason: string;
-  firstSeen: string;
-  lastSeen: string;
-  publishedAt: string;
-  horizon?: string;
-  environment?: string;
-  blockedUntil?: string; // joined from BLOCKS by the reader
-}
-export interface StateInspector {
-  listAlerts(sinceMs: number, untilMs: number, limit: number): Promise<AlertRecord[]>;
-  describeSource(source: string, nowMs: number): Promise<SourceView | undefined>;
-  topSources(nowMs: number, limit: number): Promise<SourceView[]>;
 }

@@ -9,7 +9,7 @@ import { S3DetectorConfig, currentDetector, reportConfigCheck } from '../adapter
 import { s3LineSource } from '../adapters/s3-line-source.js';
 import { SnsAlertPublisher } from '../adapters/sns-publisher.js';
 import { sanitize } from '../core/escape.js';
-import { ClaimBusyError, DEFAULT_LEASE_SECONDS, type ObjectOutcome, processLogObject } from '../core/pipeline.js';
+import { type BatchResult, ClaimBusyError, DEFAULT_LEASE_SECONDS, OBJECTS_IN_PARALLEL, processLogBatch } from '../core/pipeline.js';
 import type { AlertPublisher, ObjectRef, StateStore } from '../core/ports.js';
 
 /** What the handler is wired with; tests inject local clients and a silent logger. */
@@ -26,11 +26,7 @@ export interface HandlerDeps {
   newOwner?: () => string;
 }
 
-/**
- * Objects of one batch processed at once: a slow object no longer holds the other nine, and
- * memory stays bounded (each object streams in constant memory).
- */
-export const OBJECTS_IN_PARALLEL = 4;
+export { OBJECTS_IN_PARALLEL };
 /** Added to a claim's lease: clocks of different hosts disagree by a little. */
 export const LEASE_MARGIN_SECONDS = 30;
 /** Longest logged string that came from an event or an object (keys, reasons, error messages). */
@@ -44,24 +40,6 @@ export function makeExclusive(): <T>(step: () => Promise<T>) => Promise<T> {
     tail = run.catch(() => undefined);
     return run;
   };
-}
-
-/** Runs `work` over `items`, at most `limit` at once; every item runs, failures are returned per item. */
-async function settleBounded<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<(unknown | null)[]> {
-  const errors: (unknown | null)[] = items.map(() => null);
-  let next = 0;
-  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      try {
-        await work(items[i] as T);
-      } catch (e) {
-        errors[i] = e ?? new Error('failed');
-      }
-    }
-  });
-  await Promise.all(runners);
-  return errors;
 }
 
 /** An error as logged: its message escaped (it may quote a key), without the raw stack. */
@@ -95,42 +73,14 @@ export function makeHandler(deps: HandlerDeps) {
   const { metrics } = deps;
   const newOwner = deps.newOwner ?? randomUUID;
 
-  async function processRef(ref: ObjectRef, leaseUntil: number, exclusive: ReturnType<typeof makeExclusive>): Promise<ObjectOutcome> {
-    // Keys are chosen by whoever uploads: escaped before they reach CloudWatch Logs. A child
-    // logger per object, since objects of a batch run at once.
+  /** Logs and counts one object's result; returns its error, if any. */
+  function report(ref: ObjectRef, result: BatchResult, started: number): unknown {
+    // Keys are chosen by whoever uploads: escaped before they reach CloudWatch Logs.
     const logger = deps.logger.createChild({
       persistentKeys: { bucket: sanitize(ref.bucket, LOGGED_STRING_MAX_CHARS), key: sanitize(ref.key, LOGGED_STRING_MAX_CHARS) },
     });
-    const started = deps.now();
-    const format = formatFor(deps.config, ref.key);
-    try {
-      const outcome = await processLogObject(ref, s3LineSource(deps.s3, ref, { maxLineLength: deps.config.maxLineLength }), {
-        store: deps.store,
-        publisher: deps.publisher,
-        config: deps.config.detector,
-        environment: deps.config.environment,
-        nowSec: Math.floor(deps.now() / 1000),
-        owner: newOwner(),
-        leaseUntil,
-        exclusive,
-        ...(format ? { format } : {}),
-      });
-      const skipped = Object.values(outcome.skipped).reduce((a, b) => a + b, 0);
-      metrics.addMetric('LinesRead', MetricUnit.Count, outcome.lines);
-      metrics.addMetric('LinesParsed', MetricUnit.Count, outcome.parsed);
-      metrics.addMetric('LinesSkipped', MetricUnit.Count, skipped);
-      metrics.addMetric('SourcesFlagged', MetricUnit.Count, outcome.sourcesFlagged);
-      metrics.addMetric('AlertsPublished', MetricUnit.Count, outcome.alertsPublished);
-      metrics.addMetric('AlertsShortened', MetricUnit.Count, outcome.alertsShortened);
-      metrics.addMetric('ObjectsSkipped', MetricUnit.Count, outcome.status === 'processed' ? 0 : 1);
-      metrics.addMetric('ProcessingTime', MetricUnit.Milliseconds, deps.now() - started);
-      const reason = outcome.reason === undefined ? {} : { reason: sanitize(outcome.reason, LOGGED_STRING_MAX_CHARS) };
-      if (outcome.status === 'not-a-log') logger.warn('object skipped: not an access log', { ...reason, lines: outcome.lines });
-      else if (outcome.status === 'already-processed') logger.info('object skipped: already processed');
-      else logger.info('object processed', { ...outcome, objectId: sanitize(outcome.objectId, LOGGED_STRING_MAX_CHARS), ...reason, skipped: outcome.skipped });
-      if (outcome.hint) logger.warn('most lines did not parse', { hint: sanitize(outcome.hint, LOGGED_STRING_MAX_CHARS) });
-      return outcome;
-    } catch (e) {
+    if (!result.ok) {
+      const e = result.error;
       if (e instanceof ClaimBusyError) {
         metrics.addMetric('ObjectsDeferred', MetricUnit.Count, 1);
         logger.warn('object deferred: another run holds one of its alert claims; it will be retried', { error: loggedError(e) });
@@ -138,8 +88,52 @@ export function makeHandler(deps: HandlerDeps) {
         metrics.addMetric('ObjectsFailed', MetricUnit.Count, 1);
         logger.error('object failed', { error: loggedError(e) });
       }
-      throw e;
+      return e;
     }
+    const outcome = result.outcome;
+    const skipped = Object.values(outcome.skipped).reduce((a, b) => a + b, 0);
+    metrics.addMetric('LinesRead', MetricUnit.Count, outcome.lines);
+    metrics.addMetric('LinesParsed', MetricUnit.Count, outcome.parsed);
+    metrics.addMetric('LinesSkipped', MetricUnit.Count, skipped);
+    metrics.addMetric('SourcesFlagged', MetricUnit.Count, outcome.sourcesFlagged);
+    metrics.addMetric('AlertsPublished', MetricUnit.Count, outcome.alertsPublished);
+    metrics.addMetric('AlertsShortened', MetricUnit.Count, outcome.alertsShortened);
+    metrics.addMetric('ObjectsSkipped', MetricUnit.Count, outcome.status === 'processed' ? 0 : 1);
+    metrics.addMetric('StateWrites', MetricUnit.Count, outcome.stateWrites);
+    metrics.addMetric('ProcessingTime', MetricUnit.Milliseconds, deps.now() - started);
+    const reason = outcome.reason === undefined ? {} : { reason: sanitize(outcome.reason, LOGGED_STRING_MAX_CHARS) };
+    if (outcome.status === 'not-a-log') logger.warn('object skipped: not an access log', { ...reason, lines: outcome.lines });
+    else if (outcome.status === 'already-processed') logger.info('object skipped: already processed');
+    else logger.info('object processed', { ...outcome, objectId: sanitize(outcome.objectId, LOGGED_STRING_MAX_CHARS), ...reason, skipped: outcome.skipped });
+    if (outcome.hint) logger.warn('most lines did not parse', { hint: sanitize(outcome.hint, LOGGED_STRING_MAX_CHARS) });
+    return null;
+  }
+
+  /**
+   * Processes the objects of a whole batch together: each flagged source is written once for
+   * the batch, not once per object. Returns, per object, its error (null when it succeeded).
+   */
+  async function processRefs(refs: readonly ObjectRef[], nowSec: number, leaseUntil: number): Promise<unknown[]> {
+    const started = deps.now();
+    const results = await processLogBatch(
+      refs.map((ref) => {
+        const format = formatFor(deps.config, ref.key);
+        return { ref, lines: s3LineSource(deps.s3, ref, { maxLineLength: deps.config.maxLineLength }), owner: newOwner(), ...(format ? { format } : {}) };
+      }),
+      {
+        store: deps.store,
+        publisher: deps.publisher,
+        config: deps.config.detector,
+        environment: deps.config.environment,
+        nowSec,
+        now: deps.now,
+        leaseUntil,
+        // One alert between publishing and recording it at a time, across the whole batch.
+        exclusive: makeExclusive(),
+        objectConcurrency: OBJECTS_IN_PARALLEL,
+      },
+    );
+    return refs.map((ref, i) => report(ref, results[i] ?? { ok: false, error: new Error('no result') }, started));
   }
 
   return async function handler(event: SQSEvent | S3Event, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SQSBatchResponse> {
@@ -148,34 +142,39 @@ export function makeHandler(deps: HandlerDeps) {
     // then no other run of the same object may take it over.
     const remainingSec = context ? Math.ceil(context.getRemainingTimeInMillis() / 1000) : DEFAULT_LEASE_SECONDS;
     const leaseUntil = nowSec + remainingSec + LEASE_MARGIN_SECONDS;
-    // One alert between publishing and marking it sent at a time, across the whole batch.
-    const exclusive = makeExclusive();
     const failures: SQSBatchResponse['batchItemFailures'] = [];
     try {
       if (isSqsEvent(event)) {
-        const errors = await settleBounded(event.Records, OBJECTS_IN_PARALLEL, async (record) => {
-          const refs: ObjectRef[] = [];
+        // The objects of every message, and which message each came from.
+        const refs: ObjectRef[] = [];
+        const owners: number[] = [];
+        const failed = new Set<number>();
+        event.Records.forEach((record, i) => {
           try {
             for (const r of s3RecordsOf(record.body)) {
               const ref = objectRefOf(r);
-              if (ref) refs.push(ref);
+              if (ref) {
+                refs.push(ref);
+                owners.push(i);
+              }
             }
           } catch (e) {
             metrics.addMetric('ObjectsFailed', MetricUnit.Count, 1);
             deps.logger.error('message is not an S3 notification', { messageId: record.messageId, error: loggedError(e) });
-            throw e;
+            failed.add(i);
           }
-          for (const ref of refs) await processRef(ref, leaseUntil, exclusive);
+        });
+        const errors = await processRefs(refs, nowSec, leaseUntil);
+        errors.forEach((e, k) => {
+          if (e !== null) failed.add(owners[k] as number);
         });
         // A failed message is retried (and after a few receives, dead-lettered with its body,
         // which names the object); its neighbours in the batch are not.
-        errors.forEach((e, i) => {
-          if (e !== null) failures.push({ itemIdentifier: (event.Records[i] as SQSRecord).messageId });
-        });
+        for (const i of [...failed].sort((a, b) => a - b)) failures.push({ itemIdentifier: (event.Records[i] as SQSRecord).messageId });
       } else {
         // Invoked straight from S3 (no queue): a failure fails the invocation so Lambda retries.
         const refs = ((event as S3Event).Records ?? []).map(objectRefOf).filter((r): r is ObjectRef => r !== null);
-        const errors = await settleBounded(refs, OBJECTS_IN_PARALLEL, (ref) => processRef(ref, leaseUntil, exclusive).then(() => undefined));
+        const errors = await processRefs(refs, nowSec, leaseUntil);
         const first = errors.find((e) => e !== null);
         if (first) throw first;
       }

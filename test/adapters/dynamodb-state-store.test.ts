@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoStateStore } from '../../lambdas/adapters/dynamodb-state-store.js';
-import type { ClaimRequest, SourceDelta } from '../../lambdas/core/ports.js';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoStateStore, dynamoItemSize } from '../../lambdas/adapters/dynamodb-state-store.js';
+import { type AlertRecord, type ClaimRequest, type SourceDelta, objectMarker } from '../../lambdas/core/ports.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
 
 let stack: LocalStack;
@@ -22,7 +23,24 @@ function claimOf(objectId: string, over: Partial<ClaimRequest> = {}): ClaimReque
     owner: `run-of-${objectId}`,
     leaseUntil: NOW + 300,
     alertId: `id-${objectId}`,
+    publishedAt: NOW * 1000,
     ...over,
+  };
+}
+
+/** The alert record a run writes once it has published the alert of a claim. */
+function recordOf(c: ClaimRequest): AlertRecord {
+  return {
+    alertId: c.alertId,
+    source: c.source,
+    severity: c.severity,
+    categories: ['cgi-probe'],
+    reason: 'CGI probe sweep: 3 requests',
+    firstSeen: new Date(c.at).toISOString(),
+    lastSeen: new Date(c.at).toISOString(),
+    publishedAt: new Date(c.publishedAt).toISOString(),
+    horizon: '2m',
+    environment: 'test',
   };
 }
 
@@ -70,7 +88,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(m.score, 30);
     assert.deepEqual(m.labels, { 'cgi-probe': 6 });
     assert.deepEqual(m.statuses, { '404': 6 });
-    assert.deepEqual(m.objects, ['o1', 'o2']);
+    assert.deepEqual(m.objects, [objectMarker('o1'), objectMarker('o2')].sort(), 'objects are kept as short markers');
     assert.deepEqual(
       m.buckets.map((b) => [b.start - T0, b.score, [...b.paths].sort(), b.counts]),
       [
@@ -80,6 +98,74 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     );
     assert.equal(m.firstSeen, T0);
     assert.equal(m.lastSeen, T0 + 20_000);
+  });
+
+  it('a batch is one update per hour item, and a redelivery batched differently applies only its new objects', async () => {
+    const { s, tableName } = await store();
+    const writes: string[] = [];
+    const doc = DynamoDBDocumentClient.from(stack.dynamo);
+    doc.middlewareStack.add(
+      (next, context) => async (args) => {
+        writes.push(String(context.commandName));
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const counting = new DynamoStateStore({ tableName, documentClient: doc });
+    await counting.applyDeltas([delta('o1'), delta('o2')], NOW);
+    assert.deepEqual(
+      writes.filter((w) => w === 'UpdateItemCommand'),
+      ['UpdateItemCommand'],
+      'two objects, one hour: one write',
+    );
+    // o2 comes back with o3 (its message failed for another reason): o2 must not count twice.
+    const m = await s.applyDeltas([delta('o2'), delta('o3')], NOW);
+    assert.equal(m.requests, 9, 'three objects of 3 requests each');
+    assert.equal(m.score, 45);
+    assert.deepEqual(m.objects, ['o1', 'o2', 'o3'].map(objectMarker).sort());
+    assert.equal(
+      m.buckets.reduce((n, b) => n + (b.counts['login-post'] ?? 0), 0),
+      3,
+    );
+    const again = await s.applyDeltas([delta('o3'), delta('o1')], NOW);
+    assert.equal(again.requests, 9, 'a whole batch again changes nothing');
+  });
+
+  it("a persistent scanner's hour item stays under 1 KB: every write to it costs one write unit", async () => {
+    const { s, tableName } = await store();
+    // As in the benchmark: about 80 probes an hour in bursts of a few seconds. 12 objects of 5
+    // minutes, each with 7 probes in 3 buckets (84 probes in the hour), batched by 3.
+    const objectDelta = (o: number) =>
+      delta(`bucket/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/2024/01/01/node-${o}.log.gz#0123456789abcdef0123456789abcdef`, {
+        requests: 7,
+        score: 35,
+        firstSeen: T0 + o * 300_000,
+        lastSeen: T0 + o * 300_000 + 240_000,
+        labels: { 'php-probe': 4, 'sensitive-file': 3 },
+        statuses: { '404': 7 },
+        rules: ['php-probe', 'env-file'],
+        buckets: [3, 2, 2].map((n, b) => ({
+          start: T0 + o * 300_000 + b * 100_000,
+          score: 5 * n,
+          paths: Array.from({ length: n }, (_, k) => (o * 7 + b * 3 + k).toString(16).padStart(8, '0')),
+          counts: { '~err': n },
+        })),
+        samples: [JSON.stringify({ t: T0 + o * 300_000, r: 'GET /.env HTTP/1.1', s: 404, u: 'Mozilla/5.0 zgrab/0.x', l: ['sensitive-file'] })],
+      });
+    for (let o = 0; o < 12; o += 3) await s.applyDeltas([objectDelta(o), objectDelta(o + 1), objectDelta(o + 2)], NOW);
+    const { GetItemCommand } = await import('@aws-sdk/client-dynamodb');
+    const item =
+      (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'SRC#198.51.100.1' }, sk: { S: 'W#2024-01-01T10' } } }))).Item ?? {};
+    const size = dynamoItemSize(item);
+    assert.ok(size < 1024, `the full hour item is ${size} bytes`);
+    const m = await s.read('198.51.100.1', T0, T0, NOW);
+    assert.equal(m.requests, 84);
+    assert.equal(
+      m.buckets.reduce((n, b) => n + b.paths.length, 0),
+      84,
+      'every error path kept',
+    );
+    assert.ok(m.samples.length <= 2, 'samples: the first of the hour only');
   });
 
   it('a delta spanning an hour boundary lands in both hour items and reads back whole', async () => {
@@ -107,7 +193,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
       m.buckets.reduce((n, b) => n + b.score, 0),
       200,
     );
-    assert.deepEqual(m.objects, ['big']);
+    assert.deepEqual(m.objects, [objectMarker('big')]);
   });
 
   it('reads ignore expired items that DynamoDB has not deleted yet', async () => {
@@ -155,12 +241,23 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(await claim('b', { at: T0 + 60_000 }), 'cooldown');
     assert.equal(await claim('c', { at: T0 - 60_000 }), 'cooldown', 'an older object arriving late');
     assert.equal(await claim('a', { owner: 'a2', at: T0 + 60_000 }), 'busy', 'another run of the same object while the first may still publish');
-    assert.equal(await claim('a', { owner: 'a2', at: T0 + 60_000 }, NOW + 301), 'claimed', 'the first run crashed: its lease ran out');
-    await s.markAlertSent('s', 'a1');
-    assert.equal((await s.read('s', T0, T0, NOW + 301)).claim?.status, 'pending', 'the old owner cannot mark a claim it lost');
-    await s.markAlertSent('s', 'a2');
-    assert.equal((await s.read('s', T0, T0, NOW + 301)).claim?.status, 'sent');
-    assert.equal(await claim('a', { owner: 'a3', at: T0 + 60_000 }, NOW + 900), 'cooldown', 'once sent, not again');
+    const retake = { owner: 'a2', at: T0 + 60_000, publishedAt: (NOW + 301) * 1000, leaseUntil: NOW + 600 };
+    assert.equal(await claim('a', retake, NOW + 301), 'claimed', 'the first run crashed before recording the alert: its lease ran out');
+    assert.equal((await s.read('s', T0, T0, NOW + 301)).claim?.status, 'pending');
+    await s.markAlertSent('s', 'a2', recordOf(claimOf('a', retake)));
+    assert.equal(
+      await claim('a', { owner: 'a3', at: T0 + 60_000 }, NOW + 302),
+      'cooldown',
+      'recorded: another run of the object during the lease sends nothing',
+    );
+    assert.equal(await claim('a', { owner: 'a3', at: T0 + 60_000, publishedAt: (NOW + 900) * 1000 }, NOW + 900), 'cooldown', 'nor once the lease is over');
+    assert.equal((await s.read('s', T0, T0, NOW + 900)).claim?.status, 'sent', 'the claim taken over was put back as sent');
+    const records = await s.listAlerts((NOW - 60) * 1000, (NOW + 3600) * 1000, 10);
+    assert.deepEqual(
+      records.map((r) => [r.alertId, r.publishedAt]),
+      [['id-a', new Date((NOW + 301) * 1000).toISOString()]],
+      'one record, keyed by the claim that was sent',
+    );
     assert.equal(await claim('d', { at: T0 + 120_000, severity: 'critical' }), 'claimed', 'escalation');
     assert.equal(await claim('e', { at: T0 + 2 * HOUR }), 'claimed', 'a cooldown later');
   });
@@ -172,6 +269,84 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(await s.claimAlert(claimOf('a', { owner: 'a2' }), NOW), 'busy', 'only the owner releases');
     await s.releaseClaim('s', 'a1');
     assert.equal(await s.claimAlert(claimOf('a', { owner: 'a2' }), NOW), 'claimed');
+  });
+
+  it('inspection: alerts by time (newest first, limited, joined with live blocks), a source described, the top sources', async () => {
+    const { s, tableName } = await store();
+    await s.applyDeltas([delta('o1'), delta('o2')], NOW);
+    await assert.rejects(s.applyDeltas([delta('o1'), delta('o3', { source: '198.51.100.2' })], NOW), /one source/);
+    await s.applyDeltas(
+      [delta('o2', { source: '198.51.100.2', score: 500, buckets: [{ start: T0, score: 500, paths: ['bbbb0001'], counts: { '~err': 2 } }] })],
+      NOW,
+    );
+    const nowMs = Date.now();
+    const c = claimOf('o1', { source: '198.51.100.1', publishedAt: nowMs - 60_000, leaseUntil: Math.floor(nowMs / 1000) + 300 });
+    assert.equal(await s.claimAlert(c, NOW), 'claimed');
+    await s.markAlertSent(c.source, c.owner, recordOf(c));
+    const older = { ...recordOf(c), alertId: 'id-older', publishedAt: new Date(nowMs - 2 * 86_400_000).toISOString() };
+    await s.markAlertSent(c.source, c.owner, older);
+    await stack.dynamo.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          pk: { S: 'BLOCKS' },
+          sk: { S: '198.51.100.1/32' },
+          cidr: { S: '198.51.100.1/32' },
+          source: { S: '198.51.100.1' },
+          until: { S: new Date(nowMs + 3_600_000).toISOString() },
+          dryRun: { BOOL: true },
+          expiresAt: { N: String(NOW + 90_000) },
+        },
+      }),
+    );
+    const alerts = await s.listAlerts(nowMs - 3 * 86_400_000, nowMs, 10);
+    assert.deepEqual(
+      alerts.map((a) => a.alertId),
+      ['id-o1', 'id-older'],
+      'newest first, across day partitions',
+    );
+    assert.deepEqual(alerts[0], { ...recordOf(c), blockedUntil: new Date(nowMs + 3_600_000).toISOString() });
+    assert.deepEqual(
+      (await s.listAlerts(nowMs - 3 * 86_400_000, nowMs, 1)).map((a) => a.alertId),
+      ['id-o1'],
+      'the limit holds',
+    );
+    assert.deepEqual(await s.listAlerts(nowMs - 3_600_000, nowMs, 10).then((a) => a.map((x) => x.alertId)), ['id-o1'], 'the time range holds');
+
+    const view = await s.describeSource('198.51.100.1', NOW * 1000);
+    assert.equal(view?.requests, 6);
+    assert.equal(view?.score, 30);
+    assert.deepEqual(view?.labels, { 'cgi-probe': 6 });
+    assert.deepEqual(
+      view?.windows.map((w) => [w.start, w.score]),
+      [
+        [new Date(T0).toISOString(), 20],
+        [new Date(T0 + 20_000).toISOString(), 10],
+      ],
+    );
+    assert.deepEqual(
+      view?.long.map((l) => [l.horizon, l.score, l.paths]),
+      [
+        ['1h', 30, 3],
+        ['24h', 30, 3],
+      ],
+    );
+    assert.equal(view?.alert?.status, 'sent', 'the claim is pending in the item, but its record exists');
+    assert.equal(view?.alert?.alertId, 'id-o1');
+    assert.deepEqual(view?.block, { cidr: '198.51.100.1/32', until: new Date(nowMs + 3_600_000).toISOString(), dryRun: true });
+    assert.match(view?.samples[0] ?? '', /^1970-01-01T00:00:00.001Z 404 GET \/cgi-bin\/x HTTP\/1.1$/);
+    assert.equal(await s.describeSource('192.0.2.200', NOW * 1000), undefined);
+
+    const top = await s.topSources(T0 + HOUR, 5);
+    assert.deepEqual(
+      top.map((v) => [v.source, v.score]),
+      [
+        ['198.51.100.2', 500],
+        ['198.51.100.1', 30],
+      ],
+      'by score, each object counted once',
+    );
+    assert.equal((await s.topSources(T0 + HOUR, 1)).length, 1);
   });
 
   it('object claims', async () => {
@@ -215,8 +390,8 @@ describe('DynamoStateStore item bounds on DynamoDB Local', { timeout: 180_000 },
     assert.equal(m.requests, 360 * objects, 'every object counted');
     assert.equal(m.objects.length, objects);
     assert.ok(
-      m.objects.every((o) => o.length <= 200),
-      'object ids are stored cut, with a hash',
+      m.objects.every((o) => o.length === 12),
+      'object ids are stored as 12-character markers',
     );
     assert.equal(new Set(m.objects).size, objects, 'and stay distinct');
     assert.equal(

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
-import { ClaimBusyError, DEFAULT_LEASE_SECONDS, pathHash, processLogObject } from '../../lambdas/core/pipeline.js';
+import { ClaimBusyError, DEFAULT_LEASE_SECONDS, pathHash, processLogBatch, processLogObject } from '../../lambdas/core/pipeline.js';
 import { MemoryPublisher, MemoryStateStore, linesOf } from '../support/memory-store.js';
 import { timeAt } from '../support/records.js';
 
@@ -158,6 +158,60 @@ describe('processLogObject', () => {
     assert.equal(publisher.sent.length, scanners.length + 1, 'exactly one repeat');
     const repeated = [...bySource.values()].find((ids) => ids.length === 2);
     assert.equal(repeated?.[0], repeated?.[1], 'the repeat carries the same alert id, so a subscriber can drop it');
+  });
+
+  it('a batch writes each source once, each object counted once, and a redelivered part of it counts nothing twice', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const scan = Array.from({ length: 12 }, (_, i) => probe('198.51.100.98', i * 8, i));
+    const item = (i: number, lines: string[]) => ({ ref: ref(`batch-${i}.log`), lines: linesOf(lines), owner: `run-${++runs}` });
+    const batch = [item(0, scan.slice(0, 4)), item(1, scan.slice(4, 8)), item(2, scan.slice(8))];
+    const results = await processLogBatch(batch, deps(store, publisher));
+    assert.ok(results.every((r) => r.ok));
+    assert.equal(store.writes, 1, 'three objects, one source: one write');
+    assert.equal(publisher.sent.length, 1, 'the scan is one scan');
+    assert.equal(publisher.sent[0]?.document.requests, 12);
+    assert.equal(store.records.length, 1, 'and one alert record');
+    assert.equal(store.records[0]?.alertId, publisher.sent[0]?.attributes.alertId);
+    // Objects 1 and 2 come back with a new one (their messages failed for another reason).
+    store.done.clear();
+    const later = [
+      item(1, scan.slice(4, 8)),
+      item(2, scan.slice(8)),
+      item(
+        3,
+        [0, 1, 2, 3].map((k) => probe('198.51.100.98', 200 + k, 100 + k)),
+      ),
+    ];
+    await processLogBatch(later, deps(store, publisher));
+    assert.deepEqual(
+      store.deltas.get('198.51.100.98')?.map((d) => d.objectId),
+      ['logs/batch-0.log#e1', 'logs/batch-1.log#e1', 'logs/batch-2.log#e1', 'logs/batch-3.log#e1'],
+      'each object applied once',
+    );
+    assert.equal(publisher.sent.length, 1, 'nothing sent twice');
+  });
+
+  it('one bad object in a batch fails alone: the others are written, alerted and marked done', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const broken = {
+      async read(): Promise<{ notLog?: string }> {
+        throw new Error('unexpected end of the gzip stream');
+      },
+    };
+    const results = await processLogBatch(
+      [
+        { ref: ref('seed.log'), lines: linesOf(seed), owner: 'run-a' },
+        { ref: ref('cut.log.gz'), lines: broken, owner: 'run-b' },
+      ],
+      deps(store, publisher),
+    );
+    assert.equal(results[0]?.ok, true);
+    assert.equal(results[1]?.ok, false);
+    assert.match(String((results[1] as { error: Error }).error.message), /gzip/);
+    assert.equal(publisher.sent.length, 2);
+    assert.deepEqual([...store.done], ['logs/seed.log#e1'], 'only the good object is done');
   });
 
   it('hashes error paths compactly and stably', () => {

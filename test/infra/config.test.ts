@@ -57,6 +57,12 @@ describe('environment settings are validated, naming the field', () => {
       /lambda\.maxConcurrency must not exceed lambda\.reservedConcurrency \(10 > 5\)/,
     ],
     ['a queue concurrency SQS does not offer', { ...base, lambda: { maxConcurrency: 1 } }, /lambda\.maxConcurrency must be a whole number from 2 to 1000/],
+    [
+      'a batch over 10 objects without a batching window',
+      { ...base, lambda: { batchSize: 50, batchWindowSeconds: 0 } },
+      /lambda\.batchWindowSeconds must be at least 1 when lambda\.batchSize is over 10/,
+    ],
+    ['a batch larger than SQS gives', { ...base, lambda: { batchSize: 20_000 } }, /lambda\.batchSize must be a whole number from 1 to 10000/],
     ['a bad removal policy', { ...base, removalPolicy: 'keep' }, /environments\.x\.removalPolicy must be "retain" or "destroy"/],
     ['a bad account', { ...base, account: '12345' }, /environments\.x\.account must be a 12-digit AWS account id/],
     ['a bad detector threshold', { ...base, detector: { thresholds: { score: 0 } } }, /environments\.x\.detector: thresholds\.score must be a positive number/],
@@ -67,7 +73,15 @@ describe('environment settings are validated, naming the field', () => {
   }
   it('fills in defaults', () => {
     const c = parseEnvironmentConfig('x', base);
-    assert.deepEqual(c.lambda, { memoryMb: 512, timeoutSeconds: 120, maxConcurrency: 10, logRetentionDays: 30, configRefreshSeconds: 60 });
+    assert.deepEqual(c.lambda, {
+      memoryMb: 512,
+      timeoutSeconds: 120,
+      maxConcurrency: 10,
+      batchSize: 100,
+      batchWindowSeconds: 60,
+      logRetentionDays: 30,
+      configRefreshSeconds: 60,
+    });
     assert.equal(parseEnvironmentConfig('x', { ...base, lambda: { reservedConcurrency: 4 } }).lambda.maxConcurrency, 4, 'tied to the reserved concurrency');
     assert.equal(c.logs.expireAfterDays, 90);
     assert.equal(c.removalPolicy, 'retain', 'keeping data is the safe default');

@@ -123,17 +123,18 @@ describe('the processor', () => {
   });
   it('consumes the queue in batches with partial batch responses', () => {
     dev.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      BatchSize: 10,
-      MaximumBatchingWindowInSeconds: 5,
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 60,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
   });
-  it('has least-privilege permissions: its prefixes, four DynamoDB calls, publish to its topic', () => {
+  it('has least-privilege permissions: its prefixes, five DynamoDB calls, publish to its topic', () => {
     const policies = dev.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^ProcessorServiceRoleDefaultPolicy') } });
     const statements = (Object.values(policies)[0] as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } })
       .Properties.PolicyDocument.Statement;
     const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
     assert.deepEqual(actions, [
+      'dynamodb:BatchGetItem',
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:Query',

@@ -1,6 +1,7 @@
 import {
   type AlertMessage,
   type AlertPublisher,
+  type AlertRecord,
   type ClaimRequest,
   type ClaimResult,
   type MergedSourceState,
@@ -43,21 +44,37 @@ export class MemoryStateStore implements StateStore {
     this.done.add(id);
   }
 
-  async applyDelta(delta: SourceDelta, _nowSec = 0, aroundMs = HOUR): Promise<MergedSourceState> {
+  /** Published alerts as recorded (the `ALERTS#` records). */
+  readonly records: AlertRecord[] = [];
+
+  async applyDelta(delta: SourceDelta, nowSec = 0, aroundMs = HOUR): Promise<MergedSourceState> {
+    return this.applyDeltas([delta], nowSec, aroundMs);
+  }
+
+  async applyDeltas(deltas: readonly SourceDelta[], _nowSec = 0, aroundMs = HOUR): Promise<MergedSourceState> {
     this.calls++;
-    if (this.failOn.has(this.calls)) throw new Error(`injected failure on applyDelta call ${this.calls}`);
-    const list = this.deltas.get(delta.source) ?? [];
-    if (!list.some((d) => d.objectId === delta.objectId)) {
-      list.push(delta);
-      this.writes++;
+    if (this.failOn.has(this.calls)) throw new Error(`injected failure on applyDeltas call ${this.calls}`);
+    const source = (deltas[0] as SourceDelta).source;
+    const list = this.deltas.get(source) ?? [];
+    let wrote = false;
+    for (const delta of deltas) {
+      if (!list.some((d) => d.objectId === delta.objectId)) {
+        list.push(delta);
+        wrote = true;
+      }
     }
-    this.deltas.set(delta.source, list);
-    const hours = delta.buckets.map((b) => Math.floor(b.start / HOUR) * HOUR);
+    // One write per source per call (a batch), as the DynamoDB store writes per hour item.
+    if (wrote) this.writes++;
+    this.deltas.set(source, list);
+    const hours = deltas.flatMap((d) => d.buckets.map((b) => Math.floor(b.start / HOUR) * HOUR));
     // The same hour-aligned reach as the DynamoDB store: whole hours around the delta's hours.
     const around = Math.max(HOUR, Math.ceil(aroundMs / HOUR) * HOUR);
     const from = Math.min(...hours) - around;
     const to = Math.max(...hours) + HOUR + around;
-    return merge(delta.source, list, from, to);
+    const merged = merge(source, list, from, to);
+    const claim = this.claims.get(source);
+    if (claim) merged.claim = { lastAt: claim.lastAt, severity: SEVERITIES[claim.rank] ?? 'info', status: claim.status, objectId: claim.objectId };
+    return merged;
   }
 
   async claimAlert(c: ClaimRequest, nowSec: number): Promise<ClaimResult> {
@@ -82,8 +99,10 @@ export class MemoryStateStore implements StateStore {
     return 'claimed';
   }
 
-  async markAlertSent(source: string, owner: string): Promise<void> {
+  async markAlertSent(source: string, owner: string, record: AlertRecord): Promise<void> {
     const c = this.claims.get(source);
+    // The record is the mark that the claim was sent (as in the DynamoDB store).
+    if (!this.records.some((r) => r.alertId === record.alertId && r.publishedAt === record.publishedAt)) this.records.push(record);
     if (c && c.owner === owner && c.status === 'pending') c.status = 'sent';
   }
 

@@ -1,5 +1,5 @@
 /** The commands that look at and feed a deployed pipeline: alerts, state, backfill, replay-dlq. */
-import { DynamoStateInspector } from '../../adapters/state-inspector.js';
+import { DynamoStateStore } from '../../adapters/dynamodb-state-store.js';
 import { AdapterError, ProbeWatchError } from '../../core/errors.js';
 import { sanitize } from '../../core/escape.js';
 import { ALERTS_USAGE, parseAlertsArgs, runAlerts } from './alerts.js';
@@ -65,7 +65,7 @@ export async function runOpsCommand(command: OpsCommand, argv: string[], io: Ops
     const clients = clientsFor(stack);
     const where = stack.env === 'local' ? 'the local stack' : `${stack.stackName} (table ${stack.tableName})`;
     let limits = 0;
-    const inspector = () => new DynamoStateInspector({ tableName: stack.tableName, client: clients.dynamo, onLimit: () => limits++ });
+    const inspector = () => new DynamoStateStore({ tableName: stack.tableName, client: clients.dynamo, onLimit: () => limits++ });
     let code: number;
     if (p.command === 'alerts') code = await runAlerts(p.a, inspector(), io, where);
     else if (p.command === 'state') code = await runState(p.s, inspector(), io, where);
