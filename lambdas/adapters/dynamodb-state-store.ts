@@ -886,14 +886,14 @@ export class DynamoStateStore implements StateStore, StateInspector {
   }
 
   /**
-   * The sources with the highest score over the last 24 hours of event time, described. Reads
+   * The sources with the highest score in the live state (items not yet expired: the retention
+   * follows the longest horizon, so logs delivered late or backfilled are included), described. Reads
    * with a bounded Scan (no index is written on the hot path: it would cost every batch a write):
    * at most {@link MAX_TOP_SCAN_ITEMS} items are examined, so on a larger table the answer covers
    * the part scanned. An on-demand command, not part of the pipeline.
    */
   async topSources(nowMs: number, limit: number): Promise<SourceView[]> {
     const nowSec = Math.floor(nowMs / 1000);
-    const since = hourSk(Math.floor((nowMs - 86_400_000) / HOUR_MS) * HOUR_MS);
     const scores = new Map<string, number>();
     let scanned = 0;
     let start: Record<string, unknown> | undefined;
@@ -902,10 +902,10 @@ export class DynamoStateStore implements StateStore, StateInspector {
         const r = await this.doc.send(
           new ScanCommand({
             TableName: this.table,
-            FilterExpression: 'begins_with(pk, :src) AND begins_with(sk, :w) AND sk >= :since AND #exp > :now',
+            FilterExpression: 'begins_with(pk, :src) AND begins_with(sk, :w) AND #exp > :now',
             ProjectionExpression: 'pk, #score',
             ExpressionAttributeNames: { '#exp': 'expiresAt', '#score': 'score' },
-            ExpressionAttributeValues: { ':src': 'SRC#', ':w': 'W#', ':since': since, ':now': nowSec },
+            ExpressionAttributeValues: { ':src': 'SRC#', ':w': 'W#', ':now': nowSec },
             ExclusiveStartKey: start,
             Limit: Math.min(1000, MAX_TOP_SCAN_ITEMS - scanned),
           }),

@@ -192,9 +192,9 @@ describe('probewatch config push (s3rver; CloudFormation mocked)', () => {
     try {
       const qa = await config(['push', '--env', 'qa', file('q.yaml', good)], deps);
       assert.equal(qa.code, 2);
-      assert.match(qa.stderr, /stack ProbeWatch-qa does not exist in this account and region: deploy it first, or pass --bucket/);
+      assert.match(qa.stderr, /no stack ProbeWatch-qa in .*: deploy it with `npx cdk deploy -c env=qa`.*, or pass --bucket/);
       const old = await config(['push', '--env', 'old', file('q.yaml', good)], deps);
-      assert.match(old.stderr, /stack ProbeWatch-old has no ConfigBucketName output/);
+      assert.match(old.stderr, /stack ProbeWatch-old has no output ConfigBucketName: deploy this version.*, or pass --bucket/);
     } finally {
       cfn.restore();
     }

@@ -51,9 +51,6 @@ export const awsConfigDeps: ConfigDeps = {
   },
 };
 
-/** The stack output that names the config bucket (infra/stack.ts). */
-export const CONFIG_BUCKET_OUTPUT = 'ConfigBucketName';
-
 /**
  * The config bucket of a deployed environment, from its stack's outputs. Small and on its own so
  * a shared reader of stack outputs can replace it.
@@ -61,11 +58,9 @@ export const CONFIG_BUCKET_OUTPUT = 'ConfigBucketName';
 export async function configBucketOf(cfn: CloudFormationClient, envName: string): Promise<string> {
   const { resolveStack, StackError } = await import('./resolve.js');
   try {
-    const stack = await resolveStack(envName, { cfn });
-    if (stack.configBucket) return stack.configBucket;
-    throw new InputError(`stack ${stack.stackName} has no ${CONFIG_BUCKET_OUTPUT} output: redeploy it with this version of ProbeWatch, or pass --bucket`);
+    return (await resolveStack(envName, { cfn, only: 'configBucket' })).configBucket as string;
   } catch (e) {
-    if (e instanceof StackError) throw new InputError(`${e.message} (or pass --bucket)`);
+    if (e instanceof StackError) throw new InputError(`${e.message}, or pass --bucket`);
     throw e;
   }
 }

@@ -102,7 +102,7 @@ function resolveLocal(env: NodeJS.ProcessEnv): StackResources {
 /** Resolves an environment's resources. `cfn` is injectable (tests mock it). */
 export async function resolveStack(
   envName: string,
-  opts: { env?: NodeJS.ProcessEnv; region?: string; cfn?: CloudFormationClient } = {},
+  opts: { env?: NodeJS.ProcessEnv; region?: string; cfn?: CloudFormationClient; only?: 'configBucket' } = {},
 ): Promise<StackResources> {
   if (envName === 'local') return resolveLocal(opts.env ?? process.env);
   if (!/^[a-z][a-z0-9-]{0,20}$/.test(envName))
@@ -139,6 +139,13 @@ export async function resolveStack(
     return v;
   };
   const region = opts.region ?? (await cfn.config.region().catch(() => undefined));
+  if (opts.only === 'configBucket') {
+    // probewatch config push needs that one output (a stack older than it lacks it).
+    const configBucket = outputs[OUTPUTS.configBucket];
+    if (!configBucket)
+      throw new StackError(`stack ${stackName} has no output ${OUTPUTS.configBucket}: deploy this version with \`npx cdk deploy -c env=${envName}\``);
+    return { env: envName, stackName, ...(region ? { region } : {}), tableName: '', queueUrl: '', dlqUrl: '', bucket: '', configBucket };
+  }
   return {
     env: envName,
     stackName,
