@@ -33,13 +33,20 @@ describe('needle automaton', () => {
   it('agrees with a plain substring search on random needles and texts', () => {
     const text = (max: number) => fc.string({ unit: fc.constantFrom(...'ab./%é\u{1f600}'), maxLength: max });
     fc.assert(
-      fc.property(fc.array(text(5).filter((s) => s.length > 0), { minLength: 1, maxLength: 12 }), text(40), (needles, s) => {
-        const a = new NeedleAutomaton();
-        needles.forEach((n, i) => a.add(n, i));
-        a.build();
-        const expected = needles.flatMap((n, i) => (s.includes(n) ? [i] : []));
-        assert.deepEqual(found(a, s), expected);
-      }),
+      fc.property(
+        fc.array(
+          text(5).filter((s) => s.length > 0),
+          { minLength: 1, maxLength: 12 },
+        ),
+        text(40),
+        (needles, s) => {
+          const a = new NeedleAutomaton();
+          needles.forEach((n, i) => a.add(n, i));
+          a.build();
+          const expected = needles.flatMap((n, i) => (s.includes(n) ? [i] : []));
+          assert.deepEqual(found(a, s), expected);
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -149,7 +156,15 @@ describe('classifier: needle automaton and verdict cache', () => {
     const rules: Rule[] = [
       ...BUILTIN_RULES,
       // A record rule that reads the peer: verdicts must not be shared between peers.
-      { id: 'internal-404', category: 'internal-404', class: 'probing', severity: 'low', score: 1, explain: 'test', match: { status: ['404'], peer: 'internal' } },
+      {
+        id: 'internal-404',
+        category: 'internal-404',
+        class: 'probing',
+        severity: 'low',
+        score: 1,
+        explain: 'test',
+        match: { status: ['404'], peer: 'internal' },
+      },
     ];
     for (const set of [BUILTIN_RULES, rules]) {
       const cached = new Classifier(set);
@@ -169,7 +184,10 @@ describe('classifier: needle automaton and verdict cache', () => {
               }
               const got = cached.classify(r);
               const want = new Classifier(set).classify(r);
-              assert.deepEqual({ ...verdict(got), errorPath: cached.errorPathOf(r, got) }, { ...verdict(want), errorPath: new Classifier(set).errorPathOf(r, want) });
+              assert.deepEqual(
+                { ...verdict(got), errorPath: cached.errorPathOf(r, got) },
+                { ...verdict(want), errorPath: new Classifier(set).errorPathOf(r, want) },
+              );
             }
           },
         ),
