@@ -412,6 +412,31 @@ export function requestNeedles(m: RuleMatch): string[] | null {
   return best;
 }
 
+/** One automaton over every anyField needle (ASCII case folded), or null when a rule has none. */
+function anyFieldNeedles(rules: readonly Rule[]): NeedleAutomaton | null {
+  const a = new NeedleAutomaton();
+  for (const r of rules) {
+    const p = r.match.anyField;
+    if (!p || p.regex !== undefined) return null;
+    const list = [...(p.equals ?? []), ...(p.prefix ?? []), ...(p.suffix ?? []), ...(p.contains ?? [])].map((x) => x.toLowerCase());
+    if (list.length === 0 || list.some((x) => x === '')) return null;
+    for (const n of list) a.add(n, 0);
+  }
+  return a.build(true);
+}
+
+/**
+ * False only when no anyField rule can match `value`: it is plain ASCII without `%` (so decoding
+ * and lower-casing change nothing but ASCII capitals) and holds no needle.
+ */
+function mayHoldNeedle(needles: NeedleAutomaton, value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 128 || c === 37) return true;
+  }
+  return needles.has(value);
+}
+
 function anyFieldTrigger(rules: readonly Rule[]): RegExp | null {
   const chars = new Set<string>(['%']);
   for (const r of rules) {
@@ -570,6 +595,13 @@ export class Classifier {
   private readonly markFound: (id: number) => void;
   /** Some record-side rule reads the peer or Host. */
   private readonly recordPeerOrHost: boolean;
+  /**
+   * Every anyField needle, matched as if lower-cased, or null when some anyField rule cannot be
+   * reduced to needles (a regex). A referer or X-Forwarded-For value of plain ASCII without `%`
+   * is what the rules see once lower-cased, so when no needle occurs in it no anyField rule can
+   * match, and no cache look-up is needed.
+   */
+  private readonly anyNeedles: NeedleAutomaton | null;
   private lastOtherText = '';
   private lastOther: readonly Compiled[] = NONE;
   private lastAgentText = '';
@@ -624,6 +656,7 @@ export class Classifier {
       else for (const n of needles) this.needles.add(n, i);
     });
     this.needles.build();
+    this.anyNeedles = anyFieldNeedles(this.anyRules.map((c) => c.rule));
     this.markFound = (id) => {
       this.found[id] = this.generation;
     };
@@ -718,7 +751,7 @@ export class Classifier {
     if (value === '' || this.anyRules.length === 0) return NONE;
     if (value === this.lastOtherText) return this.lastOther;
     let hits: readonly Compiled[] = NONE;
-    if (this.anyTrigger === null || this.anyTrigger.test(value)) {
+    if (this.anyNeedles !== null ? mayHoldNeedle(this.anyNeedles, value) : this.anyTrigger === null || this.anyTrigger.test(value)) {
       hits = this.byOtherField.get(value) ?? remember(this.byOtherField, value, this.anyMatches(decodeFully(value, this.limits).toLowerCase()));
     }
     this.lastOtherText = value;

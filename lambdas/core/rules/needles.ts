@@ -50,8 +50,15 @@ export class NeedleAutomaton {
     if (!out.includes(id)) out.push(id);
   }
 
-  /** Computes failure links and the dense transition table; no needle can be added after. */
-  build(): this {
+  /**
+   * Computes failure links and the dense transition table; no needle can be added after. With
+   * `foldAscii`, an ASCII capital steps like its small letter (needles are then given in lower
+   * case): the automaton reads text as if `toLowerCase()` had been applied to its ASCII letters.
+   */
+  build(foldAscii = false): this {
+    if (foldAscii) {
+      for (let c = 65; c <= 90; c++) this.classOf[c] = this.classOf[c + 32] as number;
+    }
     const n = this.trie.length;
     const k = this.classes;
     const delta = new Int32Array(n * k);
@@ -86,6 +93,21 @@ export class NeedleAutomaton {
     this.outputs = [];
     this.built = true;
     return this;
+  }
+
+  /** True when some needle occurs in `s`. */
+  has(s: string): boolean {
+    if (!this.built) throw new Error('build the automaton before scanning');
+    const classOf = this.classOf;
+    const delta = this.delta;
+    const ends = this.ends;
+    const k = this.classes;
+    let state = 0;
+    for (let i = 0; i < s.length; i++) {
+      state = delta[state * k + (classOf[s.charCodeAt(i)] as number)] as number;
+      if (ends[state] !== null) return true;
+    }
+    return false;
   }
 
   /** Calls `found(id)` for each needle id occurring in `s` (an id may be reported more than once). */

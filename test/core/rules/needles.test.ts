@@ -196,6 +196,47 @@ describe('classifier: needle automaton and verdict cache', () => {
     }
   });
 
+  it('skips anyField rules on referers and forwarded-for values only when none of their needles can be there', () => {
+    // The reference: the same rules plus an anyField regex that never matches, which turns the
+    // needle shortcut off (a regex cannot be reduced to needles).
+    const never: Rule = {
+      id: 'never',
+      category: 'never',
+      class: 'client',
+      severity: 'low',
+      score: 1,
+      explain: 'test',
+      match: { anyField: { regex: 'zq\\x00qz' } },
+    };
+    const fast = new Classifier(BUILTIN_RULES);
+    const reference = new Classifier([...BUILTIN_RULES, never]);
+    const anyNeedles = BUILTIN_RULES.flatMap((r) => r.match.anyField?.contains ?? []);
+    const piece = fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom(...anyNeedles) },
+      { weight: 2, arbitrary: fc.constantFrom(...anyNeedles).map((n) => n.toUpperCase()) },
+      { weight: 1, arbitrary: fc.constantFrom(...anyNeedles).map((n) => encodeURIComponent(n)) },
+      { weight: 3, arbitrary: fc.constantFrom('https://example.com/', 'a', 'Z', ' ', '%', '%24%7b', '\u212a', 'é', '(', ')', '{', '$', ':') },
+    );
+    let hits = 0;
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 5 }), fc.boolean(), (parts, inReferer) => {
+        const value = parts.join('').replace(/"/g, '');
+        const r = record(inReferer ? { referer: value || '-' } : { ua: value || '-' });
+        const got = verdict(fast.classify(r));
+        hits += got.labels.length;
+        assert.deepEqual(got, verdict(reference.classify(r)));
+      }),
+      { numRuns: 1500 },
+    );
+    assert.ok(hits > 100, `anyField rules matched (${hits} labels)`);
+    // Escapes and characters that lower-case into ASCII (the Kelvin sign) still reach the rules.
+    for (const referer of ['https://x/%6eetsparker', 'https://x/NETSPAR\u212aER', 'https://x/%2524%257bjndi:ldap']) {
+      const r = record({ referer });
+      assert.ok(fast.classify(r).labels.length > 0, referer);
+      assert.deepEqual(verdict(fast.classify(r)), verdict(reference.classify(r)));
+    }
+  });
+
   it('keeps at most MAX_VERDICTS_PER_REQUEST verdicts per request line and still answers right past it', () => {
     const c = new Classifier(BUILTIN_RULES);
     const fresh = (r: LogRecord) => verdict(new Classifier(BUILTIN_RULES).classify(r));
