@@ -412,6 +412,58 @@ export function requestNeedles(m: RuleMatch): string[] | null {
   return best;
 }
 
+/** Needles of one pattern (lower-cased), or null when it has a regex, a route glob or an empty needle. */
+function patternNeedles(p: Pattern | undefined): string[] | null {
+  if (!p || p.regex !== undefined || ROUTE_GLOBS.has(p)) return null;
+  const list = [...(p.equals ?? []), ...(p.prefix ?? []), ...(p.suffix ?? []), ...(p.contains ?? [])].map((x) => x.toLowerCase());
+  return list.length === 0 || list.some((x) => x === '') ? null : list;
+}
+
+/**
+ * The rules of a list whose one pattern (`of`) can match a text already lower-cased: one
+ * automaton pass finds the rules whose needles occur, and only those (and the rules without
+ * needles) are tested, in list order.
+ */
+class PatternFilter {
+  private readonly needles = new NeedleAutomaton();
+  private readonly always: Uint8Array;
+  private readonly found: Float64Array;
+  private generation = 0;
+  private readonly mark: (id: number) => void;
+
+  constructor(
+    private readonly list: readonly Compiled[],
+    of: (c: Compiled) => Pattern | undefined,
+    private readonly test: (c: Compiled, text: string) => boolean,
+  ) {
+    this.always = new Uint8Array(list.length);
+    this.found = new Float64Array(list.length);
+    list.forEach((c, i) => {
+      const n = patternNeedles(of(c));
+      if (n === null) this.always[i] = 1;
+      else for (const x of n) this.needles.add(x, i);
+    });
+    this.needles.build();
+    this.mark = (id) => {
+      this.found[id] = this.generation;
+    };
+  }
+
+  matching(text: string): readonly Compiled[] {
+    this.generation++;
+    this.needles.scan(text, this.mark);
+    let out: Compiled[] | null = null;
+    for (let i = 0; i < this.list.length; i++) {
+      if (this.always[i] === 0 && this.found[i] !== this.generation) continue;
+      const c = this.list[i] as Compiled;
+      if (!this.test(c, text)) continue;
+      if (out === null) out = [];
+      out.push(c);
+    }
+    return out ?? NONE;
+  }
+}
+
 /** One automaton over every anyField needle (ASCII case folded), or null when a rule has none. */
 function anyFieldNeedles(rules: readonly Rule[]): NeedleAutomaton | null {
   const a = new NeedleAutomaton();
@@ -602,6 +654,9 @@ export class Classifier {
    * match, and no cache look-up is needed.
    */
   private readonly anyNeedles: NeedleAutomaton | null;
+  /** Agent rules and anyField rules, each found through its own needle automaton. */
+  private readonly agentFilter: PatternFilter;
+  private readonly anyFilter: PatternFilter;
   private lastOtherText = '';
   private lastOther: readonly Compiled[] = NONE;
   private lastAgentText = '';
@@ -657,6 +712,16 @@ export class Classifier {
     });
     this.needles.build();
     this.anyNeedles = anyFieldNeedles(this.anyRules.map((c) => c.rule));
+    this.agentFilter = new PatternFilter(
+      this.agentRules,
+      (c) => c.rule.match.userAgent,
+      (c, t) => (c.agent as Test)(t),
+    );
+    this.anyFilter = new PatternFilter(
+      this.anyRules,
+      (c) => c.rule.match.anyField,
+      (c, t) => (c.any as Test)(t),
+    );
     this.markFound = (id) => {
       this.found[id] = this.generation;
     };
@@ -669,8 +734,7 @@ export class Classifier {
 
   private anyMatches(text: string): readonly Compiled[] {
     if (this.anyRules.length === 0 || text === '') return NONE;
-    const hits = this.anyRules.filter((c) => (c.any as Test)(text));
-    return hits.length ? hits : NONE;
+    return this.anyFilter.matching(text);
   }
 
   private requestInfo(r: LogRecord): RequestInfo {
@@ -720,6 +784,15 @@ export class Classifier {
     return this.requestRules.filter((c) => (c.request as (x: RequestContext) => boolean)(ctx)).map((c) => c.rule.id);
   }
 
+  /** Agent (`side` agent, on a lower-cased user agent) or anyField rules matching a text: through the automaton, or each tested. */
+  textRuleIds(text: string, side: 'agent' | 'any', exhaustive: boolean): string[] {
+    const list = side === 'agent' ? this.agentRules : this.anyRules;
+    const hits = exhaustive
+      ? list.filter((c) => (side === 'agent' ? (c.agent as Test)(text) : (c.any as Test)(text)))
+      : (side === 'agent' ? this.agentFilter : this.anyFilter).matching(text);
+    return hits.map((c) => c.rule.id);
+  }
+
   /** The request rules that match, found through the needle automaton. */
   requestRuleIds(r: LogRecord): string[] {
     const ctx = requestContext(r, { decodePassesExhausted: 0, decoyExtensionsCut: 0 });
@@ -737,11 +810,11 @@ export class Classifier {
 
   private newAgentInfo(ua: string): AgentInfo {
     const lower = detach(ua.toLowerCase());
-    const rules = this.agentRules.filter((c) => (c.agent as Test)(lower));
+    const rules = this.agentFilter.matching(lower);
     return remember(this.byAgent, ua, {
       id: this.agentIds++,
       lower,
-      rules: rules.length ? rules : NONE,
+      rules,
       any: this.anyMatches(decodeFully(lower, this.limits).toLowerCase()),
       peerOrHost: rules.some((c) => c.peerOrHost),
     });

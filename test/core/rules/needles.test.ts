@@ -237,6 +237,23 @@ describe('classifier: needle automaton and verdict cache', () => {
     }
   });
 
+  it('finds the same agent and anyField rules as testing each, on random texts built from the rules', () => {
+    const c = new Classifier(BUILTIN_RULES, { allowUserAgents: ['MyMonitor/1'] });
+    const text = fc
+      .array(fc.oneof(fc.constantFrom(...FRAGMENTS), fc.constantFrom(' ', '/', '(', ';', 'x', '1.0', 'mymonitor/1')), { maxLength: 6 })
+      .map((p) => p.join('').toLowerCase());
+    let matched = 0;
+    fc.assert(
+      fc.property(text, fc.constantFrom('agent' as const, 'any' as const), (t, side) => {
+        const exhaustive = c.textRuleIds(t, side, true);
+        matched += exhaustive.length;
+        assert.deepEqual(c.textRuleIds(t, side, false), exhaustive);
+      }),
+      { numRuns: 3000 },
+    );
+    assert.ok(matched > 300, `the random texts matched rules (${matched} matches)`);
+  });
+
   it('keeps at most MAX_VERDICTS_PER_REQUEST verdicts per request line and still answers right past it', () => {
     const c = new Classifier(BUILTIN_RULES);
     const fresh = (r: LogRecord) => verdict(new Classifier(BUILTIN_RULES).classify(r));
