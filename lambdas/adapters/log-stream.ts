@@ -48,13 +48,6 @@ export interface ReadOptions {
   maxCompressionRatio?: number;
 }
 
-/**
- * Output chunk of the inflater. Node's default (16 KiB) makes one thread-pool round trip per
- * 16 KiB of text, and the reader waits on each; 128 KiB chunks let inflation run ahead of
- * parsing on the other core (the 1M-line benchmark log inflates in half the time).
- */
-export const GUNZIP_CHUNK_BYTES = 128 * 1024;
-
 const GZIP_MAGIC_0 = 0x1f;
 const GZIP_MAGIC_1 = 0x8b;
 
@@ -114,7 +107,7 @@ export async function readLines(body: AsyncIterable<Uint8Array>, sink: LineSink,
   // Compressed bytes the inflater has consumed (not merely fetched: the body is read ahead).
   let consumed = () => outcome.bytesIn;
   if (outcome.compressed) {
-    const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
+    const gunzip = createGunzip();
     consumed = () => gunzip.bytesWritten;
     // pipeline() (unlike pipe()) destroys the gunzip stream with the body's error, so a network
     // failure half-way surfaces in the loop below instead of as an unhandled 'error' event.
