@@ -111,6 +111,15 @@ let lastClfText = '';
 let lastClfValue = Number.NaN;
 
 /**
+ * `parseClfTime` on `line.slice(start, end)`: consecutive lines usually share their second, and
+ * then the timestamp is compared in place, without cutting it out of the line.
+ */
+export function parseClfTimeIn(line: string, start: number, end: number): number {
+  if (end - start === lastClfText.length && line.startsWith(lastClfText, start)) return lastClfValue;
+  return parseClfTime(line.slice(start, end));
+}
+
+/**
  * Parses the Apache/Nginx `%t` / `$time_local` timestamp, `10/Oct/2000:13:55:36 -0700`, with or
  * without its brackets, into epoch milliseconds. HAProxy's variant with milliseconds and no zone
  * (`06/Feb/2009:12:14:14.655`, the proxy's local time) is read as UTC. NaN when it is not such a
@@ -215,9 +224,14 @@ export function parseAnyTime(value: unknown): number {
 
 /** Parses a status or byte count; "-" and garbage give `fallback`. */
 export function parseIntField(s: string, fallback: number): number {
-  if (s.length === 0 || s.length > 15) return fallback;
+  return parseIntIn(s, 0, s.length, fallback);
+}
+
+/** `parseIntField` on `s.slice(start, end)`, without cutting it. */
+export function parseIntIn(s: string, start: number, end: number, fallback: number): number {
+  if (end <= start || end - start > 15) return fallback;
   let n = 0;
-  for (let i = 0; i < s.length; i++) {
+  for (let i = start; i < end; i++) {
     const c = s.charCodeAt(i) - 48;
     if (c < 0 || c > 9) return fallback;
     n = n * 10 + c;

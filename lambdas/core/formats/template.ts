@@ -1,6 +1,17 @@
 import { InputError } from '../errors.js';
 import { type LineParser, type LogRecord, type ParseResult, emptyRecord } from '../model.js';
-import { parseClfTime, parseEpoch, parseIntField, parseIsoTime, setRequestLine, setTarget, timeProblem, unescapeLogged } from './shared.js';
+import {
+  parseClfTime,
+  parseClfTimeIn,
+  parseEpoch,
+  parseIntField,
+  parseIntIn,
+  parseIsoTime,
+  setRequestLine,
+  setTarget,
+  timeProblem,
+  unescapeLogged,
+} from './shared.js';
 
 /** What a directive of a format string fills in. */
 export enum Field {
@@ -136,8 +147,16 @@ export class TemplateParser implements LineParser {
         end = step.quoted ? findUnescaped(line, step.until, pos) : line.indexOf(step.until, pos);
         if (end < 0) return { ok: false, reason: 'format-mismatch' };
       }
-      const value = line.slice(pos, end);
-      if (!this.assign(r, step, value)) return { ok: false, reason: `bad-${step.name}` };
+      // Fields read in place: no string is cut for them.
+      const field = step.field;
+      if (field === Field.Status) {
+        r.status = end - pos === 1 && line.charCodeAt(pos) === 45 /* - */ ? 0 : parseIntIn(line, pos, end, -1);
+        if (!(r.status >= 0 && r.status < 1000)) return { ok: false, reason: `bad-${step.name}` };
+      } else if (field === Field.Bytes) r.bytes = parseIntIn(line, pos, end, 0);
+      else if (field === Field.TimeClf) {
+        r.time = parseClfTimeIn(line, pos, end);
+        if (Number.isNaN(r.time)) return { ok: false, reason: `bad-${step.name}` };
+      } else if (field !== Field.Ignore && !this.assign(r, step, line.slice(pos, end))) return { ok: false, reason: `bad-${step.name}` };
       pos = end + step.until.length;
     }
     // Text after the last field is tolerated: servers and shippers append fields.

@@ -2,6 +2,7 @@ import { CidrSet, isInternal, isLoopback } from '../ip.js';
 import { detach } from '../lines.js';
 import { type LogRecord, requestLineOf } from '../model.js';
 import { compileRegex } from './linear-regex.js';
+import { NeedleAutomaton } from './needles.js';
 import type { Pattern, Rule, RuleClass, RuleMatch } from './types.js';
 
 /** One label on one request: the category and the rule that gave it. */
@@ -278,6 +279,8 @@ interface Compiled {
   any: Test | null;
   record: RecordTest | null;
   unless: ((r: LogRecord, c: RequestContext, agent: string) => boolean) | null;
+  /** The rule reads the record's peer address or Host (so a verdict cannot be reused across them). */
+  peerOrHost: boolean;
 }
 
 /** The logged Host (vhost), without port, lower-cased; "" when the format did not log one. */
@@ -376,7 +379,114 @@ function compileRule(rule: Rule): Compiled {
     throw new Error(`${where}.threshold.per must be "rule" or "category"`);
   }
   const side: Side = m.any ? 'any' : m.request ? 'request' : m.agent ? 'agent' : 'record';
-  return { rule, side, request: m.request, agent: m.agent, any: m.any, record: m.record, unless };
+  const peerOrHost = [rule.match, rule.unless].some((x) => x !== undefined && (x.peer !== undefined || x.ownHost !== undefined));
+  return { rule, side, request: m.request, agent: m.agent, any: m.any, record: m.record, unless, peerOrHost };
+}
+
+/** Fields of a request-side match whose patterns can be reduced to needles (substrings). */
+const NEEDLE_FIELDS = ['path', 'query', 'target', 'rawTarget', 'request', 'segment', 'file', 'param', 'paramValue'] as const;
+
+/**
+ * Needles at least one of which occurs (lower-cased) in the strings a request-side rule tests
+ * whenever it matches, or null when the rule cannot be reduced so (its string conditions are
+ * regexes or route globs, or it has none: a method, `malformed`, `minLength`). Every form of a
+ * pattern (equals, prefix, suffix, contains) holds its needle as a substring of the tested
+ * string, and every condition must hold, so any one condition's needles will do: the most
+ * selective (longest shortest needle) is taken.
+ */
+export function requestNeedles(m: RuleMatch): string[] | null {
+  let best: string[] | null = null;
+  let bestMin = 0;
+  for (const f of NEEDLE_FIELDS) {
+    const p = m[f];
+    if (!p || p.regex !== undefined || ROUTE_GLOBS.has(p)) continue;
+    const list = [...(p.equals ?? []), ...(p.prefix ?? []), ...(p.suffix ?? []), ...(p.contains ?? [])].map((x) => x.toLowerCase());
+    if (list.length === 0 || list.some((x) => x === '')) continue;
+    let min = Number.POSITIVE_INFINITY;
+    for (const x of list) min = Math.min(min, x.length);
+    if (best === null || min > bestMin) {
+      best = list;
+      bestMin = min;
+    }
+  }
+  return best;
+}
+
+/** Needles of one pattern (lower-cased), or null when it has a regex, a route glob or an empty needle. */
+function patternNeedles(p: Pattern | undefined): string[] | null {
+  if (!p || p.regex !== undefined || ROUTE_GLOBS.has(p)) return null;
+  const list = [...(p.equals ?? []), ...(p.prefix ?? []), ...(p.suffix ?? []), ...(p.contains ?? [])].map((x) => x.toLowerCase());
+  return list.length === 0 || list.some((x) => x === '') ? null : list;
+}
+
+/**
+ * The rules of a list whose one pattern (`of`) can match a text already lower-cased: one
+ * automaton pass finds the rules whose needles occur, and only those (and the rules without
+ * needles) are tested, in list order.
+ */
+class PatternFilter {
+  private readonly needles = new NeedleAutomaton();
+  private readonly always: Uint8Array;
+  private readonly found: Float64Array;
+  private generation = 0;
+  private readonly mark: (id: number) => void;
+
+  constructor(
+    private readonly list: readonly Compiled[],
+    of: (c: Compiled) => Pattern | undefined,
+    private readonly test: (c: Compiled, text: string) => boolean,
+  ) {
+    this.always = new Uint8Array(list.length);
+    this.found = new Float64Array(list.length);
+    list.forEach((c, i) => {
+      const n = patternNeedles(of(c));
+      if (n === null) this.always[i] = 1;
+      else for (const x of n) this.needles.add(x, i);
+    });
+    this.needles.build();
+    this.mark = (id) => {
+      this.found[id] = this.generation;
+    };
+  }
+
+  matching(text: string): readonly Compiled[] {
+    this.generation++;
+    this.needles.scan(text, this.mark);
+    let out: Compiled[] | null = null;
+    for (let i = 0; i < this.list.length; i++) {
+      if (this.always[i] === 0 && this.found[i] !== this.generation) continue;
+      const c = this.list[i] as Compiled;
+      if (!this.test(c, text)) continue;
+      if (out === null) out = [];
+      out.push(c);
+    }
+    return out ?? NONE;
+  }
+}
+
+/** One automaton over every anyField needle (ASCII case folded), or null when a rule has none. */
+function anyFieldNeedles(rules: readonly Rule[]): NeedleAutomaton | null {
+  const a = new NeedleAutomaton();
+  for (const r of rules) {
+    const p = r.match.anyField;
+    if (!p || p.regex !== undefined) return null;
+    const list = [...(p.equals ?? []), ...(p.prefix ?? []), ...(p.suffix ?? []), ...(p.contains ?? [])].map((x) => x.toLowerCase());
+    if (list.length === 0 || list.some((x) => x === '')) return null;
+    for (const n of list) a.add(n, 0);
+  }
+  return a.build(true);
+}
+
+/**
+ * False only when no anyField rule can match `value`: it is plain ASCII without `%` (so decoding
+ * and lower-casing change nothing but ASCII capitals) and holds no needle.
+ */
+function mayHoldNeedle(needles: NeedleAutomaton, value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 128 || c === 37) return true;
+  }
+  return needles.has(value);
 }
 
 function anyFieldTrigger(rules: readonly Rule[]): RegExp | null {
@@ -477,13 +587,27 @@ interface RequestInfo {
   ctx: RequestContext;
   rules: readonly Compiled[];
   any: readonly Compiled[];
+  /**
+   * Verdicts already reached for this request line, by `agent id * 1000 + status`: the same page
+   * fetched by the same browser gets the same labels, so most lines cost one look-up. Null when
+   * a verdict here can depend on more than that (a rule reads the peer or Host, or the request
+   * line holds an anyField needle).
+   */
+  verdicts: Map<number, Classification> | null;
 }
 
 interface AgentInfo {
+  /** Distinct per cached agent: part of the verdict key. */
+  id: number;
   lower: string;
   rules: readonly Compiled[];
   any: readonly Compiled[];
+  /** One of `rules` reads the peer or Host. */
+  peerOrHost: boolean;
 }
+
+/** Verdicts kept per request line; cleared when full (then recomputed, never wrong). */
+export const MAX_VERDICTS_PER_REQUEST = 64;
 
 /**
  * Labels requests with rules. Conditions are evaluated once per distinct request line, user
@@ -507,6 +631,32 @@ export class Classifier {
    */
   private readonly anyTrigger: RegExp | null;
   private lastAgent: AgentInfo | null = null;
+  private agentIds = 0;
+  /** Times a request line's verdict cache was full and cleared (speed only, never verdicts). */
+  verdictsCleared = 0;
+  /** The record `classify` saw last and its request line's facts (for `errorPathOf`). */
+  private lastRecord: LogRecord | null = null;
+  private lastInfo: RequestInfo | null = null;
+  /** Rules (by index in `requestRules`) reduced to needles, and the automaton over them. */
+  private readonly needles: NeedleAutomaton;
+  /** Per request rule: 1 when it has no needles, so it is tested on every new request line. */
+  private readonly alwaysTested: Uint8Array;
+  /** Per request rule: the scan generation that found one of its needles. */
+  private readonly found: Float64Array;
+  private generation = 0;
+  private readonly markFound: (id: number) => void;
+  /** Some record-side rule reads the peer or Host. */
+  private readonly recordPeerOrHost: boolean;
+  /**
+   * Every anyField needle, matched as if lower-cased, or null when some anyField rule cannot be
+   * reduced to needles (a regex). A referer or X-Forwarded-For value of plain ASCII without `%`
+   * is what the rules see once lower-cased, so when no needle occurs in it no anyField rule can
+   * match, and no cache look-up is needed.
+   */
+  private readonly anyNeedles: NeedleAutomaton | null;
+  /** Agent rules and anyField rules, each found through its own needle automaton. */
+  private readonly agentFilter: PatternFilter;
+  private readonly anyFilter: PatternFilter;
   private lastOtherText = '';
   private lastOther: readonly Compiled[] = NONE;
   private lastAgentText = '';
@@ -551,6 +701,30 @@ export class Classifier {
     }
     this.allowCidrs = new CidrSet(options.allowCidrs ?? []);
     this.anyTrigger = anyFieldTrigger(all);
+    this.recordPeerOrHost = this.recordRules.some((c) => c.peerOrHost);
+    this.needles = new NeedleAutomaton();
+    this.alwaysTested = new Uint8Array(this.requestRules.length);
+    this.found = new Float64Array(this.requestRules.length);
+    this.requestRules.forEach((c, i) => {
+      const needles = requestNeedles(c.rule.match);
+      if (needles === null) this.alwaysTested[i] = 1;
+      else for (const n of needles) this.needles.add(n, i);
+    });
+    this.needles.build();
+    this.anyNeedles = anyFieldNeedles(this.anyRules.map((c) => c.rule));
+    this.agentFilter = new PatternFilter(
+      this.agentRules,
+      (c) => c.rule.match.userAgent,
+      (c, t) => (c.agent as Test)(t),
+    );
+    this.anyFilter = new PatternFilter(
+      this.anyRules,
+      (c) => c.rule.match.anyField,
+      (c, t) => (c.any as Test)(t),
+    );
+    this.markFound = (id) => {
+      this.found[id] = this.generation;
+    };
   }
 
   /** True when the source address is allowlisted by CIDR (it is then never labelled). */
@@ -560,8 +734,7 @@ export class Classifier {
 
   private anyMatches(text: string): readonly Compiled[] {
     if (this.anyRules.length === 0 || text === '') return NONE;
-    const hits = this.anyRules.filter((c) => (c.any as Test)(text));
-    return hits.length ? hits : NONE;
+    return this.anyFilter.matching(text);
   }
 
   private requestInfo(r: LogRecord): RequestInfo {
@@ -569,9 +742,61 @@ export class Classifier {
     const info = this.byRequest.get(key);
     if (info !== undefined) return info;
     const ctx = requestContext(r, this.limits);
-    const rules = this.requestRules.filter((c) => (c.request as (x: RequestContext) => boolean)(ctx));
+    const rules = this.requestRulesFor(ctx, r.query.indexOf('%') >= 0);
     const any = this.anyMatches(decodeFully(key, this.limits).toLowerCase());
-    return remember(this.byRequest, key, { ctx, rules: rules.length ? rules : NONE, any });
+    const verdicts = any.length === 0 && !this.recordPeerOrHost && !rules.some((c) => c.peerOrHost) ? new Map<number, Classification>() : null;
+    return remember(this.byRequest, key, { ctx, rules, any, verdicts });
+  }
+
+  /**
+   * The request rules that match a new request line, in rule order. One pass of the needle
+   * automaton over each string the rules test finds the rules that can match; only those, and
+   * the rules without needles, are tested. Paths and queries are parts of the targets, segments
+   * and file names parts of the decoded path, and parameters parts of the query unless they were
+   * decoded apart (`encoded`), when they are scanned themselves.
+   */
+  private requestRulesFor(ctx: RequestContext, encoded: boolean): readonly Compiled[] {
+    this.generation++;
+    const mark = this.markFound;
+    this.needles.scan(ctx.target, mark);
+    if (ctx.deepTarget !== ctx.target) this.needles.scan(ctx.deepTarget, mark);
+    this.needles.scan(ctx.rawTarget.toLowerCase(), mark);
+    this.needles.scan(ctx.request, mark);
+    if (encoded) {
+      for (const p of ctx.params) this.needles.scan(p, mark);
+      for (const v of ctx.paramValues) this.needles.scan(v, mark);
+    }
+    let rules: Compiled[] | null = null;
+    const list = this.requestRules;
+    for (let i = 0; i < list.length; i++) {
+      if (this.alwaysTested[i] === 0 && this.found[i] !== this.generation) continue;
+      const c = list[i] as Compiled;
+      if (!(c.request as (x: RequestContext) => boolean)(ctx)) continue;
+      if (rules === null) rules = [];
+      rules.push(c);
+    }
+    return rules ?? NONE;
+  }
+
+  /** The request rules that match, tested one by one (the reference the automaton must agree with). */
+  requestRuleIdsExhaustive(r: LogRecord): string[] {
+    const ctx = requestContext(r, { decodePassesExhausted: 0, decoyExtensionsCut: 0 });
+    return this.requestRules.filter((c) => (c.request as (x: RequestContext) => boolean)(ctx)).map((c) => c.rule.id);
+  }
+
+  /** Agent (`side` agent, on a lower-cased user agent) or anyField rules matching a text: through the automaton, or each tested. */
+  textRuleIds(text: string, side: 'agent' | 'any', exhaustive: boolean): string[] {
+    const list = side === 'agent' ? this.agentRules : this.anyRules;
+    const hits = exhaustive
+      ? list.filter((c) => (side === 'agent' ? (c.agent as Test)(text) : (c.any as Test)(text)))
+      : (side === 'agent' ? this.agentFilter : this.anyFilter).matching(text);
+    return hits.map((c) => c.rule.id);
+  }
+
+  /** The request rules that match, found through the needle automaton. */
+  requestRuleIds(r: LogRecord): string[] {
+    const ctx = requestContext(r, { decodePassesExhausted: 0, decoyExtensionsCut: 0 });
+    return this.requestRulesFor(ctx, r.query.indexOf('%') >= 0).map((c) => c.rule.id);
   }
 
   private agentInfo(ua: string): AgentInfo {
@@ -585,15 +810,21 @@ export class Classifier {
 
   private newAgentInfo(ua: string): AgentInfo {
     const lower = detach(ua.toLowerCase());
-    const rules = this.agentRules.filter((c) => (c.agent as Test)(lower));
-    return remember(this.byAgent, ua, { lower, rules: rules.length ? rules : NONE, any: this.anyMatches(decodeFully(lower, this.limits).toLowerCase()) });
+    const rules = this.agentFilter.matching(lower);
+    return remember(this.byAgent, ua, {
+      id: this.agentIds++,
+      lower,
+      rules,
+      any: this.anyMatches(decodeFully(lower, this.limits).toLowerCase()),
+      peerOrHost: rules.some((c) => c.peerOrHost),
+    });
   }
 
   private otherField(value: string): readonly Compiled[] {
     if (value === '' || this.anyRules.length === 0) return NONE;
     if (value === this.lastOtherText) return this.lastOther;
     let hits: readonly Compiled[] = NONE;
-    if (this.anyTrigger === null || this.anyTrigger.test(value)) {
+    if (this.anyNeedles !== null ? mayHoldNeedle(this.anyNeedles, value) : this.anyTrigger === null || this.anyTrigger.test(value)) {
       hits = this.byOtherField.get(value) ?? remember(this.byOtherField, value, this.anyMatches(decodeFully(value, this.limits).toLowerCase()));
     }
     this.lastOtherText = value;
@@ -604,9 +835,39 @@ export class Classifier {
   /** Labels one request. Never throws; returns a shared empty value for unlabelled requests. */
   classify(r: LogRecord): Classification {
     const req = this.requestInfo(r);
+    this.lastRecord = r;
+    this.lastInfo = req;
     const agent = this.agentInfo(r.userAgent);
     const referer = this.otherField(r.referer);
     const xff = this.otherField(r.forwardedFor);
+    const verdicts = req.verdicts;
+    const status = r.status;
+    if (
+      verdicts !== null &&
+      referer.length === 0 &&
+      xff.length === 0 &&
+      agent.any.length === 0 &&
+      !agent.peerOrHost &&
+      status >= 0 &&
+      status < 1000 &&
+      Number.isInteger(status)
+    ) {
+      const key = agent.id * 1000 + status;
+      let v = verdicts.get(key);
+      if (v === undefined) {
+        v = this.decide(r, req, agent, referer, xff);
+        if (verdicts.size >= MAX_VERDICTS_PER_REQUEST) {
+          verdicts.clear();
+          this.verdictsCleared++;
+        }
+        verdicts.set(key, v);
+      }
+      return v;
+    }
+    return this.decide(r, req, agent, referer, xff);
+  }
+
+  private decide(r: LogRecord, req: RequestInfo, agent: AgentInfo, referer: readonly Compiled[], xff: readonly Compiled[]): Classification {
     if (
       req.rules.length === 0 &&
       agent.rules.length === 0 &&
@@ -687,6 +948,6 @@ export class Classifier {
     if (c.labels.length > 0) return null; // only benign labels: static, known route, health
     const s = r.status;
     if (s !== 400 && s !== 403 && s !== 404 && s !== 405) return null;
-    return this.requestInfo(r).ctx.path;
+    return (r === this.lastRecord && this.lastInfo !== null ? this.lastInfo : this.requestInfo(r)).ctx.path;
   }
 }
