@@ -780,7 +780,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
     return out;
   }
 
-  /** Live blocks by source (the latest `until` of each), read from the blocker's `BLOCKS` items. */
+  /** Live blocks by source (the latest `until` of each, dry runs left out), read from the blocker's `BLOCKS` items. */
   private async liveBlocks(nowSec: number): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     let start: Record<string, unknown> | undefined;
@@ -800,7 +800,8 @@ export class DynamoStateStore implements StateStore, StateInspector {
         for (const i of (r.Items ?? []) as Item[]) {
           const src = String(i.source ?? '');
           const until = String(i.until ?? '');
-          if (src && until > (out.get(src) ?? '')) out.set(src, until);
+          // A dry-run record says what would have been blocked: the source was not blocked.
+          if (src && i.dryRun !== true && until > (out.get(src) ?? '')) out.set(src, until);
         }
         read += r.ScannedCount ?? 0;
         start = read < MAX_BLOCKS_READ ? r.LastEvaluatedKey : undefined;

@@ -305,7 +305,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
       ['id-o1', 'id-older'],
       'newest first, across day partitions',
     );
-    assert.deepEqual(alerts[0], { ...recordOf(c), blockedUntil: new Date(nowMs + 3_600_000).toISOString() });
+    assert.deepEqual(alerts[0], recordOf(c), 'a dry-run record is not a block: no blockedUntil');
     assert.deepEqual(
       (await s.listAlerts(nowMs - 3 * 86_400_000, nowMs, 1)).map((a) => a.alertId),
       ['id-o1'],
@@ -334,6 +334,22 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(view?.alert?.status, 'sent', 'the claim is pending in the item, but its record exists');
     assert.equal(view?.alert?.alertId, 'id-o1');
     assert.deepEqual(view?.block, { cidr: '198.51.100.1/32', until: new Date(nowMs + 3_600_000).toISOString(), dryRun: true });
+    // The same block made for real: now the alert shows until when its source is blocked.
+    await stack.dynamo.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          pk: { S: 'BLOCKS' },
+          sk: { S: '198.51.100.1/32' },
+          cidr: { S: '198.51.100.1/32' },
+          source: { S: '198.51.100.1' },
+          until: { S: new Date(nowMs + 3_600_000).toISOString() },
+          dryRun: { BOOL: false },
+          expiresAt: { N: String(NOW + 90_000) },
+        },
+      }),
+    );
+    assert.equal((await s.listAlerts(nowMs - 3_600_000, nowMs, 10))[0]?.blockedUntil, new Date(nowMs + 3_600_000).toISOString());
     assert.match(view?.samples[0] ?? '', /^1970-01-01T00:00:00.001Z 404 GET \/cgi-bin\/x HTTP\/1.1$/);
     assert.equal(await s.describeSource('192.0.2.200', NOW * 1000), undefined);
 
