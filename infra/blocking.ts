@@ -6,10 +6,8 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
@@ -18,10 +16,9 @@ import { CLOUDFRONT_REGION } from '../lambdas/core/blocking.js';
 import { parseDetectorConfig } from '../lambdas/core/config.js';
 import { SEVERITIES } from '../lambdas/core/rules/types.js';
 import type { EnvironmentConfig } from './config.js';
-import { IngestQueue } from './constructs.js';
+import { IngestQueue, functionWithOwnLogs } from './constructs.js';
 
 const ENTRY = fileURLToPath(new URL('../lambdas/handlers/block.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** How often the sweeper takes ended blocks out of the sets. */
 export const SWEEP_EVERY = Duration.minutes(5);
@@ -122,28 +119,18 @@ export class Blocking extends Construct {
       NODE_OPTIONS: '--enable-source-maps',
     };
     const fn = (name: 'Blocker' | 'Sweeper', handler: string, timeout: Duration, description: string) => {
-      const logGroup = new logs.LogGroup(this, `${name}Logs`, { retention: config.lambda.logRetentionDays as logs.RetentionDays, removalPolicy });
-      // Its own role, writing to its own log group only (not AWS's basic execution role).
-      const role = new iam.Role(this, `${name}Role`, {
-        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-        description: `ProbeWatch ${envName}: the ${name.toLowerCase()}'s role`,
-      });
-      logGroup.grantWrite(role);
-      const f = new NodejsFunction(this, name, {
-        role,
+      const f = functionWithOwnLogs(this, {
+        ids: { logs: `${name}Logs`, role: `${name}Role`, fn: name },
+        roleDescription: `ProbeWatch ${envName}: the ${name.toLowerCase()}'s role`,
         entry: ENTRY,
         handler,
-        projectRoot: ROOT,
-        depsLockFilePath: `${ROOT}package-lock.json`,
-        runtime: lambda.Runtime.NODEJS_22_X,
-        architecture: lambda.Architecture.ARM_64,
         memorySize: 256,
         timeout,
-        logGroup,
+        logRetentionDays: config.lambda.logRetentionDays,
+        removalPolicy,
         description,
-        bundling: { minify: true, sourceMap: true, target: 'node22', forceDockerBundling: false },
         environment,
-      });
+      }).fn;
       Validations.of(f).acknowledge({
         id: 'AwsSolutions-L1',
         reason: 'The project targets Node.js 22 on Lambda (ARM64), the runtime its dependencies are tested on.',

@@ -4,7 +4,7 @@
  * Lambda use), the JSON Schema for editors and the README's reference all come from it.
  */
 import { z } from 'zod';
-import { configErrorMap, issueLines, problem, settings, shown, stringList } from '../lambdas/core/config-issues.js';
+import { configErrorMap, issueLines, problem, settings, shown } from '../lambdas/core/config-issues.js';
 import { type DetectorFile, detectorConfigSchema, detectorShapeSchema, logSourceSchema } from '../lambdas/core/config.js';
 import { SEVERITIES } from '../lambdas/core/rules/types.js';
 import { blockingSchema } from './blocking-config.js';

@@ -1,5 +1,10 @@
+import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -98,4 +103,53 @@ export class EncryptedTopic extends Construct {
     super(scope, id);
     this.topic = new sns.Topic(this, 'Topic', { masterKey: props.key, enforceSSL: true, displayName: props.displayName });
   }
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Props of {@link functionWithOwnLogs}. */
+export interface FunctionProps {
+  /** Construct ids of the log group, the role and the function (kept stable: they name resources). */
+  ids: { logs: string; role: string; fn: string };
+  /** What the role is for, e.g. "the processor's role". */
+  roleDescription: string;
+  /** The handler's TypeScript file. */
+  entry: string;
+  handler?: string;
+  memorySize: number;
+  timeout: Duration;
+  description: string;
+  environment: Record<string, string>;
+  logRetentionDays: number;
+  removalPolicy: RemovalPolicy;
+  reservedConcurrentExecutions?: number;
+}
+
+/**
+ * A function as every ProbeWatch function is built: ARM64, Node.js 22, bundled by the local esbuild
+ * (no Docker), minified with source maps, with its own log group and its own role that writes to
+ * that log group only (instead of AWS's basic execution role, which may write to every log group
+ * of the account).
+ */
+export function functionWithOwnLogs(scope: Construct, props: FunctionProps): { fn: NodejsFunction; role: iam.Role } {
+  const logGroup = new logs.LogGroup(scope, props.ids.logs, { retention: props.logRetentionDays as logs.RetentionDays, removalPolicy: props.removalPolicy });
+  const role = new iam.Role(scope, props.ids.role, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: props.roleDescription });
+  logGroup.grantWrite(role);
+  const fn = new NodejsFunction(scope, props.ids.fn, {
+    role,
+    entry: props.entry,
+    handler: props.handler ?? 'handler',
+    projectRoot: ROOT,
+    depsLockFilePath: `${ROOT}package-lock.json`,
+    runtime: lambda.Runtime.NODEJS_22_X,
+    architecture: lambda.Architecture.ARM_64,
+    memorySize: props.memorySize,
+    timeout: props.timeout,
+    ...(props.reservedConcurrentExecutions ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions } : {}),
+    logGroup,
+    description: props.description,
+    bundling: { minify: true, sourceMap: true, target: 'node22', forceDockerBundling: false },
+    environment: props.environment,
+  });
+  return { fn, role };
 }

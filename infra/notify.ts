@@ -5,22 +5,19 @@ import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { type Channel, DEFAULT_MAX_RECEIVES } from '../lambdas/core/notify.js';
 import { SEVERITIES } from '../lambdas/core/rules/types.js';
-import { IngestQueue } from './constructs.js';
+import { IngestQueue, functionWithOwnLogs } from './constructs.js';
 import type { NotificationsConfig } from './notify-config.js';
 
 const HANDLER = fileURLToPath(new URL('../lambdas/handlers/notify.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** The notify function's timeout: a batch of 5 alerts, each channel tried 4 times with back-off, fits well within it. */
 export const NOTIFY_TIMEOUT_SECONDS = 120;
@@ -111,25 +108,15 @@ export class Notifications extends Construct {
       }),
     );
 
-    const logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetentionDays as logs.RetentionDays, removalPolicy: props.removalPolicy });
-    const role = new iam.Role(this, 'ServiceRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `ProbeWatch ${envName}: the notifier's role`,
-    });
-    logGroup.grantWrite(role);
-    this.fn = new NodejsFunction(this, 'Function', {
-      role,
+    this.fn = functionWithOwnLogs(this, {
+      ids: { logs: 'Logs', role: 'ServiceRole', fn: 'Function' },
+      roleDescription: `ProbeWatch ${envName}: the notifier's role`,
       entry: HANDLER,
-      handler: 'handler',
-      projectRoot: ROOT,
-      depsLockFilePath: `${ROOT}package-lock.json`,
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
       timeout,
-      logGroup,
+      logRetentionDays: props.logRetentionDays,
+      removalPolicy: props.removalPolicy,
       description: `ProbeWatch ${envName}: delivers alerts to Slack and webhooks, and sends digests`,
-      bundling: { minify: true, sourceMap: true, target: 'node22', forceDockerBundling: false },
       environment: {
         STATE_TABLE_NAME: props.table.tableName,
         ENVIRONMENT_NAME: envName,
@@ -142,7 +129,7 @@ export class Notifications extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: 'ProbeWatch',
         NODE_OPTIONS: '--enable-source-maps',
       },
-    });
+    }).fn;
     this.fn.addEventSource(
       new SqsEventSource(this.queue.queue, {
         batchSize: NOTIFY_BATCH_SIZE,
@@ -178,7 +165,7 @@ export class Notifications extends Construct {
     this.queue.deadLetters.grantSendMessages(this.fn);
     if (config.emailDigestMinutes) {
       props.alertTopic.grantPublish(this.fn);
-      Validations.of(role).acknowledge({
+      Validations.of(this.fn.role as iam.Role).acknowledge({
         id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
         reason:
           'Publishing the e-mail digest to the KMS-encrypted alert topic needs GenerateDataKey* on that one key (granted by grantPublish, scoped to the key).',

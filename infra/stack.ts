@@ -5,10 +5,8 @@ import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -18,7 +16,7 @@ import type { Construct } from 'constructs';
 import { SEVERITIES } from '../lambdas/core/rules/types.js';
 import { Blocking } from './blocking.js';
 import type { EnvironmentConfig } from './config.js';
-import { EncryptedTopic, IngestQueue, LogBucket } from './constructs.js';
+import { EncryptedTopic, IngestQueue, LogBucket, functionWithOwnLogs } from './constructs.js';
 import { DetectorConfigStore } from './detector-config.js';
 import { Notifications, emailFilterPolicy } from './notify.js';
 
@@ -29,7 +27,6 @@ export interface ProbeWatchStackProps extends StackProps {
 }
 
 const HANDLER = fileURLToPath(new URL('../lambdas/handlers/process-logs.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /**
  * One ProbeWatch deployment: the log bucket (new or existing) notifies an SQS queue (with a
@@ -145,31 +142,16 @@ export class ProbeWatchStack extends Stack {
     });
 
     // ── the processor ─────────────────────────────────────────────────────────────────────
-    const logGroup = new logs.LogGroup(this, 'ProcessorLogs', {
-      retention: config.lambda.logRetentionDays as logs.RetentionDays,
-      removalPolicy,
-    });
-    // Its own role instead of AWS's basic execution role, which may write to every log group of
-    // the account (Resource: *): this one writes to its own log group only.
-    const role = new iam.Role(this, 'ProcessorServiceRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `ProbeWatch ${envName}: the processor's role`,
-    });
-    logGroup.grantWrite(role);
-    this.fn = new NodejsFunction(this, 'Processor', {
-      role,
+    this.fn = functionWithOwnLogs(this, {
+      ids: { logs: 'ProcessorLogs', role: 'ProcessorServiceRole', fn: 'Processor' },
+      roleDescription: `ProbeWatch ${envName}: the processor's role`,
       entry: HANDLER,
-      handler: 'handler',
-      projectRoot: ROOT,
-      depsLockFilePath: `${ROOT}package-lock.json`,
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
       memorySize: config.lambda.memoryMb,
       timeout,
-      ...(config.lambda.reservedConcurrency ? { reservedConcurrentExecutions: config.lambda.reservedConcurrency } : {}),
-      logGroup,
+      reservedConcurrentExecutions: config.lambda.reservedConcurrency,
+      logRetentionDays: config.lambda.logRetentionDays,
+      removalPolicy,
       description: `ProbeWatch ${envName}: classifies access logs and alerts on probing`,
-      bundling: { minify: true, sourceMap: true, target: 'node22', forceDockerBundling: false },
       // Config flows one way: environment config → stack props → these variables (resource
       // references resolved at deploy time) → one validated runtime config at cold start.
       environment: {
@@ -185,7 +167,7 @@ export class ProbeWatchStack extends Stack {
         POWERTOOLS_METRICS_NAMESPACE: 'ProbeWatch',
         NODE_OPTIONS: '--enable-source-maps',
       },
-    });
+    }).fn;
     // maxConcurrency: the queue starts no more invocations than the function may run (reserved
     // concurrency is at least this, checked in the config), so no batch is throttled and counted
     // as a receive towards the dead-letter queue.
