@@ -159,7 +159,7 @@ describe('notifications configuration (zod schema, CONTRACTS section 3)', () => 
       [{ slack: { webhookSecretName: 'x', digestMinutes: 0 } }, /notifications\.slack\.digestMinutes/],
       [{ slack: { webhookSecretName: 'has space' } }, /notifications\.slack\.webhookSecretName must be a Secrets Manager secret name/],
       [{ slack: { webhookSecretName: 'prod-abcdef' } }, /random ARN suffix/],
-      [{ webhooks: [{ name: 'a', urlSecretName: 'u' }] }, /notifications\.webhooks\.0\.minSeverity/],
+      [{ webhooks: [{ name: 'a', urlSecretName: 'u' }] }, /notifications\.webhooks\[0\]\.minSeverity/],
       [
         {
           webhooks: [
