@@ -11,7 +11,9 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DynamoStateStore } from '../adapters/dynamodb-state-store.js';
 import { nodeTooOld } from '../cli/node-version.js';
+import { sanitize } from '../core/escape.js';
 import { makeHandler } from '../handlers/process-logs.js';
 import { CapturedMetrics, type TappedAlert, localHandlerDeps, pumpQueue, readTap } from './driver.js';
 import { checkFiles, checkJava } from './preflight.js';
@@ -45,27 +47,16 @@ function printAlert(a: TappedAlert, json: boolean): void {
 
 async function summary(stack: LocalStack): Promise<void> {
   const items = (await stack.dynamo.send(new ScanCommand({ TableName: stack.tableName }))).Items ?? [];
-  const windows = items.filter((i) => i.sk?.S?.startsWith('W#'));
-  const claims = items.filter((i) => i.sk?.S === 'ALERT');
-  const objects = items.filter((i) => i.sk?.S === 'OBJ');
+  const count = (p: (sk: string, pk: string) => boolean) => items.filter((i) => p(i.sk?.S ?? '', i.pk?.S ?? '')).length;
   out(
-    `\nDynamoDB (${stack.tableName}): ${items.length} items: ${windows.length} source windows, ${claims.length} alert claims, ${objects.length} objects done`,
+    `\nDynamoDB (${stack.tableName}): ${items.length} items: ${count((sk) => sk.startsWith('W#'))} source windows, ${count((sk) => sk === 'ALERT')} alert claims, ${count((_, pk) => pk.startsWith('ALERTS#'))} alert records, ${count((sk) => sk === 'OBJ')} objects done`,
   );
-  const bySource = new Map<string, { req: number; score: number; alert: string }>();
-  for (const w of windows) {
-    const src = (w.pk?.S ?? '').slice(4);
-    const x = bySource.get(src) ?? { req: 0, score: 0, alert: '' };
-    x.req += Number(w.req?.N ?? 0);
-    x.score += Number(w.score?.N ?? 0);
-    bySource.set(src, x);
-  }
-  for (const c of claims) {
-    const x = bySource.get((c.pk?.S ?? '').slice(4));
-    if (x) x.alert = `${c.severity?.S} alert (${c.status?.S})`;
-  }
+  // What `probewatch state --env local` shows, read the same way.
+  const store = new DynamoStateStore({ tableName: stack.tableName, client: stack.dynamo });
   out(`  ${'source'.padEnd(22)} ${'requests'.padStart(8)} ${'score'.padStart(6)}  alert`);
-  for (const [src, x] of [...bySource].sort((a, b) => b[1].score - a[1].score)) {
-    out(`  ${src.padEnd(22)} ${String(x.req).padStart(8)} ${String(x.score).padStart(6)}  ${x.alert || '-'}`);
+  for (const v of await store.topSources(Date.now(), 50)) {
+    const alert = v.alert ? `${v.alert.severity} alert (${v.alert.status})` : '-';
+    out(`  ${sanitize(v.source, 40).padEnd(22)} ${String(v.requests).padStart(8)} ${String(v.score).padStart(6)}  ${alert}`);
   }
 }
 
