@@ -288,10 +288,13 @@ export function decideMerged(
   const coarse = coarsen(merged.buckets);
   const base = baseState(merged, rulesById);
   const touched = [...new Set(delta.buckets.map((b) => Math.floor(b.start / COARSE_BUCKET_MS) * COARSE_BUCKET_MS))].sort((a, b) => a - b);
+  // The CLI takes a long-horizon decision once the source's activity has left the coarse bucket,
+  // so a short trigger inside that bucket comes first there: order them the same way here.
+  const longDecided = new Set<MergedDecision>();
   for (const at of touched) {
     for (const f of decideLong(base, config, ctx.longThresholds, peaksAround(coarse, at))) {
       const peak = w.peakAround(at);
-      candidates.push({
+      const c: MergedDecision = {
         trigger: f.trigger,
         rule: f.rule,
         at,
@@ -300,7 +303,9 @@ export function decideMerged(
         distinctPaths: peak.distinctPaths,
         horizon: f.horizon,
         cooldownMs: longCooldown,
-      });
+      };
+      longDecided.add(c);
+      candidates.push(c);
     }
   }
   if (signature) {
@@ -316,7 +321,8 @@ export function decideMerged(
     });
   }
   if (candidates.length === 0) return null;
-  candidates.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.at - b.at);
+  const decidedAt = (c: MergedDecision) => (longDecided.has(c) ? c.at + COARSE_BUCKET_MS : c.at);
+  candidates.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || decidedAt(a) - decidedAt(b));
   const pick = candidates[0] as MergedDecision;
   return { ...pick, windowScore: Math.max(pick.windowScore, best.score), distinctPaths: Math.max(pick.distinctPaths, best.distinctPaths) };
 }

@@ -46,6 +46,21 @@ describe('processLogObject', () => {
     assert.equal(store.deltas.has('127.0.0.1'), false, 'benign traffic costs no write');
   });
 
+  it('decides on the same horizon as the CLI (the golden report of the seed)', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    await processLogObject(ref('seed.log'), linesOf(seed), deps(store, publisher));
+    const golden = JSON.parse(readFileSync('events/logs/seed-cgi-sweep.expected.json', 'utf8')) as {
+      alerts: { source: string; trigger: string; horizon: unknown }[];
+    };
+    const sent = publisher.sent.map((m) => [m.document.source, m.document.horizon]).sort();
+    // A 2-minute burst inside a 5-minute bucket comes first, as in the CLI, not the 1-hour horizon.
+    // (Which short trigger names it, score or error burst, can differ: both crossed in one 10-s
+    // bucket, and only the CLI sees the order of the lines within it.)
+    assert.deepEqual(sent, golden.alerts.map((a) => [a.source, a.horizon]).sort());
+    assert.ok(publisher.sent.every((m) => m.document.horizon === null));
+  });
+
   it('processing the same object again changes nothing and sends nothing', async () => {
     const store = new MemoryStateStore();
     const publisher = new MemoryPublisher();
