@@ -5,10 +5,11 @@
  * reports for each (ReturnConsumedCapacity: TOTAL), SNS publishes, and prints one JSON line with
  * the numbers, this process's CPU time and its peak RSS.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { ChangeMessageVisibilityCommand, DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { dynamoItemSize } from '../lambdas/adapters/dynamodb-state-store.js';
 import { makeHandler } from '../lambdas/handlers/process-logs.js';
 import { CapturedMetrics, localHandlerDeps, sqsEventOf } from '../lambdas/local/driver.js';
 import type { LocalStack } from '../lambdas/local/stack.js';
@@ -137,11 +138,45 @@ async function pump(): Promise<{ batches: number; messages: number; failures: nu
   return result;
 }
 
+/**
+ * Billed sizes of the source-hour items left in the table (read with a client that is not
+ * counted): count, median, largest, how many are over 1 KB, and the mean bytes (name and value)
+ * per item of each kind of attribute, to see what an hour item's write units pay for.
+ */
+async function hourItemSizes(): Promise<{ items: number; median: number; max: number; over1k: number; mean: Record<string, number> }> {
+  const client = new DynamoDBClient({ region, endpoint: env.DYNAMO, credentials });
+  const sizes: number[] = [];
+  const byKind: Record<string, number> = {};
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const r = await client.send(new ScanCommand({ TableName: env.TABLE, ExclusiveStartKey: start }));
+    for (const item of r.Items ?? []) {
+      if (!item.sk?.S?.startsWith('W#')) continue;
+      sizes.push(dynamoItemSize(item));
+      for (const [k, v] of Object.entries(item)) {
+        const kind = /^d./.test(k) && v.B ? 'd<marker>' : /^(l|st)_/.test(k) ? k.replace(/_.*$/, '_*') : k;
+        byKind[kind] = (byKind[kind] ?? 0) + dynamoItemSize({ [k]: v });
+      }
+    }
+    start = r.LastEvaluatedKey;
+  } while (start);
+  sizes.sort((a, b) => a - b);
+  const mean = Object.fromEntries(Object.entries(byKind).map(([k, n]) => [k, Math.round(n / Math.max(1, sizes.length))]));
+  return {
+    items: sizes.length,
+    median: sizes[Math.floor(sizes.length / 2)] ?? 0,
+    max: sizes[sizes.length - 1] ?? 0,
+    over1k: sizes.filter((n) => n > 1024).length,
+    mean,
+  };
+}
+
 const start = process.hrtime.bigint();
 const cpuStart = process.cpuUsage();
 const pumped = await pump();
 const seconds = Number(process.hrtime.bigint() - start) / 1e9;
 const cpu = process.cpuUsage(cpuStart);
+const hourItems = await hourItemSizes();
 process.stdout.write(
   `${JSON.stringify({
     seconds,
@@ -153,6 +188,7 @@ process.stdout.write(
     sourcesFlagged: metrics.total('SourcesFlagged'),
     commands: counts,
     capacity,
+    hourItems,
     peakRssMb: process.resourceUsage().maxRSS / 1024,
   })}\n`,
 );

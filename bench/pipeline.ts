@@ -62,6 +62,8 @@ export interface PipelineRun {
   peakRssMb: number;
   /** Write units and writes by operation and item kind. */
   byKind: Record<string, number>;
+  /** Billed sizes of the source-hour items at the end of the run (bytes). */
+  hourItems: { items: number; median: number; max: number; over1k: number; mean: Record<string, number> };
 }
 
 /** Runs the handler over `plainPath` in objects of `linesPerObject`, `batch` objects per invocation. */
@@ -129,6 +131,7 @@ export async function runPipeline(plainPath: string, linesPerObject: number, bat
       deadLettered: r.pumped.deadLettered,
       peakRssMb: r.peakRssMb,
       byKind: r.capacity.byKind,
+      hourItems: r.hourItems,
     };
   } finally {
     await stack.stop();
@@ -150,6 +153,15 @@ function printRun(r: PipelineRun, linesPerObject: number, batch: number): void {
   const kinds = Object.keys(r.byKind).filter((k) => !k.endsWith('(writes)'));
   console.log(
     `  write units per million lines by item: ${kinds.map((k) => `${k} ${fmt(perMillion(r, r.byKind[k] ?? 0))} (${fmt(perMillion(r, r.byKind[`${k} (writes)`] ?? 0))} writes)`).join(', ')}`,
+  );
+  const h = r.hourItems;
+  console.log(
+    `  source-hour items: ${h.items}, billed size median ${fmt(h.median)} B, largest ${fmt(h.max)} B, ${h.over1k} over 1 KB; mean bytes per item by attribute: ${Object.entries(
+      h.mean,
+    )
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k} ${n} B`)
+      .join(', ')}`,
   );
   console.log(`  DynamoDB reads: ${fmt(perMillion(r, r.reads))} per million lines, ${fmt(perMillion(r, r.readUnits))} read units`);
   console.log(

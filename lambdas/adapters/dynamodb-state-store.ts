@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
@@ -10,7 +11,8 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ERROR_COUNTER } from '../core/aggregate.js';
+import { ERROR_BURST_RULE, ERROR_COUNTER, ERROR_FLOOD_RULE } from '../core/aggregate.js';
+import { BEHAVIOUR_RULE_LIST } from '../core/behaviour.js';
 import { AdapterError } from '../core/errors.js';
 import {
   type AlertRecord,
@@ -25,6 +27,7 @@ import {
   emptyMergedState,
   objectMarker,
 } from '../core/ports.js';
+import { BUILTIN_RULES } from '../core/rules/builtin.js';
 import { SEVERITIES, type Severity } from '../core/rules/types.js';
 import { coarsen, longPeak, pathHashNumber } from '../core/window.js';
 
@@ -74,7 +77,7 @@ export const MAX_OBJECTS_PER_UPDATE = 25;
 export const MAX_SAMPLES_PER_ITEM = 1;
 
 /** Longest request line and user agent of a sample kept in an hour item (the alert's own samples are whole). */
-export const STORED_SAMPLE_FIELD_CHARS = 64;
+export const STORED_SAMPLE_FIELD_CHARS = 40;
 
 /** A sample as kept in an hour item: its request and user agent cut (it is evidence for people, not counts). */
 function storedSample(json: string): string {
@@ -203,8 +206,58 @@ export function unpackBuckets(bytes: Uint8Array): PackedBucket[] {
   return out;
 }
 
+/** Characters of a short name: `~` and this many base64url characters of the name's SHA-256 (24 bits). */
+const SHORT_NAME_CHARS = 4;
+const shortCode = (name: string) => `~${createHash('sha256').update(name).digest('base64url').slice(0, SHORT_NAME_CHARS)}`;
+
+/**
+ * Rule ids and categories of the built-in rules, kept in hour items by a 5-character code when longer
+ * (`rules` and `l_<category>` were a quarter of a scanner's hour item). Codes are hashes, so they
+ * do not change when rules are added; a code two names share is not used (both are kept whole),
+ * nor read. Other names (custom rules) are kept whole, one that starts with `~` escaped as `~~`.
+ */
+const SHORT_NAMES: ReadonlyMap<string, string> = (() => {
+  const names = new Set<string>();
+  for (const r of [...BUILTIN_RULES, ...BEHAVIOUR_RULE_LIST, ERROR_FLOOD_RULE, ERROR_BURST_RULE]) names.add(r.id).add(r.category);
+  const byCode = new Map<string, string[]>();
+  for (const n of names) byCode.set(shortCode(n), [...(byCode.get(shortCode(n)) ?? []), n]);
+  return new Map([...byCode].filter(([, list]) => list.length === 1).map(([code, list]) => [code, list[0] as string]));
+})();
+/** Codes of the names they shorten (a name of 5 characters or fewer is kept as it is). */
+const CODE_OF: ReadonlyMap<string, string> = new Map([...SHORT_NAMES].filter(([code, name]) => name.length > code.length).map(([code, name]) => [name, code]));
+
+/** A rule id or category as kept in an hour item (see {@link SHORT_NAMES}). */
+export function storedName(name: string): string {
+  return CODE_OF.get(name) ?? (name.startsWith('~') ? `~${name}` : name);
+}
+
+/** The inverse of {@link storedName}; undefined for a code no built-in name has (a rule since removed). */
+export function nameOf(stored: string): string | undefined {
+  if (!stored.startsWith('~')) return stored;
+  if (stored.startsWith('~~')) return stored.slice(1);
+  return SHORT_NAMES.get(stored);
+}
+
 /** A stored error-path hash (8 hex digits) as a number. */
 const hashNumber = (p: string) => (/^[0-9a-f]{8}$/.test(p) ? Number.parseInt(p, 16) : pathHashNumber(p));
+
+/**
+ * An object marker as kept in an hour item's `o` set: the 12 base64url characters of
+ * {@link objectMarker} as their 9 bytes (the same 72 bits, so the marker names the object claim
+ * `OBJ#<marker>` as before), and for a piece of a split part (`<marker>#p<n>`) one more byte, n.
+ */
+export function markerBytes(marker: string): Uint8Array {
+  const piece = /^(.{12})#p(\d+)$/.exec(marker);
+  const bytes = Buffer.from(piece ? (piece[1] as string) : marker, 'base64url');
+  if (bytes.length !== 9 || (piece && Number(piece[2]) > 255)) throw new AdapterError(`DynamoDB: not an object marker: ${marker}`);
+  return piece ? Uint8Array.from([...bytes, Number(piece[2])]) : new Uint8Array(bytes);
+}
+
+/** The inverse of {@link markerBytes}. */
+export function markerOf(bytes: Uint8Array): string {
+  const m = Buffer.from(bytes.subarray(0, 9)).toString('base64url');
+  return bytes.length > 9 ? `${m}#p${bytes[9]}` : m;
+}
 
 /**
  * What one object adds to one hour item: totals (on the object's first hour only) as attributes
@@ -218,9 +271,9 @@ function partOf(delta: SourceDelta, hour: number, buckets: readonly StoredBucket
     add('req', delta.requests);
     if (delta.score) add('score', delta.score);
     add('ts', new Set([delta.firstSeen, delta.lastSeen]));
-    for (const [c, n] of Object.entries(delta.labels)) add(`l_${c}`, n);
+    for (const [c, n] of Object.entries(delta.labels)) add(`l_${storedName(c)}`, n);
     for (const [k, n] of Object.entries(delta.statuses)) add(`st_${k}`, n);
-    if (delta.rules.length) add('rules', new Set(delta.rules));
+    if (delta.rules.length) add('rules', new Set(delta.rules.map(storedName)));
   }
   const packed: PackedBucket[] = [];
   for (const b of buckets) {
@@ -274,11 +327,12 @@ function rethrow(what: string, e: unknown): never {
  *
  * - `SRC#<source>` / `W#<hour>`: one item per source per hour of event time: totals `req`,
  *   `score`, `ts` (first/last), `l_<category>`, `st_<status>`, `rules` (`ADD` merges them whatever
- *   else was written concurrently); the 10-second buckets of each write packed in one binary
- *   attribute of its own, `d<marker of its first object>` (score, error responses, error-path
- *   hashes, counters: see packBuckets); `objs` holds the markers of the objects applied (the
- *   condition on it makes re-applying a no-op); `smp` (up to 2 samples) and `ref` are the first
- *   written in the hour.
+ *   else was written concurrently; built-in names by code, see storedName); the 10-second buckets
+ *   of each write packed in one binary attribute of its own, `d<marker of its first object>`
+ *   (score, error responses, error-path hashes, counters: see packBuckets); `o` holds the markers
+ *   of the objects applied as 9 bytes each (the condition on it makes re-applying a no-op; items
+ *   of the previous layout hold them as text in `objs`, also checked); `smp` (one sample) and
+ *   `ref` are the first written in the hour.
  * - `SRC#<source>` / `ALERT`: the alert claim (last alert time in event time, severity, status,
  *   owner, lease, alert id, publishedAt).
  * - `ALERTS#<day>` / `<publishedAt>#<alertId>`: a published alert (CONTRACTS 1). It is the mark
@@ -453,8 +507,8 @@ export class DynamoStateStore implements StateStore, StateInspector {
    */
   private async update(source: string, sk: string, parts: Part[], lean: boolean, expiresAt: number): Promise<Set<string> | null> {
     // Every name goes through a placeholder: DynamoDB reserves hundreds of words (REF, STATUS…).
-    const names: Record<string, string> = { '#objs': 'objs', '#exp': 'expiresAt' };
-    const values: Record<string, unknown> = { ':objs': new Set(parts.map((p) => p.marker)), ':exp': expiresAt };
+    const names: Record<string, string> = { '#o': 'o', '#objs': 'objs', '#exp': 'expiresAt' };
+    const values: Record<string, unknown> = { ':o': new Set(parts.map((p) => markerBytes(p.marker))), ':exp': expiresAt };
     // Same attributes of several objects add up before they are sent (ADD merges numbers and sets).
     const merged = new Map<string, unknown>();
     for (const p of parts) {
@@ -509,9 +563,12 @@ export class DynamoStateStore implements StateStore, StateInspector {
       values[':smp'] = new Set(samples);
       sets.push('#smp = if_not_exists(#smp, :smp)');
     }
+    // Items written before markers were binary hold them as strings in `objs`: an object applied
+    // then is not applied again either (NOT contains is true where the attribute is missing).
     const notIn = parts.map((p, i) => {
-      values[`:m${i}`] = p.marker;
-      return `NOT contains(#objs, :m${i})`;
+      values[`:m${i}`] = markerBytes(p.marker);
+      values[`:s${i}`] = p.marker;
+      return `NOT contains(#o, :m${i}) AND NOT contains(#objs, :s${i})`;
     });
     try {
       await this.doc.send(
@@ -520,9 +577,9 @@ export class DynamoStateStore implements StateStore, StateInspector {
           Key: { pk: sourcePk(source), sk },
           // ADD merges numbers and sets, so concurrent batches never overwrite each other;
           // expiresAt moves forward with the newest write.
-          UpdateExpression: `ADD #objs :objs${adds.length ? `, ${adds.join(', ')}` : ''} SET ${sets.join(', ')}`,
+          UpdateExpression: `ADD #o :o${adds.length ? `, ${adds.join(', ')}` : ''} SET ${sets.join(', ')}`,
           // Applied once per object: a redelivered or retried object finds its marker already here.
-          ConditionExpression: `attribute_not_exists(#objs) OR (${notIn.join(' AND ')})`,
+          ConditionExpression: notIn.join(' AND '),
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
           // The refused item names the objects already applied, so the rest go again at once.
@@ -531,7 +588,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
       );
       return null;
     } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return new Set(e.Item?.objs?.SS ?? []);
+      if (e instanceof ConditionalCheckFailedException) return new Set([...(e.Item?.o?.BS ?? []).map(markerOf), ...(e.Item?.objs?.SS ?? [])]);
       if (isItemTooLarge(e)) throw e;
       rethrow(`UpdateItem (${sourcePk(source)} ${sk})`, e);
     }
@@ -990,14 +1047,22 @@ export function mergeItems(source: string, items: readonly Item[]): MergedSource
           if (t < m.firstSeen) m.firstSeen = t;
           if (t > m.lastSeen) m.lastSeen = t;
         }
-      } else if (k.startsWith('l_')) m.labels[k.slice(2)] = (m.labels[k.slice(2)] ?? 0) + Number(v);
-      else if (k.startsWith('st_')) m.statuses[k.slice(3)] = (m.statuses[k.slice(3)] ?? 0) + Number(v);
+      } else if (k.startsWith('l_')) {
+        const c = nameOf(k.slice(2));
+        if (c !== undefined) m.labels[c] = (m.labels[c] ?? 0) + Number(v);
+      } else if (k.startsWith('st_')) m.statuses[k.slice(3)] = (m.statuses[k.slice(3)] ?? 0) + Number(v);
       else if (k === 'rules') {
-        for (const r of v as Set<string>) rules.add(r);
+        for (const r of v as Set<string>) {
+          const id = nameOf(r);
+          if (id !== undefined) rules.add(id);
+        }
       } else if (k === 'smp') {
         for (const x of v as Set<string>) samples.add(x);
+      } else if (k === 'o') {
+        // Pieces of a split part carry a tenth byte; the object is listed once.
+        for (const o of v as Set<Uint8Array>) if (o.length === 9) objects.add(markerOf(o));
       } else if (k === 'objs') {
-        // Pieces of a split part carry "#p<n>" markers; the object is listed once.
+        // Markers as strings, in items written before they were binary.
         for (const o of v as Set<string>) if (!/#p\d+$/.test(o)) objects.add(o);
       } else if (k === 'ref') {
         if (!m.referer && v) m.referer = String(v);

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoStateStore, dynamoItemSize } from '../../lambdas/adapters/dynamodb-state-store.js';
+import { DynamoStateStore, dynamoItemSize, markerBytes, markerOf, nameOf, storedName } from '../../lambdas/adapters/dynamodb-state-store.js';
 import { type AlertRecord, type ClaimRequest, type SourceDelta, objectMarker } from '../../lambdas/core/ports.js';
+import { BUILTIN_RULES } from '../../lambdas/core/rules/builtin.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
 
 let stack: LocalStack;
@@ -132,27 +133,44 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
   });
 
   it("a persistent scanner's hour item stays under 1 KB: every write to it costs one write unit", async () => {
+    // Ten built-in probe rules in four categories in the hour (the benchmark's scanners match about as many).
+    const SCANNER_RULES = BUILTIN_RULES.filter((r) => r.class !== 'benign').slice(0, 10);
+    const CATEGORIES = [...new Set(SCANNER_RULES.map((r) => r.category))].slice(0, 6);
     const { s, tableName } = await store();
     // As in the benchmark: about 80 probes an hour in bursts of a few seconds. 12 objects of 5
-    // minutes, each with 7 probes in 3 buckets (84 probes in the hour), batched by 3.
+    // minutes, each with 7 probes in 3 buckets (84 probes in the hour).
     const objectDelta = (o: number) =>
       delta(`bucket/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/2024/01/01/node-${o}.log.gz#0123456789abcdef0123456789abcdef`, {
         requests: 7,
         score: 35,
         firstSeen: T0 + o * 300_000,
         lastSeen: T0 + o * 300_000 + 240_000,
-        labels: { 'php-probe': 4, 'sensitive-file': 3 },
+        // As many rules and labels as the benchmark's scanners match in an hour.
+        labels: Object.fromEntries(CATEGORIES.map((c) => [c, 1])),
         statuses: { '404': 7 },
-        rules: ['php-probe', 'env-file'],
+        rules: SCANNER_RULES.map((r) => r.id),
         buckets: [3, 2, 2].map((n, b) => ({
           start: T0 + o * 300_000 + b * 100_000,
           score: 5 * n,
           paths: Array.from({ length: n }, (_, k) => (o * 7 + b * 3 + k).toString(16).padStart(8, '0')),
           counts: { '~err': n },
         })),
-        samples: [JSON.stringify({ t: T0 + o * 300_000, r: 'GET /.env HTTP/1.1', s: 404, u: 'Mozilla/5.0 zgrab/0.x', l: ['sensitive-file'] })],
+        samples: [
+          JSON.stringify({
+            t: T0 + o * 300_000,
+            r: `GET /${'wp-content/'.repeat(10)}.env HTTP/1.1`,
+            s: 404,
+            u: 'Mozilla/5.0 '.repeat(10),
+            l: ['sensitive-file'],
+          }),
+        ],
       });
-    for (let o = 0; o < 12; o += 3) await s.applyDeltas([objectDelta(o), objectDelta(o + 1), objectDelta(o + 2)], NOW);
+    // Two writes of 6 objects (a batch of 100 five-minute objects holds hours of a scanner's probes).
+    for (let o = 0; o < 12; o += 6)
+      await s.applyDeltas(
+        [0, 1, 2, 3, 4, 5].map((k) => objectDelta(o + k)),
+        NOW,
+      );
     const { GetItemCommand } = await import('@aws-sdk/client-dynamodb');
     const item =
       (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'SRC#198.51.100.1' }, sk: { S: 'W#2024-01-01T10' } } }))).Item ?? {};
@@ -160,12 +178,88 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.ok(size < 1024, `the full hour item is ${size} bytes`);
     const m = await s.read('198.51.100.1', T0, T0, NOW);
     assert.equal(m.requests, 84);
+    assert.equal(m.rules.length, 10, 'every rule read back');
+    assert.deepEqual(m.labels, Object.fromEntries(CATEGORIES.map((c) => [c, 12])));
     assert.equal(
       m.buckets.reduce((n, b) => n + b.paths.length, 0),
       84,
       'every error path kept',
     );
     assert.ok(m.samples.length <= 2, 'samples: the first of the hour only');
+  });
+
+  it('object markers are kept as 9 bytes (the same 72 bits) and rule ids and categories by a short code, and read back whole', async () => {
+    const { s, tableName } = await store();
+    const id = 'bucket/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/2024/01/01/node-1.log.gz#0123456789abcdef';
+    await s.applyDelta(delta(id, { labels: { 'cgi-probe': 3, 'my-custom': 1, '~odd': 1 }, rules: ['cgi-directory', 'my-rule', '~odd'] }), NOW);
+    const { GetItemCommand } = await import('@aws-sdk/client-dynamodb');
+    const item =
+      (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'SRC#198.51.100.1' }, sk: { S: 'W#2024-01-01T10' } } }))).Item ?? {};
+    assert.deepEqual(
+      item.o?.BS?.map((b) => b.length),
+      [9],
+      'one binary marker of 9 bytes',
+    );
+    assert.equal(item.objs, undefined, 'no string markers any more');
+    assert.deepEqual(
+      Object.keys(item)
+        .filter((k) => k.startsWith('l_'))
+        .sort(),
+      ['l_my-custom', `l_${storedName('cgi-probe')}`, 'l_~~odd'].sort(),
+    );
+    assert.match(storedName('cgi-probe'), /^~[\w-]{4}$/);
+    const m = await s.read('198.51.100.1', T0, T0, NOW);
+    assert.deepEqual(m.objects, [objectMarker(id)]);
+    assert.deepEqual(m.labels, { 'cgi-probe': 3, 'my-custom': 1, '~odd': 1 });
+    assert.deepEqual([...m.rules].sort(), ['cgi-directory', 'my-rule', '~odd'].sort());
+  });
+
+  it('every built-in rule id and category has a code of its own, and codes and markers round-trip', () => {
+    const names = new Set(BUILTIN_RULES.flatMap((r) => [r.id, r.category]));
+    const codes = new Set([...names].map(storedName));
+    assert.equal(codes.size, names.size, 'no two names share a code');
+    for (const n of names) {
+      assert.ok(storedName(n).length <= Math.min(5, n.length), n);
+      assert.equal(nameOf(storedName(n)), n);
+    }
+    assert.equal(nameOf('~zzzz'), undefined, 'a code no built-in name has is not read as a name');
+    assert.equal(nameOf('plain-old-name'), 'plain-old-name', 'names in items of the previous layout read as they are');
+    for (const id of ['a', 'b/c#d', 'x'.repeat(1024)]) {
+      const m = objectMarker(id);
+      assert.equal(markerOf(markerBytes(m)), m);
+      assert.equal(markerOf(markerBytes(`${m}#p3`)), `${m}#p3`);
+    }
+    assert.throws(() => markerBytes('short'), /not an object marker/);
+  });
+
+  it('an hour item of the previous layout (string markers in objs, whole names) is read, and its objects are not applied again', async () => {
+    const { s, tableName } = await store();
+    const old = delta('o1');
+    await stack.dynamo.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          pk: { S: 'SRC#198.51.100.1' },
+          sk: { S: 'W#2024-01-01T10' },
+          req: { N: '3' },
+          score: { N: '15' },
+          ts: { NS: [String(old.firstSeen), String(old.lastSeen)] },
+          'l_cgi-probe': { N: '3' },
+          st_404: { N: '3' },
+          rules: { SS: ['cgi-directory'] },
+          objs: { SS: [objectMarker('o1')] },
+          expiresAt: { N: String(NOW + 3600) },
+        },
+      }),
+    );
+    // o1 again (a retry that straddles the deploy) with a new object o2: only o2 is added.
+    const m = await s.applyDeltas([delta('o1'), delta('o2')], NOW);
+    assert.equal(m.requests, 6, 'o1 counted once');
+    assert.deepEqual(m.labels, { 'cgi-probe': 6 });
+    assert.deepEqual(m.rules, ['cgi-directory']);
+    assert.deepEqual(m.objects, [objectMarker('o1'), objectMarker('o2')].sort());
+    const again = await s.applyDeltas([delta('o2'), delta('o1')], NOW);
+    assert.equal(again.requests, 6, 'both markers found, whichever layout holds them');
   });
 
   it('a delta spanning an hour boundary lands in both hour items and reads back whole', async () => {
@@ -407,7 +501,7 @@ describe('DynamoStateStore item bounds on DynamoDB Local', { timeout: 180_000 },
     assert.equal(m.objects.length, objects);
     assert.ok(
       m.objects.every((o) => o.length === 12),
-      'object ids are stored as 12-character markers',
+      'object ids read back as their 12-character markers',
     );
     assert.equal(new Set(m.objects).size, objects, 'and stay distinct');
     assert.equal(
