@@ -6,7 +6,7 @@ import { nodeTooOld } from './node-version.js';
  * By default it lets it grow three- to four-fold: a scan's state is a few dozen MB, but the
  * caches and windows it turns over leave garbage V8 only collects in a full collection, so the
  * peak RSS grew with the lines read (223 MB at 5M ordinary lines, 276 MB on a 5M-line day). At
- * 50 % it collects sooner; the tested bench showed no slow-down (see README, Limits). Set before
+ * 50 % it collects sooner, for up to about a tenth more CPU time (see README, Limits). Set before
  * anything is allocated in quantity; the flag only tunes when collections happen, never results.
  */
 export const HEAP_GROWING_PERCENT = 50;
