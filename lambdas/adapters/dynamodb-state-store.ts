@@ -7,6 +7,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  type QueryCommandInput,
   type QueryCommandOutput,
   ScanCommand,
   UpdateCommand,
@@ -600,28 +601,17 @@ export class DynamoStateStore implements StateStore, StateInspector {
    */
   async read(source: string, fromHour: number, toHour: number, nowSec: number): Promise<MergedSourceState> {
     const items: Item[] = [];
-    try {
-      let start: Record<string, unknown> | undefined;
-      do {
-        const r = await this.doc.send(
-          new QueryCommand({
-            TableName: this.table,
-            // "ALERT" sorts before "W#…": one range covers the claim and the windows up to `to`.
-            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :alert AND :to',
-            // TTL deletion is best effort and late: an expired item must not count.
-            FilterExpression: '#exp > :now',
-            ExpressionAttributeNames: { '#exp': 'expiresAt' },
-            ExpressionAttributeValues: { ':pk': sourcePk(source), ':alert': 'ALERT', ':to': hourSk(toHour), ':now': nowSec },
-            ConsistentRead: true,
-            ExclusiveStartKey: start,
-          }),
-        );
-        items.push(...((r.Items ?? []) as Item[]));
-        start = r.LastEvaluatedKey;
-      } while (start);
-    } catch (e) {
-      rethrow(`Query (${sourcePk(source)})`, e);
-    }
+    const query = {
+      TableName: this.table,
+      // "ALERT" sorts before "W#…": one range covers the claim and the windows up to `to`.
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :alert AND :to',
+      // TTL deletion is best effort and late: an expired item must not count.
+      FilterExpression: '#exp > :now',
+      ExpressionAttributeNames: { '#exp': 'expiresAt' },
+      ExpressionAttributeValues: { ':pk': sourcePk(source), ':alert': 'ALERT', ':to': hourSk(toHour), ':now': nowSec },
+      ConsistentRead: true,
+    };
+    for await (const r of this.queryPages(query, `Query (${sourcePk(source)})`)) items.push(...((r.Items ?? []) as Item[]));
     const from = hourSk(fromHour);
     const merged = mergeItems(
       source,
@@ -801,31 +791,22 @@ export class DynamoStateStore implements StateStore, StateInspector {
       day >= Math.floor(firstDay / 86_400_000) * 86_400_000 && out.length < limit;
       day -= 86_400_000
     ) {
-      let start: Record<string, unknown> | undefined;
-      do {
-        let r: QueryCommandOutput;
-        try {
-          r = await this.doc.send(
-            new QueryCommand({
-              TableName: this.table,
-              // Keys start with the ISO publish time: a range of times is a range of keys.
-              KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-              FilterExpression: '#exp > :now',
-              ExpressionAttributeNames: { '#exp': 'expiresAt' },
-              ExpressionAttributeValues: { ':pk': alertsPk(day), ':from': since, ':to': `${until}\uffff`, ':now': nowSec },
-              ScanIndexForward: false,
-              ExclusiveStartKey: start,
-            }),
-          );
-        } catch (e) {
-          rethrow('Query (alert records)', e);
-        }
+      const query = {
+        TableName: this.table,
+        // Keys start with the ISO publish time: a range of times is a range of keys.
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        FilterExpression: '#exp > :now',
+        ExpressionAttributeNames: { '#exp': 'expiresAt' },
+        ExpressionAttributeValues: { ':pk': alertsPk(day), ':from': since, ':to': `${until}\uffff`, ':now': nowSec },
+        ScanIndexForward: false,
+      };
+      for await (const r of this.queryPages(query, 'Query (alert records)')) {
         for (const i of (r.Items ?? []) as Item[]) {
           if (out.length >= limit) break;
           out.push(recordOf(i));
         }
-        start = out.length < limit ? r.LastEvaluatedKey : undefined;
-      } while (start);
+        if (out.length >= limit) break;
+      }
     }
     if (out.length) {
       const blocks = await this.liveBlocks(nowSec);
@@ -840,32 +821,26 @@ export class DynamoStateStore implements StateStore, StateInspector {
   /** Live blocks by source (the latest `until` of each, dry runs left out), read from the blocker's `BLOCKS` items. */
   private async liveBlocks(nowSec: number): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    let start: Record<string, unknown> | undefined;
     let read = 0;
-    try {
-      do {
-        const r = await this.doc.send(
-          new QueryCommand({
-            TableName: this.table,
-            KeyConditionExpression: 'pk = :pk',
-            FilterExpression: '#exp > :now',
-            ExpressionAttributeNames: { '#exp': 'expiresAt' },
-            ExpressionAttributeValues: { ':pk': 'BLOCKS', ':now': nowSec },
-            ExclusiveStartKey: start,
-          }),
-        );
-        for (const i of (r.Items ?? []) as Item[]) {
-          const src = String(i.source ?? '');
-          const until = String(i.until ?? '');
-          // A dry-run record says what would have been blocked: the source was not blocked.
-          if (src && i.dryRun !== true && until > (out.get(src) ?? '')) out.set(src, until);
-        }
-        read += r.ScannedCount ?? 0;
-        start = read < MAX_BLOCKS_READ ? r.LastEvaluatedKey : undefined;
-        if (r.LastEvaluatedKey && !start) this.onLimit('blocks-limit');
-      } while (start);
-    } catch (e) {
-      rethrow('Query (blocks)', e);
+    const query = {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk',
+      FilterExpression: '#exp > :now',
+      ExpressionAttributeNames: { '#exp': 'expiresAt' },
+      ExpressionAttributeValues: { ':pk': 'BLOCKS', ':now': nowSec },
+    };
+    for await (const r of this.queryPages(query, 'Query (blocks)')) {
+      for (const i of (r.Items ?? []) as Item[]) {
+        const src = String(i.source ?? '');
+        const until = String(i.until ?? '');
+        // A dry-run record says what would have been blocked: the source was not blocked.
+        if (src && i.dryRun !== true && until > (out.get(src) ?? '')) out.set(src, until);
+      }
+      read += r.ScannedCount ?? 0;
+      if (read >= MAX_BLOCKS_READ && r.LastEvaluatedKey) {
+        this.onLimit('blocks-limit');
+        break;
+      }
     }
     return out;
   }
@@ -874,26 +849,15 @@ export class DynamoStateStore implements StateStore, StateInspector {
   async describeSource(source: string, nowMs: number): Promise<SourceView | undefined> {
     const nowSec = Math.floor(nowMs / 1000);
     const items: Item[] = [];
-    try {
-      let start: Record<string, unknown> | undefined;
-      do {
-        const r = await this.doc.send(
-          new QueryCommand({
-            TableName: this.table,
-            KeyConditionExpression: 'pk = :pk',
-            FilterExpression: '#exp > :now',
-            ExpressionAttributeNames: { '#exp': 'expiresAt' },
-            ExpressionAttributeValues: { ':pk': sourcePk(source), ':now': nowSec },
-            ConsistentRead: true,
-            ExclusiveStartKey: start,
-          }),
-        );
-        items.push(...((r.Items ?? []) as Item[]));
-        start = r.LastEvaluatedKey;
-      } while (start);
-    } catch (e) {
-      rethrow(`Query (${sourcePk(source)})`, e);
-    }
+    const query = {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk',
+      FilterExpression: '#exp > :now',
+      ExpressionAttributeNames: { '#exp': 'expiresAt' },
+      ExpressionAttributeValues: { ':pk': sourcePk(source), ':now': nowSec },
+      ConsistentRead: true,
+    };
+    for await (const r of this.queryPages(query, `Query (${sourcePk(source)})`)) items.push(...((r.Items ?? []) as Item[]));
     if (items.length === 0) return undefined;
     const windows = items.filter((i) => String(i.sk).startsWith('W#'));
     const m = mergeItems(source, windows);
@@ -986,6 +950,21 @@ export class DynamoStateStore implements StateStore, StateInspector {
       if (v) out.push(v);
     }
     return out;
+  }
+
+  /** The pages of one query, in order; a failed page is an AdapterError naming `what`. Stop early with `break`. */
+  private async *queryPages(input: Omit<QueryCommandInput, 'ExclusiveStartKey'>, what: string): AsyncGenerator<QueryCommandOutput> {
+    let start: Record<string, unknown> | undefined;
+    do {
+      let r: QueryCommandOutput;
+      try {
+        r = await this.doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+      } catch (e) {
+        rethrow(what, e);
+      }
+      yield r;
+      start = r.LastEvaluatedKey;
+    } while (start);
   }
 
   async releaseClaim(source: string, owner: string): Promise<void> {
