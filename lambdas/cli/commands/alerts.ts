@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { sanitize } from '../../core/escape.js';
 import type { AlertRecord, StateInspector } from '../../core/ports.js';
 import { writePieces } from '../render.js';
-import { CommandUsageError, type OpsIo, parseCount, parseTimeArg, shortTime, table, widthOf } from './common.js';
+import { CommandUsageError, type OpsIo, STACK_OPTIONS, parseCount, parseTimeArg, shortTime, table, widthOf } from './common.js';
 
 export const ALERTS_USAGE = `Usage: probewatch alerts --env NAME [--since 24h] [--until TIME] [--limit N] [--json]
 
@@ -29,13 +29,11 @@ export function parseAlertsArgs(argv: string[]) {
     allowPositionals: true,
     strict: true,
     options: {
-      env: { type: 'string' },
+      ...STACK_OPTIONS,
       since: { type: 'string' },
       until: { type: 'string' },
       limit: { type: 'string' },
-      region: { type: 'string' },
       json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (positionals.length) throw new CommandUsageError(`alerts takes no argument (got "${sanitize(positionals[0] ?? '', 60)}")`);

@@ -11,7 +11,7 @@ import { ListObjectsV2Command, type S3Client, type _Object } from '@aws-sdk/clie
 import { type SQSClient, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { escapeUntrusted, sanitize } from '../../core/escape.js';
 import { s3EventKey } from '../../core/s3-event.js';
-import { CommandUsageError, type OpsIo, parseTimeArg } from './common.js';
+import { CommandUsageError, type OpsIo, STACK_OPTIONS, parseTimeArg } from './common.js';
 import type { StackResources } from './resolve.js';
 
 export const BACKFILL_USAGE = `Usage: probewatch backfill --env NAME s3://BUCKET/PREFIX [--since TIME] [--rate N] [--dry-run]
@@ -45,12 +45,10 @@ export function parseBackfillArgs(argv: string[]) {
     allowPositionals: true,
     strict: true,
     options: {
-      env: { type: 'string' },
+      ...STACK_OPTIONS,
       since: { type: 'string' },
       rate: { type: 'string' },
-      region: { type: 'string' },
       'dry-run': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (positionals.length !== 1) throw new CommandUsageError('backfill takes one s3://BUCKET/PREFIX');

@@ -20,6 +20,13 @@ export interface OpsDeps {
 /** A bad option or argument of a command (exit status 2, with the usage hint). */
 export class CommandUsageError extends ProbeWatchError {}
 
+/** The options every command on a deployed stack takes (each adds its own beside them). */
+export const STACK_OPTIONS = {
+  env: { type: 'string' },
+  region: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 /** The report's width: the terminal's, or 100 columns when the output is not a terminal. */
 export const DEFAULT_WIDTH = 100;
 export function widthOf(out: { isTTY?: boolean; columns?: number }): number {

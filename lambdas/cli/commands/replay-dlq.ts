@@ -15,7 +15,7 @@ import {
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
 import { escapeUntrusted, sanitize } from '../../core/escape.js';
-import { CommandUsageError, type OpsIo, parseCount } from './common.js';
+import { CommandUsageError, type OpsIo, STACK_OPTIONS, parseCount } from './common.js';
 import type { StackResources } from './resolve.js';
 
 export const REPLAY_USAGE = `Usage: probewatch replay-dlq --env NAME [--max N] [--dry-run]
@@ -44,11 +44,9 @@ export function parseReplayArgs(argv: string[]) {
     allowPositionals: true,
     strict: true,
     options: {
-      env: { type: 'string' },
+      ...STACK_OPTIONS,
       max: { type: 'string' },
-      region: { type: 'string' },
       'dry-run': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (positionals.length) throw new CommandUsageError(`replay-dlq takes no argument (got "${sanitize(positionals[0] ?? '', 60)}")`);

@@ -4,7 +4,7 @@ import { sanitize } from '../../core/escape.js';
 import { sourceKey } from '../../core/ip.js';
 import type { SourceView, StateInspector } from '../../core/ports.js';
 import { fitList, writePieces } from '../render.js';
-import { CommandUsageError, type OpsIo, parseCount, shortTime, table, widthOf, wrapWords } from './common.js';
+import { CommandUsageError, type OpsIo, STACK_OPTIONS, parseCount, shortTime, table, widthOf, wrapWords } from './common.js';
 
 export const STATE_USAGE = `Usage: probewatch state --env NAME [SOURCE] [--top N] [--json]
 
@@ -27,11 +27,9 @@ export function parseStateArgs(argv: string[]) {
     allowPositionals: true,
     strict: true,
     options: {
-      env: { type: 'string' },
+      ...STACK_OPTIONS,
       top: { type: 'string' },
-      region: { type: 'string' },
       json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (positionals.length > 1) throw new CommandUsageError('state takes at most one source');
