@@ -596,9 +596,12 @@ export class Aggregator {
     if (!this.mayCrossLong(w)) return;
     // Settled: nothing can be sent, but the report still names the behaviours found, which need
     // counts only (the distinct-path union is what makes a day-long sweep expensive).
-    const settled = this.longSettled(s, at);
-    const found = decideLong(s, this.config, this.longThresholds, peaksAround(w.coarse, at, !settled));
-    if (settled) return;
+    if (this.longSettled(s, at)) {
+      // Only the labels: the hour's error count, and the day's form posts when there were any.
+      behaviourLabels(s, peaksAround(w.coarse, at, false), s.severity(), s.formPosts);
+      return;
+    }
+    const found = decideLong(s, this.config, this.longThresholds, peaksAround(w.coarse, at));
     for (const f of found) this.trigger(s, at, f.trigger, f.rule, f.severity, f.horizon, this.longCooldownMs);
   }
 
@@ -739,8 +742,19 @@ export function decideLong(s: SourceState, config: DetectorConfig, longThreshold
       });
     }
   }
+  out.push(...behaviourLabels(s, peakOf, base, true));
+  // The strongest first, so the claim records it (escalation lets a stronger one through once).
+  return out.sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
+}
+
+/**
+ * The error-flood and form-behaviour part of `decideLong`: labels the source with what it found
+ * (the report names them) and returns the findings. `posted`: the source may hold form-post
+ * counters; when it cannot, the day-long sweep they need is skipped (it finds nothing).
+ */
+export function behaviourLabels(s: SourceState, peakOf: (ms: number) => LongPeak, base: Severity, posted: boolean): LongFinding[] {
+  const out: LongFinding[] = [];
   const hour = peakOf(BEHAVIOUR_HORIZONS_MS[0]);
-  const day = peakOf(BEHAVIOUR_HORIZONS_MS[1]);
   const errors = hour.counts.get(ERROR_COUNTER) ?? 0;
   if (errors >= ERROR_FLOOD_PER_HOUR) {
     if ((s.labels.get(ERROR_FLOOD_RULE.category) ?? 0) < errors) s.labels.set(ERROR_FLOOD_RULE.category, errors);
@@ -753,6 +767,8 @@ export function decideLong(s: SourceState, config: DetectorConfig, longThreshold
       horizon: { seconds: 3600, score: hour.score, distinctPaths: hour.distinctPaths, why: `${errors} error responses within 1 h` },
     });
   }
+  if (!posted) return out;
+  const day = peakOf(BEHAVIOUR_HORIZONS_MS[1]);
   for (const f of behaviourFindings(hour, day)) {
     const c = f.rule.category;
     if ((s.labels.get(c) ?? 0) < f.posts) s.labels.set(c, f.posts);
@@ -765,6 +781,5 @@ export function decideLong(s: SourceState, config: DetectorConfig, longThreshold
       horizon: { seconds: 86_400, score: day.score, distinctPaths: day.distinctPaths, why: f.why },
     });
   }
-  // The strongest first, so the claim records it (escalation lets a stronger one through once).
-  return out.sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
+  return out;
 }

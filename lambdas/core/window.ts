@@ -71,6 +71,75 @@ export function pathHash(path: string): string {
   return pathHashNumber(path).toString(16).padStart(8, '0');
 }
 
+/**
+ * A multiset of 32-bit path hashes for the long sweeps, reused from one sweep to the next: an
+ * open-addressed table in typed arrays, cleared by bumping a generation, where a `Map` cost an
+ * allocation per path and most of a sweep's time. A slot keeps its key when its count falls to
+ * zero, so a path leaving and re-entering the window finds its own slot again.
+ */
+class PathTally {
+  /** Slots: above the most paths a day's window can hold (288 buckets of 64), at most half full. */
+  private static readonly SLOTS = 1 << 16;
+  private readonly keys = new Uint32Array(PathTally.SLOTS);
+  private readonly counts = new Int32Array(PathTally.SLOTS);
+  private readonly stamps = new Uint32Array(PathTally.SLOTS);
+  private stamp = 0;
+  /** Keys whose count is above zero. */
+  distinct = 0;
+
+  reset(): void {
+    this.stamp++;
+    if (this.stamp === 0xffffffff) {
+      this.stamps.fill(0);
+      this.stamp = 1;
+    }
+    this.distinct = 0;
+  }
+
+  private slot(key: number): number {
+    const mask = PathTally.SLOTS - 1;
+    let i = Math.imul(key, 0x9e3779b1) >>> 16;
+    for (;;) {
+      if (this.stamps[i] !== this.stamp) {
+        this.stamps[i] = this.stamp;
+        this.keys[i] = key;
+        this.counts[i] = 0;
+        return i;
+      }
+      if (this.keys[i] === key) return i;
+      i = (i + 1) & mask;
+    }
+  }
+
+  add(key: number): void {
+    const i = this.slot(key);
+    const n = this.counts[i] as number;
+    this.counts[i] = n + 1;
+    if (n === 0) this.distinct++;
+  }
+
+  remove(key: number): void {
+    const i = this.slot(key);
+    const n = (this.counts[i] as number) - 1;
+    this.counts[i] = n;
+    if (n === 0) this.distinct--;
+  }
+}
+
+// Counter sums of a sweep, as `forEach` callbacks on the sums' map (no entry pairs allocated).
+function addCount(this: Map<string, number>, n: number, key: string): void {
+  this.set(key, (this.get(key) ?? 0) + n);
+}
+function subtractCount(this: Map<string, number>, n: number, key: string): void {
+  this.set(key, (this.get(key) ?? 0) - n);
+}
+function raiseCount(this: Map<string, number>, n: number, key: string): void {
+  if (n > (this.get(key) ?? 0)) this.set(key, n);
+}
+
+/** Distinct-path tally shared by every sweep (sweeps run one at a time). */
+const tally = new PathTally();
+
 /** Best values over every long window containing a time. */
 export interface LongPeak extends WindowPeak {
   /** Highest count per counter key over the same windows (each key's own best window). */
@@ -86,17 +155,26 @@ export interface LongPeak extends WindowPeak {
 export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthMs: number, stepMs = COARSE_BUCKET_MS, withPaths = true): LongPeak {
   const start = Math.floor(time / stepMs) * stepMs;
   const out: LongPeak = { score: 0, distinctPaths: 0, counts: new Map() };
+  // The first bucket that can be in a window: found by bisection, since a source's day of
+  // buckets lies mostly before the horizon being decided.
   let lo = 0;
-  while (lo < buckets.length && (buckets[lo] as CoarseBucket).start <= start - lengthMs) lo++;
+  let top = buckets.length;
+  while (lo < top) {
+    const mid = (lo + top) >>> 1;
+    if ((buckets[mid] as CoarseBucket).start <= start - lengthMs) lo = mid + 1;
+    else top = mid;
+  }
   let hi = lo;
   let score = 0;
   let errors = 0;
   let maxErrors = 0;
-  const paths = new Map<number, number>();
+  const paths = tally;
+  paths.reset();
   const counts = new Map<string, number>();
   // A counted loop: far beyond real dates `end += stepMs` would not move `end` at all.
   const steps = Math.max(0, Math.floor(lengthMs / stepMs));
-  for (let k = 1; k <= steps; k++) {
+  let k = 1;
+  while (k <= steps) {
     const end = start + k * stepMs;
     let entered = false;
     while (hi < buckets.length && (buckets[hi] as CoarseBucket).start < end) {
@@ -104,29 +182,27 @@ export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthM
       entered = true;
       score += b.score;
       errors += b.errors;
-      if (b.paths && withPaths) for (const p of b.paths) paths.set(p, (paths.get(p) ?? 0) + 1);
-      if (b.counts) for (const [k, n] of b.counts) counts.set(k, (counts.get(k) ?? 0) + n);
+      if (b.paths && withPaths) for (const p of b.paths) paths.add(p);
+      if (b.counts) b.counts.forEach(addCount, counts);
     }
     while (lo < hi && (buckets[lo] as CoarseBucket).start < end - lengthMs) {
       const b = buckets[lo++] as CoarseBucket;
       score -= b.score;
       errors -= b.errors;
-      if (b.paths && withPaths) {
-        for (const p of b.paths) {
-          const n = (paths.get(p) ?? 1) - 1;
-          if (n === 0) paths.delete(p);
-          else paths.set(p, n);
-        }
-      }
-      if (b.counts) for (const [k, n] of b.counts) counts.set(k, (counts.get(k) ?? 0) - n);
+      if (b.paths && withPaths) for (const p of b.paths) paths.remove(p);
+      if (b.counts) b.counts.forEach(subtractCount, counts);
     }
     // Only a window that gained a bucket can beat the previous ones (losing buckets only lowers).
-    if (!entered && k !== 1) continue;
-    if (score > out.score) out.score = score;
-    if (errors > maxErrors) maxErrors = errors;
-    if (paths.size > out.distinctPaths) out.distinctPaths = paths.size;
-    for (const [k, n] of counts) if (n > (out.counts.get(k) ?? 0)) out.counts.set(k, n);
-    if (hi >= buckets.length && lo >= hi) break;
+    if (entered || k === 1) {
+      if (score > out.score) out.score = score;
+      if (errors > maxErrors) maxErrors = errors;
+      if (paths.distinct > out.distinctPaths) out.distinctPaths = paths.distinct;
+      counts.forEach(raiseCount, out.counts);
+    }
+    if (hi >= buckets.length) break; // the windows after this one only lose buckets
+    // Straight to the first window the next bucket enters: the ones between gain nothing.
+    const next = Math.floor(((buckets[hi] as CoarseBucket).start - start) / stepMs) + 1;
+    k = next > k ? next : k + 1;
   }
   if (maxErrors > 0) out.counts.set(ERROR_COUNTER, maxErrors);
   return out;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { DEFAULT_CONFIG, parseDetectorConfig } from '../../lambdas/core/config.js';
 import { processLogObject } from '../../lambdas/core/pipeline.js';
 import { COARSE_BUCKET_MS, type CoarseBucket, longPeak } from '../../lambdas/core/window.js';
@@ -96,6 +97,53 @@ describe('longPeak (one sweep over coarse buckets)', () => {
   it('a path repeated in two buckets of a window counts once', () => {
     const p = longPeak([b(0, 1, [7]), b(1, 1, [7])], 0, 3_600_000);
     assert.equal(p.distinctPaths, 1);
+  });
+
+  /** Every window [end - length, end) on the grid that contains `time`, each summed from scratch. */
+  function bruteForce(buckets: readonly CoarseBucket[], time: number, lengthMs: number) {
+    const start = Math.floor(time / COARSE_BUCKET_MS) * COARSE_BUCKET_MS;
+    let score = 0;
+    let distinctPaths = 0;
+    const counts = new Map<string, number>();
+    for (let k = 1; k <= lengthMs / COARSE_BUCKET_MS; k++) {
+      const end = start + k * COARSE_BUCKET_MS;
+      const inside = buckets.filter((x) => x.start >= end - lengthMs && x.start < end);
+      score = Math.max(score, inside.reduce((n, x) => n + x.score, 0));
+      distinctPaths = Math.max(distinctPaths, new Set(inside.flatMap((x) => x.paths ?? [])).size);
+      const sums = new Map<string, number>();
+      const errors = inside.reduce((n, x) => n + x.errors, 0);
+      if (errors > 0) sums.set('~err', errors);
+      for (const x of inside) for (const [c, n] of x.counts ?? []) sums.set(c, (sums.get(c) ?? 0) + n);
+      for (const [c, n] of sums) if (n > (counts.get(c) ?? 0)) counts.set(c, n);
+    }
+    return { score, distinctPaths, counts };
+  }
+
+  it('agrees with every window summed from scratch, for any buckets, time and horizon', () => {
+    const bucket = fc.record({
+      index: fc.integer({ min: 0, max: 400 }),
+      score: fc.nat(20),
+      paths: fc.array(fc.integer({ min: 1, max: 12 }), { maxLength: 4 }),
+      brute: fc.nat(3),
+      errors: fc.nat(3),
+    });
+    fc.assert(
+      fc.property(fc.uniqueArray(bucket, { selector: (x) => x.index, maxLength: 30 }), fc.integer({ min: 0, max: 400 }), fc.constantFrom(1, 12, 288), (raw, at, length) => {
+        const buckets = [...raw]
+          .sort((x, y) => x.index - y.index)
+          .map((x) => ({
+            ...b(x.index, x.score, x.paths),
+            counts: x.brute > 0 ? new Map([['brute-force', x.brute]]) : null,
+            errors: x.errors,
+          }));
+        const got = longPeak(buckets, at * COARSE_BUCKET_MS, length * COARSE_BUCKET_MS);
+        const want = bruteForce(buckets, at * COARSE_BUCKET_MS, length * COARSE_BUCKET_MS);
+        assert.equal(got.score, want.score);
+        assert.equal(got.distinctPaths, want.distinctPaths);
+        assert.deepEqual(new Map([...got.counts].filter(([, n]) => n > 0)), want.counts);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 
