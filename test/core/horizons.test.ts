@@ -108,7 +108,10 @@ describe('longPeak (one sweep over coarse buckets)', () => {
     for (let k = 1; k <= lengthMs / COARSE_BUCKET_MS; k++) {
       const end = start + k * COARSE_BUCKET_MS;
       const inside = buckets.filter((x) => x.start >= end - lengthMs && x.start < end);
-      score = Math.max(score, inside.reduce((n, x) => n + x.score, 0));
+      score = Math.max(
+        score,
+        inside.reduce((n, x) => n + x.score, 0),
+      );
       distinctPaths = Math.max(distinctPaths, new Set(inside.flatMap((x) => x.paths ?? [])).size);
       const sums = new Map<string, number>();
       const errors = inside.reduce((n, x) => n + x.errors, 0);
@@ -128,20 +131,25 @@ describe('longPeak (one sweep over coarse buckets)', () => {
       errors: fc.nat(3),
     });
     fc.assert(
-      fc.property(fc.uniqueArray(bucket, { selector: (x) => x.index, maxLength: 30 }), fc.integer({ min: 0, max: 400 }), fc.constantFrom(1, 12, 288), (raw, at, length) => {
-        const buckets = [...raw]
-          .sort((x, y) => x.index - y.index)
-          .map((x) => ({
-            ...b(x.index, x.score, x.paths),
-            counts: x.brute > 0 ? new Map([['brute-force', x.brute]]) : null,
-            errors: x.errors,
-          }));
-        const got = longPeak(buckets, at * COARSE_BUCKET_MS, length * COARSE_BUCKET_MS);
-        const want = bruteForce(buckets, at * COARSE_BUCKET_MS, length * COARSE_BUCKET_MS);
-        assert.equal(got.score, want.score);
-        assert.equal(got.distinctPaths, want.distinctPaths);
-        assert.deepEqual(new Map([...got.counts].filter(([, n]) => n > 0)), want.counts);
-      }),
+      fc.property(
+        fc.uniqueArray(bucket, { selector: (x) => x.index, maxLength: 30 }),
+        fc.integer({ min: 0, max: 400 }),
+        fc.constantFrom(1, 12, 288),
+        (raw, at, length) => {
+          const buckets = [...raw]
+            .sort((x, y) => x.index - y.index)
+            .map((x) => ({
+              ...b(x.index, x.score, x.paths),
+              counts: x.brute > 0 ? new Map([['brute-force', x.brute]]) : null,
+              errors: x.errors,
+            }));
+          const got = longPeak(buckets, at * COARSE_BUCKET_MS, length * COARSE_BUCKET_MS);
+          const want = bruteForce(buckets, at * COARSE_BUCKET_MS, length * COARSE_BUCKET_MS);
+          assert.equal(got.score, want.score);
+          assert.equal(got.distinctPaths, want.distinctPaths);
+          assert.deepEqual(new Map([...got.counts].filter(([, n]) => n > 0)), want.counts);
+        },
+      ),
       { numRuns: 500 },
     );
   });
