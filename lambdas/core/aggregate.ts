@@ -225,6 +225,8 @@ export class Aggregator {
   readonly sources = new Map<string, SourceState>();
   /** IPv4 sources by their 32-bit value too: a numeric look-up needs no string hashing. */
   private readonly byIPv4 = new Map<number, SourceState>();
+  /** The source `source()` returned last (forgotten with it). */
+  private lastSource: SourceState | null = null;
   private readonly bucketMs: number;
   private readonly windowMs: number;
   private readonly retainMs: number;
@@ -348,6 +350,10 @@ export class Aggregator {
    * null past the source budget: then the request is only counted.
    */
   source(key: string, v4 = -1): SourceState | null {
+    // A page and its assets come from one client in a row: the source of the line before is
+    // compared first, an equality instead of a hash look-up.
+    const last = this.lastSource;
+    if (last !== null && (v4 >= 0 ? v4 === last.v4 : key === last.key)) return last;
     let s = v4 >= 0 ? this.byIPv4.get(v4) : this.sources.get(key);
     if (s === undefined) {
       s = this.sources.get(key);
@@ -362,6 +368,7 @@ export class Aggregator {
       }
       if (v4 >= 0) this.byIPv4.set(v4, s);
     }
+    this.lastSource = s;
     return s;
   }
 
@@ -382,6 +389,7 @@ export class Aggregator {
   }
 
   private drop(s: SourceState): void {
+    if (s === this.lastSource) this.lastSource = null;
     this.sources.delete(s.key);
     if (s.v4 >= 0) this.byIPv4.delete(s.v4);
     this.freshSources.delete(s);

@@ -594,6 +594,9 @@ interface RequestInfo {
    * line holds an anyField needle).
    */
   verdicts: Map<number, Classification> | null;
+  /** The verdict `verdicts` gave last, and its key (-1 before any). */
+  lastVerdictKey: number;
+  lastVerdict: Classification | null;
 }
 
 interface AgentInfo {
@@ -745,7 +748,7 @@ export class Classifier {
     const rules = this.requestRulesFor(ctx, r.query.indexOf('%') >= 0);
     const any = this.anyMatches(decodeFully(key, this.limits).toLowerCase());
     const verdicts = any.length === 0 && !this.recordPeerOrHost && !rules.some((c) => c.peerOrHost) ? new Map<number, Classification>() : null;
-    return remember(this.byRequest, key, { ctx, rules, any, verdicts });
+    return remember(this.byRequest, key, { ctx, rules, any, verdicts, lastVerdictKey: -1, lastVerdict: null });
   }
 
   /**
@@ -853,6 +856,8 @@ export class Classifier {
       Number.isInteger(status)
     ) {
       const key = agent.id * 1000 + status;
+      // The same agent fetching the same page again (assets, reloads): no map look-up.
+      if (req.lastVerdictKey === key) return req.lastVerdict as Classification;
       let v = verdicts.get(key);
       if (v === undefined) {
         v = this.decide(r, req, agent, referer, xff);
@@ -862,6 +867,8 @@ export class Classifier {
         }
         verdicts.set(key, v);
       }
+      req.lastVerdictKey = key;
+      req.lastVerdict = v;
       return v;
     }
     return this.decide(r, req, agent, referer, xff);
