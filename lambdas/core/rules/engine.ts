@@ -575,6 +575,13 @@ const CACHE_LIMIT = 20_000;
 export const MAX_CACHED_KEY = 1024;
 const NONE: readonly Compiled[] = [];
 
+/** FNV-1a of a string, 32 bits (never 0, the filter's empty slot). */
+function stringHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0 || 1;
+}
+
 /** A bounded memo: cleared when full, so hostile input cannot grow it without limit. */
 function remember<V>(map: Map<string, V>, key: string, value: V): V {
   if (key.length > MAX_CACHED_KEY) return value;
@@ -593,11 +600,16 @@ interface RequestInfo {
    * a verdict here can depend on more than that (a rule reads the peer or Host, or the request
    * line holds an anyField needle).
    */
+  reusable: boolean;
+  /** Verdicts before the last one, by key (made when a second key comes: most lines see one). */
   verdicts: Map<number, Classification> | null;
-  /** The verdict `verdicts` gave last, and its key (-1 before any). */
+  /** The verdict reached last, and its key (-1 before any). */
   lastVerdictKey: number;
   lastVerdict: Classification | null;
 }
+
+/** Slots of the filter that remembers request lines seen once (a hash each). */
+const SEEN_ONCE_SLOTS = 1 << 16;
 
 interface AgentInfo {
   /** Distinct per cached agent: part of the verdict key. */
@@ -625,6 +637,8 @@ export class Classifier {
   private readonly byRequest = new Map<string, RequestInfo>();
   private readonly byAgent = new Map<string, AgentInfo>();
   private readonly byOtherField = new Map<string, readonly Compiled[]>();
+  /** Hashes of request lines seen once and not cached (see `requestInfo`). */
+  private readonly seenOnce = new Uint32Array(SEEN_ONCE_SLOTS);
   private readonly allowCidrs: CidrSet;
   /**
    * Characters at least one of which any `anyField` match needs, or null when some rule's
@@ -730,6 +744,11 @@ export class Classifier {
     };
   }
 
+  /** Request lines whose facts are cached now (for tests of the bound). */
+  get cachedRequestLines(): number {
+    return this.byRequest.size;
+  }
+
   /** True when the source address is allowlisted by CIDR (it is then never labelled). */
   isAllowlisted(ip: string): boolean {
     return this.allowCidrs.has(ip);
@@ -747,8 +766,18 @@ export class Classifier {
     const ctx = requestContext(r, this.limits);
     const rules = this.requestRulesFor(ctx, r.query.indexOf('%') >= 0);
     const any = this.anyMatches(decodeFully(key, this.limits).toLowerCase());
-    const verdicts = any.length === 0 && !this.recordPeerOrHost && !rules.some((c) => c.peerOrHost) ? new Map<number, Classification>() : null;
-    return remember(this.byRequest, key, { ctx, rules, any, verdicts, lastVerdictKey: -1, lastVerdict: null });
+    const reusable = any.length === 0 && !this.recordPeerOrHost && !rules.some((c) => c.peerOrHost);
+    const fresh: RequestInfo = { ctx, rules, any, reusable, verdicts: null, lastVerdictKey: -1, lastVerdict: null };
+    // Kept from its second sight on: a line seen once (a scanner's random path) is not cached,
+    // so its facts die young instead of filling the cache and the old generation.
+    if (key.length > MAX_CACHED_KEY) return fresh;
+    const h = stringHash(key);
+    const slot = h & (SEEN_ONCE_SLOTS - 1);
+    if (this.seenOnce[slot] !== h) {
+      this.seenOnce[slot] = h;
+      return fresh;
+    }
+    return remember(this.byRequest, key, fresh);
   }
 
   /**
@@ -843,10 +872,9 @@ export class Classifier {
     const agent = this.agentInfo(r.userAgent);
     const referer = this.otherField(r.referer);
     const xff = this.otherField(r.forwardedFor);
-    const verdicts = req.verdicts;
     const status = r.status;
     if (
-      verdicts !== null &&
+      req.reusable &&
       referer.length === 0 &&
       xff.length === 0 &&
       agent.any.length === 0 &&
@@ -858,14 +886,16 @@ export class Classifier {
       const key = agent.id * 1000 + status;
       // The same agent fetching the same page again (assets, reloads): no map look-up.
       if (req.lastVerdictKey === key) return req.lastVerdict as Classification;
-      let v = verdicts.get(key);
-      if (v === undefined) {
-        v = this.decide(r, req, agent, referer, xff);
-        if (verdicts.size >= MAX_VERDICTS_PER_REQUEST) {
-          verdicts.clear();
+      let v = req.verdicts?.get(key);
+      if (v === undefined) v = this.decide(r, req, agent, referer, xff);
+      if (req.lastVerdict !== null) {
+        // The verdict being replaced as the last one moves to the map.
+        if (req.verdicts === null) req.verdicts = new Map();
+        else if (req.verdicts.size >= MAX_VERDICTS_PER_REQUEST) {
+          req.verdicts.clear();
           this.verdictsCleared++;
         }
-        verdicts.set(key, v);
+        req.verdicts.set(req.lastVerdictKey, req.lastVerdict);
       }
       req.lastVerdictKey = key;
       req.lastVerdict = v;

@@ -266,4 +266,19 @@ describe('classifier: needle automaton and verdict cache', () => {
     const first = record({ request: 'GET /.env HTTP/1.1', status: 404, ua: 'sqlmap/0' });
     assert.deepEqual(verdict(c.classify(first)), fresh(first));
   });
+
+  it('caches a request line from its second sight: a sweep of one-off paths leaves nothing cached', () => {
+    const c = new Classifier(BUILTIN_RULES);
+    for (let i = 0; i < 5000; i++) {
+      const r = record({ request: `GET /w${i}.php HTTP/1.1`, status: 404, ua: 'curl/8.4' });
+      assert.deepEqual(verdict(c.classify(r)), verdict(new Classifier(BUILTIN_RULES).classify(r)));
+    }
+    assert.equal(c.cachedRequestLines, 0, 'no one-off request line was kept');
+    const page = (ua: string) => record({ request: 'GET /blog/post-1 HTTP/1.1', status: 200, ua });
+    c.classify(page('curl/8.4'));
+    assert.equal(c.cachedRequestLines, 0);
+    for (const ua of ['curl/8.4', 'sqlmap/1.7', 'curl/8.4'])
+      assert.deepEqual(verdict(c.classify(page(ua))), verdict(new Classifier(BUILTIN_RULES).classify(page(ua))));
+    assert.equal(c.cachedRequestLines, 1, 'seen again, the line is kept');
+  });
 });
