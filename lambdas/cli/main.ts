@@ -11,7 +11,7 @@ import { parseCidr, sourceKey } from '../core/ip.js';
 import { buildReport } from '../core/report.js';
 import { Detector } from '../core/scan.js';
 import { CommandUsageError, parseCount, parseTimeArg } from './commands/common.js';
-import { OPS_HELP, isOpsCommand, runOpsCommand } from './commands/index.js';
+import { OPS_HELP, isOpsCommand } from './commands/names.js';
 import { jsonPieces, makeStyle, outputWidth, renderExplain, renderReportLines, writePieces } from './render.js';
 
 const VERSION = '0.1.0';
@@ -156,7 +156,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   const style = makeStyle(Boolean(io.stdout.isTTY) && !io.env.NO_COLOR);
   const errStyle = makeStyle(Boolean(io.stderr.isTTY) && !io.env.NO_COLOR);
   // The commands on a deployed pipeline parse their own options.
-  if (isOpsCommand(argv[0])) return runOpsCommand(argv[0], argv.slice(1), io);
+  if (isOpsCommand(argv[0])) return (await import('./commands/index.js')).runOpsCommand(argv[0], argv.slice(1), io);
   try {
     if (argv[0] === 'config') return await (await import('./commands/config.js')).runConfigCommand(argv.slice(1), io);
     let parsed: ReturnType<typeof parseOptions>;

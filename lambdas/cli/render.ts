@@ -97,8 +97,13 @@ export function fitList(items: readonly string[], room: number): string {
     const rest = items.length - i - 1;
     const tail = rest ? ` +${rest}`.length : 0;
     if (!text) {
-      text = item.length + tail > room ? clipEscaped(item, Math.max(8, room - tail)) : item;
-      continue;
+      if (item.length + tail <= room) {
+        text = item;
+        continue;
+      }
+      // Cut to leave room for the count: nothing after it is shown, not even a short item.
+      const cut = clipEscaped(item, Math.max(8, room - tail));
+      return rest ? `${cut} +${rest}` : cut;
     }
     if (text.length + 1 + item.length + tail > room) return `${text} +${items.length - i}`;
     text = `${text} ${item}`;

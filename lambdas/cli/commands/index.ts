@@ -6,23 +6,11 @@ import { ALERTS_USAGE, parseAlertsArgs, runAlerts } from './alerts.js';
 import { BACKFILL_USAGE, parseBackfillArgs, runBackfill } from './backfill.js';
 import { CommandUsageError, type OpsDeps, type OpsIo, realSleep } from './common.js';
 import { REPLAY_USAGE, parseReplayArgs, runReplay } from './replay-dlq.js';
+import { OPS_COMMANDS, type OpsCommand } from './names.js';
 import { type StackResources, clientsFor, resolveStack } from './resolve.js';
 import { STATE_USAGE, parseStateArgs, runState } from './state.js';
 
-/** The command names main.ts dispatches here. */
-export const OPS_COMMANDS = ['alerts', 'state', 'backfill', 'replay-dlq'] as const;
-export type OpsCommand = (typeof OPS_COMMANDS)[number];
-export const isOpsCommand = (c: string | undefined): c is OpsCommand => (OPS_COMMANDS as readonly string[]).includes(c ?? '');
-
 const USAGES: Record<OpsCommand, string> = { alerts: ALERTS_USAGE, state: STATE_USAGE, backfill: BACKFILL_USAGE, 'replay-dlq': REPLAY_USAGE };
-
-/** One line of the main help per command. */
-export const OPS_HELP = `Commands on a deployed pipeline (--env NAME, or --env local for npm run local -- --keep-running):
-  probewatch alerts --env NAME [--since 24h]      past alerts, newest first
-  probewatch state --env NAME [SOURCE]            what the detector holds for a source, or the top sources
-  probewatch backfill --env NAME s3://BUCKET/PREFIX   feed objects already in the bucket, paced
-  probewatch replay-dlq --env NAME                move dead-lettered objects back to the queue
-Run probewatch COMMAND --help for a command's options.`;
 
 function parse(command: OpsCommand, argv: string[]) {
   try {
