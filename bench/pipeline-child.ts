@@ -5,6 +5,7 @@
  * reports for each (ReturnConsumedCapacity: TOTAL), SNS publishes, and prints one JSON line with
  * the numbers, this process's CPU time and its peak RSS.
  */
+import { readFileSync } from 'node:fs';
 import { type AttributeValue, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -171,11 +172,36 @@ async function hourItemSizes(): Promise<{ items: number; median: number; max: nu
   };
 }
 
+/**
+ * This process's peak resident set in MB. On Linux from VmHWM: getrusage's maxRSS carries the
+ * parent's peak over fork and exec, and the parent here holds the whole log and the emulators,
+ * so maxRSS reported the parent's size (about 310 MB) whatever the handler used.
+ */
+function peakRssMb(): number {
+  try {
+    const hwm = /^VmHWM:\s*(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (hwm) return Number(hwm[1]) / 1024;
+  } catch {
+    // not Linux: fall through
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+// What the memory is made of at its highest: sampled while the handler runs.
+const MB = 1024 * 1024;
+let atPeak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+const sampler = setInterval(() => {
+  const m = process.memoryUsage();
+  if (m.rss / MB > atPeak.rss) {
+    atPeak = { rss: m.rss / MB, heapTotal: m.heapTotal / MB, heapUsed: m.heapUsed / MB, external: m.external / MB, arrayBuffers: m.arrayBuffers / MB };
+  }
+}, 50);
 const start = process.hrtime.bigint();
 const cpuStart = process.cpuUsage();
 const pumped = await pump();
 const seconds = Number(process.hrtime.bigint() - start) / 1e9;
 const cpu = process.cpuUsage(cpuStart);
+clearInterval(sampler);
 const hourItems = await hourItemSizes();
 process.stdout.write(
   `${JSON.stringify({
@@ -189,6 +215,7 @@ process.stdout.write(
     commands: counts,
     capacity,
     hourItems,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    peakRssMb: peakRssMb(),
+    atPeak,
   })}\n`,
 );

@@ -1,7 +1,7 @@
-import { Readable } from 'node:stream';
+import { Readable, type TransformOptions } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
-import { createGunzip } from 'node:zlib';
+import { type ZlibOptions, createGunzip } from 'node:zlib';
 import { InputError } from '../core/errors.js';
 import { LineSplitter, looksBinary } from '../core/lines.js';
 import type { LineSink } from '../core/ports.js';
@@ -117,7 +117,9 @@ export async function readLines(body: AsyncIterable<Uint8Array>, sink: LineSink,
   // Compressed bytes the inflater has consumed (not merely fetched: the body is read ahead).
   let consumed = () => outcome.bytesIn;
   if (outcome.compressed) {
-    const gunzip = createGunzip({ chunkSize: 64 * 1024, readableHighWaterMark: INFLATE_AHEAD_BYTES });
+    // The zlib streams take the stream options too (their types leave them out).
+    const options: ZlibOptions & TransformOptions = { chunkSize: 64 * 1024, readableHighWaterMark: INFLATE_AHEAD_BYTES };
+    const gunzip = createGunzip(options);
     consumed = () => gunzip.bytesWritten;
     // pipeline() (unlike pipe()) destroys the gunzip stream with the body's error, so a network
     // failure half-way surfaces in the loop below instead of as an unhandled 'error' event.
