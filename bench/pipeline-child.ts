@@ -125,9 +125,9 @@ async function hourItemSizes(): Promise<{ items: number; median: number; max: nu
 }
 
 /**
- * This process's peak resident set in MB. On Linux from VmHWM: getrusage's maxRSS carries the
- * parent's peak over fork and exec, and the parent here holds the whole log and the emulators,
- * so maxRSS reported the parent's size (about 310 MB) whatever the handler used.
+ * This process's peak resident set in MB. On Linux from VmHWM: getrusage's maxRSS starts from
+ * the parent's resident size at the fork (Linux keeps it over exec), and the parent here holds
+ * the whole log and the emulators, so maxRSS reported about 310 MB whatever the handler used.
  */
 function peakRssMb(): number {
   try {

@@ -1,6 +1,6 @@
 // Loaded with --import: reports the process's peak resident set size when it exits. On Linux from
-// VmHWM: getrusage's maxRSS carries the parent's peak over fork and exec, so a benchmark that had
-// generated its input in-process (hundreds of MB) saw that figure in every child it started.
+// VmHWM: getrusage's maxRSS starts from the parent's resident size at the fork (Linux keeps it
+// over exec), so a benchmark holding hundreds of MB when it starts the CLI would see that figure.
 import { readFileSync } from 'node:fs';
 
 process.on('exit', () => {
