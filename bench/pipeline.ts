@@ -8,9 +8,11 @@
  * goal), on a quiet and an attacked site, and the cost per GB of logs from those numbers.
  *
  * Standalone: node --import tsx bench/pipeline.ts [--lines N] [--object-lines N] [--batch N] [--no-mixes]
- * [--only batches|one] [--node-options "FLAGS"] [--node-flags "FLAGS"]. The handler runs bundled as
- * the function is, with the function's NODE_OPTIONS unless --node-options gives others;
- * --node-flags adds command-line flags to its process, for diagnosis (e.g. "--heapsnapshot-signal=SIGUSR2").
+ * [--only batches|one] [--node-options=FLAGS] [--node-flags=FLAGS]. The handler runs bundled as the
+ * function is, with the function's NODE_OPTIONS unless --node-options gives others;
+ * --node-flags adds command-line flags to its process, for diagnosis
+ * (e.g. "--node-flags=--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=/tmp"). Flag values start
+ * with dashes: give them after "=", or the option parser takes them for options.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
