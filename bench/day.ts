@@ -8,7 +8,8 @@
  * imports it and scores the detector against the truth.
  */
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { rng } from './generate.js';
@@ -479,10 +480,78 @@ interface Req {
   user?: string;
 }
 
+/** Event time covered by one spool file: the day's lines are sorted one slice at a time. */
+const SLICE_MS = 10 * 60_000;
+/** Characters of a slice held before they are appended to its spool file. */
+const SPOOL_FLUSH_CHARS = 64 * 1024;
+
+/**
+ * Holds the lines in the order they are made, in spool files of SLICE_MS of event time each,
+ * so that a day of any length is generated in bounded memory (held in arrays, 5M lines did not
+ * fit in the heap). `writeSorted` then sorts one slice at a time, by time and, for equal times,
+ * in the order the lines were made: the same file the arrays gave.
+ */
+class Spool {
+  private readonly dir = mkdtempSync(join(tmpdir(), 'probewatch-day-'));
+  private readonly pending: string[] = [];
+  private readonly fds: number[] = [];
+  lines = 0;
+
+  add(t: number, line: string): void {
+    if (line.includes('\n')) throw new Error(`a generated line holds a line break: ${JSON.stringify(line.slice(0, 80))}`);
+    const slice = Math.floor((t - DAY_START) / SLICE_MS);
+    const text = `${this.pending[slice] ?? ''}${t}\t${line}\n`;
+    this.lines++;
+    if (text.length < SPOOL_FLUSH_CHARS) {
+      this.pending[slice] = text;
+      return;
+    }
+    this.pending[slice] = '';
+    this.fds[slice] ??= openSync(join(this.dir, `slice-${slice}`), 'a');
+    writeSync(this.fds[slice] as number, text);
+  }
+
+  /** Writes every line to `path` in time order, then removes the spool files. */
+  async writeSorted(path: string): Promise<void> {
+    const out = createWriteStream(path);
+    try {
+      const slices = Math.ceil(DAY_MS / SLICE_MS);
+      let batch = '';
+      for (let slice = 0; slice < slices; slice++) {
+        let text = '';
+        const fd = this.fds[slice];
+        if (fd !== undefined) {
+          closeSync(fd);
+          text = readFileSync(join(this.dir, `slice-${slice}`), 'utf8');
+        }
+        text += this.pending[slice] ?? '';
+        const rows = text.split('\n');
+        rows.pop();
+        const keyed = rows.map((row, i) => {
+          const tab = row.indexOf('\t');
+          return { t: Number(row.slice(0, tab)), i, line: row.slice(tab + 1) };
+        });
+        keyed.sort((a, b) => a.t - b.t || a.i - b.i);
+        for (const k of keyed) {
+          batch += `${k.line}\n`;
+          if (batch.length > 1 << 20) {
+            if (!out.write(batch)) await once(out, 'drain');
+            batch = '';
+          }
+        }
+      }
+      out.end(batch);
+      await once(out, 'finish');
+    } finally {
+      out.destroy();
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
+
 class DayWriter {
   readonly rand: () => number;
-  readonly times: number[] = [];
-  readonly texts: string[] = [];
+  readonly spool = new Spool();
   readonly truth = new Map<string, TruthSource>();
   private readonly usedV4 = new Set<string>();
 
@@ -586,8 +655,7 @@ class DayWriter {
         line = `${this.rand() < 0.2 ? '<190>' : ''}${stamp} web2 apache2[2143]: ${line}`;
       }
     }
-    this.times.push(t);
-    this.texts.push(line);
+    this.spool.add(t, line);
     const truth = this.truth.get(src.key) as TruthSource;
     truth.requests++;
   }
@@ -702,7 +770,7 @@ class DayWriter {
   }
 
   browsers(targetLines: number): void {
-    while (this.times.length < targetLines) {
+    while (this.spool.lines < targetLines) {
       const v6 = this.rand() < 0.15;
       const src = v6 ? this.sourceV6('browser', false) : this.sourceV4('browser');
       this.visitor(src, this.pick(BROWSERS));
@@ -1171,26 +1239,14 @@ export async function generateDay(o: DayOptions): Promise<DayTruth> {
   w.openProxy(15);
   w.browsers(o.lines);
 
-  const order = Array.from({ length: w.times.length }, (_, i) => i);
-  order.sort((a, b) => (w.times[a] as number) - (w.times[b] as number) || a - b);
-  const out = createWriteStream(o.logPath);
-  let batch = '';
-  for (const i of order) {
-    batch += `${w.texts[i]}\n`;
-    if (batch.length > 1 << 20) {
-      if (!out.write(batch)) await once(out, 'drain');
-      batch = '';
-    }
-  }
-  out.end(batch);
-  await once(out, 'finish');
+  await w.spool.writeSorted(o.logPath);
 
   const truth: DayTruth = {
     version: 1,
     seed: o.seed,
     from: new Date(DAY_START).toISOString(),
     to: new Date(DAY_START + DAY_MS - 1).toISOString(),
-    lines: order.length,
+    lines: w.spool.lines,
     behaviours: BEHAVIOURS,
     // A source whose every request fell outside the day is not in the log, so not in the truth.
     sources: Object.fromEntries([...w.truth].filter(([, s]) => s.requests > 0)),

@@ -5,13 +5,14 @@
  * reports for each (ReturnConsumedCapacity: TOTAL), SNS publishes, and prints one JSON line with
  * the numbers, this process's CPU time and its peak RSS.
  */
+import { readFileSync } from 'node:fs';
 import { type AttributeValue, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { ChangeMessageVisibilityCommand, DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { dynamoItemSize } from '../lambdas/adapters/dynamodb-state-store.js';
 import { makeHandler } from '../lambdas/handlers/process-logs.js';
-import { CapturedMetrics, localHandlerDeps, sqsEventOf } from '../lambdas/local/driver.js';
+import { CapturedMetrics, localHandlerDeps, pumpQueue } from '../lambdas/local/driver.js';
 import type { LocalStack } from '../lambdas/local/stack.js';
 
 const env = process.env;
@@ -91,54 +92,6 @@ const metrics = new CapturedMetrics({ namespace: 'ProbeWatch', serviceName: 'pro
 const handler = makeHandler(localHandlerDeps(stack, { metrics }));
 
 /**
- * Feeds the queue to the handler in batches of up to BATCH messages (SQS hands over 10 per
- * receive; the event source collects them up to its batch size), with partial batch failures
- * made visible again and dead-lettered after 3 receives, as the Lambda service does.
- */
-async function pump(): Promise<{ batches: number; messages: number; failures: number; deadLettered: number }> {
-  const result = { batches: 0, messages: 0, failures: 0, deadLettered: 0 };
-  const receives = new Map<string, number>();
-  for (let idle = 0; idle < 2; ) {
-    const msgs: Message[] = [];
-    while (msgs.length < BATCH) {
-      const r = await stack.sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: stack.queueUrl, MaxNumberOfMessages: Math.min(10, BATCH - msgs.length), WaitTimeSeconds: 0 }),
-      );
-      if (!r.Messages?.length) break;
-      msgs.push(...r.Messages);
-    }
-    if (msgs.length === 0) {
-      idle++;
-      await new Promise((res) => setTimeout(res, 30));
-      continue;
-    }
-    idle = 0;
-    result.batches++;
-    result.messages += msgs.length;
-    const response = await handler(sqsEventOf(stack, msgs));
-    const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
-    for (const m of msgs) {
-      const id = m.MessageId ?? '';
-      if (!failed.has(id)) {
-        await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.queueUrl, ReceiptHandle: m.ReceiptHandle }));
-        continue;
-      }
-      result.failures++;
-      const n = (receives.get(id) ?? 0) + 1;
-      receives.set(id, n);
-      if (n >= 3) {
-        await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.dlqUrl, MessageBody: m.Body ?? '' }));
-        await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.queueUrl, ReceiptHandle: m.ReceiptHandle }));
-        result.deadLettered++;
-      } else {
-        await stack.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: stack.queueUrl, ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0 }));
-      }
-    }
-  }
-  return result;
-}
-
-/**
  * Billed sizes of the source-hour items left in the table (read with a client that is not
  * counted): count, median, largest, how many are over 1 KB, and the mean bytes (name and value)
  * per item of each kind of attribute, to see what an hour item's write units pay for.
@@ -171,11 +124,38 @@ async function hourItemSizes(): Promise<{ items: number; median: number; max: nu
   };
 }
 
+/**
+ * This process's peak resident set in MB. On Linux from VmHWM: getrusage's maxRSS starts from
+ * the parent's resident size at the fork (Linux keeps it over exec), and the parent here holds
+ * the whole log and the emulators, so maxRSS reported about 310 MB whatever the handler used.
+ */
+function peakRssMb(): number {
+  try {
+    const hwm = /^VmHWM:\s*(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (hwm) return Number(hwm[1]) / 1024;
+  } catch {
+    // not Linux: fall through
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+// What the memory is made of at its highest: sampled while the handler runs.
+const MB = 1024 * 1024;
+let atPeak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+const sampler = setInterval(() => {
+  const m = process.memoryUsage();
+  if (m.rss / MB > atPeak.rss) {
+    atPeak = { rss: m.rss / MB, heapTotal: m.heapTotal / MB, heapUsed: m.heapUsed / MB, external: m.external / MB, arrayBuffers: m.arrayBuffers / MB };
+  }
+}, 50);
 const start = process.hrtime.bigint();
 const cpuStart = process.cpuUsage();
-const pumped = await pump();
+// As the SQS event source hands them over: BATCH messages per invocation, failures retried and
+// dead-lettered after 3 receives.
+const pumped = await pumpQueue(stack, handler, { batchSize: BATCH });
 const seconds = Number(process.hrtime.bigint() - start) / 1e9;
 const cpu = process.cpuUsage(cpuStart);
+clearInterval(sampler);
 const hourItems = await hourItemSizes();
 process.stdout.write(
   `${JSON.stringify({
@@ -189,6 +169,7 @@ process.stdout.write(
     commands: counts,
     capacity,
     hourItems,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    peakRssMb: peakRssMb(),
+    atPeak,
   })}\n`,
 );

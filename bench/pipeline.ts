@@ -8,12 +8,18 @@
  * goal), on a quiet and an attacked site, and the cost per GB of logs from those numbers.
  *
  * Standalone: node --import tsx bench/pipeline.ts [--lines N] [--object-lines N] [--batch N] [--no-mixes]
+ * [--only batches|one] [--node-options=FLAGS] [--node-flags=FLAGS]. The handler runs bundled as the
+ * function is, with the function's NODE_OPTIONS unless --node-options gives others;
+ * --node-flags adds command-line flags to its process, for diagnosis
+ * (e.g. "--node-flags=--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=/tmp"). Flag values start
+ * with dashes: give them after "=", or the option parser takes them for options.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { build } from 'esbuild';
 import { startLocalStack } from '../lambdas/local/stack.js';
 import { generateMix, scannersFor } from './pipeline-mix.js';
 
@@ -41,6 +47,36 @@ const FULL_VCPU_MB = 1769;
 const DYNAMO_CALL_MS = 6;
 const PUBLISH_MS = 25;
 
+/**
+ * NODE_OPTIONS of the processor function (infra/stack.ts): the handler's process gets the same,
+ * unless --node-options says otherwise.
+ */
+export const FUNCTION_NODE_OPTIONS = '--enable-source-maps';
+/** The handler's process, bundled as the function is (esbuild, minified, source map, the AWS SDK left to the runtime). */
+const CHILD_BUNDLE = 'bench/out/pipeline-child.mjs';
+
+/**
+ * Bundles the handler's process once per run. Run from source through a TypeScript loader it
+ * would carry the loader and its compiled copies (about 50 MB) that the function does not.
+ */
+let bundled: Promise<unknown> | null = null;
+function bundleChild(): Promise<unknown> {
+  bundled ??= build({
+    entryPoints: ['bench/pipeline-child.ts'],
+    outfile: CHILD_BUNDLE,
+    bundle: true,
+    minify: true,
+    sourcemap: 'linked',
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    banner: { js: "import { createRequire as __pwRequire } from 'node:module';\nconst require = __pwRequire(import.meta.url);" },
+    external: ['@aws-sdk/*'],
+    logLevel: 'warning',
+  });
+  return bundled;
+}
+
 /** What one handler run measured. */
 export interface PipelineRun {
   label: string;
@@ -60,6 +96,8 @@ export interface PipelineRun {
   sourcesFlagged: number;
   deadLettered: number;
   peakRssMb: number;
+  /** The process's memory (MB) at the highest of its samples (every 50 ms), to see what the peak is made of. */
+  atPeak: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
   /** Write units and writes by operation and item kind. */
   byKind: Record<string, number>;
   /** Billed sizes of the source-hour items at the end of the run (bytes). */
@@ -67,7 +105,17 @@ export interface PipelineRun {
 }
 
 /** Runs the handler over `plainPath` in objects of `linesPerObject`, `batch` objects per invocation. */
-export async function runPipeline(plainPath: string, linesPerObject: number, batch: number, label: string): Promise<PipelineRun> {
+export async function runPipeline(
+  plainPath: string,
+  linesPerObject: number,
+  batch: number,
+  label: string,
+  nodeOptions = FUNCTION_NODE_OPTIONS,
+  /** Node command-line flags of the handler's process only, for diagnosis (--trace-gc, --heapsnapshot-signal=SIGUSR2). */
+  nodeFlags: readonly string[] = [],
+): Promise<PipelineRun> {
+  mkdirSync('bench/out', { recursive: true });
+  await bundleChild();
   const lines = readFileSync(plainPath, 'utf8').split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   const stack = await startLocalStack();
@@ -82,7 +130,7 @@ export async function runPipeline(plainPath: string, linesPerObject: number, bat
     lines.length = 0;
     await stack.settled();
     // Asynchronously: the emulators live in this process and must keep answering the child.
-    const child = spawn(process.execPath, ['--import', 'tsx', '--no-warnings', 'bench/pipeline-child.ts'], {
+    const child = spawn(process.execPath, [...nodeFlags, CHILD_BUNDLE], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,
@@ -95,6 +143,7 @@ export async function runPipeline(plainPath: string, linesPerObject: number, bat
         DLQ: stack.dlqUrl,
         TOPIC: stack.topicArn,
         BATCH: String(batch),
+        NODE_OPTIONS: nodeOptions,
       },
     });
     let stdout = '';
@@ -130,12 +179,19 @@ export async function runPipeline(plainPath: string, linesPerObject: number, bat
       sourcesFlagged: r.sourcesFlagged,
       deadLettered: r.pumped.deadLettered,
       peakRssMb: r.peakRssMb,
+      atPeak: r.atPeak,
       byKind: r.capacity.byKind,
       hourItems: r.hourItems,
     };
   } finally {
     await stack.stop();
   }
+}
+
+/** What the handler's memory was made of at its highest sample. */
+function memoryAtPeak(r: PipelineRun): string {
+  const p = r.atPeak;
+  return ` (highest sample ${fmt(p.rss)} MB: JavaScript heap ${fmt(p.heapUsed)} MB used of ${fmt(p.heapTotal)} MB, outside the heap ${fmt(p.external)} MB of which buffers ${fmt(p.arrayBuffers)} MB)`;
 }
 
 const perMillion = (r: PipelineRun, x: number) => (x / r.lines) * 1e6;
@@ -165,7 +221,7 @@ function printRun(r: PipelineRun, linesPerObject: number, batch: number): void {
   );
   console.log(`  DynamoDB reads: ${fmt(perMillion(r, r.reads))} per million lines, ${fmt(perMillion(r, r.readUnits))} read units`);
   console.log(
-    `  SNS publishes: ${r.publishes} (${fmt(perMillion(r, r.publishes))} per million lines); sources written ${r.sourcesFlagged} (per object); dead-lettered ${r.deadLettered}; peak RSS ${r.peakRssMb.toFixed(0)} MB`,
+    `  SNS publishes: ${r.publishes} (${fmt(perMillion(r, r.publishes))} per million lines); sources written ${r.sourcesFlagged} (per object); dead-lettered ${r.deadLettered}; peak RSS ${r.peakRssMb.toFixed(0)} MB${memoryAtPeak(r)}`,
   );
 }
 
@@ -214,19 +270,21 @@ function printCost(r: PipelineRun, memoryMb: number): number {
 export async function benchPipeline(
   plainPath: string,
   linesPerObject: number,
-  opts: { batch?: number; mixes?: boolean; mixLines?: number } = {},
+  opts: { batch?: number; mixes?: boolean; mixLines?: number; only?: 'batches' | 'one'; nodeOptions?: string; nodeFlags?: string[] } = {},
 ): Promise<void> {
   const batch = opts.batch ?? BENCH_BATCH;
   const text = readFileSync(plainPath, 'utf8');
   const total = text.split('\n').length - 1;
   const scannerLines = text.split('\n').filter((l) => l.startsWith('203.0.')).length;
   console.log(`scanner share of ${plainPath}: ${((scannerLines / total) * 100).toFixed(1)} % of the lines`);
-  const main = await runPipeline(plainPath, linesPerObject, batch, 'benchmark log');
-  printRun(main, linesPerObject, batch);
-  const one = await runPipeline(plainPath, total, 1, `one object of ${total.toLocaleString('en')} lines`);
+  const main = opts.only === 'one' ? null : await runPipeline(plainPath, linesPerObject, batch, 'benchmark log', opts.nodeOptions, opts.nodeFlags);
+  if (main) printRun(main, linesPerObject, batch);
+  if (opts.only === 'batches') return;
+  const one = await runPipeline(plainPath, total, 1, `one object of ${total.toLocaleString('en')} lines`, opts.nodeOptions, opts.nodeFlags);
   console.log(
-    `handler on one object of ${total.toLocaleString('en')} lines: peak RSS ${one.peakRssMb.toFixed(0)} MB (goal < ${HANDLER_RSS_GOAL_MB} MB: ${one.peakRssMb < HANDLER_RSS_GOAL_MB ? 'met' : 'NOT met'}), ${fmt(one.lines / one.seconds)} lines/s`,
+    `handler on one object of ${total.toLocaleString('en')} lines: peak RSS ${one.peakRssMb.toFixed(0)} MB (goal < ${HANDLER_RSS_GOAL_MB} MB: ${one.peakRssMb < HANDLER_RSS_GOAL_MB ? 'met' : 'NOT met'})${memoryAtPeak(one)}, ${fmt(one.lines / one.seconds)} lines/s`,
   );
+  if (!main) return;
   for (const mb of MEMORY_SIZES_MB) {
     const g = gbSeconds(main, mb);
     console.log(`  Lambda at ${mb} MB: ${fmt(g.perGb)} GB-s per GB of logs (${fmt(g.secondsPerGb)} s per GB)`);
@@ -259,12 +317,22 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/be
       'object-lines': { type: 'string', default: '5000' },
       batch: { type: 'string', default: String(BENCH_BATCH) },
       'no-mixes': { type: 'boolean', default: false },
+      only: { type: 'string' },
+      'node-options': { type: 'string' },
+      'node-flags': { type: 'string' },
     },
   });
+  if (values.only !== undefined && values.only !== 'batches' && values.only !== 'one') throw new Error('--only takes batches or one');
   const plain = `bench/out/combined-${values.lines}.log`;
   if (!existsSync(plain)) {
     const { generate } = await import('./generate.js');
     await generate(Number(values.lines), plain, `${plain}.gz`);
   }
-  await benchPipeline(plain, Number(values['object-lines']), { batch: Number(values.batch), mixes: !values['no-mixes'] });
+  await benchPipeline(plain, Number(values['object-lines']), {
+    batch: Number(values.batch),
+    mixes: !values['no-mixes'],
+    ...(values.only ? { only: values.only as 'batches' | 'one' } : {}),
+    ...(values['node-options'] !== undefined ? { nodeOptions: values['node-options'] } : {}),
+    ...(values['node-flags'] ? { nodeFlags: values['node-flags'].split(' ').filter(Boolean) } : {}),
+  });
 }

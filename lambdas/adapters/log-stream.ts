@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { Readable, type TransformOptions } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { type ZlibOptions, createGunzip } from 'node:zlib';
@@ -43,8 +43,7 @@ export const RATIO_CHECK_AFTER_BYTES = 16 * 1024 ** 2;
  * Inflated bytes the gunzip stream may hold ready before the reader takes them. Inflation runs on
  * libuv's thread pool; with the stream's default 16 KB it stopped after every chunk until the
  * main thread, busy parsing, asked for more, so the two never overlapped (about a fifth of the
- * CLI's time on a gzipped log). At this size it keeps inflating while lines are parsed. (zlib passes
- * the option on to its Transform stream; Node's types do not list it.)
+ * CLI's time on a gzipped log). At this size it keeps inflating while lines are parsed.
  */
 export const INFLATE_AHEAD_BYTES = 4 * 1024 * 1024;
 
@@ -118,7 +117,9 @@ export async function readLines(body: AsyncIterable<Uint8Array>, sink: LineSink,
   // Compressed bytes the inflater has consumed (not merely fetched: the body is read ahead).
   let consumed = () => outcome.bytesIn;
   if (outcome.compressed) {
-    const gunzip = createGunzip({ chunkSize: 64 * 1024, readableHighWaterMark: INFLATE_AHEAD_BYTES } as ZlibOptions);
+    // The zlib streams take the stream options too (their types leave them out).
+    const options: ZlibOptions & TransformOptions = { chunkSize: 64 * 1024, readableHighWaterMark: INFLATE_AHEAD_BYTES };
+    const gunzip = createGunzip(options);
     consumed = () => gunzip.bytesWritten;
     // pipeline() (unlike pipe()) destroys the gunzip stream with the body's error, so a network
     // failure half-way surfaces in the loop below instead of as an unhandled 'error' event.

@@ -1,7 +1,9 @@
 /**
  * Drives the real Lambda handler from the local stack's SQS queue, as the Lambda service does:
- * batches of up to 10 messages, partial batch failures made visible again, and after
- * `maxReceives` receives a message moves to the dead-letter queue (the redrive policy).
+ * batches of up to `batchSize` messages (10 by default, one receive; more are collected over
+ * several receives, as the event source does within its batching window), partial batch
+ * failures made visible again, and after `maxReceives` receives a message moves to the
+ * dead-letter queue (the redrive policy).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -68,7 +70,9 @@ export interface PumpResult {
   deadLettered: number;
 }
 
-/** Feeds queued messages to the handler until the queue stays empty. */
+/** Most messages one SQS receive returns. */
+export const SQS_RECEIVE_MAX = 10;
+
 /** The Lambda event SQS would deliver for these messages of the object queue. */
 export function sqsEventOf(stack: LocalStack, msgs: readonly Message[]): SQSEvent {
   return {
@@ -89,19 +93,28 @@ export function sqsEventOf(stack: LocalStack, msgs: readonly Message[]): SQSEven
   };
 }
 
+/** Feeds queued messages to the handler, `batchSize` at most per invocation, until the queue stays empty. */
 export async function pumpQueue(
   stack: LocalStack,
   handler: ReturnType<typeof makeHandler>,
-  opts: { maxReceives?: number; idlePolls?: number; afterBatch?: () => Promise<void> } = {},
+  opts: { maxReceives?: number; idlePolls?: number; batchSize?: number; afterBatch?: () => Promise<void> } = {},
 ): Promise<PumpResult> {
   const maxReceives = opts.maxReceives ?? 3;
+  const batchSize = opts.batchSize ?? SQS_RECEIVE_MAX;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a whole number of messages, not ${batchSize}`);
   const receives = new Map<string, number>();
   const result: PumpResult = { batches: 0, messages: 0, failures: 0, deadLettered: 0 };
   let idle = 0;
   await stack.settled();
   while (idle < (opts.idlePolls ?? 2)) {
-    const r = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
-    const msgs = r.Messages ?? [];
+    const msgs: Message[] = [];
+    while (msgs.length < batchSize) {
+      const r = await stack.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: stack.queueUrl, MaxNumberOfMessages: Math.min(SQS_RECEIVE_MAX, batchSize - msgs.length), WaitTimeSeconds: 0 }),
+      );
+      if (!r.Messages?.length) break;
+      msgs.push(...r.Messages);
+    }
     if (msgs.length === 0) {
       idle++;
       await new Promise((res) => setTimeout(res, 30));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { MAX_SUBNETS_PER_PREFIX, SWEEP_STEP_MS } from '../../lambdas/core/aggregate.js';
+import { MAX_SUBNETS_PER_PREFIX, SWEEP_STEP_MS, statusRecord } from '../../lambdas/core/aggregate.js';
 import { FORM_CONTEXT_MS } from '../../lambdas/core/behaviour.js';
 import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
 import { DistinctSources, sourceNumber } from '../../lambdas/core/distinct.js';
@@ -190,5 +190,19 @@ describe('forgetting gives the verdicts of keeping everything', () => {
     lines.push(line(a, 3700, 'POST /register HTTP/1.1', 302, 'curl/8.4.0'), line(a, 3760, 'POST /register HTTP/1.1', 302, 'curl/8.4.0'));
     const { report } = scanLines({ a: lines });
     assert.equal(report.alerts.find((x) => x.source === a)?.trigger, 'behaviour:registration-spam');
+  });
+});
+
+describe('status records', () => {
+  it('statusRecord keeps every count, in the order Object.fromEntries gives', () => {
+    const key = fc.oneof(fc.integer({ min: 100, max: 599 }).map(String), fc.constantFrom('none', '1xx', '2xx', '3xx'));
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(key, fc.nat()), { selector: ([k]) => k, maxLength: 12 }), (entries) => {
+        const r = statusRecord(entries);
+        const plain = Object.fromEntries(entries);
+        assert.deepEqual(r, plain);
+        assert.deepEqual(Object.keys(r), Object.keys(plain));
+      }),
+    );
   });
 });

@@ -410,6 +410,27 @@ describe('pipeline end to end on local emulators (S3 → SQS → handler → Dyn
     assert.ok(logged.startsWith('gone/\\x1b\\x1b') && logged.endsWith('…'), logged.slice(0, 20));
   });
 
+  it('the driver hands the handler up to batchSize messages per invocation, collected over several receives', async () => {
+    const tableName = await freshTable();
+    const inner = makeHandler(localHandlerDeps(stack, { tableName }));
+    const sizes: number[] = [];
+    const handler: typeof inner = (event, context) => {
+      sizes.push(event.Records.length);
+      return inner(event, context);
+    };
+    const visit = (i: number) => `192.0.2.${i + 1} - - [${timeAt(i)}] "GET / HTTP/1.1" 200 10 "-" "Mozilla/5.0"\n`;
+    for (let i = 0; i < 25; i++) await put(`batched/a-${i}.log`, visit(i));
+    const big = await pumpQueue(stack, handler, { batchSize: 25 });
+    assert.deepEqual({ batches: big.batches, messages: big.messages, failures: big.failures }, { batches: 1, messages: 25, failures: 0 });
+    assert.deepEqual(sizes, [25], 'one invocation of 25 messages: more than one receive returns');
+    sizes.length = 0;
+    for (let i = 0; i < 25; i++) await put(`batched/b-${i}.log`, visit(i));
+    const small = await pumpQueue(stack, handler);
+    assert.equal(small.messages, 25);
+    assert.ok(sizes.length >= 3 && sizes.every((n) => n <= 10), `by default at most 10 per invocation (${sizes.join(', ')})`);
+    await assert.rejects(pumpQueue(stack, handler, { batchSize: 0 }), RangeError);
+  });
+
   it('a slow object in a batch does not hold the others: the objects of a batch are read at once', async () => {
     // The objects of a batch are written together (one write per source per batch), so the batch
     // finishes with its slowest object; what a slow object must not do is make the others wait
