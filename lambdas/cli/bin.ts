@@ -1,16 +1,7 @@
-import { setFlagsFromString } from 'node:v8';
+import { collectGarbageSooner } from '../adapters/heap.js';
 import { nodeTooOld } from './node-version.js';
 
-/**
- * How far V8 lets the old generation grow past what the last full collection kept, in percent.
- * By default it lets it grow three- to four-fold: a scan's state is a few dozen MB, but the
- * caches and windows it turns over leave garbage V8 only collects in a full collection, so the
- * peak RSS grew with the lines read (223 MB at 5M ordinary lines, 276 MB on a 5M-line day). At
- * 50 % it collects sooner, for up to about a tenth more CPU time (see README, Limits). Set before
- * anything is allocated in quantity; the flag only tunes when collections happen, never results.
- */
-export const HEAP_GROWING_PERCENT = 50;
-setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+collectGarbageSooner();
 
 /**
  * `probewatch scan … | head -1`: the reader may go away before the report is written. A closed

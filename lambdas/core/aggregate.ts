@@ -70,7 +70,6 @@ function sample(s: SourceState, r: LogRecord, c: Classification): SampleRequest 
   return { time: r.time, request: keep(requestLineOf(r)), status: r.status, userAgent: kept === '' && ua !== '' ? keep(ua) : kept, labels };
 }
 
-/** Everything known about one source (an IPv4 address or an IPv6 /64). */
 /**
  * A record keyed by status codes, built small. An object given the key "404" by assignment
  * reserves array slots up to that index (about 5 KB, for two or three counts); a parsed one keeps
@@ -81,6 +80,7 @@ export function statusRecord(entries: Iterable<readonly [string, number]>): Reco
   return JSON.parse(JSON.stringify(Object.fromEntries(entries))) as Record<string, number>;
 }
 
+/** Everything known about one source (an IPv4 address or an IPv6 /64). */
 export class SourceState {
   requests = 0;
   firstSeen = Number.POSITIVE_INFINITY;

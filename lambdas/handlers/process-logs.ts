@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Context, S3Event, S3EventRecord, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { DynamoStateStore } from '../adapters/dynamodb-state-store.js';
+import { collectGarbageSooner } from '../adapters/heap.js';
 import { type RuntimeConfig, formatFor, loadRuntimeConfig } from '../adapters/runtime-config.js';
 import { S3DetectorConfig, currentDetector, reportConfigCheck } from '../adapters/s3-detector-config.js';
 import { s3LineSource } from '../adapters/s3-line-source.js';
@@ -13,15 +13,8 @@ import { sanitize } from '../core/escape.js';
 import { type BatchResult, ClaimBusyError, DEFAULT_LEASE_SECONDS, OBJECTS_IN_PARALLEL, processLogBatch } from '../core/pipeline.js';
 import type { AlertPublisher, ObjectRef, StateStore } from '../core/ports.js';
 
-/**
- * How far V8 lets the old generation grow past what the last full collection kept, in percent
- * (the CLI sets the same). By default it lets it grow up to four-fold: scanning an object turns
- * over windows and caches whose garbage only a full collection frees, so the heap of one 1M-line
- * object reached ~180 MB for ~50 MB of live state. NODE_OPTIONS refuses this flag, so the module
- * sets it when the function loads; it only tunes when collections happen, never results.
- */
-export const HEAP_GROWING_PERCENT = 50;
-setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+// Before the scan allocates in quantity: see HEAP_GROWING_PERCENT.
+collectGarbageSooner();
 
 /** What the handler is wired with; tests inject local clients and a silent logger. */
 export interface HandlerDeps {

@@ -5,8 +5,8 @@ import { sanitize } from '../../core/escape.js';
 import { ALERTS_USAGE, parseAlertsArgs, runAlerts } from './alerts.js';
 import { BACKFILL_USAGE, parseBackfillArgs, runBackfill } from './backfill.js';
 import { CommandUsageError, type OpsDeps, type OpsIo, realSleep } from './common.js';
-import { REPLAY_USAGE, parseReplayArgs, runReplay } from './replay-dlq.js';
 import { OPS_COMMANDS, type OpsCommand } from './names.js';
+import { REPLAY_USAGE, parseReplayArgs, runReplay } from './replay-dlq.js';
 import { type StackResources, clientsFor, resolveStack } from './resolve.js';
 import { STATE_USAGE, parseStateArgs, runState } from './state.js';
 
