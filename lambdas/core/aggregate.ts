@@ -61,13 +61,44 @@ export function keep(s: string): string {
 
 const NO_LABELS: string[] = [];
 
+/** Distinct texts a scan's sources share one copy of; when full, the table starts again. */
+export const MAX_SHARED_STRINGS = 50_000;
+
+/**
+ * One kept copy (`keep`) of each sample request line and user agent, for every source that keeps
+ * the same text: a day's browsers fetch the same pages with the same few agents, and 30,000
+ * sources kept for the long horizons held their own copies (about a third of their memory).
+ */
+export class SharedStrings {
+  private readonly table = new Map<string, string>();
+
+  get(s: string): string {
+    const text = s.length > MAX_KEPT_CHARS ? s.slice(0, MAX_KEPT_CHARS) : s;
+    const known = this.table.get(text);
+    if (known !== undefined) return known;
+    const copy = detach(text);
+    if (this.table.size >= MAX_SHARED_STRINGS) this.table.clear();
+    this.table.set(copy, copy);
+    return copy;
+  }
+
+  /** Texts held now (for tests of the bound). */
+  get size(): number {
+    return this.table.size;
+  }
+}
+
 /** A sample of a source's request; its user agent shares the copy the source holds already when equal. */
-function sample(s: SourceState, r: LogRecord, c: Classification): SampleRequest {
+function sample(s: SourceState, r: LogRecord, c: Classification, shared: SharedStrings): SampleRequest {
   const ua = r.userAgent;
-  let kept = ua === s.lastAgent ? s.lastAgent : '';
-  if (kept === '') for (const x of s.samples) if (x.userAgent === ua) kept = x.userAgent;
   const labels = c.labels.length === 0 ? NO_LABELS : c.labels.map((l) => l.category);
-  return { time: r.time, request: keep(requestLineOf(r)), status: r.status, userAgent: kept === '' && ua !== '' ? keep(ua) : kept, labels };
+  return {
+    time: r.time,
+    request: shared.get(requestLineOf(r)),
+    status: r.status,
+    userAgent: ua === '' ? '' : ua === s.lastAgent ? s.lastAgent : shared.get(ua),
+    labels,
+  };
 }
 
 /**
@@ -235,6 +266,8 @@ export class Aggregator {
   readonly sources = new Map<string, SourceState>();
   /** IPv4 sources by their 32-bit value too: a numeric look-up needs no string hashing. */
   private readonly byIPv4 = new Map<number, SourceState>();
+  /** Sample request lines and user agents, one copy each. */
+  private readonly shared = new SharedStrings();
   /** The source `source()` returned last (forgotten with it). */
   private lastSource: SourceState | null = null;
   private readonly bucketMs: number;
@@ -482,7 +515,7 @@ export class Aggregator {
     let counters: readonly string[] = NO_COUNTERS;
     const m = r.method;
     if (m === 'GET' || m === 'POST') {
-      if (r.userAgent !== s.lastAgent && (s.agents === null || s.agents.length < MULTI_CLIENT_AGENTS)) noteAgent(s, r.userAgent);
+      if (r.userAgent !== s.lastAgent && (s.agents === null || s.agents.length < MULTI_CLIENT_AGENTS)) noteAgent(s, r.userAgent, this.shared);
       if (asset) s.lastAssetAt = Math.max(s.lastAssetAt, r.time);
       else if (m === 'GET') {
         // Any page can hold a form (comment forms sit on every post), so any page fetch counts.
@@ -515,11 +548,11 @@ export class Aggregator {
     }
     if (suspicious && s.firstReferer === '' && r.referer !== '') s.firstReferer = keep(r.referer);
     if (s.samples.length < MAX_SAMPLES && (suspicious || s.samples.length < 3)) {
-      s.samples.push(sample(s, r, c));
+      s.samples.push(sample(s, r, c, this.shared));
     } else if (suspicious && s.samples.some((x) => !x.labels.some((cat) => s.ruleOf.get(cat)?.class !== 'benign'))) {
       // Evidence beats noise: replace a benign sample with a suspicious one.
       const i = s.samples.findIndex((x) => !x.labels.some((cat) => s.ruleOf.get(cat)?.class !== 'benign'));
-      s.samples[i] = sample(s, r, c);
+      s.samples[i] = sample(s, r, c, this.shared);
     }
     s.score += c.score;
     if (!suspicious && errorPath === null && counters.length === 0) return s;
@@ -700,8 +733,8 @@ export const BEHAVIOUR_HORIZONS_MS = [3_600_000, 86_400_000] as const;
 /** This many different user agents on pages and forms of one source: several people (a NAT). */
 export const MULTI_CLIENT_AGENTS = 3;
 
-function noteAgent(s: SourceState, ua: string): void {
-  s.lastAgent = keep(ua);
+function noteAgent(s: SourceState, ua: string, shared: SharedStrings): void {
+  s.lastAgent = shared.get(ua);
   const h = pathHashNumber(ua);
   if (s.agents === null) s.agents = [h];
   else if (!s.agents.includes(h)) s.agents.push(h);

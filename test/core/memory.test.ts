@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { MAX_SUBNETS_PER_PREFIX, SWEEP_STEP_MS, statusRecord } from '../../lambdas/core/aggregate.js';
+import { MAX_KEPT_CHARS, MAX_SHARED_STRINGS, MAX_SUBNETS_PER_PREFIX, SWEEP_STEP_MS, SharedStrings, statusRecord } from '../../lambdas/core/aggregate.js';
 import { FORM_CONTEXT_MS } from '../../lambdas/core/behaviour.js';
 import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
 import { DistinctSources, sourceNumber } from '../../lambdas/core/distinct.js';
@@ -204,5 +204,26 @@ describe('status records', () => {
         assert.deepEqual(Object.keys(r), Object.keys(plain));
       }),
     );
+  });
+});
+
+describe('shared copies of kept texts', () => {
+  it('gives back the text it was given (cut to MAX_KEPT_CHARS), and holds at most MAX_SHARED_STRINGS', () => {
+    const shared = new SharedStrings();
+    for (let i = 0; i <= MAX_SHARED_STRINGS; i++) assert.equal(shared.get(`GET /page-${i} HTTP/1.1`), `GET /page-${i} HTTP/1.1`);
+    assert.ok(shared.size <= MAX_SHARED_STRINGS, `${shared.size} texts held`);
+    assert.equal(shared.get('x'.repeat(MAX_KEPT_CHARS + 10)), 'x'.repeat(MAX_KEPT_CHARS));
+  });
+
+  it('two sources fetching the same page with the same agent report the same samples', () => {
+    const ua = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
+    const lines = ['203.0.113.1', '203.0.113.2'].flatMap((ip) =>
+      Array.from({ length: 12 }, (_, i) => `${ip} - - [${timeAt(i)}] "GET /.env HTTP/1.1" 404 10 "-" "${ua}"`),
+    );
+    const { report } = scanLines({ a: lines });
+    const samples = report.alerts.map((a) => a.samples.map((s) => [s.request, s.userAgent]));
+    assert.equal(samples.length, 2);
+    assert.deepEqual(samples[0], samples[1]);
+    assert.deepEqual(samples[0]?.[0], ['GET /.env HTTP/1.1', ua]);
   });
 });
