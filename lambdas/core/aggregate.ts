@@ -54,9 +54,14 @@ const MAX_SAMPLES = 10;
  */
 export const MAX_KEPT_CHARS = 512;
 
+/** At most MAX_KEPT_CHARS of an attacker-written string (still a view of its line). */
+function cutToKept(s: string): string {
+  return s.length > MAX_KEPT_CHARS ? s.slice(0, MAX_KEPT_CHARS) : s;
+}
+
 /** A copy of at most MAX_KEPT_CHARS of an attacker-written string, detached from its line. */
 export function keep(s: string): string {
-  return detach(s.length > MAX_KEPT_CHARS ? s.slice(0, MAX_KEPT_CHARS) : s);
+  return detach(cutToKept(s));
 }
 
 const NO_LABELS: string[] = [];
@@ -73,7 +78,7 @@ export class SharedStrings {
   private readonly table = new Map<string, string>();
 
   get(s: string): string {
-    const text = s.length > MAX_KEPT_CHARS ? s.slice(0, MAX_KEPT_CHARS) : s;
+    const text = cutToKept(s);
     const known = this.table.get(text);
     if (known !== undefined) return known;
     const copy = detach(text);

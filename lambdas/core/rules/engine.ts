@@ -1,6 +1,7 @@
 import { CidrSet, isInternal, isLoopback } from '../ip.js';
 import { detach } from '../lines.js';
 import { type LogRecord, requestLineOf } from '../model.js';
+import { pathHashNumber } from '../window.js';
 import { compileRegex } from './linear-regex.js';
 import { NeedleAutomaton } from './needles.js';
 import type { Pattern, Rule, RuleClass, RuleMatch } from './types.js';
@@ -575,13 +576,6 @@ const CACHE_LIMIT = 20_000;
 export const MAX_CACHED_KEY = 1024;
 const NONE: readonly Compiled[] = [];
 
-/** FNV-1a of a string, 32 bits (never 0, the filter's empty slot). */
-function stringHash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0 || 1;
-}
-
 /** A bounded memo: cleared when full, so hostile input cannot grow it without limit. */
 function remember<V>(map: Map<string, V>, key: string, value: V): V {
   if (key.length > MAX_CACHED_KEY) return value;
@@ -595,10 +589,10 @@ interface RequestInfo {
   rules: readonly Compiled[];
   any: readonly Compiled[];
   /**
-   * Verdicts already reached for this request line, by `agent id * 1000 + status`: the same page
-   * fetched by the same browser gets the same labels, so most lines cost one look-up. Null when
-   * a verdict here can depend on more than that (a rule reads the peer or Host, or the request
-   * line holds an anyField needle).
+   * Verdicts reached for this request line can be reused, by `agent id * 1000 + status`: the same
+   * page fetched by the same browser gets the same labels, so most lines cost one comparison.
+   * False when a verdict here can depend on more than that (a rule reads the peer or Host, or the
+   * request line holds an anyField needle).
    */
   reusable: boolean;
   /** Verdicts before the last one, by key (made when a second key comes: most lines see one). */
@@ -771,7 +765,7 @@ export class Classifier {
     // Kept from its second sight on: a line seen once (a scanner's random path) is not cached,
     // so its facts die young instead of filling the cache and the old generation.
     if (key.length > MAX_CACHED_KEY) return fresh;
-    const h = stringHash(key);
+    const h = pathHashNumber(key) || 1; // FNV-1a; 0 is the filter's empty slot
     const slot = h & (SEEN_ONCE_SLOTS - 1);
     if (this.seenOnce[slot] !== h) {
       this.seenOnce[slot] = h;
