@@ -1,9 +1,8 @@
 /** `probewatch alerts --env NAME [--since 24h] [--until …] [--limit N] [--json]`: past alerts from the state table. */
-import { parseArgs } from 'node:util';
 import { sanitize } from '../../core/escape.js';
 import type { AlertRecord, StateInspector } from '../../core/ports.js';
 import { writePieces } from '../render.js';
-import { CommandUsageError, type OpsIo, STACK_OPTIONS, parseCount, parseTimeArg, shortTime, table, widthOf } from './common.js';
+import { CommandUsageError, type OpsIo, parseCount, parseStackArgs, parseTimeArg, shortTime, table, widthOf } from './common.js';
 
 export const ALERTS_USAGE = `Usage: probewatch alerts --env NAME [--since 24h] [--until TIME] [--limit N] [--json]
 
@@ -24,17 +23,11 @@ export const DEFAULT_ALERT_LIMIT = 200;
 export const MAX_ALERT_LIMIT = 10_000;
 
 export function parseAlertsArgs(argv: string[]) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      ...STACK_OPTIONS,
-      since: { type: 'string' },
-      until: { type: 'string' },
-      limit: { type: 'string' },
-      json: { type: 'boolean' },
-    },
+  const { values, positionals } = parseStackArgs(argv, {
+    since: { type: 'string' },
+    until: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
   });
   if (positionals.length) throw new CommandUsageError(`alerts takes no argument (got "${sanitize(positionals[0] ?? '', 60)}")`);
   return values;

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 /**
  * `probewatch backfill --env NAME s3://bucket/prefix [--since DATE] [--rate N] [--dry-run]`:
  * sends the queue an S3 notification for every object already under a prefix (logs delivered
@@ -11,7 +10,7 @@ import { ListObjectsV2Command, type S3Client, type _Object } from '@aws-sdk/clie
 import { type SQSClient, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { escapeUntrusted, sanitize } from '../../core/escape.js';
 import { s3EventKey } from '../../core/s3-event.js';
-import { CommandUsageError, type OpsIo, STACK_OPTIONS, parseTimeArg } from './common.js';
+import { CommandUsageError, type OpsIo, parseStackArgs, parseTimeArg } from './common.js';
 import type { StackResources } from './resolve.js';
 
 export const BACKFILL_USAGE = `Usage: probewatch backfill --env NAME s3://BUCKET/PREFIX [--since TIME] [--rate N] [--dry-run]
@@ -40,17 +39,7 @@ export const SEND_ATTEMPTS = 3;
 export const DRY_RUN_LISTED = 50;
 
 export function parseBackfillArgs(argv: string[]) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      ...STACK_OPTIONS,
-      since: { type: 'string' },
-      rate: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-    },
-  });
+  const { values, positionals } = parseStackArgs(argv, { since: { type: 'string' }, rate: { type: 'string' }, 'dry-run': { type: 'boolean' } });
   if (positionals.length !== 1) throw new CommandUsageError('backfill takes one s3://BUCKET/PREFIX');
   return { values, url: positionals[0] as string };
 }

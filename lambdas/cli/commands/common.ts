@@ -1,4 +1,5 @@
 /** What the commands that look at a deployed pipeline share: options, times, output. */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ProbeWatchError } from '../../core/errors.js';
 import { sanitize } from '../../core/escape.js';
 import type { StackResources } from './resolve.js';
@@ -26,6 +27,11 @@ export const STACK_OPTIONS = {
   region: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** A command's arguments: its own `options` beside `STACK_OPTIONS`, strictly, with positionals. */
+export function parseStackArgs<const O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
+  return parseArgs({ args: argv, allowPositionals: true, strict: true, options: { ...STACK_OPTIONS, ...options } });
+}
 
 /** The report's width: the terminal's, or 100 columns when the output is not a terminal. */
 export const DEFAULT_WIDTH = 100;

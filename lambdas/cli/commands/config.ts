@@ -4,7 +4,6 @@
  * uploaded to the deployed stack's config bucket (the function picks it up without a redeploy).
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { parse as parseYaml } from 'yaml';
@@ -14,6 +13,7 @@ import { type DetectorConfig, detectorConfigProblems, parseDetectorConfig } from
 import { InputError, ProbeWatchError } from '../../core/errors.js';
 import { sanitize } from '../../core/escape.js';
 import { BUILTIN_RULES } from '../../core/rules/builtin.js';
+import { parseStackArgs } from './common.js';
 
 export const CONFIG_USAGE = `Usage: probewatch config check FILE
        probewatch config push --env NAME [--bucket BUCKET] [--region REGION] FILE
@@ -191,15 +191,5 @@ export async function runConfigCommand(argv: string[], io: ConfigIo, deps: Confi
 }
 
 function parseConfigArgs(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      env: { type: 'string' },
-      bucket: { type: 'string' },
-      region: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  return parseStackArgs(argv, { bucket: { type: 'string' } });
 }

@@ -5,7 +5,6 @@
  * message is never lost; a crash between the two leaves it in both queues, and the object claims
  * make the second processing a no-op.
  */
-import { parseArgs } from 'node:util';
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
@@ -15,7 +14,7 @@ import {
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
 import { escapeUntrusted, sanitize } from '../../core/escape.js';
-import { CommandUsageError, type OpsIo, STACK_OPTIONS, parseCount } from './common.js';
+import { CommandUsageError, type OpsIo, parseCount, parseStackArgs } from './common.js';
 import type { StackResources } from './resolve.js';
 
 export const REPLAY_USAGE = `Usage: probewatch replay-dlq --env NAME [--max N] [--dry-run]
@@ -39,16 +38,7 @@ export const VISIBILITY_SECONDS = 60;
 export const LISTED = 100;
 
 export function parseReplayArgs(argv: string[]) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      ...STACK_OPTIONS,
-      max: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-    },
-  });
+  const { values, positionals } = parseStackArgs(argv, { max: { type: 'string' }, 'dry-run': { type: 'boolean' } });
   if (positionals.length) throw new CommandUsageError(`replay-dlq takes no argument (got "${sanitize(positionals[0] ?? '', 60)}")`);
   return values;
 }

@@ -1,10 +1,9 @@
 /** `probewatch state --env NAME [SOURCE] [--json]`: what the detector holds for a source, or the top sources now. */
-import { parseArgs } from 'node:util';
 import { sanitize } from '../../core/escape.js';
 import { sourceKey } from '../../core/ip.js';
 import type { SourceView, StateInspector } from '../../core/ports.js';
 import { fitList, writePieces } from '../render.js';
-import { CommandUsageError, type OpsIo, STACK_OPTIONS, parseCount, shortTime, table, widthOf, wrapWords } from './common.js';
+import { CommandUsageError, type OpsIo, parseCount, parseStackArgs, shortTime, table, widthOf, wrapWords } from './common.js';
 
 export const STATE_USAGE = `Usage: probewatch state --env NAME [SOURCE] [--top N] [--json]
 
@@ -22,16 +21,7 @@ export const DEFAULT_TOP_SOURCES = 20;
 export const MAX_TOP_SOURCES = 1000;
 
 export function parseStateArgs(argv: string[]) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      ...STACK_OPTIONS,
-      top: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-  });
+  const { values, positionals } = parseStackArgs(argv, { top: { type: 'string' }, json: { type: 'boolean' } });
   if (positionals.length > 1) throw new CommandUsageError('state takes at most one source');
   return { values, source: positionals[0] };
 }
