@@ -379,20 +379,23 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     await s.markAlertSent(c.source, c.owner, recordOf(c));
     const older = { ...recordOf(c), alertId: 'id-older', publishedAt: new Date(nowMs - 2 * 86_400_000).toISOString() };
     await s.markAlertSent(c.source, c.owner, older);
-    await stack.dynamo.send(
-      new PutItemCommand({
-        TableName: tableName,
-        Item: {
-          pk: { S: 'BLOCKS' },
-          sk: { S: '198.51.100.1/32' },
-          cidr: { S: '198.51.100.1/32' },
-          source: { S: '198.51.100.1' },
-          until: { S: new Date(nowMs + 3_600_000).toISOString() },
-          dryRun: { BOOL: true },
-          expiresAt: { N: String(NOW + 90_000) },
-        },
-      }),
-    );
+    // A block record of the source, as the blocker writes it.
+    const putBlock = (dryRun: boolean) =>
+      stack.dynamo.send(
+        new PutItemCommand({
+          TableName: tableName,
+          Item: {
+            pk: { S: 'BLOCKS' },
+            sk: { S: '198.51.100.1/32' },
+            cidr: { S: '198.51.100.1/32' },
+            source: { S: '198.51.100.1' },
+            until: { S: new Date(nowMs + 3_600_000).toISOString() },
+            dryRun: { BOOL: dryRun },
+            expiresAt: { N: String(NOW + 90_000) },
+          },
+        }),
+      );
+    await putBlock(true);
     const alerts = await s.listAlerts(nowMs - 3 * 86_400_000, nowMs, 10);
     assert.deepEqual(
       alerts.map((a) => a.alertId),
@@ -429,20 +432,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(view?.alert?.alertId, 'id-o1');
     assert.deepEqual(view?.block, { cidr: '198.51.100.1/32', until: new Date(nowMs + 3_600_000).toISOString(), dryRun: true });
     // The same block made for real: now the alert shows until when its source is blocked.
-    await stack.dynamo.send(
-      new PutItemCommand({
-        TableName: tableName,
-        Item: {
-          pk: { S: 'BLOCKS' },
-          sk: { S: '198.51.100.1/32' },
-          cidr: { S: '198.51.100.1/32' },
-          source: { S: '198.51.100.1' },
-          until: { S: new Date(nowMs + 3_600_000).toISOString() },
-          dryRun: { BOOL: false },
-          expiresAt: { N: String(NOW + 90_000) },
-        },
-      }),
-    );
+    await putBlock(false);
     assert.equal((await s.listAlerts(nowMs - 3_600_000, nowMs, 10))[0]?.blockedUntil, new Date(nowMs + 3_600_000).toISOString());
     assert.match(view?.samples[0] ?? '', /^1970-01-01T00:00:00.001Z 404 GET \/cgi-bin\/x HTTP\/1.1$/);
     assert.equal(await s.describeSource('192.0.2.200', NOW * 1000), undefined);
