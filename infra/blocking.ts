@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, type RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -16,7 +15,7 @@ import { CLOUDFRONT_REGION } from '../lambdas/core/blocking.js';
 import { parseDetectorConfig } from '../lambdas/core/config.js';
 import { SEVERITIES } from '../lambdas/core/rules/types.js';
 import type { EnvironmentConfig } from './config.js';
-import { IngestQueue, functionWithOwnLogs } from './constructs.js';
+import { IngestQueue, alarmTo, functionWithOwnLogs } from './constructs.js';
 
 const ENTRY = fileURLToPath(new URL('../lambdas/handlers/block.ts', import.meta.url));
 
@@ -153,18 +152,8 @@ export class Blocking extends Construct {
     });
 
     // ── alarms ────────────────────────────────────────────────────────────────────────────
-    const alarm = (id: string, metric: cloudwatch.IMetric, description: string) => {
-      const a = new cloudwatch.Alarm(this, id, {
-        alarmName: `${props.alarmPrefix}${id}`,
-        metric,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription: description,
-      });
-      a.addAlarmAction(new cwActions.SnsAction(props.opsTopic));
-    };
+    const alarm = (id: string, metric: cloudwatch.IMetric, description: string) =>
+      alarmTo(this, id, { name: `${props.alarmPrefix}${id}`, metric, description, topic: props.opsTopic });
     alarm('BlockerErrors', this.blockFn.metricErrors({ period: Duration.minutes(5) }), `ProbeWatch ${envName}: the blocker failed; see its log group`);
     alarm(
       'BlockDeadLetters',

@@ -1,5 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -123,6 +125,28 @@ export interface FunctionProps {
   logRetentionDays: number;
   removalPolicy: RemovalPolicy;
   reservedConcurrentExecutions?: number;
+}
+
+/**
+ * An alarm as every ProbeWatch alarm is made: it notifies `topic` once `metric` reaches
+ * `threshold` (1 unless given) in one period, and a metric with no data is no alarm.
+ */
+export function alarmTo(
+  scope: Construct,
+  id: string,
+  props: { name: string; metric: cloudwatch.IMetric; description: string; topic: sns.ITopic; threshold?: number },
+): cloudwatch.Alarm {
+  const alarm = new cloudwatch.Alarm(scope, id, {
+    alarmName: props.name,
+    metric: props.metric,
+    threshold: props.threshold ?? 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    alarmDescription: props.description,
+  });
+  alarm.addAlarmAction(new cwActions.SnsAction(props.topic));
+  return alarm;
 }
 
 /**

@@ -1,6 +1,5 @@
 import { Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
@@ -8,6 +7,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { DEFAULT_CONFIG_KEY } from '../lambdas/adapters/runtime-config.js';
 import type { DetectorFile } from '../lambdas/core/config.js';
+import { alarmTo } from './constructs.js';
 
 /** Props of {@link DetectorConfigStore}. */
 export interface DetectorConfigStoreProps {
@@ -62,8 +62,8 @@ export class DetectorConfigStore extends Construct {
     });
     this.acknowledgeDeploymentHelper(deployment);
 
-    this.rejectedAlarm = new cloudwatch.Alarm(this, 'Rejected', {
-      alarmName: `${props.alarmPrefix}ConfigRejected`,
+    this.rejectedAlarm = alarmTo(this, 'Rejected', {
+      name: `${props.alarmPrefix}ConfigRejected`,
       metric: new cloudwatch.Metric({
         namespace: 'ProbeWatch',
         metricName: 'ConfigRejected',
@@ -71,13 +71,9 @@ export class DetectorConfigStore extends Construct {
         statistic: 'Sum',
         period: Duration.minutes(5),
       }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      alarmDescription: `ProbeWatch ${props.envName}: a new detector configuration was rejected or could not be read; the processor keeps the last good one. See its log group for every problem, fix the file and push it again (probewatch config check FILE).`,
+      description: `ProbeWatch ${props.envName}: a new detector configuration was rejected or could not be read; the processor keeps the last good one. See its log group for every problem, fix the file and push it again (probewatch config check FILE).`,
+      topic: props.alarmTopic,
     });
-    this.rejectedAlarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
   }
 
   /** Lets the function read the configuration object, nothing else of the bucket. */

@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -14,7 +13,7 @@ import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { type Channel, DEFAULT_MAX_RECEIVES } from '../lambdas/core/notify.js';
 import { SEVERITIES } from '../lambdas/core/rules/types.js';
-import { IngestQueue, functionWithOwnLogs } from './constructs.js';
+import { IngestQueue, alarmTo, functionWithOwnLogs } from './constructs.js';
 import type { NotificationsConfig } from './notify-config.js';
 
 const HANDLER = fileURLToPath(new URL('../lambdas/handlers/notify.ts', import.meta.url));
@@ -173,15 +172,7 @@ export class Notifications extends Construct {
     }
 
     const alarm = (id: string, metric: cloudwatch.IMetric, description: string) =>
-      new cloudwatch.Alarm(this, id, {
-        alarmName: `${props.alarmPrefix}${id}`,
-        metric,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription: description,
-      }).addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
+      alarmTo(this, id, { name: `${props.alarmPrefix}${id}`, metric, description, topic: props.alarmTopic });
     alarm(
       'NotifyErrors',
       this.fn.metricErrors({ period: Duration.minutes(5) }),

@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -16,7 +15,7 @@ import type { Construct } from 'constructs';
 import { SEVERITIES } from '../lambdas/core/rules/types.js';
 import { Blocking } from './blocking.js';
 import type { EnvironmentConfig } from './config.js';
-import { EncryptedTopic, IngestQueue, LogBucket, functionWithOwnLogs } from './constructs.js';
+import { EncryptedTopic, IngestQueue, LogBucket, alarmTo, functionWithOwnLogs } from './constructs.js';
 import { DetectorConfigStore } from './detector-config.js';
 import { Notifications, emailFilterPolicy } from './notify.js';
 
@@ -210,19 +209,8 @@ export class ProbeWatchStack extends Stack {
       new Blocking(this, 'Blocking', { envName, config, table: this.table, alertTopic: this.alertTopic, opsTopic, alarmPrefix, removalPolicy });
 
     // ── alarms and dashboard ──────────────────────────────────────────────────────────────
-    const alarm = (id: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {
-      const a = new cloudwatch.Alarm(this, id, {
-        alarmName: `${alarmPrefix}${id}`,
-        metric,
-        threshold,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription: description,
-      });
-      a.addAlarmAction(new cwActions.SnsAction(opsTopic));
-      return a;
-    };
+    const alarm = (id: string, metric: cloudwatch.IMetric, threshold: number, description: string) =>
+      alarmTo(this, id, { name: `${alarmPrefix}${id}`, metric, threshold, description, topic: opsTopic });
     alarm('ProcessorErrors', this.fn.metricErrors({ period: Duration.minutes(5) }), 1, `ProbeWatch ${envName}: the processor failed; see its log group`);
     alarm(
       'DeadLetters',
