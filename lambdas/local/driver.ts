@@ -73,8 +73,8 @@ export interface PumpResult {
 /** Most messages one SQS receive returns. */
 export const SQS_RECEIVE_MAX = 10;
 
-/** The Lambda event SQS would deliver for these messages of the object queue. */
-export function sqsEventOf(stack: LocalStack, msgs: readonly Message[]): SQSEvent {
+/** The Lambda event SQS would deliver for these messages of the queue `queueArn`. */
+export function sqsEventFrom(queueArn: string, region: string, msgs: readonly Message[]): SQSEvent {
   return {
     Records: msgs.map(
       (m) =>
@@ -82,15 +82,20 @@ export function sqsEventOf(stack: LocalStack, msgs: readonly Message[]): SQSEven
           messageId: m.MessageId ?? '',
           receiptHandle: m.ReceiptHandle ?? '',
           body: m.Body ?? '',
-          attributes: {},
+          attributes: { ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? '1' },
           messageAttributes: {},
           md5OfBody: m.MD5OfBody ?? '',
           eventSource: 'aws:sqs',
-          eventSourceARN: `arn:aws:sqs:${stack.region}:000000000000:probewatch-objects`,
-          awsRegion: stack.region,
-        }) as SQSRecord,
+          eventSourceARN: queueArn,
+          awsRegion: region,
+        }) as unknown as SQSRecord,
     ),
   };
+}
+
+/** The Lambda event SQS would deliver for these messages of the object queue. */
+export function sqsEventOf(stack: LocalStack, msgs: readonly Message[]): SQSEvent {
+  return sqsEventFrom(`arn:aws:sqs:${stack.region}:000000000000:probewatch-objects`, stack.region, msgs);
 }
 
 /** Feeds queued messages to the handler, `batchSize` at most per invocation, until the queue stays empty. */

@@ -12,7 +12,7 @@ import {
   ReceiveMessageCommand,
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { SnsAlertPublisher } from '../../lambdas/adapters/sns-publisher.js';
 import { SecretCache } from '../../lambdas/adapters/webhook-secrets.js';
@@ -25,7 +25,7 @@ import type { AlertDocument } from '../../lambdas/core/ports.js';
 import type { Severity } from '../../lambdas/core/rules/types.js';
 import { SEVERITIES } from '../../lambdas/core/rules/types.js';
 import { makeNotifyHandler, publishDigestEmail, sendToDeadLetters } from '../../lambdas/handlers/notify.js';
-import { CapturedMetrics } from '../../lambdas/local/driver.js';
+import { CapturedMetrics, sqsEventFrom } from '../../lambdas/local/driver.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
 import { alertReportFixture } from '../support/alert-report.js';
 import { type Recorder, startRecorder } from '../support/http-recorder.js';
@@ -122,22 +122,7 @@ async function receive(url: string, expected: number): Promise<Message[]> {
 }
 
 function eventOf(msgs: readonly Message[]): SQSEvent {
-  return {
-    Records: msgs.map(
-      (m) =>
-        ({
-          messageId: m.MessageId ?? '',
-          receiptHandle: m.ReceiptHandle ?? '',
-          body: m.Body ?? '',
-          attributes: { ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? '1' },
-          messageAttributes: {},
-          md5OfBody: '',
-          eventSource: 'aws:sqs',
-          eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:notify',
-          awsRegion: 'us-east-1',
-        }) as unknown as SQSRecord,
-    ),
-  };
+  return sqsEventFrom('arn:aws:sqs:us-east-1:000000000000:notify', 'us-east-1', msgs);
 }
 
 /** One poll of the notify queue into the handler, as the event source mapping does: successes deleted, failures visible again. */
