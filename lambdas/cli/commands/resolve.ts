@@ -12,6 +12,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { ProbeWatchError } from '../../core/errors.js';
 import { sanitize } from '../../core/escape.js';
+import type { LocalStack } from '../../local/stack.js';
 
 /** A command cannot find or reach the stack: said in words, exit status 2. */
 export class StackError extends ProbeWatchError {}
@@ -34,14 +35,8 @@ export interface StackResources {
 }
 
 /** What `npm run local -- --keep-running` writes, and the resolver reads for `--env local`. */
-export interface LocalStackFile {
+export interface LocalStackFile extends Pick<LocalStack, 'region' | 'bucket' | 'tableName' | 'queueUrl' | 'dlqUrl' | 'topicArn'> {
   pid: number;
-  region: string;
-  bucket: string;
-  tableName: string;
-  queueUrl: string;
-  dlqUrl: string;
-  topicArn: string;
   endpoints: { s3: string; dynamo: string; fauxqs: string };
   credentials: { accessKeyId: string; secretAccessKey: string };
 }
