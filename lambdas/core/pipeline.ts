@@ -4,6 +4,7 @@ import {
   ERROR_COUNTER,
   ERROR_FLOOD_RULE,
   type HorizonFacts,
+  type LongFinding,
   type SampleRequest,
   SourceState,
   type Trigger,
@@ -28,9 +29,10 @@ import {
   objectMarker,
 } from './ports.js';
 import { alertReport } from './report.js';
+import type { Classifier } from './rules/engine.js';
 import type { Rule, Severity } from './rules/types.js';
-import { Detector } from './scan.js';
-import { type Bucket, COARSE_BUCKET_MS, EventWindow, coarsen, pathHash, peaksAround } from './window.js';
+import { Detector, classifierFor } from './scan.js';
+import { type Bucket, COARSE_BUCKET_MS, type CoarseBucket, EventWindow, coarsen, pathHash, peaksAround } from './window.js';
 
 /** What happened to one object. */
 export interface ObjectOutcome {
@@ -220,9 +222,36 @@ function severityOf(rules: readonly Rule[]): Severity {
 }
 
 /**
+ * What every decision on one merged state reads, built once per source and batch however many
+ * of its objects the batch holds: its short window, coarse buckets, rebuilt state, severity and
+ * threshold rules, and the long-horizon findings at each coarse bucket already looked at.
+ */
+export interface MergedView {
+  window: EventWindow;
+  coarse: CoarseBucket[];
+  base: SourceState;
+  severity: Severity;
+  thresholdRules: Rule[];
+  longAt: Map<number, LongFinding[]>;
+}
+
+export function mergedView(merged: MergedSourceState, ctx: DecisionContext, config: DetectorConfig): MergedView {
+  const seen = merged.rules.map((id) => ctx.rulesById.get(id)).filter((r): r is Rule => r !== undefined);
+  return {
+    window: windowOf(merged.buckets, config),
+    coarse: coarsen(merged.buckets),
+    base: baseState(merged, ctx.rulesById),
+    severity: severityOf(seen),
+    thresholdRules: seen.filter((r) => r.threshold),
+    longAt: new Map(),
+  };
+}
+
+/**
  * Decides on a source's merged state (every object so far), looking at the windows around the
  * times this object added. Order-independent: the same set of objects gives the same decision
- * whatever order they arrived in. The strongest trigger wins; on a tie, the earliest.
+ * whatever order they arrived in. The strongest trigger wins; on a tie, the earliest. Deltas of
+ * one source in one batch share its `view` (it is only read).
  */
 export function decideMerged(
   merged: MergedSourceState,
@@ -230,16 +259,13 @@ export function decideMerged(
   signature: SourceState['signature'],
   ctx: DecisionContext,
   config: DetectorConfig,
+  view: MergedView = mergedView(merged, ctx, config),
 ): MergedDecision | null {
-  const rulesById = ctx.rulesById;
   const shortCooldown = config.cooldownSeconds * 1000;
   const longCooldown = Math.max(shortCooldown, ctx.longestMs);
-  const w = windowOf(merged.buckets, config);
-  const seen = merged.rules.map((id) => rulesById.get(id)).filter((r): r is Rule => r !== undefined);
-  const sev = severityOf(seen);
+  const { window: w, severity: sev, thresholdRules } = view;
   const candidates: MergedDecision[] = [];
   let best = { score: 0, distinctPaths: 0 };
-  const thresholdRules = seen.filter((r) => r.threshold);
   for (const b of [...delta.buckets].sort((x, y) => x.start - y.start)) {
     const peak = w.peakAround(b.start);
     if (peak.score > best.score) best = { ...best, score: peak.score };
@@ -285,14 +311,17 @@ export function decideMerged(
     }
   }
   // Long horizons: the same decision the CLI takes, once per coarse bucket this object touched.
-  const coarse = coarsen(merged.buckets);
-  const base = baseState(merged, rulesById);
   const touched = [...new Set(delta.buckets.map((b) => Math.floor(b.start / COARSE_BUCKET_MS) * COARSE_BUCKET_MS))].sort((a, b) => a - b);
   // The CLI takes a long-horizon decision once the source's activity has left the coarse bucket,
   // so a short trigger inside that bucket comes first there: order them the same way here.
   const longDecided = new Set<MergedDecision>();
   for (const at of touched) {
-    for (const f of decideLong(base, config, ctx.longThresholds, peaksAround(coarse, at))) {
+    let found = view.longAt.get(at);
+    if (found === undefined) {
+      found = decideLong(view.base, config, ctx.longThresholds, peaksAround(view.coarse, at));
+      view.longAt.set(at, found);
+    }
+    for (const f of found) {
       const peak = w.peakAround(at);
       const c: MergedDecision = {
         trigger: f.trigger,
@@ -429,6 +458,22 @@ interface Scanned {
   rulesById: ReadonlyMap<string, Rule>;
 }
 
+/**
+ * One classifier per configuration object, shared by every object scanned with it, in this
+ * batch and the next ones while the configuration stays the same: compiling the rules costs
+ * more than scanning a small object, and request lines repeat from object to object.
+ */
+const classifiers = new WeakMap<DetectorConfig, Classifier>();
+
+function sharedClassifier(config: DetectorConfig): Classifier {
+  let c = classifiers.get(config);
+  if (c === undefined) {
+    c = classifierFor(config);
+    classifiers.set(config, c);
+  }
+  return c;
+}
+
 /** Reads and scans one object; null when there is nothing to write (done before, not a log). */
 async function scanObject(item: BatchObject, deps: BatchDeps): Promise<ObjectOutcome | Scanned> {
   const { ref } = item;
@@ -438,7 +483,10 @@ async function scanObject(item: BatchObject, deps: BatchDeps): Promise<ObjectOut
   if (await store.isObjectDone(id)) return { ...base, status: 'already-processed' };
 
   // Within one object nothing is too late: the whole object is one batch of evidence.
-  const detector = new Detector({ ...config, latenessSeconds: 366 * 24 * 3600 }, item.format ? { format: item.format } : {});
+  const detector = new Detector(
+    { ...config, latenessSeconds: 366 * 24 * 3600 },
+    { classifier: sharedClassifier(config), ...(item.format ? { format: item.format } : {}) },
+  );
   const scanner = detector.openObject(`s3://${ref.bucket}/${ref.key}`);
   const read = await item.lines.read({ line: (l) => scanner.push(l), overlong: (p, reason) => scanner.overlong(p, reason) });
   const stats = scanner.end();
@@ -538,8 +586,9 @@ export async function processLogBatch(objects: readonly BatchObject[], deps: Bat
       const writes = new Set(g.deltas.flatMap((d) => d.buckets.map((b) => Math.floor(b.start / 3_600_000)))).size || 1;
       const firstObject = scanned.get(g.objects[0] as number);
       if (firstObject) firstObject.outcome.stateWrites += writes;
+      const view = mergedView(merged, ctx, config);
       g.deltas.forEach((delta, k) => {
-        const decision = decideMerged(merged, delta, g.signatures[k] ?? null, ctx, config);
+        const decision = decideMerged(merged, delta, g.signatures[k] ?? null, ctx, config, view);
         if (decision) candidates.push({ source, merged, decision, object: g.objects[k] as number });
       });
     });

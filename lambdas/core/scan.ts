@@ -88,6 +88,26 @@ export interface DetectorOptions {
   since?: number;
   /** Only requests before this event time (epoch ms) are read. */
   until?: number;
+  /**
+   * A classifier compiled before from the same configuration (see {@link classifierFor}), used
+   * instead of compiling the rules again. Its caches hold facts of request lines and agents,
+   * never anything of one source, so detectors may share it.
+   */
+  classifier?: Classifier;
+}
+
+/** Compiles the configuration's rules (built-in and its own) into a classifier. */
+export function classifierFor(config: DetectorConfig): Classifier {
+  try {
+    return new Classifier(effectiveRules(config), {
+      knownRoutes: config.knownRoutes,
+      allowCidrs: config.allowlist.cidrs,
+      allowUserAgents: config.allowlist.userAgents,
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError(`rules: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 /**
@@ -110,16 +130,7 @@ export class Detector {
     readonly config: DetectorConfig,
     private readonly options: DetectorOptions = {},
   ) {
-    try {
-      this.classifier = new Classifier(effectiveRules(config), {
-        knownRoutes: config.knownRoutes,
-        allowCidrs: config.allowlist.cidrs,
-        allowUserAgents: config.allowlist.userAgents,
-      });
-    } catch (e) {
-      if (e instanceof ConfigError) throw e;
-      throw new ConfigError(`rules: ${(e as Error).message}`, { cause: e });
-    }
+    this.classifier = options.classifier ?? classifierFor(config);
     if (options.format) makeParser(options.format, config.jsonFields); // fail fast on a bad --format
     this.resolver = new ClientIpResolver(config.trustedProxies);
     this.aggregator = new Aggregator(config, options.onAlert, this.classifier.rules, options.maxSources);
