@@ -20,7 +20,7 @@ const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const region = 'us-east-1';
 const BATCH = Number(env.BATCH ?? 10);
 const counts: Record<string, number> = {};
-const capacity = { write: 0, read: 0, refusedWrites: 0, byKind: {} as Record<string, number> };
+const capacity = { write: 0, read: 0, refusedWrites: 0, byKind: {} as Record<string, number>, readsByCommand: {} as Record<string, number> };
 const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand', 'TransactWriteItemsCommand']);
 const READS = new Set(['GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand']);
 type Capacity = { CapacityUnits?: number } | { CapacityUnits?: number }[] | undefined;
@@ -47,7 +47,13 @@ const count = (client: { middlewareStack: { add: (m: unknown, o: unknown) => voi
             const kind = `${name.replace('Command', '')} ${pk.startsWith('SRC#') ? str(key?.sk).replace(/#.*$/, '') : pk.replace(/#.*$/, '')}`;
             capacity.byKind[kind] = (capacity.byKind[kind] ?? 0) + u;
             capacity.byKind[`${kind} (writes)`] = (capacity.byKind[`${kind} (writes)`] ?? 0) + 1;
-          } else capacity.read += units(r.output.ConsumedCapacity);
+          } else {
+            const u = units(r.output.ConsumedCapacity);
+            capacity.read += u;
+            const kind = name.replace('Command', '');
+            capacity.readsByCommand[kind] = (capacity.readsByCommand[kind] ?? 0) + u;
+            capacity.readsByCommand[`${kind} (reads)`] = (capacity.readsByCommand[`${kind} (reads)`] ?? 0) + 1;
+          }
           return r;
         } catch (e) {
           // A refused conditional write is billed too (at least one unit); DynamoDB Local does

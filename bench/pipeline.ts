@@ -100,6 +100,8 @@ export interface PipelineRun {
   atPeak: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
   /** Write units and writes by operation and item kind. */
   byKind: Record<string, number>;
+  /** Read units and reads by operation. */
+  readsByCommand: Record<string, number>;
   /** Billed sizes of the source-hour items at the end of the run (bytes). */
   hourItems: { items: number; median: number; max: number; over1k: number; mean: Record<string, number> };
 }
@@ -181,6 +183,7 @@ export async function runPipeline(
       peakRssMb: r.peakRssMb,
       atPeak: r.atPeak,
       byKind: r.capacity.byKind,
+      readsByCommand: r.capacity.readsByCommand,
       hourItems: r.hourItems,
     };
   } finally {
@@ -219,7 +222,10 @@ function printRun(r: PipelineRun, linesPerObject: number, batch: number): void {
       .map(([k, n]) => `${k} ${n} B`)
       .join(', ')}`,
   );
-  console.log(`  DynamoDB reads: ${fmt(perMillion(r, r.reads))} per million lines, ${fmt(perMillion(r, r.readUnits))} read units`);
+  const readKinds = Object.keys(r.readsByCommand).filter((k) => !k.endsWith('(reads)'));
+  console.log(
+    `  DynamoDB reads: ${fmt(perMillion(r, r.reads))} per million lines, ${fmt(perMillion(r, r.readUnits))} read units (${readKinds.map((k) => `${k} ${fmt(perMillion(r, r.readsByCommand[k] ?? 0))} units in ${fmt(perMillion(r, r.readsByCommand[`${k} (reads)`] ?? 0))} reads`).join(', ')})`,
+  );
   console.log(
     `  SNS publishes: ${r.publishes} (${fmt(perMillion(r, r.publishes))} per million lines); sources written ${r.sourcesFlagged} (per object); dead-lettered ${r.deadLettered}; peak RSS ${r.peakRssMb.toFixed(0)} MB${memoryAtPeak(r)}`,
   );

@@ -54,7 +54,17 @@ export interface DynamoStateStoreOptions {
    * item), `scan-limit` / `blocks-limit` (an inspection read stopped at its bound: the answer is partial).
    */
   onLimit?: (what: string) => void;
+  /** Object names kept in memory (see {@link MAX_REMEMBERED_OBJECT_NAMES}). */
+  maxRememberedObjectNames?: number;
 }
+
+/**
+ * Object names (marker → object id) a store keeps in memory: a name never changes, and the
+ * alerts of a busy source name the same objects again and again (read from DynamoDB each time,
+ * they were 96 % of the handler's read units). Past this many, the least recently used goes;
+ * 5,000 ids of at most 1 KB each cost at most about 10 MB.
+ */
+export const MAX_REMEMBERED_OBJECT_NAMES = 5_000;
 
 /** One attribute an update adds (`ADD`: numbers add up, sets unite). */
 type Clause = { name: string; value: unknown };
@@ -350,6 +360,11 @@ export class DynamoStateStore implements StateStore, StateInspector {
   private readonly onLimit: (what: string) => void;
   private readonly horizonsMs: number[];
 
+  private readonly names = new Map<string, string>();
+  private readonly maxNames: number;
+  /** Names forgotten to stay within the bound (a later alert naming them reads them again). */
+  objectNamesForgotten = 0;
+
   constructor(opts: DynamoStateStoreOptions) {
     this.doc =
       opts.documentClient ??
@@ -361,6 +376,18 @@ export class DynamoStateStore implements StateStore, StateInspector {
     this.objectRetentionSec = (opts.objectRetentionHours ?? 96) * 3600;
     this.onLimit = opts.onLimit ?? (() => {});
     this.horizonsMs = opts.horizonsMs ?? [3_600_000, 86_400_000];
+    this.maxNames = Math.max(0, opts.maxRememberedObjectNames ?? MAX_REMEMBERED_OBJECT_NAMES);
+  }
+
+  /** Keeps an object's name by its marker, the least recently used one going past the bound. */
+  private rememberName(marker: string, id: string): void {
+    if (this.maxNames === 0) return;
+    if (!this.names.delete(marker) && this.names.size >= this.maxNames) {
+      const oldest = this.names.keys().next().value as string;
+      this.names.delete(oldest);
+      this.objectNamesForgotten++;
+    }
+    this.names.set(marker, id);
   }
 
   async isObjectDone(objectId: string): Promise<boolean> {
@@ -384,6 +411,8 @@ export class DynamoStateStore implements StateStore, StateInspector {
     } catch (e) {
       rethrow('PutItem (object claim)', e);
     }
+    // The next batches' alerts name this object without reading it back.
+    this.rememberName(objectMarker(objectId), objectId);
   }
 
   /** Applies one object's delta (a batch of one). */
@@ -752,7 +781,15 @@ export class DynamoStateStore implements StateStore, StateInspector {
   /** Names of objects by marker, from their object claims (written when each object was done). */
   async objectNames(markers: readonly string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    const keys = [...new Set(markers)].slice(0, MAX_OBJECT_NAMES);
+    const keys: string[] = [];
+    for (const m of [...new Set(markers)].slice(0, MAX_OBJECT_NAMES)) {
+      const known = this.names.get(m);
+      if (known === undefined) keys.push(m);
+      else {
+        out.set(m, known);
+        this.rememberName(m, known); // now the most recently used
+      }
+    }
     for (let i = 0; i < keys.length; i += 100) {
       let request:
         | Record<string, { Keys: Record<string, unknown>[]; ProjectionExpression: string; ExpressionAttributeNames: Record<string, string> }>
@@ -766,7 +803,12 @@ export class DynamoStateStore implements StateStore, StateInspector {
       try {
         for (let round = 0; request && Object.keys(request).length && round < 5; round++) {
           const r: BatchGetCommandOutput = await this.doc.send(new BatchGetCommand({ RequestItems: request }));
-          for (const item of r.Responses?.[this.table] ?? []) if (typeof item.id === 'string') out.set(String(item.pk).slice(4), item.id);
+          for (const item of r.Responses?.[this.table] ?? []) {
+            if (typeof item.id !== 'string') continue;
+            const marker = String(item.pk).slice(4);
+            out.set(marker, item.id);
+            this.rememberName(marker, item.id);
+          }
           request = r.UnprocessedKeys as typeof request;
         }
       } catch (e) {

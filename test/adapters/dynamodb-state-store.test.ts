@@ -455,6 +455,39 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     await s.markObjectDone('x', { lines: 10, parsed: 9, sources: 1, alerts: 0 }, Math.floor(Date.now() / 1000));
     assert.equal(await s.isObjectDone('x'), true);
   });
+
+  it('object names are read once and then come from memory, the least recently used going past the bound', async () => {
+    const { s: writer, tableName } = await store();
+    const nowSec = Math.floor(Date.now() / 1000);
+    for (const id of ['obj-a', 'obj-b', 'obj-c']) await writer.markObjectDone(id, { lines: 1, parsed: 1, sources: 1, alerts: 0 }, nowSec);
+    const reads: string[] = [];
+    const doc = DynamoDBDocumentClient.from(stack.dynamo);
+    doc.middlewareStack.add(
+      (next, context) => async (args) => {
+        reads.push(String(context.commandName));
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const s = new DynamoStateStore({ tableName, documentClient: doc, maxRememberedObjectNames: 2 });
+    const [a, b, c] = ['obj-a', 'obj-b', 'obj-c'].map(objectMarker) as [string, string, string];
+    const namesRead = async (markers: string[]) => {
+      reads.length = 0;
+      const names = await s.objectNames(markers);
+      return { names: Object.fromEntries(names), reads: reads.length };
+    };
+    assert.deepEqual(await namesRead([a, b]), { names: { [a]: 'obj-a', [b]: 'obj-b' }, reads: 1 });
+    assert.deepEqual(await namesRead([b, a]), { names: { [b]: 'obj-b', [a]: 'obj-a' }, reads: 0 }, 'the second time from memory');
+    // c is one more than the bound: b, the least recently used, goes.
+    assert.deepEqual(await namesRead([c]), { names: { [c]: 'obj-c' }, reads: 1 });
+    assert.equal(s.objectNamesForgotten, 1);
+    assert.deepEqual(await namesRead([a, c]), { names: { [a]: 'obj-a', [c]: 'obj-c' }, reads: 0 });
+    assert.deepEqual(await namesRead([b]), { names: { [b]: 'obj-b' }, reads: 1 }, 'a forgotten name is read again');
+    // An object this store marks done is named without a read; a marker nobody named stays unnamed.
+    await s.markObjectDone('obj-d', { lines: 1, parsed: 1, sources: 1, alerts: 0 }, nowSec);
+    assert.deepEqual(await namesRead([objectMarker('obj-d')]), { names: { [objectMarker('obj-d')]: 'obj-d' }, reads: 0 });
+    assert.deepEqual(await namesRead([objectMarker('never-done')]), { names: {}, reads: 1 });
+  });
 });
 
 describe('DynamoStateStore item bounds on DynamoDB Local', { timeout: 180_000 }, () => {
