@@ -2,20 +2,21 @@
  * Benchmarks (run on demand with `npm run bench`; never part of the tests). Prints numbers, each
  * beside its goal where it has one: the machine's baselines measured in the same run (read +
  * gunzip + split in Node, and `gzip -dc FILE | wc -l` in a shell), the core (parse + classify +
- * aggregate) on plain input against 1,000,000 lines/s, the CLI end to end on gzip input against
- * half the speed of `gzip -dc | wc -l`, peak RSS at 1M and 5M lines, and the Lambda handler on the
+ * aggregate, bundled as it ships) on plain input against 1,000,000 lines/s, the CLI end to end on
+ * gzip input against half the speed of `gzip -dc | wc -l`, peak RSS at 1M and 5M lines, and the Lambda handler on the
  * local emulator stack. Timed figures are the median of --runs runs (all runs are printed).
  * Options: --lines N (default 1e6), --big N (default 5e6, 0 to skip), --object-lines N (lines
  * per S3 object for the handler run, default 5000; 0 to skip), --runs N (default 3).
  */
 import { spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createGunzip } from 'node:zlib';
-import { DEFAULT_CONFIG } from '../lambdas/core/config.js';
+import { build } from 'esbuild';
 import { LineSplitter } from '../lambdas/core/lines.js';
-import { Detector } from '../lambdas/core/scan.js';
 import { generate } from './generate.js';
 import { benchPipeline } from './pipeline.js';
 
@@ -85,18 +86,23 @@ async function median<T extends { seconds: number }>(f: () => T | Promise<T>): P
 const times = (all: number[]) => (all.length > 1 ? `  [runs: ${all.map((s) => `${s.toFixed(2)} s`).join(', ')}]` : '');
 const verdict = (ok: boolean) => (ok ? 'goal met' : 'goal not met');
 
+/** The core bundled as it ships (see bench/core-entry.ts). */
+const CORE_BUNDLE = 'bench/out/core.mjs';
+await build({
+  entryPoints: ['bench/core-entry.ts'],
+  outfile: CORE_BUNDLE,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  logLevel: 'warning',
+});
+const { scanLines } = (await import(pathToFileURL(resolve(CORE_BUNDLE)).href)) as typeof import('./core-entry.js');
+
 function core(plain: string): { lines: number; seconds: number; alerts: number } {
   const lines = readFileSync(plain, 'utf8').split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
-  const start = process.hrtime.bigint();
-  const d = new Detector(structuredClone(DEFAULT_CONFIG));
-  const o = d.openObject('bench');
-  for (const l of lines) o.push(l);
-  o.end();
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  let alerts = 0;
-  for (const s of d.aggregator.sources.values()) if (s.alert) alerts++;
-  return { lines: lines.length, seconds, alerts };
+  return { lines: lines.length, ...scanLines(lines) };
 }
 
 function cli(gz: string): { seconds: number; rssMb: number; alerts: number } {
