@@ -461,17 +461,18 @@ interface Scanned {
 /**
  * One classifier per configuration object, shared by every object scanned with it, in this
  * batch and the next ones while the configuration stays the same: compiling the rules costs
- * more than scanning a small object, and request lines repeat from object to object.
+ * more than scanning a small object, and request lines repeat from object to object. The
+ * fields the classifier is built from are compared too, in case an object is changed in place.
  */
-const classifiers = new WeakMap<DetectorConfig, Classifier>();
+const classifiers = new WeakMap<DetectorConfig, { from: string; classifier: Classifier }>();
 
 function sharedClassifier(config: DetectorConfig): Classifier {
-  let c = classifiers.get(config);
-  if (c === undefined) {
-    c = classifierFor(config);
-    classifiers.set(config, c);
-  }
-  return c;
+  const from = JSON.stringify([config.rules, config.disableRules, config.knownRoutes, config.allowlist]);
+  const known = classifiers.get(config);
+  if (known?.from === from) return known.classifier;
+  const classifier = classifierFor(config);
+  classifiers.set(config, { from, classifier });
+  return classifier;
 }
 
 /** Reads and scans one object; null when there is nothing to write (done before, not a log). */

@@ -229,6 +229,17 @@ describe('processLogObject', () => {
     assert.deepEqual([...store.done], ['logs/seed.log#e1'], 'only the good object is done');
   });
 
+  it('a configuration changed in place between objects is compiled again (its classifier is not reused)', async () => {
+    const changing = structuredClone(DEFAULT_CONFIG);
+    const first = new MemoryPublisher();
+    await processLogObject(ref('before.log'), linesOf(seed), { ...deps(new MemoryStateStore(), first), config: changing });
+    assert.equal(first.sent.length, 2);
+    changing.allowlist.cidrs.push('0.0.0.0/0');
+    const second = new MemoryPublisher();
+    await processLogObject(ref('after.log'), linesOf(seed), { ...deps(new MemoryStateStore(), second), config: changing });
+    assert.equal(second.sent.length, 0, 'every address is allowlisted now');
+  });
+
   it('hashes error paths compactly and stably', () => {
     assert.equal(pathHash('/cgi-bin/test.cgi'), pathHash('/cgi-bin/test.cgi'));
     assert.notEqual(pathHash('/a'), pathHash('/b'));
