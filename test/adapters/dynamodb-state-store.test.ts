@@ -51,6 +51,20 @@ async function store(opts: { retentionHours?: number } = {}) {
   return { tableName, s: new DynamoStateStore({ tableName, client: stack.dynamo, ...opts }) };
 }
 
+/** A store on `tableName` whose document client lists the name of every command it sends. */
+function countingStore(tableName: string, opts: { maxRememberedObjectNames?: number } = {}) {
+  const commands: string[] = [];
+  const doc = DynamoDBDocumentClient.from(stack.dynamo);
+  doc.middlewareStack.add(
+    (next, context) => async (args) => {
+      commands.push(String(context.commandName));
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  return { store: new DynamoStateStore({ tableName, documentClient: doc, ...opts }), commands };
+}
+
 function delta(objectId: string, over: Partial<SourceDelta> = {}): SourceDelta {
   return {
     source: '198.51.100.1',
@@ -103,16 +117,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
 
   it('a batch is one update per hour item, and a redelivery batched differently applies only its new objects', async () => {
     const { s, tableName } = await store();
-    const writes: string[] = [];
-    const doc = DynamoDBDocumentClient.from(stack.dynamo);
-    doc.middlewareStack.add(
-      (next, context) => async (args) => {
-        writes.push(String(context.commandName));
-        return next(args);
-      },
-      { step: 'initialize' },
-    );
-    const counting = new DynamoStateStore({ tableName, documentClient: doc });
+    const { store: counting, commands: writes } = countingStore(tableName);
     await counting.applyDeltas([delta('o1'), delta('o2')], NOW);
     assert.deepEqual(
       writes.filter((w) => w === 'UpdateItemCommand'),
@@ -460,16 +465,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     const { s: writer, tableName } = await store();
     const nowSec = Math.floor(Date.now() / 1000);
     for (const id of ['obj-a', 'obj-b', 'obj-c']) await writer.markObjectDone(id, { lines: 1, parsed: 1, sources: 1, alerts: 0 }, nowSec);
-    const reads: string[] = [];
-    const doc = DynamoDBDocumentClient.from(stack.dynamo);
-    doc.middlewareStack.add(
-      (next, context) => async (args) => {
-        reads.push(String(context.commandName));
-        return next(args);
-      },
-      { step: 'initialize' },
-    );
-    const s = new DynamoStateStore({ tableName, documentClient: doc, maxRememberedObjectNames: 2 });
+    const { store: s, commands: reads } = countingStore(tableName, { maxRememberedObjectNames: 2 });
     const [a, b, c] = ['obj-a', 'obj-b', 'obj-c'].map(objectMarker) as [string, string, string];
     const namesRead = async (markers: string[]) => {
       reads.length = 0;
