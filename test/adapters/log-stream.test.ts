@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { MAX_COMPRESSION_RATIO, RATIO_CHECK_AFTER_BYTES, readLines } from '../../lambdas/adapters/log-stream.js';
+import { MAX_COMPRESSION_RATIO, RATIO_CHECK_AFTER_BYTES, TEXT_PIECE_BYTES, readLines } from '../../lambdas/adapters/log-stream.js';
 import { timeAt } from '../support/records.js';
 
 function collector() {
@@ -55,6 +55,18 @@ describe('reading an object into lines', () => {
     );
     assert.ok(lines.length > 1000 && lines.length < 20_000, `the lines before the bound are kept (${lines.length})`);
     assert.equal(lines.at(-1), logLines(lines.length).at(-1), 'no partial line is delivered at the cut');
+  });
+
+  it('chunks larger than a text piece are decoded piece by piece: lines and multi-byte characters across the pieces come out whole', async () => {
+    // Lines with two- and four-byte characters, so piece boundaries fall inside characters and lines.
+    const lines = Array.from({ length: 3_000 }, (_, i) => `${'é'.repeat(i % 7)}line ${i} ${'😀'.repeat(i % 5)} Яндекс ${'x'.repeat(i % 300)}`);
+    const body = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+    assert.ok(body.length > 4 * TEXT_PIECE_BYTES);
+    for (const size of [TEXT_PIECE_BYTES + 1, 3 * TEXT_PIECE_BYTES - 7, body.length]) {
+      const c = collector();
+      await readLines(chunks(body, size), c.sink);
+      assert.deepEqual(c.lines, lines, `chunks of ${size} bytes`);
+    }
   });
 
   it('reads a large ordinary gzip log to the end', async () => {
