@@ -7,7 +7,7 @@ import { detach } from './lines.js';
 import { type LogRecord, requestLineOf } from './model.js';
 import type { Classification } from './rules/engine.js';
 import type { Rule, Severity } from './rules/types.js';
-import { COARSE_BUCKET_MS, ERROR_COUNTER, EventWindow, type LongPeak, pathHashNumber, peaksAround } from './window.js';
+import { COARSE_BUCKET_MS, ERROR_COUNTER, EventWindow, FoldReader, FoldWriter, type LongPeak, pathHashNumber, peaksAround } from './window.js';
 
 /** A request kept as evidence. Strings are raw here and escaped on output. */
 export interface SampleRequest {
@@ -65,6 +65,10 @@ export function keep(s: string): string {
 }
 
 const NO_LABELS: string[] = [];
+const NO_TEXTS: readonly string[] = [];
+/** What a folded source shows in place of its samples and status classes: nothing, and frozen. */
+const FOLDED_SAMPLES: SampleRequest[] = Object.freeze([]) as unknown as SampleRequest[];
+const FOLDED_CLASSES: number[] = Object.freeze([]) as unknown as number[];
 
 /** Distinct texts a scan's sources share one copy of; when full, the table starts again. */
 export const MAX_SHARED_STRINGS = 50_000;
@@ -147,13 +151,13 @@ export class SourceState {
     return this.statusMap;
   }
   /** Requests with status 0 (not logged), 1xx, 2xx, 3xx, by class. */
-  readonly statusClasses = [0, 0, 0, 0];
+  statusClasses: number[] = [0, 0, 0, 0];
   /** Sum of the scores of every request. */
   score = 0;
   peakWindowScore = 0;
   peakDistinctPaths = 0;
   window: EventWindow | null = null;
-  readonly samples: SampleRequest[] = [];
+  samples: SampleRequest[] = [];
   alert: AlertState | null = null;
   firstReferer = '';
   /** The strongest high-confidence signature seen (for stored state and alerts), with its time. */
@@ -184,12 +188,88 @@ export class SourceState {
    * seen. Lets a report show `2001:db8::1`, not its /64, when that address was the only one.
    */
   address: string | undefined = undefined;
+  /** The folded state (see `fold`) as numbers and texts; null while unfolded. */
+  private foldedNums: number[] | null = null;
+  private foldedTexts: readonly string[] = NO_TEXTS;
 
   constructor(
     readonly key: string,
     /** Its IPv4 value, or -1. */
     readonly v4 = -1,
   ) {}
+
+  /** True while the source is folded: its window, statuses, agents and samples are packed away. */
+  get folded(): boolean {
+    return this.foldedNums !== null;
+  }
+
+  /**
+   * Folds a source that only waits for its long horizons: no label, rule, signature or alert, and
+   * a window whose fine buckets were released. Its window, status counts, user-agent hashes and
+   * samples become two flat arrays (a few hundred bytes, where the objects and maps they were cost
+   * a few KB); `unfold` gives them back as they were. Returns false, changing nothing, for any
+   * other source. A folded source has no window: the aggregator unfolds it before reading it.
+   */
+  fold(): boolean {
+    const w = this.window;
+    if (w === null || w.buckets.length > 0 || this.alert !== null || this.signature !== null || this.labelled) return false;
+    if ((this.ruleMap?.size ?? 0) > 0 || (this.seenRules?.size ?? 0) > 0) return false;
+    for (const x of this.samples) if (x.labels.length > 0) return false;
+    const out = new FoldWriter();
+    w.fold(out);
+    for (const n of this.statusClasses) out.num(n);
+    out.num(this.statusMap?.size ?? 0);
+    for (const [status, n] of this.statusMap ?? []) {
+      out.num(status);
+      out.num(n);
+    }
+    out.num(this.agents === null ? -1 : this.agents.length);
+    for (const h of this.agents ?? []) out.num(h);
+    out.num(this.samples.length);
+    for (const x of this.samples) {
+      out.num(x.time);
+      out.num(x.status);
+      out.text(x.request);
+      out.text(x.userAgent);
+    }
+    const { nums, texts } = out.done();
+    this.foldedNums = nums;
+    this.foldedTexts = texts;
+    this.window = null;
+    this.statusClasses = FOLDED_CLASSES;
+    this.labelMap = null;
+    this.ruleMap = null;
+    this.statusMap = null;
+    this.seenRules = null;
+    this.agents = null;
+    this.samples = FOLDED_SAMPLES;
+    return true;
+  }
+
+  /** Gives a folded source back its state, its window in `w` (a new window of the aggregator's sizes). */
+  unfold(w: EventWindow): void {
+    const nums = this.foldedNums;
+    if (nums === null) return;
+    const r = new FoldReader(nums, this.foldedTexts);
+    this.window = w.restore(r);
+    this.statusClasses = [r.num(), r.num(), r.num(), r.num()];
+    const statuses = r.num();
+    if (statuses > 0) {
+      this.statusMap = new Map();
+      for (let i = 0; i < statuses; i++) this.statusMap.set(r.num(), r.num());
+    }
+    const agents = r.num();
+    if (agents >= 0) {
+      this.agents = [];
+      for (let i = 0; i < agents; i++) this.agents.push(r.num());
+    }
+    const samples = r.num();
+    this.samples = [];
+    // In `sample`'s order (numbers and texts are read from two streams).
+    for (let i = 0; i < samples; i++) this.samples.push({ time: r.num(), request: r.text(), status: r.num(), userAgent: r.text(), labels: NO_LABELS });
+    this.foldedNums = null;
+    this.foldedTexts = NO_TEXTS;
+  }
 
   /** Categories that are not benign, by descending request count. */
   suspiciousCategories(): [string, number][] {
@@ -349,6 +429,8 @@ export class Aggregator {
   readonly forgetFreshAfterMs: number;
   /** Set by tests to keep every source and bucket, to compare verdicts with forgetting. */
   keepEverything = false;
+  /** Cleared by tests to keep idle sources unfolded, to compare verdicts with folding. */
+  foldIdle = true;
   /** What the watermark let go: sources (and their requests) forgotten while clean. */
   readonly forgotten = { sources: 0, requests: 0 };
 
@@ -428,7 +510,7 @@ export class Aggregator {
   private makeRoom(): boolean {
     if (this.full) return false;
     for (const s of this.sources.values()) {
-      if (s.labelled || s.window !== null || s.alert !== null) continue;
+      if (s.labelled || s.window !== null || s.folded || s.alert !== null) continue;
       this.drop(s);
       this.bounds.sourcesEvicted++;
     }
@@ -471,10 +553,19 @@ export class Aggregator {
     const idle = at - idleMs;
     const expired = at - this.longestMs - this.retainMs;
     for (const s of this.sources.values()) {
+      if (s.lastSeen >= idle) continue;
+      if (s.folded) {
+        if (s.lastSeen >= expired) continue;
+        this.unfold(s);
+      }
       const w = s.window;
-      if (w === null || s.lastSeen >= idle) continue;
+      if (w === null) continue;
       w.releaseFine();
-      if (s.lastSeen >= expired) continue;
+      if (s.lastSeen >= expired) {
+        // Only its long horizons can still need it: the few hundred bytes of its folded form.
+        if (this.foldIdle) s.fold();
+        continue;
+      }
       // Idle past every horizon: its pending long-horizon decision (which a later event could
       // no longer change) is taken before its coarse buckets go.
       if (w.longPending >= 0) {
@@ -487,7 +578,7 @@ export class Aggregator {
         this.drop(s);
         this.forgotten.sources++;
         this.forgotten.requests += s.requests;
-      }
+      } else if (this.foldIdle) s.fold();
     }
   }
 
@@ -502,6 +593,7 @@ export class Aggregator {
       this.bounds.requestsUntracked++;
       return null;
     }
+    if (s.folded) this.unfold(s);
     s.requests++;
     if (r.time < s.firstSeen) s.firstSeen = r.time;
     if (r.time > s.lastSeen) {
@@ -639,12 +731,22 @@ export class Aggregator {
   /** Evaluates the pending long-horizon bucket of every source (at the end of a scan). */
   finish(): void {
     for (const s of this.sources.values()) {
+      const folded = s.folded;
+      if (folded) this.unfold(s);
       const w = s.window;
-      if (!w || w.longPending < 0) continue;
-      const at = w.longPending;
-      w.longPending = -1;
-      this.evaluateLong(s, at);
+      if (w && w.longPending >= 0) {
+        const at = w.longPending;
+        w.longPending = -1;
+        this.evaluateLong(s, at);
+      }
+      // One source unfolded at a time: folded sources stay as small as they were.
+      if (folded) s.fold();
     }
+  }
+
+  /** Gives a folded source its window and the rest back (see `SourceState.fold`). */
+  private unfold(s: SourceState): void {
+    s.unfold(new EventWindow(this.bucketMs, this.windowMs, this.retainMs, this.longestMs));
   }
 
   private evaluateLong(s: SourceState, at: number): void {
