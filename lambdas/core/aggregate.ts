@@ -204,24 +204,28 @@ export class SourceState {
   }
 
   /**
-   * Folds a source that only waits for its long horizons: no label, rule, signature or alert, and
-   * a window whose fine buckets were released. Its window, status counts, user-agent hashes and
-   * samples become two flat arrays (a few hundred bytes, where the objects and maps they were cost
-   * a few KB); `unfold` gives them back as they were. Returns false, changing nothing, for any
-   * other source. A folded source has no window: the aggregator unfolds it before reading it.
+   * Folds a source that only waits for its long horizons (its fine buckets were released) and
+   * has no alert: its window, user-agent hashes and samples, and its status counts when it has
+   * no label, become two flat arrays, a few hundred bytes where the objects, arrays and maps they
+   * were cost a few KB. What a report reads of a listed source (labels, rules, statuses, totals)
+   * stays as it is; the aggregator unfolds a source (`unfold`) before anything else reads it.
+   * Returns false, changing nothing, for any other source.
    */
   fold(): boolean {
     const w = this.window;
-    if (w === null || w.buckets.length > 0 || this.alert !== null || this.signature !== null || this.labelled) return false;
-    if ((this.ruleMap?.size ?? 0) > 0 || (this.seenRules?.size ?? 0) > 0) return false;
-    for (const x of this.samples) if (x.labels.length > 0) return false;
+    if (w === null || w.buckets.length > 0 || this.alert !== null) return false;
     const out = new FoldWriter();
     w.fold(out);
-    for (const n of this.statusClasses) out.num(n);
-    out.num(this.statusMap?.size ?? 0);
-    for (const [status, n] of this.statusMap ?? []) {
-      out.num(status);
-      out.num(n);
+    // A source with a label is listed in reports, which read its statuses.
+    const statuses = !this.labelled && (this.ruleMap?.size ?? 0) === 0 && (this.seenRules?.size ?? 0) === 0;
+    out.num(statuses ? 1 : 0);
+    if (statuses) {
+      for (const n of this.statusClasses) out.num(n);
+      out.num(this.statusMap?.size ?? 0);
+      for (const [status, n] of this.statusMap ?? []) {
+        out.num(status);
+        out.num(n);
+      }
     }
     out.num(this.agents === null ? -1 : this.agents.length);
     for (const h of this.agents ?? []) out.num(h);
@@ -231,16 +235,17 @@ export class SourceState {
       out.num(x.status);
       out.text(x.request);
       out.text(x.userAgent);
+      out.num(x.labels.length);
+      for (const l of x.labels) out.text(l);
     }
     const { nums, texts } = out.done();
     this.foldedNums = nums;
     this.foldedTexts = texts;
     this.window = null;
-    this.statusClasses = FOLDED_CLASSES;
-    this.labelMap = null;
-    this.ruleMap = null;
-    this.statusMap = null;
-    this.seenRules = null;
+    if (statuses) {
+      this.statusClasses = FOLDED_CLASSES;
+      this.statusMap = null;
+    }
     this.agents = null;
     this.samples = FOLDED_SAMPLES;
     return true;
@@ -252,11 +257,13 @@ export class SourceState {
     if (nums === null) return;
     const r = new FoldReader(nums, this.foldedTexts);
     this.window = w.restore(r);
-    this.statusClasses = [r.num(), r.num(), r.num(), r.num()];
-    const statuses = r.num();
-    if (statuses > 0) {
-      this.statusMap = new Map();
-      for (let i = 0; i < statuses; i++) this.statusMap.set(r.num(), r.num());
+    if (r.num() === 1) {
+      this.statusClasses = [r.num(), r.num(), r.num(), r.num()];
+      const statuses = r.num();
+      if (statuses > 0) {
+        this.statusMap = new Map();
+        for (let i = 0; i < statuses; i++) this.statusMap.set(r.num(), r.num());
+      }
     }
     const agents = r.num();
     if (agents >= 0) {
@@ -265,10 +272,31 @@ export class SourceState {
     }
     const samples = r.num();
     this.samples = [];
-    // In `sample`'s order (numbers and texts are read from two streams).
-    for (let i = 0; i < samples; i++) this.samples.push({ time: r.num(), request: r.text(), status: r.num(), userAgent: r.text(), labels: NO_LABELS });
+    for (let i = 0; i < samples; i++) {
+      // In `sample`'s order (numbers and texts are read from two streams).
+      const x: SampleRequest = { time: r.num(), request: r.text(), status: r.num(), userAgent: r.text(), labels: NO_LABELS };
+      const labels = r.num();
+      if (labels > 0) {
+        x.labels = [];
+        for (let k = 0; k < labels; k++) x.labels.push(r.text());
+      }
+      this.samples.push(x);
+    }
     this.foldedNums = null;
     this.foldedTexts = NO_TEXTS;
+  }
+
+  /**
+   * The window of a folded source, read into `w` (a new window) without unfolding the source:
+   * enough to see whether a long-horizon decision is pending and could find anything.
+   */
+  foldedWindow(w: EventWindow): EventWindow | null {
+    return this.foldedNums === null ? null : w.restore(new FoldReader(this.foldedNums, this.foldedTexts));
+  }
+
+  /** Marks the pending long-horizon decision of a folded source as taken (see `foldedWindow`). */
+  foldedDecided(): void {
+    if (this.foldedNums !== null) EventWindow.clearFoldedPending(this.foldedNums);
   }
 
   /** Categories that are not benign, by descending request count. */
@@ -431,6 +459,8 @@ export class Aggregator {
   keepEverything = false;
   /** Cleared by tests to keep idle sources unfolded, to compare verdicts with folding. */
   foldIdle = true;
+  /** Sources folded while idle (see `SourceState.fold`), and unfolded again (back, or decided). */
+  readonly folding = { folded: 0, unfolded: 0 };
   /** What the watermark let go: sources (and their requests) forgotten while clean. */
   readonly forgotten = { sources: 0, requests: 0 };
 
@@ -563,7 +593,7 @@ export class Aggregator {
       w.releaseFine();
       if (s.lastSeen >= expired) {
         // Only its long horizons can still need it: the few hundred bytes of its folded form.
-        if (this.foldIdle) s.fold();
+        this.fold(s);
         continue;
       }
       // Idle past every horizon: its pending long-horizon decision (which a later event could
@@ -578,7 +608,7 @@ export class Aggregator {
         this.drop(s);
         this.forgotten.sources++;
         this.forgotten.requests += s.requests;
-      } else if (this.foldIdle) s.fold();
+      } else this.fold(s);
     }
   }
 
@@ -654,7 +684,7 @@ export class Aggregator {
     s.score += c.score;
     if (!suspicious && errorPath === null && counters.length === 0) return s;
 
-    if (!s.window) s.window = new EventWindow(this.bucketMs, this.windowMs, this.retainMs, this.longestMs);
+    if (!s.window) s.window = this.newWindow();
     if (thresholdRules !== null) counters = [...counters, ...new Set(thresholdRules.map(thresholdKey))];
     if (errorPath !== null) counters = counters.length ? [...counters, ERROR_COUNTER] : ERROR_ONLY;
     if (!s.window.add(r.time, c.score, errorPath, counters)) return s;
@@ -732,7 +762,16 @@ export class Aggregator {
   finish(): void {
     for (const s of this.sources.values()) {
       const folded = s.folded;
-      if (folded) this.unfold(s);
+      if (folded) {
+        // Most folded sources cannot cross anything: seen from their folded window, they stay folded.
+        const fw = s.foldedWindow(this.newWindow()) as EventWindow;
+        if (fw.longPending < 0) continue;
+        if (!this.mayCrossLong(fw)) {
+          s.foldedDecided();
+          continue;
+        }
+        this.unfold(s);
+      }
       const w = s.window;
       if (w && w.longPending >= 0) {
         const at = w.longPending;
@@ -740,13 +779,22 @@ export class Aggregator {
         this.evaluateLong(s, at);
       }
       // One source unfolded at a time: folded sources stay as small as they were.
-      if (folded) s.fold();
+      if (folded) this.fold(s);
     }
   }
 
   /** Gives a folded source its window and the rest back (see `SourceState.fold`). */
+  private fold(s: SourceState): void {
+    if (this.foldIdle && s.fold()) this.folding.folded++;
+  }
+
   private unfold(s: SourceState): void {
-    s.unfold(new EventWindow(this.bucketMs, this.windowMs, this.retainMs, this.longestMs));
+    s.unfold(this.newWindow());
+    this.folding.unfolded++;
+  }
+
+  private newWindow(): EventWindow {
+    return new EventWindow(this.bucketMs, this.windowMs, this.retainMs, this.longestMs);
   }
 
   private evaluateLong(s: SourceState, at: number): void {

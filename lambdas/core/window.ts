@@ -412,6 +412,11 @@ export class EventWindow {
     }
   }
 
+  /** Marks the pending long-horizon bucket of a folded window as decided (`longPending` is written second). */
+  static clearFoldedPending(nums: number[]): void {
+    nums[1] = -1;
+  }
+
   /** Reads back, into this new window, what `fold` wrote. */
   restore(r: FoldReader): this {
     this.newestStart = r.num();
