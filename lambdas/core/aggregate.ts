@@ -288,7 +288,7 @@ export class SourceState {
 
   /**
    * The window of a folded source, read into `w` (a new window) without unfolding the source:
-   * enough to see whether a long-horizon decision is pending and could find anything.
+   * all that deciding its long horizons reads besides its labels, rules and totals.
    */
   foldedWindow(w: EventWindow): EventWindow | null {
     return this.foldedNums === null ? null : w.restore(new FoldReader(this.foldedNums, this.foldedTexts));
@@ -761,25 +761,15 @@ export class Aggregator {
   /** Evaluates the pending long-horizon bucket of every source (at the end of a scan). */
   finish(): void {
     for (const s of this.sources.values()) {
-      const folded = s.folded;
-      if (folded) {
-        // Most folded sources cannot cross anything: seen from their folded window, they stay folded.
-        const fw = s.foldedWindow(this.newWindow()) as EventWindow;
-        if (fw.longPending < 0) continue;
-        if (!this.mayCrossLong(fw)) {
-          s.foldedDecided();
-          continue;
-        }
-        this.unfold(s);
-      }
-      const w = s.window;
-      if (w && w.longPending >= 0) {
-        const at = w.longPending;
-        w.longPending = -1;
-        this.evaluateLong(s, at);
-      }
-      // One source unfolded at a time: folded sources stay as small as they were.
-      if (folded) this.fold(s);
+      // A folded source is decided on its window read from the folded form, and stays folded
+      // unless the decision finds something: unfolding thousands of sources at the end of a scan
+      // would cost, all at once, the memory folding saved.
+      const w = s.folded ? s.foldedWindow(this.newWindow()) : s.window;
+      if (w === null || w.longPending < 0) continue;
+      const at = w.longPending;
+      w.longPending = -1;
+      s.foldedDecided();
+      this.evaluateLong(s, at, w);
     }
   }
 
@@ -789,6 +779,7 @@ export class Aggregator {
   }
 
   private unfold(s: SourceState): void {
+    if (!s.folded) return;
     s.unfold(this.newWindow());
     this.folding.unfolded++;
   }
@@ -797,8 +788,11 @@ export class Aggregator {
     return new EventWindow(this.bucketMs, this.windowMs, this.retainMs, this.longestMs);
   }
 
-  private evaluateLong(s: SourceState, at: number): void {
-    const w = s.window as EventWindow;
+  /**
+   * Decides the long horizons of a source around `at`, over its window `w` (read from the folded
+   * form when the source is folded: it is unfolded only when something is found).
+   */
+  private evaluateLong(s: SourceState, at: number, w = s.window as EventWindow): void {
     if (!this.mayCrossLong(w)) return;
     // Settled: nothing can be sent, but the report still names the behaviours found, which need
     // counts only (the distinct-path union is what makes a day-long sweep expensive).
@@ -808,6 +802,8 @@ export class Aggregator {
       return;
     }
     const found = decideLong(s, this.config, this.longThresholds, peaksAround(w.coarse, at));
+    // Labelled now, or about to alert: whatever reads it next reads all of it.
+    if (found.length > 0) this.unfold(s);
     for (const f of found) this.trigger(s, at, f.trigger, f.rule, f.severity, f.horizon, this.longCooldownMs);
   }
 
