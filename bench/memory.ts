@@ -11,7 +11,7 @@
  * (removed afterwards unless --keep; a day is reused from bench/out/day-N.log when there). Options:
  * --quick (a tenth of every size), --day N,M and --ordinary N,M (line counts; 0 skips), --v6 N,
  * --long N, --field-kb N, --tsx (run the CLI from source instead of the bundle), --no-build (use
- * dist/probewatch.mjs as it is), --keep, --node-flags "FLAGS" (given to each CLI's node, e.g.
+ * dist/probewatch.mjs as it is), --keep, --node-flags="FLAGS" (given to each CLI's node, e.g.
  * "--max-semi-space-size=8" to see what the young generation costs).
  */
 import { spawn, spawnSync } from 'node:child_process';
