@@ -287,7 +287,7 @@ export class SourceState {
   }
 
   /**
-   * The window of a folded source, read into `w` (a new window) without unfolding the source:
+   * The window of a folded source, read into `w` (see `EventWindow.restore`) without unfolding it:
    * all that deciding its long horizons reads besides its labels, rules and totals.
    */
   foldedWindow(w: EventWindow): EventWindow | null {
@@ -760,11 +760,13 @@ export class Aggregator {
 
   /** Evaluates the pending long-horizon bucket of every source (at the end of a scan). */
   finish(): void {
+    // Folded sources are read, one after another, into one window.
+    const scratch = this.newWindow();
     for (const s of this.sources.values()) {
       // A folded source is decided on its window read from the folded form, and stays folded
       // unless the decision finds something: unfolding thousands of sources at the end of a scan
       // would cost, all at once, the memory folding saved.
-      const w = s.folded ? s.foldedWindow(this.newWindow()) : s.window;
+      const w = s.folded ? s.foldedWindow(scratch) : s.window;
       if (w === null || w.longPending < 0) continue;
       const at = w.longPending;
       w.longPending = -1;

@@ -417,24 +417,43 @@ export class EventWindow {
     nums[1] = -1;
   }
 
-  /** Reads back, into this new window, what `fold` wrote. */
+  /**
+   * Reads back, into this window, what `fold` wrote. The coarse bucket objects (and their path
+   * arrays and counter maps) the window holds already are used again: a scratch window read for
+   * one decision after another makes no garbage.
+   */
   restore(r: FoldReader): this {
     this.newestStart = r.num();
     this.longPending = r.num();
-    for (let i = r.num(); i > 0; i--) {
-      const b: CoarseBucket = { start: r.num(), score: r.num(), paths: null, counts: null, errors: r.num() };
+    const c = this.coarse;
+    const n = r.num();
+    for (let i = 0; i < n; i++) {
+      let b = c[i];
+      if (b === undefined) {
+        b = { start: 0, score: 0, paths: null, counts: null, errors: 0 };
+        c.push(b);
+      }
+      b.start = r.num();
+      b.score = r.num();
+      b.errors = r.num();
       const paths = r.num();
-      if (paths > 0) {
-        b.paths = new Array<number>(paths);
-        for (let k = 0; k < paths; k++) b.paths[k] = r.num();
+      if (paths === 0) b.paths = null;
+      else {
+        const p = b.paths ?? new Array<number>(paths);
+        p.length = paths;
+        for (let k = 0; k < paths; k++) p[k] = r.num();
+        b.paths = p;
       }
       const counts = r.num();
-      if (counts > 0) {
-        b.counts = new Map();
-        for (let k = 0; k < counts; k++) b.counts.set(r.text(), r.num());
+      if (counts === 0) b.counts = null;
+      else {
+        const m = b.counts ?? new Map<string, number>();
+        m.clear();
+        for (let k = 0; k < counts; k++) m.set(r.text(), r.num());
+        b.counts = m;
       }
-      this.coarse.push(b);
     }
+    c.length = n;
     return this;
   }
 
