@@ -435,8 +435,11 @@ export class Aggregator {
    * budget, requests aggregated into an IPv6 prefix, sources counted past MAX_DISTINCT_SOURCES.
    */
   readonly bounds = { sourcesEvicted: 0, requestsUntracked: 0, requestsAggregated: 0, sourcesNotRemembered: 0 };
-  /** IPv6 /64 sources seen per /48, and /48s per /32, for aggregating floods. */
-  private readonly perPrefix = new Map<string, number>();
+  /**
+   * IPv6 /64 sources seen per /48, and /48s per /32, for aggregating floods, keyed by the
+   * prefix's `sourceNumber` (a 52-bit hash: a number costs a fraction of the prefix's text).
+   */
+  private readonly perPrefix = new Map<number, number>();
   /** Set when the budget is full of suspicious sources: new sources are counted, not tracked. */
   private full = false;
   /** Every source seen, counted once however often it is forgotten and comes back. */
@@ -482,14 +485,16 @@ export class Aggregator {
     // The prefix counts are bounded like the sources: past twice the source budget they start
     // over (a flood is then aggregated again after its next MAX_SUBNETS_PER_PREFIX subnets).
     if (this.perPrefix.size >= this.maxSources * 2) this.perPrefix.clear();
-    const n48 = this.perPrefix.get(p48) ?? 0;
+    const k48 = sourceNumber(p48, -1);
+    const n48 = this.perPrefix.get(k48) ?? 0;
     if (n48 < MAX_SUBNETS_PER_PREFIX) {
       if (n48 === 0) {
-        const n32 = this.perPrefix.get(p32) ?? 0;
+        const k32 = sourceNumber(p32, -1);
+        const n32 = this.perPrefix.get(k32) ?? 0;
         if (n32 >= MAX_SUBNETS_PER_PREFIX) return this.aggregated(p32);
-        this.perPrefix.set(p32, n32 + 1);
+        this.perPrefix.set(k32, n32 + 1);
       }
-      this.perPrefix.set(p48, n48 + 1);
+      this.perPrefix.set(k48, n48 + 1);
       return key;
     }
     return this.aggregated(p48);
