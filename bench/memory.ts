@@ -11,7 +11,8 @@
  * (removed afterwards unless --keep; a day is reused from bench/out/day-N.log when there). Options:
  * --quick (a tenth of every size), --day N,M and --ordinary N,M (line counts; 0 skips), --v6 N,
  * --long N, --field-kb N, --tsx (run the CLI from source instead of the bundle), --no-build (use
- * dist/probewatch.mjs as it is), --keep.
+ * dist/probewatch.mjs as it is), --keep, --node-flags="FLAGS" (given to each CLI's node, e.g.
+ * "--max-semi-space-size=8" to see what the young generation costs).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     tsx: { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    'node-flags': { type: 'string', default: '' },
   },
 });
 const scale = values.quick ? 0.1 : 1;
@@ -142,7 +144,8 @@ interface Result {
 async function scan(name: string, path: string, lines: number, goalMb = ADVERSARIAL_GOAL_MB): Promise<Result> {
   const cli = values.tsx ? ['--import', 'tsx', '--no-warnings', 'lambdas/cli/bin.ts'] : ['dist/probewatch.mjs'];
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, ['--import', './bench/rss-hook.mjs', ...cli, 'scan', '--json', '--no-progress', path], {
+  const nodeFlags = (values['node-flags'] ?? '').split(' ').filter((f) => f !== '');
+  const child = spawn(process.execPath, [...nodeFlags, '--import', './bench/rss-hook.mjs', ...cli, 'scan', '--json', '--no-progress', path], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // The report can be large: count alerts as it streams by instead of keeping it.
@@ -193,7 +196,9 @@ if (!values.tsx && !values['no-build']) {
   const b = spawnSync(process.execPath, ['scripts/build-cli.mjs'], { stdio: 'inherit' });
   if (b.status !== 0) throw new Error('building dist/probewatch.mjs failed');
 }
-console.log(`\nCLI ${values.tsx ? 'from source (tsx)' : 'dist/probewatch.mjs'}, node ${process.version}, ${process.arch}; inputs in ${dir}`);
+console.log(
+  `\nCLI ${values.tsx ? 'from source (tsx)' : 'dist/probewatch.mjs'}, node ${process.version}${values['node-flags'] ? ` ${values['node-flags']}` : ''}, ${process.arch}; inputs in ${dir}`,
+);
 console.log(
   `${'scenario'.padEnd(44)} ${'lines'.padStart(10)}  ${'input'.padStart(13)}  ${'time'.padStart(8)}  ${'sources'.padStart(8)}  ${'alerts'.padStart(7)}  ${'peak RSS'.padStart(9)}  goal`,
 );

@@ -7,7 +7,7 @@ import { detach } from './lines.js';
 import { type LogRecord, requestLineOf } from './model.js';
 import type { Classification } from './rules/engine.js';
 import type { Rule, Severity } from './rules/types.js';
-import { COARSE_BUCKET_MS, ERROR_COUNTER, EventWindow, type LongPeak, pathHashNumber, peaksAround } from './window.js';
+import { COARSE_BUCKET_MS, ERROR_COUNTER, EventWindow, FoldReader, FoldWriter, type LongPeak, pathHashNumber, peaksAround } from './window.js';
 
 /** A request kept as evidence. Strings are raw here and escaped on output. */
 export interface SampleRequest {
@@ -65,6 +65,10 @@ export function keep(s: string): string {
 }
 
 const NO_LABELS: string[] = [];
+const NO_TEXTS: readonly string[] = [];
+/** What a folded source shows in place of its samples and status classes: nothing, and frozen. */
+const FOLDED_SAMPLES: SampleRequest[] = Object.freeze([]) as unknown as SampleRequest[];
+const FOLDED_CLASSES: number[] = Object.freeze([]) as unknown as number[];
 
 /** Distinct texts a scan's sources share one copy of; when full, the table starts again. */
 export const MAX_SHARED_STRINGS = 50_000;
@@ -147,13 +151,13 @@ export class SourceState {
     return this.statusMap;
   }
   /** Requests with status 0 (not logged), 1xx, 2xx, 3xx, by class. */
-  readonly statusClasses = [0, 0, 0, 0];
+  statusClasses: number[] = [0, 0, 0, 0];
   /** Sum of the scores of every request. */
   score = 0;
   peakWindowScore = 0;
   peakDistinctPaths = 0;
   window: EventWindow | null = null;
-  readonly samples: SampleRequest[] = [];
+  samples: SampleRequest[] = [];
   alert: AlertState | null = null;
   firstReferer = '';
   /** The strongest high-confidence signature seen (for stored state and alerts), with its time. */
@@ -184,12 +188,116 @@ export class SourceState {
    * seen. Lets a report show `2001:db8::1`, not its /64, when that address was the only one.
    */
   address: string | undefined = undefined;
+  /** The folded state (see `fold`) as numbers and texts; null while unfolded. */
+  private foldedNums: number[] | null = null;
+  private foldedTexts: readonly string[] = NO_TEXTS;
 
   constructor(
     readonly key: string,
     /** Its IPv4 value, or -1. */
     readonly v4 = -1,
   ) {}
+
+  /** True while the source is folded: its window, statuses, agents and samples are packed away. */
+  get folded(): boolean {
+    return this.foldedNums !== null;
+  }
+
+  /**
+   * Folds a source that only waits for its long horizons (its fine buckets were released) and
+   * has no alert: its window, user-agent hashes and samples, and its status counts when it has
+   * no label, become two flat arrays, a few hundred bytes where the objects, arrays and maps they
+   * were cost a few KB. What a report reads of a listed source (labels, rules, statuses, totals)
+   * stays as it is; the aggregator unfolds a source (`unfold`) before anything else reads it.
+   * Returns false, changing nothing, for any other source.
+   */
+  fold(): boolean {
+    const w = this.window;
+    if (w === null || w.buckets.length > 0 || this.alert !== null) return false;
+    const out = new FoldWriter();
+    w.fold(out);
+    // A source with a label is listed in reports, which read its statuses.
+    const statuses = !this.labelled && (this.ruleMap?.size ?? 0) === 0 && (this.seenRules?.size ?? 0) === 0;
+    out.num(statuses ? 1 : 0);
+    if (statuses) {
+      for (const n of this.statusClasses) out.num(n);
+      out.num(this.statusMap?.size ?? 0);
+      for (const [status, n] of this.statusMap ?? []) {
+        out.num(status);
+        out.num(n);
+      }
+    }
+    out.num(this.agents === null ? -1 : this.agents.length);
+    for (const h of this.agents ?? []) out.num(h);
+    out.num(this.samples.length);
+    for (const x of this.samples) {
+      out.num(x.time);
+      out.num(x.status);
+      out.text(x.request);
+      out.text(x.userAgent);
+      out.num(x.labels.length);
+      for (const l of x.labels) out.text(l);
+    }
+    const { nums, texts } = out.done();
+    this.foldedNums = nums;
+    this.foldedTexts = texts;
+    this.window = null;
+    if (statuses) {
+      this.statusClasses = FOLDED_CLASSES;
+      this.statusMap = null;
+    }
+    this.agents = null;
+    this.samples = FOLDED_SAMPLES;
+    return true;
+  }
+
+  /** Gives a folded source back its state, its window in `w` (a new window of the aggregator's sizes). */
+  unfold(w: EventWindow): void {
+    const nums = this.foldedNums;
+    if (nums === null) return;
+    const r = new FoldReader(nums, this.foldedTexts);
+    this.window = w.restore(r);
+    if (r.num() === 1) {
+      this.statusClasses = [r.num(), r.num(), r.num(), r.num()];
+      const statuses = r.num();
+      if (statuses > 0) {
+        this.statusMap = new Map();
+        for (let i = 0; i < statuses; i++) this.statusMap.set(r.num(), r.num());
+      }
+    }
+    const agents = r.num();
+    if (agents >= 0) {
+      this.agents = [];
+      for (let i = 0; i < agents; i++) this.agents.push(r.num());
+    }
+    const samples = r.num();
+    this.samples = [];
+    for (let i = 0; i < samples; i++) {
+      // In `sample`'s order (numbers and texts are read from two streams).
+      const x: SampleRequest = { time: r.num(), request: r.text(), status: r.num(), userAgent: r.text(), labels: NO_LABELS };
+      const labels = r.num();
+      if (labels > 0) {
+        x.labels = [];
+        for (let k = 0; k < labels; k++) x.labels.push(r.text());
+      }
+      this.samples.push(x);
+    }
+    this.foldedNums = null;
+    this.foldedTexts = NO_TEXTS;
+  }
+
+  /**
+   * The window of a folded source, read into `w` (see `EventWindow.restore`) without unfolding it:
+   * all that deciding its long horizons reads besides its labels, rules and totals.
+   */
+  foldedWindow(w: EventWindow): EventWindow | null {
+    return this.foldedNums === null ? null : w.restore(new FoldReader(this.foldedNums, this.foldedTexts));
+  }
+
+  /** Marks the pending long-horizon decision of a folded source as taken (see `foldedWindow`). */
+  foldedDecided(): void {
+    if (this.foldedNums !== null) EventWindow.clearFoldedPending(this.foldedNums);
+  }
 
   /** Categories that are not benign, by descending request count. */
   suspiciousCategories(): [string, number][] {
@@ -327,8 +435,11 @@ export class Aggregator {
    * budget, requests aggregated into an IPv6 prefix, sources counted past MAX_DISTINCT_SOURCES.
    */
   readonly bounds = { sourcesEvicted: 0, requestsUntracked: 0, requestsAggregated: 0, sourcesNotRemembered: 0 };
-  /** IPv6 /64 sources seen per /48, and /48s per /32, for aggregating floods. */
-  private readonly perPrefix = new Map<string, number>();
+  /**
+   * IPv6 /64 sources seen per /48, and /48s per /32, for aggregating floods, keyed by the
+   * prefix's `sourceNumber` (a 52-bit hash: a number costs a fraction of the prefix's text).
+   */
+  private readonly perPrefix = new Map<number, number>();
   /** Set when the budget is full of suspicious sources: new sources are counted, not tracked. */
   private full = false;
   /** Every source seen, counted once however often it is forgotten and comes back. */
@@ -349,6 +460,10 @@ export class Aggregator {
   readonly forgetFreshAfterMs: number;
   /** Set by tests to keep every source and bucket, to compare verdicts with forgetting. */
   keepEverything = false;
+  /** Cleared by tests to keep idle sources unfolded, to compare verdicts with folding. */
+  foldIdle = true;
+  /** Sources folded while idle (see `SourceState.fold`), and unfolded again (back, or decided). */
+  readonly folding = { folded: 0, unfolded: 0 };
   /** What the watermark let go: sources (and their requests) forgotten while clean. */
   readonly forgotten = { sources: 0, requests: 0 };
 
@@ -370,14 +485,16 @@ export class Aggregator {
     // The prefix counts are bounded like the sources: past twice the source budget they start
     // over (a flood is then aggregated again after its next MAX_SUBNETS_PER_PREFIX subnets).
     if (this.perPrefix.size >= this.maxSources * 2) this.perPrefix.clear();
-    const n48 = this.perPrefix.get(p48) ?? 0;
+    const k48 = sourceNumber(p48, -1);
+    const n48 = this.perPrefix.get(k48) ?? 0;
     if (n48 < MAX_SUBNETS_PER_PREFIX) {
       if (n48 === 0) {
-        const n32 = this.perPrefix.get(p32) ?? 0;
+        const k32 = sourceNumber(p32, -1);
+        const n32 = this.perPrefix.get(k32) ?? 0;
         if (n32 >= MAX_SUBNETS_PER_PREFIX) return this.aggregated(p32);
-        this.perPrefix.set(p32, n32 + 1);
+        this.perPrefix.set(k32, n32 + 1);
       }
-      this.perPrefix.set(p48, n48 + 1);
+      this.perPrefix.set(k48, n48 + 1);
       return key;
     }
     return this.aggregated(p48);
@@ -428,7 +545,7 @@ export class Aggregator {
   private makeRoom(): boolean {
     if (this.full) return false;
     for (const s of this.sources.values()) {
-      if (s.labelled || s.window !== null || s.alert !== null) continue;
+      if (s.labelled || s.window !== null || s.folded || s.alert !== null) continue;
       this.drop(s);
       this.bounds.sourcesEvicted++;
     }
@@ -471,10 +588,19 @@ export class Aggregator {
     const idle = at - idleMs;
     const expired = at - this.longestMs - this.retainMs;
     for (const s of this.sources.values()) {
+      if (s.lastSeen >= idle) continue;
+      if (s.folded) {
+        if (s.lastSeen >= expired) continue;
+        this.unfold(s);
+      }
       const w = s.window;
-      if (w === null || s.lastSeen >= idle) continue;
+      if (w === null) continue;
       w.releaseFine();
-      if (s.lastSeen >= expired) continue;
+      if (s.lastSeen >= expired) {
+        // Only its long horizons can still need it: the few hundred bytes of its folded form.
+        this.fold(s);
+        continue;
+      }
       // Idle past every horizon: its pending long-horizon decision (which a later event could
       // no longer change) is taken before its coarse buckets go.
       if (w.longPending >= 0) {
@@ -487,7 +613,7 @@ export class Aggregator {
         this.drop(s);
         this.forgotten.sources++;
         this.forgotten.requests += s.requests;
-      }
+      } else this.fold(s);
     }
   }
 
@@ -502,6 +628,7 @@ export class Aggregator {
       this.bounds.requestsUntracked++;
       return null;
     }
+    if (s.folded) this.unfold(s);
     s.requests++;
     if (r.time < s.firstSeen) s.firstSeen = r.time;
     if (r.time > s.lastSeen) {
@@ -562,7 +689,7 @@ export class Aggregator {
     s.score += c.score;
     if (!suspicious && errorPath === null && counters.length === 0) return s;
 
-    if (!s.window) s.window = new EventWindow(this.bucketMs, this.windowMs, this.retainMs, this.longestMs);
+    if (!s.window) s.window = this.newWindow();
     if (thresholdRules !== null) counters = [...counters, ...new Set(thresholdRules.map(thresholdKey))];
     if (errorPath !== null) counters = counters.length ? [...counters, ERROR_COUNTER] : ERROR_ONLY;
     if (!s.window.add(r.time, c.score, errorPath, counters)) return s;
@@ -638,17 +765,41 @@ export class Aggregator {
 
   /** Evaluates the pending long-horizon bucket of every source (at the end of a scan). */
   finish(): void {
+    // Folded sources are read, one after another, into one window.
+    const scratch = this.newWindow();
     for (const s of this.sources.values()) {
-      const w = s.window;
-      if (!w || w.longPending < 0) continue;
+      // A folded source is decided on its window read from the folded form, and stays folded
+      // unless the decision finds something: unfolding thousands of sources at the end of a scan
+      // would cost, all at once, the memory folding saved.
+      const w = s.folded ? s.foldedWindow(scratch) : s.window;
+      if (w === null || w.longPending < 0) continue;
       const at = w.longPending;
       w.longPending = -1;
-      this.evaluateLong(s, at);
+      s.foldedDecided();
+      this.evaluateLong(s, at, w);
     }
   }
 
-  private evaluateLong(s: SourceState, at: number): void {
-    const w = s.window as EventWindow;
+  /** Gives a folded source its window and the rest back (see `SourceState.fold`). */
+  private fold(s: SourceState): void {
+    if (this.foldIdle && s.fold()) this.folding.folded++;
+  }
+
+  private unfold(s: SourceState): void {
+    if (!s.folded) return;
+    s.unfold(this.newWindow());
+    this.folding.unfolded++;
+  }
+
+  private newWindow(): EventWindow {
+    return new EventWindow(this.bucketMs, this.windowMs, this.retainMs, this.longestMs);
+  }
+
+  /**
+   * Decides the long horizons of a source around `at`, over its window `w` (read from the folded
+   * form when the source is folded: it is unfolded only when something is found).
+   */
+  private evaluateLong(s: SourceState, at: number, w = s.window as EventWindow): void {
     if (!this.mayCrossLong(w)) return;
     // Settled: nothing can be sent, but the report still names the behaviours found, which need
     // counts only (the distinct-path union is what makes a day-long sweep expensive).
@@ -658,6 +809,8 @@ export class Aggregator {
       return;
     }
     const found = decideLong(s, this.config, this.longThresholds, peaksAround(w.coarse, at));
+    // Labelled now, or about to alert: whatever reads it next reads all of it.
+    if (found.length > 0) this.unfold(s);
     for (const f of found) this.trigger(s, at, f.trigger, f.rule, f.severity, f.horizon, this.longCooldownMs);
   }
 

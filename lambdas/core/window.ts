@@ -258,6 +258,50 @@ export function coarsen(fine: readonly { start: number; score: number; paths: It
   return out;
 }
 
+/**
+ * Writes a source's state as two flat arrays, numbers and texts: the folded form of a source that
+ * waits only for its long horizons (see `SourceState.fold`). A number array of doubles costs 8
+ * bytes an entry; the objects, arrays and maps it replaces cost 50 to 200 bytes each.
+ */
+export class FoldWriter {
+  private readonly nums: number[] = [];
+  private readonly texts: string[] = [];
+
+  num(n: number): void {
+    this.nums.push(n);
+  }
+
+  text(s: string): void {
+    this.texts.push(s);
+  }
+
+  /** Exact-size copies (a growing array keeps room for more). */
+  done(): { nums: number[]; texts: readonly string[] } {
+    return { nums: this.nums.slice(), texts: this.texts.length ? this.texts.slice() : NO_TEXTS };
+  }
+}
+
+const NO_TEXTS: readonly string[] = Object.freeze([]);
+
+/** Reads back what a `FoldWriter` wrote, in the order it was written. */
+export class FoldReader {
+  private n = 0;
+  private t = 0;
+
+  constructor(
+    private readonly nums: readonly number[],
+    private readonly texts: readonly string[],
+  ) {}
+
+  num(): number {
+    return this.nums[this.n++] as number;
+  }
+
+  text(): string {
+    return this.texts[this.t++] as string;
+  }
+}
+
 /** A source's event-time buckets, kept sorted, with sliding-window queries over them. */
 export class EventWindow {
   /** Buckets sorted by start. */
@@ -342,6 +386,75 @@ export class EventWindow {
     if (b.length === 0) return;
     this.newestStart = Math.max(this.newestStart, (b[b.length - 1] as Bucket).start);
     b.length = 0;
+  }
+
+  /**
+   * Writes the coarse buckets and the marks of a window whose fine buckets were released (an idle
+   * source); `restore` on a new window of the same sizes reads them back.
+   */
+  fold(out: FoldWriter): void {
+    if (this.buckets.length > 0) throw new Error('only a window without fine buckets is folded');
+    out.num(this.newestStart);
+    out.num(this.longPending);
+    out.num(this.coarse.length);
+    for (const b of this.coarse) {
+      out.num(b.start);
+      out.num(b.score);
+      out.num(b.errors);
+      // A bucket's paths and counts are null or not empty (made with their first entry).
+      out.num(b.paths?.length ?? 0);
+      for (const p of b.paths ?? []) out.num(p);
+      out.num(b.counts?.size ?? 0);
+      for (const [k, n] of b.counts ?? []) {
+        out.text(k);
+        out.num(n);
+      }
+    }
+  }
+
+  /** Marks the pending long-horizon bucket of a folded window as decided (`longPending` is written second). */
+  static clearFoldedPending(nums: number[]): void {
+    nums[1] = -1;
+  }
+
+  /**
+   * Reads back, into this window, what `fold` wrote. The coarse bucket objects (and their path
+   * arrays and counter maps) the window holds already are used again: a scratch window read for
+   * one decision after another makes no garbage.
+   */
+  restore(r: FoldReader): this {
+    this.newestStart = r.num();
+    this.longPending = r.num();
+    const c = this.coarse;
+    const n = r.num();
+    for (let i = 0; i < n; i++) {
+      let b = c[i];
+      if (b === undefined) {
+        b = { start: 0, score: 0, paths: null, counts: null, errors: 0 };
+        c.push(b);
+      }
+      b.start = r.num();
+      b.score = r.num();
+      b.errors = r.num();
+      const paths = r.num();
+      if (paths === 0) b.paths = null;
+      else {
+        const p = b.paths ?? new Array<number>(paths);
+        p.length = paths;
+        for (let k = 0; k < paths; k++) p[k] = r.num();
+        b.paths = p;
+      }
+      const counts = r.num();
+      if (counts === 0) b.counts = null;
+      else {
+        const m = b.counts ?? new Map<string, number>();
+        m.clear();
+        for (let k = 0; k < counts; k++) m.set(r.text(), r.num());
+        b.counts = m;
+      }
+    }
+    c.length = n;
+    return this;
   }
 
   /** Windows [e - length, e) for every e that makes the window contain `time`. */

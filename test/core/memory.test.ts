@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { MAX_KEPT_CHARS, MAX_SHARED_STRINGS, MAX_SUBNETS_PER_PREFIX, SWEEP_STEP_MS, SharedStrings, statusRecord } from '../../lambdas/core/aggregate.js';
 import { FORM_CONTEXT_MS } from '../../lambdas/core/behaviour.js';
@@ -7,6 +8,7 @@ import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
 import { DistinctSources, sourceNumber } from '../../lambdas/core/distinct.js';
 import { type ScanReport, buildReport } from '../../lambdas/core/report.js';
 import { Detector } from '../../lambdas/core/scan.js';
+import { EventWindow } from '../../lambdas/core/window.js';
 import { scanLines } from '../support/detector.js';
 import { timeAt } from '../support/records.js';
 
@@ -83,7 +85,7 @@ describe('state behind the event-time watermark', () => {
     o.push(line(a, 0, 'GET /old-page HTTP/1.1', 404));
     o.push(line(a, 5, 'GET /older-page HTTP/1.1', 404));
     o.push(tick(12 * 3600));
-    assert.ok(d.aggregator.sources.get(a)?.window, 'kept within the 24-hour horizon');
+    assert.equal(d.aggregator.sources.get(a)?.folded, true, 'kept, folded, within the 24-hour horizon');
     o.push(tick(26 * 3600));
     o.push(tick(26 * 3600 + 60));
     assert.equal(d.aggregator.sources.has(a), false);
@@ -225,5 +227,161 @@ describe('shared copies of kept texts', () => {
     assert.equal(samples.length, 2);
     assert.deepEqual(samples[0], samples[1]);
     assert.deepEqual(samples[0]?.[0], ['GET /.env HTTP/1.1', ua]);
+  });
+});
+
+describe('idle sources folded while they wait for their long horizons', () => {
+  const ips = ['198.51.100.1', '198.51.100.2', '203.0.113.3', '2001:db8:5::1', '2001:db8:6::2'];
+  const requests: [string, number][] = [
+    ['GET / HTTP/1.1', 200],
+    ['GET /wp-content/themes/x/app.js HTTP/1.1', 200],
+    ['GET /missing-page HTTP/1.1', 404],
+    ['GET /old-feed/ HTTP/1.1', 404],
+    ['GET /.env HTTP/1.1', 404],
+    ['GET /wp-login.php HTTP/1.1', 200],
+    ['POST /wp-login.php HTTP/1.1', 200],
+    ['POST /register HTTP/1.1', 302],
+    ['GET /cgi-bin/test.cgi HTTP/1.1', 404],
+  ];
+  const AGENTS = [BROWSER, 'curl/8.4.0', 'Mozilla/5.0 (Macintosh) Safari/17', BROWSER, 'python-requests/2.31'];
+  /** Idle this long, a source is past its short window and lateness: the next sweeps fold it. */
+  const IDLE_S = DEFAULT_CONFIG.windowSeconds + DEFAULT_CONFIG.latenessSeconds;
+
+  /** A scan of `lines`, with idle sources folded or not. */
+  const scan = (lines: string[], fold: boolean) => {
+    const d = new Detector(structuredClone(DEFAULT_CONFIG), { format: 'combined' });
+    d.aggregator.foldIdle = fold;
+    const o = d.openObject('a');
+    for (const l of lines) o.push(l);
+    o.end();
+    return { detector: d, report: buildReport(d) };
+  };
+
+  it('a source folded and unfolded is the source it was, field for field', () => {
+    const event = fc.record({
+      ip: fc.integer({ min: 0, max: ips.length - 1 }),
+      gap: fc.integer({ min: 0, max: 400 }),
+      req: fc.integer({ min: 0, max: requests.length - 1 }),
+    });
+    let folded = 0;
+    fc.assert(
+      fc.property(fc.array(event, { minLength: 1, maxLength: 60 }), (events) => {
+        let t = 0;
+        const lines = events.map((e) => {
+          t += e.gap;
+          const [request, status] = requests[e.req] as [string, number];
+          return line(ips[e.ip] as string, t, request, status, AGENTS[e.ip]);
+        });
+        const { detector } = scan(lines, false);
+        for (const s of detector.aggregator.sources.values()) {
+          const w = s.window;
+          w?.releaseFine();
+          const before = inspect(s, { depth: 10, breakLength: Number.POSITIVE_INFINITY });
+          if (!w || !s.fold()) continue;
+          folded++;
+          assert.equal(s.window, null);
+          assert.equal(s.samples.length, 0, 'a folded source shows no samples');
+          s.unfold(new EventWindow(w.bucketMs, w.windowMs, w.retainMs, w.longestMs));
+          assert.equal(s.folded, false);
+          assert.equal(inspect(s, { depth: 10, breakLength: Number.POSITIVE_INFINITY }), before);
+        }
+      }),
+      { numRuns: 60 },
+    );
+    assert.ok(folded > 100, `only ${folded} sources were folded: the property would say little`);
+  });
+
+  it('a source with an alert is not folded', () => {
+    const a = '203.0.113.80';
+    const lines = ['/.env', '/.git/config', '/wp-config.php.bak'].map((p, k) => line(a, k, `GET ${p} HTTP/1.1`, 404));
+    const { detector } = scan(lines, false);
+    const s = detector.aggregator.sources.get(a);
+    assert.ok(s?.alert);
+    s.window?.releaseFine();
+    assert.equal(s.fold(), false);
+    assert.ok(s.window, 'kept as it was');
+  });
+
+  it('on any stream of pages, probes, logins and form posts over hours, folding decides as keeping everything unfolded', () => {
+    const event = fc.record({
+      ip: fc.integer({ min: 0, max: ips.length - 1 }),
+      gap: fc.oneof(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 600, max: 5400 })),
+      req: fc.integer({ min: 0, max: requests.length - 1 }),
+    });
+    let folds = 0;
+    let returns = 0;
+    fc.assert(
+      fc.property(fc.array(event, { minLength: 1, maxLength: 80 }), (events) => {
+        let t = 0;
+        const lines = events.map((e) => {
+          t += e.gap;
+          const [request, status] = requests[e.req] as [string, number];
+          return line(ips[e.ip] as string, t, request, status, AGENTS[e.ip]);
+        });
+        const folding = scan(lines, true);
+        const f = folding.detector.aggregator.folding;
+        if (f.folded > 0) folds++;
+        if (f.unfolded > 0) returns++;
+        // The whole report: verdicts, order, samples, counts, times.
+        assert.deepEqual(folding.report, scan(lines, false).report);
+      }),
+      { numRuns: 100 },
+    );
+    assert.ok(folds > 20 && returns > 10, `${folds} runs folded a source, ${returns} unfolded one: the property would say little`);
+  });
+
+  it('a slow scanner folded between its probes still adds up to the 24-hour horizon', () => {
+    const a = '198.51.100.30';
+    // Two new missing paths every 30 minutes, all day, while another visitor moves the watermark:
+    // idle past its short window between visits, the scanner is folded and unfolded again.
+    const lines = Array.from({ length: 48 }, (_, i) => [
+      line(a, i * 1800, `GET /w/${i}-item HTTP/1.1`, 404, 'Mozilla/5.0 (compatible; Fetcher/1.0)'),
+      line(a, i * 1800 + 1, `GET /w/${i}-other HTTP/1.1`, 404, 'Mozilla/5.0 (compatible; Fetcher/1.0)'),
+      ...[300, 600, 900, 1200, 1500].map((s) => tick(i * 1800 + s)),
+    ]).flat();
+    const folding = scan(lines, true);
+    assert.ok(folding.detector.aggregator.folding.folded >= 10, `folded ${folding.detector.aggregator.folding.folded} times`);
+    assert.equal(folding.report.alerts.find((x) => x.source === a)?.trigger, 'horizon:24h');
+    assert.deepEqual(folding.report, scan(lines, false).report);
+  });
+
+  it("a folded source's pending decision is taken at the end of the scan as if it were never folded", () => {
+    const a = '198.51.100.31';
+    // 310 errors within one five-minute bucket (an error flood), then another visitor for 45 minutes.
+    const lines = Array.from({ length: 310 }, (_, i) => line(a, Math.floor(i / 2), 'GET /old-feed/ HTTP/1.1', 404));
+    for (let s = 200; s < 200 + 45 * 60; s += 60) lines.push(tick(s));
+    const d = new Detector(structuredClone(DEFAULT_CONFIG), { format: 'combined' });
+    const o = d.openObject('a');
+    for (const l of lines) o.push(l);
+    o.end();
+    assert.equal(d.aggregator.sources.get(a)?.folded, true, 'folded before the end');
+    const report = buildReport(d);
+    assert.equal(d.aggregator.sources.get(a)?.folded, false, 'unfolded: it alerted');
+    assert.equal(report.alerts.find((x) => x.source === a)?.trigger, 'horizon:1h');
+    assert.equal(report.sources.find((x) => x.source === a)?.labels['error-flood'], 310);
+    assert.deepEqual(report, scan(lines, false).report);
+  });
+
+  it('a source that comes back is unfolded with every earlier fact', () => {
+    const a = '198.51.100.32';
+    const lines = [line(a, 0, 'GET /a-missing-page HTTP/1.1', 404), line(a, 5, 'GET /blog/ HTTP/1.1', 200), tick(IDLE_S + 120), tick(IDLE_S + 240)];
+    const d = new Detector(structuredClone(DEFAULT_CONFIG), { format: 'combined' });
+    const o = d.openObject('a');
+    for (const l of lines) o.push(l);
+    assert.equal(d.aggregator.sources.get(a)?.folded, true);
+    o.push(line(a, IDLE_S + 300, 'GET /another-missing-page HTTP/1.1', 404));
+    const s = d.aggregator.sources.get(a);
+    assert.equal(s?.folded, false);
+    assert.equal(s?.requests, 3);
+    assert.deepEqual(s?.statusCounts(), { '404': 2, '2xx': 1 });
+    assert.deepEqual(
+      s?.samples.map((x) => x.request),
+      ['GET /a-missing-page HTTP/1.1', 'GET /another-missing-page HTTP/1.1'],
+    );
+    assert.equal(
+      s?.window?.coarse.reduce((n, b) => n + (b.paths?.length ?? 0), 0),
+      2,
+      'both error paths on the long horizons',
+    );
   });
 });
