@@ -376,7 +376,8 @@ export class DynamoStateStore implements StateStore, StateInspector {
     this.objectRetentionSec = (opts.objectRetentionHours ?? 96) * 3600;
     this.onLimit = opts.onLimit ?? (() => {});
     this.horizonsMs = opts.horizonsMs ?? [3_600_000, 86_400_000];
-    this.maxNames = Math.max(0, opts.maxRememberedObjectNames ?? MAX_REMEMBERED_OBJECT_NAMES);
+    const maxNames = opts.maxRememberedObjectNames ?? MAX_REMEMBERED_OBJECT_NAMES;
+    this.maxNames = Number.isFinite(maxNames) ? Math.max(0, Math.floor(maxNames)) : MAX_REMEMBERED_OBJECT_NAMES;
   }
 
   /** Keeps an object's name by its marker, the least recently used one going past the bound. */

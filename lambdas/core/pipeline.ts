@@ -4,7 +4,6 @@ import {
   ERROR_COUNTER,
   ERROR_FLOOD_RULE,
   type HorizonFacts,
-  type LongFinding,
   type SampleRequest,
   SourceState,
   type Trigger,
@@ -32,7 +31,7 @@ import { alertReport } from './report.js';
 import type { Classifier } from './rules/engine.js';
 import type { Rule, Severity } from './rules/types.js';
 import { Detector, classifierFor } from './scan.js';
-import { type Bucket, COARSE_BUCKET_MS, type CoarseBucket, EventWindow, coarsen, pathHash, peaksAround } from './window.js';
+import { type Bucket, COARSE_BUCKET_MS, type CoarseBucket, EventWindow, type LongPeak, coarsen, pathHash, peaksAround } from './window.js';
 
 /** What happened to one object. */
 export interface ObjectOutcome {
@@ -223,16 +222,16 @@ function severityOf(rules: readonly Rule[]): Severity {
 
 /**
  * What every decision on one merged state reads, built once per source and batch however many
- * of its objects the batch holds: its short window, coarse buckets, rebuilt state, severity and
- * threshold rules, and the long-horizon findings at each coarse bucket already looked at.
+ * of its objects the batch holds: its short window, its coarse buckets and the long-horizon peaks
+ * around each coarse bucket already looked at, its severity and threshold rules. Decisions only
+ * read it; the state the long horizons decide on is rebuilt for each delta, since deciding labels it.
  */
 export interface MergedView {
   window: EventWindow;
   coarse: CoarseBucket[];
-  base: SourceState;
   severity: Severity;
   thresholdRules: Rule[];
-  longAt: Map<number, LongFinding[]>;
+  peaksAt: Map<number, (lengthMs: number) => LongPeak>;
 }
 
 export function mergedView(merged: MergedSourceState, ctx: DecisionContext, config: DetectorConfig): MergedView {
@@ -240,10 +239,9 @@ export function mergedView(merged: MergedSourceState, ctx: DecisionContext, conf
   return {
     window: windowOf(merged.buckets, config),
     coarse: coarsen(merged.buckets),
-    base: baseState(merged, ctx.rulesById),
     severity: severityOf(seen),
     thresholdRules: seen.filter((r) => r.threshold),
-    longAt: new Map(),
+    peaksAt: new Map(),
   };
 }
 
@@ -251,7 +249,7 @@ export function mergedView(merged: MergedSourceState, ctx: DecisionContext, conf
  * Decides on a source's merged state (every object so far), looking at the windows around the
  * times this object added. Order-independent: the same set of objects gives the same decision
  * whatever order they arrived in. The strongest trigger wins; on a tie, the earliest. Deltas of
- * one source in one batch share its `view` (it is only read).
+ * one source in one batch share its `view`.
  */
 export function decideMerged(
   merged: MergedSourceState,
@@ -311,17 +309,19 @@ export function decideMerged(
     }
   }
   // Long horizons: the same decision the CLI takes, once per coarse bucket this object touched.
+  // A state of its own: the long-horizon decision adds behaviour labels to the state it is given.
+  const base = baseState(merged, ctx.rulesById);
   const touched = [...new Set(delta.buckets.map((b) => Math.floor(b.start / COARSE_BUCKET_MS) * COARSE_BUCKET_MS))].sort((a, b) => a - b);
   // The CLI takes a long-horizon decision once the source's activity has left the coarse bucket,
   // so a short trigger inside that bucket comes first there: order them the same way here.
   const longDecided = new Set<MergedDecision>();
   for (const at of touched) {
-    let found = view.longAt.get(at);
-    if (found === undefined) {
-      found = decideLong(view.base, config, ctx.longThresholds, peaksAround(view.coarse, at));
-      view.longAt.set(at, found);
+    let peaks = view.peaksAt.get(at);
+    if (peaks === undefined) {
+      peaks = peaksAround(view.coarse, at);
+      view.peaksAt.set(at, peaks);
     }
-    for (const f of found) {
+    for (const f of decideLong(base, config, ctx.longThresholds, peaks)) {
       const peak = w.peakAround(at);
       const c: MergedDecision = {
         trigger: f.trigger,
@@ -466,7 +466,7 @@ interface Scanned {
  */
 const classifiers = new WeakMap<DetectorConfig, { from: string; classifier: Classifier }>();
 
-function sharedClassifier(config: DetectorConfig): Classifier {
+export function sharedClassifier(config: DetectorConfig): Classifier {
   const from = JSON.stringify([config.rules, config.disableRules, config.knownRoutes, config.allowlist]);
   const known = classifiers.get(config);
   if (known?.from === from) return known.classifier;

@@ -91,7 +91,8 @@ export interface DetectorOptions {
   /**
    * A classifier compiled before from the same configuration (see {@link classifierFor}), used
    * instead of compiling the rules again. Its caches hold facts of request lines and agents,
-   * never anything of one source, so detectors may share it.
+   * never anything of one source, so detectors may share it; its counters (`limits`,
+   * `verdictsCleared`) then add up over all of them.
    */
   classifier?: Classifier;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
-import { ClaimBusyError, DEFAULT_LEASE_SECONDS, pathHash, processLogBatch, processLogObject } from '../../lambdas/core/pipeline.js';
+import { ClaimBusyError, DEFAULT_LEASE_SECONDS, pathHash, processLogBatch, processLogObject, sharedClassifier } from '../../lambdas/core/pipeline.js';
 import { MemoryPublisher, MemoryStateStore, linesOf } from '../support/memory-store.js';
 import { timeAt } from '../support/records.js';
 
@@ -227,6 +227,37 @@ describe('processLogObject', () => {
     assert.match(String((results[1] as { error: Error }).error.message), /gzip/);
     assert.equal(publisher.sent.length, 2);
     assert.deepEqual([...store.done], ['logs/seed.log#e1'], 'only the good object is done');
+  });
+
+  it('one classifier per configuration: reused while its rule fields stay, compiled again when any of them changes in place', () => {
+    const cfg = structuredClone(DEFAULT_CONFIG);
+    const first = sharedClassifier(cfg);
+    assert.equal(sharedClassifier(cfg), first, 'reused');
+    assert.notEqual(sharedClassifier(structuredClone(cfg)), first, 'another configuration object has its own');
+    const changes: ((c: typeof cfg) => void)[] = [
+      (c) => c.knownRoutes.push('/shop/*'),
+      (c) => c.allowlist.userAgents.push('UptimeRobot'),
+      (c) => c.allowlist.cidrs.push('192.0.2.0/24'),
+      (c) => c.disableRules.push('scanner-agent'),
+      (c) =>
+        c.rules.push({
+          id: 'own-rule',
+          category: 'own',
+          class: 'probing',
+          severity: 'low',
+          score: 1,
+          explain: 'a rule of the site',
+          match: { path: { contains: ['/own'] } },
+        }),
+    ];
+    let last = first;
+    for (const change of changes) {
+      change(cfg);
+      const next = sharedClassifier(cfg);
+      assert.notEqual(next, last);
+      assert.equal(sharedClassifier(cfg), next);
+      last = next;
+    }
   });
 
   it('a configuration changed in place between objects is compiled again (its classifier is not reused)', async () => {
