@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
-import { MAX_KEPT_CHARS, MAX_SHARED_STRINGS, MAX_SUBNETS_PER_PREFIX, SWEEP_STEP_MS, SharedStrings, statusRecord } from '../../lambdas/core/aggregate.js';
+import {
+  FOLD_ABOVE_SOURCES,
+  MAX_KEPT_CHARS,
+  MAX_SHARED_STRINGS,
+  MAX_SUBNETS_PER_PREFIX,
+  SWEEP_STEP_MS,
+  SharedStrings,
+  statusRecord,
+} from '../../lambdas/core/aggregate.js';
 import { FORM_CONTEXT_MS } from '../../lambdas/core/behaviour.js';
 import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
 import { DistinctSources, sourceNumber } from '../../lambdas/core/distinct.js';
@@ -81,6 +89,7 @@ describe('state behind the event-time watermark', () => {
   it('a source whose only facts are a few error paths is forgotten once every horizon has left them', () => {
     const a = '198.51.100.10';
     const d = new Detector(structuredClone(DEFAULT_CONFIG), { format: 'combined' });
+    d.aggregator.foldAboveSources = 0;
     const o = d.openObject('access.log');
     o.push(line(a, 0, 'GET /old-page HTTP/1.1', 404));
     o.push(line(a, 5, 'GET /older-page HTTP/1.1', 404));
@@ -250,7 +259,7 @@ describe('idle sources folded while they wait for their long horizons', () => {
   /** A scan of `lines`, with idle sources folded or not. */
   const scan = (lines: string[], fold: boolean) => {
     const d = new Detector(structuredClone(DEFAULT_CONFIG), { format: 'combined' });
-    d.aggregator.foldIdle = fold;
+    d.aggregator.foldAboveSources = fold ? 0 : Number.POSITIVE_INFINITY;
     const o = d.openObject('a');
     for (const l of lines) o.push(l);
     o.end();
@@ -351,6 +360,7 @@ describe('idle sources folded while they wait for their long horizons', () => {
     const lines = Array.from({ length: 310 }, (_, i) => line(a, Math.floor(i / 2), 'GET /old-feed/ HTTP/1.1', 404));
     for (let s = 200; s < 200 + 45 * 60; s += 60) lines.push(tick(s));
     const d = new Detector(structuredClone(DEFAULT_CONFIG), { format: 'combined' });
+    d.aggregator.foldAboveSources = 0;
     const o = d.openObject('a');
     for (const l of lines) o.push(l);
     o.end();
@@ -362,10 +372,28 @@ describe('idle sources folded while they wait for their long horizons', () => {
     assert.deepEqual(report, scan(lines, false).report);
   });
 
+  it('idle sources are folded only while more than FOLD_ABOVE_SOURCES sources are held', () => {
+    const addresses = ['198.51.100.41', '198.51.100.42', '198.51.100.43'];
+    const lines = [...addresses.map((a, i) => line(a, i, 'GET /a-missing-page HTTP/1.1', 404)), tick(IDLE_S + 120), tick(IDLE_S + 240)];
+    const foldedWith = (above?: number) => {
+      const d = new Detector(structuredClone(DEFAULT_CONFIG), { format: 'combined' });
+      if (above !== undefined) d.aggregator.foldAboveSources = above;
+      const o = d.openObject('a');
+      for (const l of lines) o.push(l);
+      return addresses.filter((a) => d.aggregator.sources.get(a)?.folded).length;
+    };
+    assert.ok(addresses.length + 1 < FOLD_ABOVE_SOURCES);
+    assert.equal(foldedWith(), 0, 'a few sources stay whole');
+    // Four sources are held (the three and the one of the ticks): above three, idle ones fold.
+    assert.equal(foldedWith(3), 3);
+    assert.equal(foldedWith(4), 0);
+  });
+
   it('a source that comes back is unfolded with every earlier fact', () => {
     const a = '198.51.100.32';
     const lines = [line(a, 0, 'GET /a-missing-page HTTP/1.1', 404), line(a, 5, 'GET /blog/ HTTP/1.1', 200), tick(IDLE_S + 120), tick(IDLE_S + 240)];
     const d = new Detector(structuredClone(DEFAULT_CONFIG), { format: 'combined' });
+    d.aggregator.foldAboveSources = 0;
     const o = d.openObject('a');
     for (const l of lines) o.push(l);
     assert.equal(d.aggregator.sources.get(a)?.folded, true);
