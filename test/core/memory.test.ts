@@ -137,6 +137,26 @@ describe('counting distinct sources without an object per source', () => {
   });
 });
 
+/**
+ * Streams of 1 to 80 requests of these sources (each with its own agent), in time order, a few
+ * seconds or up to an hour and a half apart.
+ */
+function requestStreams(ips: readonly string[], requests: readonly [string, number][], agents: readonly string[]): fc.Arbitrary<string[]> {
+  const event = fc.record({
+    ip: fc.integer({ min: 0, max: ips.length - 1 }),
+    gap: fc.oneof(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 600, max: 5400 })),
+    req: fc.integer({ min: 0, max: requests.length - 1 }),
+  });
+  return fc.array(event, { minLength: 1, maxLength: 80 }).map((events) => {
+    let t = 0;
+    return events.map((e) => {
+      t += e.gap;
+      const [request, status] = requests[e.req] as [string, number];
+      return line(ips[e.ip] as string, t, request, status, agents[e.ip]);
+    });
+  });
+}
+
 describe('forgetting gives the verdicts of keeping everything', () => {
   const ips = ['198.51.100.1', '198.51.100.2', '203.0.113.3', '2001:db8:5::1', '2001:db8:5::2'];
   const requests: [string, number][] = [
@@ -162,20 +182,9 @@ describe('forgetting gives the verdicts of keeping everything', () => {
   // test below pins that on its own.
   const AGENTS = [BROWSER, 'curl/8.4.0', 'Mozilla/5.0 (Macintosh) Safari/17', BROWSER, 'python-requests/2.31'];
   it('on any ordered stream of pages, assets, probes and form posts over hours', () => {
-    const event = fc.record({
-      ip: fc.integer({ min: 0, max: ips.length - 1 }),
-      gap: fc.oneof(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 600, max: 5400 })),
-      req: fc.integer({ min: 0, max: requests.length - 1 }),
-    });
     let forgot = 0;
     fc.assert(
-      fc.property(fc.array(event, { minLength: 1, maxLength: 80 }), (events) => {
-        let t = 0;
-        const lines = events.map((e) => {
-          t += e.gap;
-          const [request, status] = requests[e.req] as [string, number];
-          return line(ips[e.ip] as string, t, request, status, AGENTS[e.ip]);
-        });
+      fc.property(requestStreams(ips, requests, AGENTS), (lines) => {
         const run = scanLines({ a: lines });
         const forgetting = run.report;
         if (run.detector.aggregator.forgotten.sources > 0 && run.report.sources.length > 0) forgot++;
@@ -312,21 +321,10 @@ describe('idle sources folded while they wait for their long horizons', () => {
   });
 
   it('on any stream of pages, probes, logins and form posts over hours, folding decides as keeping everything unfolded', () => {
-    const event = fc.record({
-      ip: fc.integer({ min: 0, max: ips.length - 1 }),
-      gap: fc.oneof(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 600, max: 5400 })),
-      req: fc.integer({ min: 0, max: requests.length - 1 }),
-    });
     let folds = 0;
     let returns = 0;
     fc.assert(
-      fc.property(fc.array(event, { minLength: 1, maxLength: 80 }), (events) => {
-        let t = 0;
-        const lines = events.map((e) => {
-          t += e.gap;
-          const [request, status] = requests[e.req] as [string, number];
-          return line(ips[e.ip] as string, t, request, status, AGENTS[e.ip]);
-        });
+      fc.property(requestStreams(ips, requests, AGENTS), (lines) => {
         const folding = scan(lines, true);
         const f = folding.detector.aggregator.folding;
         if (f.folded > 0) folds++;
