@@ -7,7 +7,7 @@ import { detach } from './lines.js';
 import { type LogRecord, requestLineOf } from './model.js';
 import type { Classification } from './rules/engine.js';
 import type { Rule, Severity } from './rules/types.js';
-import { COARSE_BUCKET_MS, ERROR_COUNTER, EventWindow, FoldReader, FoldWriter, type LongPeak, pathHashNumber, peaksAround } from './window.js';
+import { COARSE_BUCKET_MS, ERROR_COUNTER, EventWindow, FoldReader, FoldWriter, type LongPeak, NO_TEXTS, pathHashNumber, peaksAround } from './window.js';
 
 /** A request kept as evidence. Strings are raw here and escaped on output. */
 export interface SampleRequest {
@@ -73,7 +73,6 @@ export function keep(s: string): string {
 }
 
 const NO_LABELS: string[] = [];
-const NO_TEXTS: readonly string[] = [];
 /** What a folded source shows in place of its samples and status classes: nothing, and frozen. */
 const FOLDED_SAMPLES: SampleRequest[] = Object.freeze([]) as unknown as SampleRequest[];
 const FOLDED_CLASSES: number[] = Object.freeze([]) as unknown as number[];

@@ -281,7 +281,8 @@ export class FoldWriter {
   }
 }
 
-const NO_TEXTS: readonly string[] = Object.freeze([]);
+/** The texts of a folded state that has none (one shared empty array). */
+export const NO_TEXTS: readonly string[] = Object.freeze([]);
 
 /** Reads back what a `FoldWriter` wrote, in the order it was written. */
 export class FoldReader {
