@@ -33,6 +33,22 @@ export function parseStackArgs<const O extends NonNullable<ParseArgsConfig['opti
   return parseArgs({ args: argv, allowPositionals: true, strict: true, options: { ...STACK_OPTIONS, ...options } });
 }
 
+/**
+ * What is wrong with the command line, in a line of our own: Node's message for an unknown option
+ * goes on about positionals after `--` with an unbalanced quote.
+ */
+export function argumentProblem(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  const message = err.message ?? String(e);
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const option = /^Unknown option '(.*?)'\./.exec(message)?.[1];
+    return option === undefined ? 'unknown option' : `unknown option "${sanitize(option, 60)}"`;
+  }
+  if (err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
+    return `unexpected argument: ${sanitize(message.replace(/^Unexpected argument '(.*?)'.*$/s, '$1'), 60)}`;
+  return sanitize(message, 300);
+}
+
 /** The report's width: the terminal's, or 100 columns when the output is not a terminal. */
 export const DEFAULT_WIDTH = 100;
 export function widthOf(out: { isTTY?: boolean; columns?: number }): number {

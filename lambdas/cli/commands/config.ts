@@ -13,7 +13,7 @@ import { type DetectorConfig, detectorConfigProblems, parseDetectorConfig } from
 import { InputError, ProbeWatchError } from '../../core/errors.js';
 import { sanitize } from '../../core/escape.js';
 import { BUILTIN_RULES } from '../../core/rules/builtin.js';
-import { parseStackArgs } from './common.js';
+import { argumentProblem, parseStackArgs } from './common.js';
 
 export const CONFIG_USAGE = `Usage: probewatch config check FILE
        probewatch config push --env NAME [--bucket BUCKET] [--region REGION] FILE
@@ -167,7 +167,7 @@ export async function runConfigCommand(argv: string[], io: ConfigIo, deps: Confi
     try {
       parsed = parseConfigArgs(argv);
     } catch (e) {
-      throw new ConfigUsageError((e as Error).message);
+      throw new ConfigUsageError(argumentProblem(e));
     }
     const { values, positionals } = parsed;
     if (values.help) {
@@ -182,7 +182,13 @@ export async function runConfigCommand(argv: string[], io: ConfigIo, deps: Confi
     return await push(file, values, io, deps);
   } catch (e) {
     if (e instanceof ProbeWatchError) {
-      io.stderr.write(`probewatch: ${sanitize(e.message, 2000)}\n`);
+      // Line by line: a YAML error shows the offending lines under its message.
+      io.stderr.write(
+        `probewatch: ${e.message
+          .split('\n')
+          .map((l) => sanitize(l, 2000))
+          .join('\n')}\n`,
+      );
       if (e instanceof ConfigUsageError) io.stderr.write('Run probewatch config --help for usage.\n');
       return 2;
     }

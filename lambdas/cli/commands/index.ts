@@ -4,7 +4,7 @@ import { AdapterError, ProbeWatchError } from '../../core/errors.js';
 import { sanitize } from '../../core/escape.js';
 import { ALERTS_USAGE, parseAlertsArgs, runAlerts } from './alerts.js';
 import { BACKFILL_USAGE, parseBackfillArgs, runBackfill } from './backfill.js';
-import { CommandUsageError, type OpsDeps, type OpsIo, realSleep } from './common.js';
+import { CommandUsageError, type OpsDeps, type OpsIo, argumentProblem, realSleep } from './common.js';
 import { OPS_COMMANDS, type OpsCommand } from './names.js';
 import { REPLAY_USAGE, parseReplayArgs, runReplay } from './replay-dlq.js';
 import { type StackResources, clientsFor, resolveStack } from './resolve.js';
@@ -26,7 +26,7 @@ function parse(command: OpsCommand, argv: string[]) {
     }
   } catch (e) {
     if (argv.includes('--help') || argv.includes('-h')) return { command, help: true } as const;
-    throw e instanceof ProbeWatchError ? e : new CommandUsageError((e as Error).message);
+    throw e instanceof ProbeWatchError ? e : new CommandUsageError(argumentProblem(e));
   }
 }
 

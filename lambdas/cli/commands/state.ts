@@ -1,6 +1,6 @@
 /** `probewatch state --env NAME [SOURCE] [--json]`: what the detector holds for a source, or the top sources now. */
 import { sanitize } from '../../core/escape.js';
-import { sourceKey } from '../../core/ip.js';
+import { ipv6Prefix, normalizeIp, sourceKey } from '../../core/ip.js';
 import type { SourceView, StateInspector } from '../../core/ports.js';
 import { fitList, writePieces } from '../render.js';
 import { CommandUsageError, type OpsIo, parseCount, parseStackArgs, shortTime, table, widthOf, wrapWords } from './common.js';
@@ -23,17 +23,27 @@ export const MAX_TOP_SOURCES = 1000;
 export function parseStateArgs(argv: string[]) {
   const { values, positionals } = parseStackArgs(argv, { top: { type: 'string' }, json: { type: 'boolean' } });
   if (positionals.length > 1) throw new CommandUsageError('state takes at most one source');
-  return { values, source: positionals[0] };
+  const source = positionals[0];
+  // Checked before any stack is looked up: a typo is a usage error, wherever the stack is.
+  if (source !== undefined) stateKeyOf(source);
+  return { values, source };
 }
 
 /** The state key of what a person types: an IPv6 address becomes its /64, as the detector keys it. */
 export function stateKeyOf(text: string): string {
   const t = text.trim();
-  if (/^[0-9a-fA-F:.]+\/64$/.test(t)) return sourceKey(t.slice(0, -3));
-  // A flood aggregated as its /48 or /32 is kept under that prefix, as written in the report.
-  if (/^[0-9a-fA-F:]+\/(48|32)$/.test(t)) return t.toLowerCase();
-  if (!/^[0-9a-fA-F:.]+$/.test(t)) throw new CommandUsageError(`"${sanitize(t, 60)}" is not an IP address`);
-  return sourceKey(t);
+  const notAddress = () => new CommandUsageError(`"${sanitize(t, 60)}" is not an IP address`);
+  const slash = t.indexOf('/');
+  const address = slash < 0 ? t : t.slice(0, slash);
+  // Checked, not only shaped like one: 999.1.1.1 would otherwise be looked up and "not held".
+  if (normalizeIp(address) === null) throw notAddress();
+  if (slash < 0) return sourceKey(t);
+  const bits = t.slice(slash + 1);
+  // A /64 is how every IPv6 source is kept; a flood aggregated as its /48 or /32 is kept under
+  // that prefix, as written in the report.
+  const prefix = bits === '64' || bits === '48' || bits === '32' ? ipv6Prefix(address, Number(bits) as 32 | 48 | 64) : null;
+  if (prefix === null) throw notAddress();
+  return prefix;
 }
 
 function escapedView(v: SourceView): SourceView {

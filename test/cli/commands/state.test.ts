@@ -32,6 +32,14 @@ describe('state and alerts: what reaches the terminal', () => {
     assert.equal(stateKeyOf('2001:db8:4::/48'), '2001:db8:4::/48');
     assert.equal(stateKeyOf('203.0.113.7'), '203.0.113.7');
     assert.throws(() => stateKeyOf('evil\u001b[2J'), /is not an IP address/);
+    // Shaped like an address but not one: refused, not looked up and reported as "not held".
+    for (const bad of ['999.1.1.1', '1.2.3', '2001:db8::1::2', '203.0.113.7/24', '2001:db8::/56', '2001:db8::/']) {
+      assert.throws(() => stateKeyOf(bad), /is not an IP address/, bad);
+    }
+    assert.throws(() => parseStateArgs(['--env', 'prod', '999.1.1.1']), /"999\.1\.1\.1" is not an IP address/, 'refused before any stack is looked up');
+    // A prefix is canonicalised as the report writes it.
+    assert.equal(stateKeyOf('2001:DB8:4:0::/48'), '2001:db8:4::/48');
+    assert.equal(stateKeyOf('2001:db8:4:5:6:7:8:9/32'), '2001:db8::/32');
   });
 
   it('a stored sample is decoded and each field escaped', () => {
