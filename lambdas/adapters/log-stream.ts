@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { type ZlibOptions, createGunzip } from 'node:zlib';
 import { InputError } from '../core/errors.js';
-import { LineSplitter, looksBinary } from '../core/lines.js';
+import { LineSplitter, binaryReason, looksBinary } from '../core/lines.js';
 import type { LineSink } from '../core/ports.js';
 
 /** What reading an object found besides its lines. */
@@ -150,9 +150,7 @@ export async function readLines(body: AsyncIterable<Uint8Array>, sink: LineSink,
       if (!checked) {
         checked = true;
         if (looksBinary(chunk)) {
-          outcome.notLog = outcome.compressed
-            ? 'the decompressed content is binary, not a text log'
-            : 'the content is binary (an image, archive or executable?), not a text log';
+          outcome.notLog = outcome.compressed ? 'the decompressed content is binary, not a text log' : binaryReason(chunk);
           return outcome;
         }
       }

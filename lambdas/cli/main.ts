@@ -1,5 +1,6 @@
 import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { glob } from 'tinyglobby';
 import { parse as parseYaml } from 'yaml';
@@ -10,7 +11,7 @@ import { escapeUntrusted, sanitize } from '../core/escape.js';
 import { parseCidr, sourceKey } from '../core/ip.js';
 import { buildReport } from '../core/report.js';
 import { Detector } from '../core/scan.js';
-import { CommandUsageError, parseCount, parseTimeArg } from './commands/common.js';
+import { CommandUsageError, argumentProblem, parseCount, parseTimeArg } from './commands/common.js';
 import { OPS_HELP, isOpsCommand } from './commands/names.js';
 import { jsonPieces, makeStyle, outputWidth, renderExplain, renderReportLines, writePieces } from './render.js';
 
@@ -98,15 +99,25 @@ async function loadConfig(path: string | undefined, trusted: string | undefined)
 
 async function expandInputs(args: string[]): Promise<string[]> {
   const out: string[] = [];
+  // A file named twice (`access.log access.log*`) is read once: read twice, its requests would
+  // count twice towards every threshold.
+  const seen = new Set<string>();
+  const add = (f: string) => {
+    const key = f === '-' ? f : resolvePath(f);
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push(f);
+  };
   for (const a of args) {
     if (a === '-') {
-      out.push(a);
+      if (seen.has(a)) throw new UsageError('standard input (-) can be read only once');
+      add(a);
       continue;
     }
     if (/[*?[{]/.test(a)) {
       const found = (await glob(a, { onlyFiles: true })).sort();
       if (found.length === 0) throw new InputError(`no file matches ${sanitize(a, 300)}`);
-      out.push(...found);
+      for (const f of found) add(f);
       continue;
     }
     let st: ReturnType<typeof statSync>;
@@ -116,7 +127,7 @@ async function expandInputs(args: string[]): Promise<string[]> {
       throw new InputError(`${sanitize(a, 300)}: no such file`);
     }
     if (st.isDirectory()) throw new InputError(`${sanitize(a, 300)} is a directory; pass the files in it, e.g. '${sanitize(a, 300)}/*'`);
-    out.push(a);
+    add(a);
   }
   return out;
 }
@@ -163,7 +174,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     try {
       parsed = parseOptions(argv);
     } catch (e) {
-      throw new UsageError((e as Error).message);
+      throw new UsageError(argumentProblem(e));
     }
     const { values, positionals } = parsed;
     if (values.help) {
@@ -206,11 +217,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
             }
           : { line: (l: string) => scanner.push(l), overlong: (p: string, reason?: string) => scanner.overlong(p, reason) };
         const outcome = await readLines(body, sink, { onText: (n) => progress.bytes(n) });
-        if (outcome.notLog) {
-          progress.finish();
-          io.stderr.write(errStyle.yellow(`probewatch: ${sanitize(name, 200)}: skipped: ${outcome.notLog}\n`));
-          inputErrors++;
-        } else if (outcome.cutOff) {
+        // Said once, below, with the report's entry for the file.
+        if (outcome.notLog) scanner.refuse(outcome.notLog);
+        else if (outcome.cutOff) {
           // The report covers only the start of this file: say so, and exit 2 like other input problems.
           progress.finish();
           io.stderr.write(errStyle.yellow(`probewatch: ${sanitize(name, 200)}: only partly read (${outcome.cutOff}), it looks like a decompression bomb\n`));

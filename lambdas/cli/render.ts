@@ -222,7 +222,7 @@ export function renderReportLines(report: ScanReport, st: Style, width = FALLBAC
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
     out.push(
-      `  ${clipEscaped(f.name, 80)}: ${f.notLog ? 'not an access log' : Object.keys(f.formats).length > 1 ? `${formatCounts(f.formats)} (${f.formatSource} per line)` : `${f.format || 'unknown'} (${f.formatSource})`}, ${f.parsed}/${f.total} lines parsed${skipped ? `; skipped: ${skipped}` : ''}`,
+      `  ${clipEscaped(f.name, 80)}: ${f.notLog ? `not read: ${clipEscaped(f.notLog, 160)}` : Object.keys(f.formats).length > 1 ? `${formatCounts(f.formats)} (${f.formatSource} per line)` : `${f.format || 'unknown'} (${f.formatSource})`}, ${f.parsed}/${f.total} lines parsed${skipped ? `; skipped: ${skipped}` : ''}`,
     );
     if (f.hint) out.push(...wrapText(f.hint, width - 6, '      ').map((l) => st.yellow(l)));
   }

@@ -96,6 +96,25 @@ export class LineSplitter {
 /** Bytes at the start of an object that decide whether it is text. */
 const BINARY_HEAD_BYTES = 4096;
 
+/** Compressed formats other than gzip, by their magic bytes: named so that the user knows what to do. */
+const OTHER_COMPRESSION: readonly { name: string; tool: string; magic: readonly number[] }[] = [
+  { name: 'bzip2', tool: 'bzcat', magic: [0x42, 0x5a, 0x68] },
+  { name: 'xz', tool: 'xzcat', magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00] },
+  { name: 'zstd', tool: 'zstdcat', magic: [0x28, 0xb5, 0x2f, 0xfd] },
+  { name: 'zip', tool: 'unzip -p', magic: [0x50, 0x4b, 0x03, 0x04] },
+  { name: '7-Zip', tool: '7z x -so', magic: [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c] },
+];
+
+/**
+ * Why binary content at the start of an object is not read: a compression other than gzip is
+ * named with the command that unpacks it to standard input.
+ */
+export function binaryReason(head: Uint8Array): string {
+  const other = OTHER_COMPRESSION.find((c) => c.magic.every((b, i) => head[i] === b));
+  if (other) return `the content is ${other.name}-compressed, and only gzip is read: unpack it first (${other.tool} FILE | probewatch scan -)`;
+  return 'the content is binary (an image, archive or executable?), not a text log';
+}
+
 /**
  * True when the start of an object is clearly not text (an image, an archive, a binary): most of
  * its lines hold a NUL byte or more than 10 % bytes that are neither printable ASCII, whitespace

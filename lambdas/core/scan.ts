@@ -252,6 +252,8 @@ export class ObjectScanner {
   private lineNo = 0;
   private readonly parser: LineParser;
   private refused = false;
+  /** The content was not text at all (see `refuse`). */
+  private unreadable = false;
   /** Run-length count of the format of consecutive parsed lines (cheaper than a map per line). */
   private runFormat = '';
   private runCount = 0;
@@ -286,6 +288,15 @@ export class ObjectScanner {
     }
     const result = this.parser.parse(line);
     this.account(line, result, result?.ok ? this.parser.format : '');
+  }
+
+  /**
+   * Marks the object as not a log for a reason found outside its lines (binary content): none of
+   * it is used, and no format advice is given.
+   */
+  refuse(reason: string): void {
+    this.stats.notLog ??= reason;
+    this.unreadable = true;
   }
 
   /** Reports a line that was too long to keep (or text cut off for another `reason`). */
@@ -389,12 +400,17 @@ export class ObjectScanner {
       `or the server's own format string, e.g. --format 'apache:%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"' ` +
       `or --format 'nginx:$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent'.`;
     if (s.notLog) {
-      s.hint = `If this is an access log in a format of its own, ${formatAdvice}`;
+      if (!this.unreadable) s.hint = `If this is an access log in a format of its own, ${formatAdvice}`;
       return s;
     }
     let neutral = 0;
     for (const r of NEUTRAL_REASONS) neutral += s.skipped[r] ?? 0;
     const meaningful = s.total - neutral;
+    // A format given for the object that fits none of its lines: nothing of it was used, which is
+    // an input problem, not a quiet log.
+    if (s.formatSource === 'given' && s.parsed === 0 && meaningful > 0 && (s.skipped[OUTSIDE_TIME_RANGE] ?? 0) === 0) {
+      s.notLog = `none of its ${meaningful} ${meaningful === 1 ? 'line is' : 'lines are'} in the given format "${s.format}"`;
+    }
     if (meaningful > 0 && s.parsed / meaningful < 0.5) {
       const how =
         s.formatSource === 'given'

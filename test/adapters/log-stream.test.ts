@@ -28,6 +28,24 @@ async function* gzipBomb(inflatedBytes: number): AsyncGenerator<Uint8Array> {
 }
 
 describe('reading an object into lines', () => {
+  it('names a compression other than gzip and how to unpack it, and reads no line of it', async () => {
+    // Magic bytes followed by what compressed data looks like: bytes of every value.
+    const body = (magic: number[]) => Buffer.from([...magic, ...Array.from({ length: 4000 }, (_, i) => (i * 131 + 7) % 256)]);
+    const cases: [number[], RegExp][] = [
+      [[0x42, 0x5a, 0x68, 0x39], /bzip2-compressed, and only gzip is read: unpack it first \(bzcat FILE/],
+      [[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], /xz-compressed.*\(xzcat FILE/],
+      [[0x28, 0xb5, 0x2f, 0xfd], /zstd-compressed.*\(zstdcat FILE/],
+      [[0x50, 0x4b, 0x03, 0x04], /zip-compressed.*\(unzip -p FILE/],
+      [[0x89, 0x50, 0x4e, 0x47], /binary \(an image, archive or executable\?\)/],
+    ];
+    for (const [magic, reason] of cases) {
+      const c = collector();
+      const outcome = await readLines(chunks(body(magic), 1024), c.sink);
+      assert.match(outcome.notLog ?? '', reason);
+      assert.equal(c.lines.length, 0);
+    }
+  });
+
   it('a gzip bomb (20 GiB of blank lines from 20 MB) is cut off at the compression-ratio bound with its reason', { timeout: 60_000 }, async () => {
     let lines = 0;
     const cut: { prefix: string; reason: string | undefined }[] = [];

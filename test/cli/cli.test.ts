@@ -99,7 +99,7 @@ describe('probewatch scan', () => {
     ['no command', [], /no command given/],
     ['unknown command', ['watch'], /unknown command "watch"/],
     ['no input', ['scan'], /no input given/],
-    ['unknown option', ['scan', '--bogus', 'x'], /Unknown option '--bogus'/],
+    ['unknown option', ['scan', '--bogus', 'x'], /^probewatch: unknown option "--bogus"\nRun probewatch --help for usage\.\n$/],
     ['missing file', ['scan', 'nope.log'], /nope\.log: no such file/],
     ['a directory', ['scan', 'events'], /is a directory/],
     ['an empty glob', ['scan', 'events/*.nothing'], /no file matches/],
@@ -139,7 +139,46 @@ describe('probewatch scan', () => {
     const { code, stdout, stderr } = await runCli(['scan', prose]);
     assert.equal(code, 2);
     assert.match(stderr, /notes\.txt: skipped: no line is an access-log line \(the first 3 are in no known access-log format\)/);
-    assert.match(stdout, /notes\.txt: not an access log, 0\/3 lines parsed.*If this is an access log in a format of its own, pass --format/s);
+    assert.match(
+      stdout,
+      /notes\.txt: not read: no line is an access-log line .*, 0\/3 lines parsed.*If this is an access log in a format of its own, pass --format/s,
+    );
+  });
+
+  it('refuses binary content with its reason in the report and the JSON, once, and gives no format advice', async () => {
+    const bin = join(dir, 'image.png');
+    writeFileSync(bin, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52, 0, 1, 2, 3]));
+    const { code, stdout, stderr } = await runCli(['scan', '--json', bin]);
+    assert.equal(code, 2);
+    assert.equal(stderr.match(/skipped: the content is binary/g)?.length, 1, stderr);
+    const [file] = JSON.parse(stdout).files;
+    assert.match(file.notLog, /the content is binary/);
+    assert.equal(file.hint, undefined);
+    const text = await runCli(['scan', bin]);
+    assert.match(text.stdout, /image\.png: not read: the content is binary/);
+    assert.doesNotMatch(text.stdout, /--format/);
+  });
+
+  it('a --format that fits no line is an input problem (exit 2), not a quiet log', async () => {
+    const { code, stdout, stderr } = await runCli(['scan', '--fail-on-alert', '--format', 'alb', 'events/logs/seed-cgi-sweep.log']);
+    assert.equal(code, 2);
+    assert.match(stderr, /seed-cgi-sweep\.log: skipped: none of its 81 lines are in the given format "alb"/);
+    assert.match(stdout, /81 of 81 lines did not parse as "alb" \(given with --format\)/);
+    // Lines of the right format that all fall outside --since/--until are not that problem.
+    const outside = await runCli(['scan', '--format', 'common', '--since', '2030-01-01T00:00:00Z', 'events/logs/seed-cgi-sweep.log']);
+    assert.equal(outside.code, 0, outside.stderr);
+  });
+
+  it('reads a file named twice once, and standard input at most once', async () => {
+    const { stdout } = await runCli(['scan', '--json', 'events/logs/seed-cgi-sweep.log', './events/logs/seed-cgi-sweep.log', 'events/logs/seed-*.log']);
+    const doc = JSON.parse(stdout);
+    assert.deepEqual(
+      doc.files.map((f: { name: string }) => f.name),
+      ['events/logs/seed-cgi-sweep.log', 'events/logs/seed-registration-probe.log'],
+    );
+    const twice = await runCli(['scan', '-', '-'], { stdin: seed });
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /standard input \(-\) can be read only once/);
   });
 
   it('lists the formats of a file that mixes them, with their line counts', async () => {
