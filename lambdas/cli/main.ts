@@ -26,11 +26,13 @@ the site, what they were after, and which alarming-looking lines are harmless.
 Options:
   --json                   print one JSON document (contract version 1) instead of the report
   --format NAME|STRING     log format instead of auto-detection: combined, common, vhost_combined,
-                           vhost_common, combined_xff, alb, elb, cloudfront, w3c, json,
-                           haproxy, s3, 'syslog:<format>', 'apache:<LogFormat>' or
+                           vhost_common, combined_xff, alb, elb, cloudfront, w3c (alias
+                           iis), json, haproxy, s3, 'syslog:<format>', 'apache:<LogFormat>' or
                            'nginx:<log_format>' (without it, detected per line)
   --config FILE            YAML or JSON settings: thresholds, trustedProxies, allowlist,
-                           knownRoutes, rules, disableRules, jsonFields
+                           knownRoutes, forms, rules, disableRules, jsonFields (all of them:
+                           the README's configuration reference; check one: probewatch config
+                           check FILE)
   --trusted-proxies LIST   comma-separated CIDRs whose X-Forwarded-For is believed
   --explain IP             list every request of that source with the rule that matched it
                            (with --json: an "explain" field holds them)

@@ -101,8 +101,11 @@ export function fitList(items: readonly string[], room: number): string {
         text = item;
         continue;
       }
-      // Cut to leave room for the count: nothing after it is shown, not even a short item.
-      const cut = clipEscaped(item, Math.max(8, room - tail));
+      // Without its count (`×34`) when that makes it fit whole; else cut to leave room for the
+      // count of the others: nothing after it is shown, not even a short item.
+      const bare = item.replace(/×\d+$/, '');
+      if (bare !== item && bare.length + tail <= room) return rest ? `${bare} +${rest}` : bare;
+      const cut = clipEscaped(bare, Math.max(8, room - tail));
       return rest ? `${cut} +${rest}` : cut;
     }
     if (text.length + 1 + item.length + tail > room) return `${text} +${items.length - i}`;
@@ -111,10 +114,18 @@ export function fitList(items: readonly string[], room: number): string {
   return text;
 }
 
-/** `2024-01-01 00:00:00 → 00:01:40` (the date once when both are on the same day). */
+/**
+ * `2024-01-01 00:00:00 → 00:01:40` (the date once when both are on the same day), to the second:
+ * the details give milliseconds when the log has them.
+ */
 function span(first: string, last: string): string {
-  return `${shortTime(first)} → ${last.slice(0, 10) === first.slice(0, 10) ? shortTime(last).slice(11) : shortTime(last)}`;
+  const f = shortTime(first).slice(0, 19);
+  const l = shortTime(last).slice(0, 19);
+  return `${f} → ${last.slice(0, 10) === first.slice(0, 10) ? l.slice(11) : l}`;
 }
+
+/** `1 line`, `3 lines`. */
+const count = (n: number, one: string) => `${n} ${n === 1 ? one : `${one}s`}`;
 
 /**
  * The human report: a summary of the alerted sources, their details, suspicious sources, benign
@@ -132,9 +143,10 @@ export function renderReportLines(report: ScanReport, st: Style, width = FALLBAC
   const alerted = report.alerts.length;
   const suspicious = report.sources.filter((s) => s.verdict === 'suspicious');
   out.push(
-    st.bold(`ProbeWatch scan: ${files} ${files === 1 ? 'file' : 'files'}, ${report.lines.total} lines, `) +
+    st.bold(`ProbeWatch scan: ${files} ${files === 1 ? 'file' : 'files'}, ${count(report.lines.total, 'line')}, `) +
       (alerted ? st.red(st.bold(`${alerted} alerted`)) : st.green('nothing alerted')) +
-      st.bold(`, ${suspicious.length} suspicious, ${report.sources.length - alerted - suspicious.length + report.cleanSources} quiet sources`),
+      // Quiet: every other source, those the report explains as benign and the uncounted clean ones.
+      st.bold(`, ${suspicious.length} suspicious, ${count(report.sources.length - alerted - suspicious.length + report.cleanSources, 'quiet source')}`),
   );
   out.push('');
   if (alerted) {
@@ -151,7 +163,7 @@ export function renderReportLines(report: ScanReport, st: Style, width = FALLBAC
     const widths = [0, 0, 0, 0, 0];
     for (const r of rows) for (let i = 0; i < 5; i++) widths[i] = Math.max(widths[i] ?? 0, (r[i] ?? '').length);
     const room = width - 2 - widths.reduce((n, w) => n + w + 2, 0);
-    rows[0]?.push('top categories');
+    rows[0]?.push(room >= 'top categories'.length ? 'top categories' : 'categories');
     shown.forEach((a, i) => {
       const labels = labelsOf.get(a.source);
       rows[i + 1]?.push(

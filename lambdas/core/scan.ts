@@ -335,8 +335,8 @@ export class ObjectScanner {
       const look = kind ? `; they look like ${kind}` : '';
       this.stats.notLog =
         fits === 0
-          ? `no line is an access-log line (the first ${meaningful} are in no known access-log format${look})`
-          : `not an access log: ${meaningful - fits} of the first ${meaningful} lines are in no known access-log format${look} (the ${fits} that look like requests were not used)`;
+          ? `no line is an access-log line (${meaningful === 1 ? 'the only one is' : `the first ${meaningful} are`} in no known access-log format${look})`
+          : `not an access log: ${meaningful - fits} of the first ${meaningful} lines are in no known access-log format${look} (${fits === 1 ? 'the one that looks like a request was' : `the ${fits} that look like requests were`} not used)`;
       this.stats.total += sample.length;
       this.lineNo += sample.length;
       this.stats.skipped[NOT_ACCESS_LOG] = (this.stats.skipped[NOT_ACCESS_LOG] ?? 0) + sample.length;

@@ -163,6 +163,9 @@ describe('report helpers (properties)', () => {
   it('fitList keeps to the room (cutting the first item if it must) and counts the rest', () => {
     // Once the first item is cut to leave room for the count, nothing follows it.
     assert.equal(fitList(['_________', '_'], 10), '_______… +1');
+    // A first item that fits whole without its count is shown so, not cut mid-word.
+    assert.equal(fitList(['shellshock×1', 'rce×1'], 13), 'shellshock +1');
+    assert.equal(fitList(['path-traversal×2'], 14), 'path-traversal');
     fc.assert(
       fc.property(
         fc.array(

@@ -65,8 +65,14 @@ const countsText = (r: Record<string, number>) =>
     .map(([k, n]) => `${k}×${n}`)
     .join(' ') || '-';
 
-/** A stored sample (JSON of the raw request: time, request, status, user agent), as one escaped line. */
+/**
+ * A stored sample (the store's `<ISO time> <status> <request>` line, or JSON of the raw request:
+ * time, request, status, user agent), as one escaped line.
+ */
 export function sampleText(s: string): string {
+  // The store's own line form: `<ISO time> <status> <request>`.
+  const line = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (\d{1,3}) (.*)$/s.exec(s);
+  if (line) return `${shortTime(line[1] as string)}  ${line[2]}  ${sanitize(line[3] as string, 200)}`;
   try {
     const x = JSON.parse(s) as { t?: number; r?: string; s?: number; u?: string };
     const t = typeof x.t === 'number' && Number.isFinite(x.t) && Math.abs(x.t) < 8.64e15 ? new Date(x.t).toISOString() : '';
@@ -78,7 +84,9 @@ export function sampleText(s: string): string {
 
 function describe(v: SourceView, width: number): string[] {
   const out: string[] = [];
-  out.push(`${v.source}: ${v.requests} requests, score ${v.score}, last seen ${shortTime(v.lastSeen)} UTC, forgotten after ${shortTime(v.expiresAt)} UTC`);
+  out.push(
+    `${v.source}: ${v.requests} ${v.requests === 1 ? 'request' : 'requests'}, score ${v.score}, last seen ${shortTime(v.lastSeen)} UTC, forgotten after ${shortTime(v.expiresAt)} UTC`,
+  );
   const wrap = (label: string, text: string) => {
     const lines = wrapWords(text, Math.max(20, width - 4 - label.length));
     out.push(`  ${label}${lines[0]}`);

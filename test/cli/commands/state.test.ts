@@ -42,6 +42,11 @@ describe('state and alerts: what reaches the terminal', () => {
     assert.equal(stateKeyOf('2001:db8:4:5:6:7:8:9/32'), '2001:db8::/32');
   });
 
+  it("a sample in the store's line form is shown like the others, escaped", () => {
+    assert.equal(sampleText('2015-03-22T21:34:19.000Z 400 GET HTTP/1.1 HTTP/1.1'), '2015-03-22 21:34:19  400  GET HTTP/1.1 HTTP/1.1');
+    assert.equal(sampleText('2015-03-22T21:34:19.250Z 404 GET /\u001b[2J HTTP/1.1'), '2015-03-22 21:34:19  404  GET /\\x1b[2J HTTP/1.1');
+  });
+
   it('a stored sample is decoded and each field escaped', () => {
     const s = JSON.stringify({ t: Date.UTC(2024, 0, 1), r: 'GET /\u001b[2Jx HTTP/1.1', s: 404, u: 'curl\u202e' });
     assert.equal(sampleText(s), '2024-01-01 00:00:00  404  GET /\\x1b[2Jx HTTP/1.1  "curl\\u{202e}"');
