@@ -44,6 +44,8 @@ export interface AlertState {
   distinctPaths: number;
   /** Set when a long horizon (or a behaviour over one) fired the alert. */
   horizon: HorizonFacts | null;
+  /** The cooldown the last claim took (long-horizon alerts claim the longest horizon). */
+  cooldownMs?: number;
 }
 
 const MAX_SAMPLES = 10;
@@ -773,11 +775,14 @@ export class Aggregator {
     }
   }
 
-  /** Evaluates the pending long-horizon bucket of every source (at the end of a scan). */
-  finish(): void {
+  /**
+   * Evaluates the pending long-horizon bucket of every source (at the end of a scan), or of the
+   * sources given (the pipeline needs the decisions of the sources it writes only).
+   */
+  finish(only: Iterable<SourceState> = this.sources.values()): void {
     // Folded sources are read, one after another, into one window.
     const scratch = this.newWindow();
-    for (const s of this.sources.values()) {
+    for (const s of only) {
       // A folded source is decided on its window read from the folded form, and stays folded
       // unless the decision finds something: unfolding thousands of sources at the end of a scan
       // would cost, all at once, the memory folding saved.
@@ -881,6 +886,7 @@ export class Aggregator {
       windowScore: peak.score,
       distinctPaths: peak.distinctPaths,
       horizon: horizon ?? s.alert?.horizon ?? null,
+      cooldownMs,
     };
     this.onAlert(s, s.alert);
   }
