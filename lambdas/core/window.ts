@@ -311,6 +311,8 @@ export class EventWindow {
   readonly coarse: CoarseBucket[] = [];
   /** Start of the coarse bucket last evaluated for the long horizons (-1: none pending). */
   longPending = -1;
+  /** Event time of the first event added to the pending coarse bucket: when its decision is timed. */
+  longPendingFirst = -1;
   /** Start of the newest fine bucket ever made (kept when idle buckets are released). */
   private newestStart = Number.NEGATIVE_INFINITY;
 
@@ -397,6 +399,7 @@ export class EventWindow {
     if (this.buckets.length > 0) throw new Error('only a window without fine buckets is folded');
     out.num(this.newestStart);
     out.num(this.longPending);
+    out.num(this.longPendingFirst);
     out.num(this.coarse.length);
     for (const b of this.coarse) {
       out.num(b.start);
@@ -426,6 +429,7 @@ export class EventWindow {
   restore(r: FoldReader): this {
     this.newestStart = r.num();
     this.longPending = r.num();
+    this.longPendingFirst = r.num();
     const c = this.coarse;
     const n = r.num();
     for (let i = 0; i < n; i++) {
