@@ -192,6 +192,12 @@ export interface MergedDecision {
   horizon: HorizonFacts | null;
   /** The cooldown this alert claims (long-horizon alerts: the longest horizon). */
   cooldownMs: number;
+  /**
+   * Where it ranks among the decisions of the source's other objects in a batch, with
+   * {@link TRIGGER_ORDER} on a tie: the bucket it was decided in (decisions on merged buckets cannot
+   * be told apart more finely), or its exact time when the object was decided alone. @default at
+   */
+  rankAt?: number;
 }
 
 /** What the merged decision needs to know besides the state: the rules and the horizons. */
@@ -258,6 +264,11 @@ export function mergedView(merged: MergedSourceState, ctx: DecisionContext, conf
  */
 const TRIGGER_ORDER: Readonly<Record<Trigger, number>> = { horizon: 0, behaviour: 0, signature: 1, threshold: 2, 'error-burst': 3, score: 4 };
 
+/** The order the CLI would take two decisions in: by time (see `rankAt`), then by kind. */
+function byRank(a: MergedDecision, b: MergedDecision): number {
+  return (a.rankAt ?? a.at) - (b.rankAt ?? b.at) || TRIGGER_ORDER[a.trigger] - TRIGGER_ORDER[b.trigger];
+}
+
 /** True when the merged state holds nothing but this object's evidence (however often it was applied). */
 function onlyObject(merged: MergedSourceState, id: string): boolean {
   if (merged.objects.length === 0) return true;
@@ -314,6 +325,7 @@ export function decideMerged(
     };
   }
   const candidates: MergedDecision[] = [];
+  const bucketMs = config.bucketSeconds * 1000;
   const short = (trigger: Trigger, rule: Rule | null, crossedAt: number, severity: Severity) => {
     const peak = w.peakAround(crossedAt);
     candidates.push({
@@ -327,20 +339,33 @@ export function decideMerged(
       cooldownMs: shortCooldown,
     });
   };
+  // The first crossing around a later bucket is never earlier than around an earlier one (a window
+  // containing both crosses first for both), and a trigger's severity is the same at any time: the
+  // earliest crossing of each trigger is all the decision can use.
+  const found = new Set<string>();
   for (const b of deltaBuckets) {
     const bound = w.boundAround(b.start);
-    if (bound.distinctPaths >= config.distinctErrorPaths) {
+    if (!found.has('error-burst') && bound.distinctPaths >= config.distinctErrorPaths) {
       const crossed = w.pathsCrossingAround(b.start, config.distinctErrorPaths);
-      if (crossed !== null) short('error-burst', ERROR_BURST_RULE, crossed, maxSeverity('medium', sev));
+      if (crossed !== null) {
+        found.add('error-burst');
+        short('error-burst', ERROR_BURST_RULE, crossed, maxSeverity('medium', sev));
+      }
     }
-    if (bound.score >= config.scoreThreshold) {
+    if (!found.has('score') && bound.score >= config.scoreThreshold) {
       const crossed = w.scoreCrossingAround(b.start, config.scoreThreshold);
-      if (crossed !== null) short('score', null, crossed, maxSeverity('low', sev));
+      if (crossed !== null) {
+        found.add('score');
+        short('score', null, crossed, maxSeverity('low', sev));
+      }
     }
     for (const r of thresholdRules) {
-      if (!b.counts[thresholdKey(r)] || !r.threshold || ctx.longThresholds.has(r.id)) continue;
+      if (found.has(`rule:${r.id}`) || !b.counts[thresholdKey(r)] || !r.threshold || ctx.longThresholds.has(r.id)) continue;
       const crossed = w.countCrossingAround(b.start, thresholdKey(r), r.threshold.windowSeconds * 1000, r.threshold.count);
-      if (crossed !== null) short('threshold', r, crossed, r.severity);
+      if (crossed !== null) {
+        found.add(`rule:${r.id}`);
+        short('threshold', r, crossed, r.severity);
+      }
     }
   }
   // Long horizons: the same decision the CLI takes, once per coarse bucket this object touched.
@@ -385,10 +410,12 @@ export function decideMerged(
     });
   }
   if (candidates.length === 0) return null;
-  const decidedAt = (c: MergedDecision) => (longDecided.has(c) ? Math.floor(c.at / COARSE_BUCKET_MS) * COARSE_BUCKET_MS + COARSE_BUCKET_MS : c.at);
-  candidates.sort(
-    (a, b) => severityRank(b.severity) - severityRank(a.severity) || decidedAt(a) - decidedAt(b) || TRIGGER_ORDER[a.trigger] - TRIGGER_ORDER[b.trigger],
-  );
+  // Ranked by the bucket they were decided in: a signature's exact time and the start of the
+  // bucket a window crossed in cannot be compared more finely (one request can do both).
+  for (const c of candidates) {
+    c.rankAt = longDecided.has(c) ? Math.floor(c.at / COARSE_BUCKET_MS) * COARSE_BUCKET_MS + COARSE_BUCKET_MS : Math.floor(c.at / bucketMs) * bucketMs;
+  }
+  candidates.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || byRank(a, b));
   const pick = candidates[0] as MergedDecision;
   return { ...pick, windowScore: Math.max(pick.windowScore, best.score), distinctPaths: Math.max(pick.distinctPaths, best.distinctPaths) };
 }
@@ -693,9 +720,10 @@ async function objectNamesOf(markers: readonly string[], batch: ReadonlyMap<stri
 
 /**
  * Claims, publishes and records one alert at a time (sources in a fixed order, each source's
- * decisions in event-time order). A claim the last one certainly refuses costs no write. Every
- * claim is tried even when one is busy; a busy one fails its object afterwards so that it is
- * retried and not marked done while another run may still fail to publish it.
+ * decisions in the order the CLI takes them: event time, then kind). A claim the last one
+ * certainly refuses costs no write. Every claim is tried even when one is busy; a busy one fails
+ * its object afterwards so that it is retried and not marked done while another run may still
+ * fail to publish it.
  */
 async function publishAlerts(
   candidates: AlertCandidate[],
@@ -717,7 +745,12 @@ async function publishAlerts(
     batchNames.set(objectMarker(id), id);
     batchNames.set(id, id);
   }
-  candidates.sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.decision.at - b.decision.at || a.object - b.object));
+  // Each source's decisions in the order the CLI would take them (a signature before the score
+  // its request crossed in the same bucket, decided on another object's delta), so the claim goes
+  // to the trigger the CLI names; a later one only escalates.
+  candidates.sort((a, b) =>
+    a.source < b.source ? -1 : a.source > b.source ? 1 : byRank(a.decision, b.decision) || a.decision.at - b.decision.at || a.object - b.object,
+  );
   const claims = new Map<string, MergedSourceState['claim']>();
   for (const { source, merged, decision, object } of candidates) {
     if (failed.has(object)) continue;

