@@ -44,6 +44,8 @@ export interface AlertState {
   distinctPaths: number;
   /** Set when a long horizon (or a behaviour over one) fired the alert. */
   horizon: HorizonFacts | null;
+  /** The cooldown the last claim took (long-horizon alerts claim the longest horizon). */
+  cooldownMs?: number;
 }
 
 const MAX_SAMPLES = 10;
@@ -616,7 +618,7 @@ export class Aggregator {
       if (w.longPending >= 0) {
         const pending = w.longPending;
         w.longPending = -1;
-        this.evaluateLong(s, pending);
+        this.evaluateLong(s, pending, w, w.longPendingFirst);
       }
       w.coarse.length = 0;
       if (!s.labelled && s.alert === null && !s.formPosts) {
@@ -761,23 +763,33 @@ export class Aggregator {
     const w = s.window as EventWindow;
     const cb = Math.floor(time / COARSE_BUCKET_MS) * COARSE_BUCKET_MS;
     const pending = w.longPending;
-    if (pending === cb) return;
+    if (pending === cb) {
+      if (time < w.longPendingFirst) w.longPendingFirst = time;
+      return;
+    }
     if (pending >= 0 && cb > pending) {
+      const first = w.longPendingFirst;
       w.longPending = cb;
-      this.evaluateLong(s, pending);
-    } else if (pending < 0) w.longPending = cb;
-    else {
+      w.longPendingFirst = time;
+      this.evaluateLong(s, pending, w, first);
+    } else if (pending < 0) {
+      w.longPending = cb;
+      w.longPendingFirst = time;
+    } else {
       // An out-of-order event in an earlier bucket: evaluate it now (its windows include the
       // pending bucket's data), and keep the later bucket pending.
-      this.evaluateLong(s, cb);
+      this.evaluateLong(s, cb, w, time);
     }
   }
 
-  /** Evaluates the pending long-horizon bucket of every source (at the end of a scan). */
-  finish(): void {
+  /**
+   * Evaluates the pending long-horizon bucket of every source (at the end of a scan), or of the
+   * sources given (the pipeline needs the decisions of the sources it writes only).
+   */
+  finish(only: Iterable<SourceState> = this.sources.values()): void {
     // Folded sources are read, one after another, into one window.
     const scratch = this.newWindow();
-    for (const s of this.sources.values()) {
+    for (const s of only) {
       // A folded source is decided on its window read from the folded form, and stays folded
       // unless the decision finds something: unfolding thousands of sources at the end of a scan
       // would cost, all at once, the memory folding saved.
@@ -785,8 +797,9 @@ export class Aggregator {
       if (w === null || w.longPending < 0) continue;
       const at = w.longPending;
       w.longPending = -1;
+      const first = w.longPendingFirst;
       s.foldedDecided();
-      this.evaluateLong(s, at, w);
+      this.evaluateLong(s, at, w, first);
     }
   }
 
@@ -807,9 +820,10 @@ export class Aggregator {
 
   /**
    * Decides the long horizons of a source around `at`, over its window `w` (read from the folded
-   * form when the source is folded: it is unfolded only when something is found).
+   * form when the source is folded: it is unfolded only when something is found). An alert is
+   * timed at `first`, the first event of the source in that coarse bucket.
    */
-  private evaluateLong(s: SourceState, at: number, w = s.window as EventWindow): void {
+  private evaluateLong(s: SourceState, at: number, w: EventWindow, first: number): void {
     if (!this.mayCrossLong(w)) return;
     // Settled: nothing can be sent, but the report still names the behaviours found, which need
     // counts only (the distinct-path union is what makes a day-long sweep expensive).
@@ -821,7 +835,9 @@ export class Aggregator {
     const found = decideLong(s, this.config, this.longThresholds, peaksAround(w.coarse, at));
     // Labelled now, or about to alert: whatever reads it next reads all of it.
     if (found.length > 0) this.unfold(s);
-    for (const f of found) this.trigger(s, at, f.trigger, f.rule, f.severity, f.horizon, this.longCooldownMs);
+    // Timed at an event of the source, not at the bucket's start (which may precede its first request).
+    const when = Math.max(at, first);
+    for (const f of found) this.trigger(s, when, f.trigger, f.rule, f.severity, f.horizon, this.longCooldownMs);
   }
 
   /**
@@ -881,6 +897,7 @@ export class Aggregator {
       windowScore: peak.score,
       distinctPaths: peak.distinctPaths,
       horizon: horizon ?? s.alert?.horizon ?? null,
+      cooldownMs,
     };
     this.onAlert(s, s.alert);
   }

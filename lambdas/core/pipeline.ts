@@ -178,7 +178,13 @@ export function toDelta(s: SourceState, id: string): SourceDelta {
 export interface MergedDecision {
   trigger: Trigger;
   rule: Rule | null;
+  /** Event time the claim is taken at (the cooldown is measured from it). */
   at: number;
+  /**
+   * Event time of the first trigger (the alert's `triggeredAt`), when it is earlier than `at`: the
+   * object's own decision escalated or alerted again after a cooldown, as the CLI reports it.
+   */
+  firstAt?: number;
   severity: Severity;
   windowScore: number;
   distinctPaths: number;
@@ -186,6 +192,12 @@ export interface MergedDecision {
   horizon: HorizonFacts | null;
   /** The cooldown this alert claims (long-horizon alerts: the longest horizon). */
   cooldownMs: number;
+  /**
+   * Where it ranks among the decisions of the source's other objects in a batch, with
+   * {@link TRIGGER_ORDER} on a tie: the bucket it was decided in (decisions on merged buckets cannot
+   * be told apart more finely), or its exact time when the object was decided alone. @default at
+   */
+  rankAt?: number;
 }
 
 /** What the merged decision needs to know besides the state: the rules and the horizons. */
@@ -246,10 +258,36 @@ export function mergedView(merged: MergedSourceState, ctx: DecisionContext, conf
 }
 
 /**
+ * How the CLI orders triggers taken at the same moment: the long horizons of the coarse bucket a
+ * request leaves first, then, within one request, a signature, a rule threshold, an error burst,
+ * the score (the first one claims; a later one of the same severity is in its cooldown).
+ */
+const TRIGGER_ORDER: Readonly<Record<Trigger, number>> = { horizon: 0, behaviour: 0, signature: 1, threshold: 2, 'error-burst': 3, score: 4 };
+
+/** The order the CLI would take two decisions in: by time (see `rankAt`), then by kind. */
+function byRank(a: MergedDecision, b: MergedDecision): number {
+  return (a.rankAt ?? a.at) - (b.rankAt ?? b.at) || TRIGGER_ORDER[a.trigger] - TRIGGER_ORDER[b.trigger];
+}
+
+/** True when the merged state holds nothing but this object's evidence (however often it was applied). */
+function onlyObject(merged: MergedSourceState, id: string): boolean {
+  if (merged.objects.length === 0) return true;
+  const marker = objectMarker(id);
+  return merged.objects.every((o) => o === marker || o === id);
+}
+
+/**
  * Decides on a source's merged state (every object so far), looking at the windows around the
- * times this object added. Order-independent: the same set of objects gives the same decision
- * whatever order they arrived in. The strongest trigger wins; on a tie, the earliest. Deltas of
- * one source in one batch share its `view`.
+ * times this object added. Deltas of one source in one batch share its `view`.
+ *
+ * When the merged state holds only this object's evidence, the decision is `local`, the one the
+ * object's own scan took request by request: exactly the CLI's on that object (trigger, rule,
+ * severity, time). Otherwise it is taken on the merged 10-second buckets, where the order of the
+ * requests inside a bucket is gone: each trigger is timed at the start of the bucket in which a
+ * window first crossed its threshold (never before the source's first request nor after its
+ * last), the strongest trigger wins, on a tie the earliest, and triggers of one bucket rank as the
+ * CLI ranks them within one request. Order-independent: the same set of objects gives the same
+ * merged decision whatever order they arrived in.
  */
 export function decideMerged(
   merged: MergedSourceState,
@@ -258,60 +296,82 @@ export function decideMerged(
   ctx: DecisionContext,
   config: DetectorConfig,
   view: MergedView = mergedView(merged, ctx, config),
+  local?: AlertState | null,
 ): MergedDecision | null {
   const shortCooldown = config.cooldownSeconds * 1000;
   const longCooldown = Math.max(shortCooldown, ctx.longestMs);
   const { window: w, severity: sev, thresholdRules } = view;
-  const candidates: MergedDecision[] = [];
+  const deltaBuckets = [...delta.buckets].sort((x, y) => x.start - y.start);
   let best = { score: 0, distinctPaths: 0 };
-  for (const b of [...delta.buckets].sort((x, y) => x.start - y.start)) {
+  for (const b of deltaBuckets) {
     const peak = w.peakAround(b.start);
     if (peak.score > best.score) best = { ...best, score: peak.score };
     if (peak.distinctPaths > best.distinctPaths) best = { ...best, distinctPaths: peak.distinctPaths };
-    if (peak.distinctPaths >= config.distinctErrorPaths) {
-      candidates.push({
-        trigger: 'error-burst',
-        rule: ERROR_BURST_RULE,
-        at: b.start,
-        severity: maxSeverity('medium', sev),
-        windowScore: peak.score,
-        distinctPaths: peak.distinctPaths,
-        horizon: null,
-        cooldownMs: shortCooldown,
-      });
+  }
+  // Within [firstSeen, lastSeen]: a bucket or coarse bucket may start before the first request.
+  const within = (t: number) => Math.min(Math.max(t, merged.firstSeen), merged.lastSeen);
+  if (local !== undefined && onlyObject(merged, delta.objectId)) {
+    if (local === null) return null;
+    return {
+      trigger: local.trigger,
+      rule: local.rule,
+      at: within(local.claim.lastAt),
+      firstAt: within(local.firstAt),
+      severity: local.claim.severity,
+      windowScore: Math.max(local.windowScore, best.score),
+      distinctPaths: Math.max(local.distinctPaths, best.distinctPaths),
+      horizon: local.horizon,
+      cooldownMs: local.cooldownMs ?? shortCooldown,
+    };
+  }
+  const candidates: MergedDecision[] = [];
+  const bucketMs = config.bucketSeconds * 1000;
+  const short = (trigger: Trigger, rule: Rule | null, crossedAt: number, severity: Severity) => {
+    const peak = w.peakAround(crossedAt);
+    candidates.push({
+      trigger,
+      rule,
+      at: within(crossedAt),
+      severity,
+      windowScore: peak.score,
+      distinctPaths: peak.distinctPaths,
+      horizon: null,
+      cooldownMs: shortCooldown,
+    });
+  };
+  // The first crossing around a later bucket is never earlier than around an earlier one (a window
+  // containing both crosses first for both), and a trigger's severity is the same at any time: the
+  // earliest crossing of each trigger is all the decision can use.
+  const found = new Set<string>();
+  for (const b of deltaBuckets) {
+    const bound = w.boundAround(b.start);
+    if (!found.has('error-burst') && bound.distinctPaths >= config.distinctErrorPaths) {
+      const crossed = w.pathsCrossingAround(b.start, config.distinctErrorPaths);
+      if (crossed !== null) {
+        found.add('error-burst');
+        short('error-burst', ERROR_BURST_RULE, crossed, maxSeverity('medium', sev));
+      }
     }
-    if (peak.score >= config.scoreThreshold) {
-      candidates.push({
-        trigger: 'score',
-        rule: null,
-        at: b.start,
-        severity: maxSeverity('low', sev),
-        windowScore: peak.score,
-        distinctPaths: peak.distinctPaths,
-        horizon: null,
-        cooldownMs: shortCooldown,
-      });
+    if (!found.has('score') && bound.score >= config.scoreThreshold) {
+      const crossed = w.scoreCrossingAround(b.start, config.scoreThreshold);
+      if (crossed !== null) {
+        found.add('score');
+        short('score', null, crossed, maxSeverity('low', sev));
+      }
     }
     for (const r of thresholdRules) {
-      if (!b.counts[thresholdKey(r)] || !r.threshold || ctx.longThresholds.has(r.id)) continue;
-      if (w.countAround(b.start, thresholdKey(r), r.threshold.windowSeconds * 1000) >= r.threshold.count) {
-        candidates.push({
-          trigger: 'threshold',
-          rule: r,
-          at: b.start,
-          severity: r.severity,
-          windowScore: peak.score,
-          distinctPaths: peak.distinctPaths,
-          horizon: null,
-          cooldownMs: shortCooldown,
-        });
+      if (found.has(`rule:${r.id}`) || !b.counts[thresholdKey(r)] || !r.threshold || ctx.longThresholds.has(r.id)) continue;
+      const crossed = w.countCrossingAround(b.start, thresholdKey(r), r.threshold.windowSeconds * 1000, r.threshold.count);
+      if (crossed !== null) {
+        found.add(`rule:${r.id}`);
+        short('threshold', r, crossed, r.severity);
       }
     }
   }
   // Long horizons: the same decision the CLI takes, once per coarse bucket this object touched.
   // A state of its own: the long-horizon decision adds behaviour labels to the state it is given.
   const base = baseState(merged, ctx.rulesById);
-  const touched = [...new Set(delta.buckets.map((b) => Math.floor(b.start / COARSE_BUCKET_MS) * COARSE_BUCKET_MS))].sort((a, b) => a - b);
+  const touched = [...new Set(deltaBuckets.map((b) => Math.floor(b.start / COARSE_BUCKET_MS) * COARSE_BUCKET_MS))].sort((a, b) => a - b);
   // The CLI takes a long-horizon decision once the source's activity has left the coarse bucket,
   // so a short trigger inside that bucket comes first there: order them the same way here.
   const longDecided = new Set<MergedDecision>();
@@ -326,7 +386,7 @@ export function decideMerged(
       const c: MergedDecision = {
         trigger: f.trigger,
         rule: f.rule,
-        at,
+        at: within(at),
         severity: f.severity,
         windowScore: peak.score,
         distinctPaths: peak.distinctPaths,
@@ -341,7 +401,7 @@ export function decideMerged(
     candidates.push({
       trigger: 'signature',
       rule: signature.rule,
-      at: signature.time,
+      at: within(signature.time),
       severity: signature.rule.severity,
       windowScore: best.score,
       distinctPaths: best.distinctPaths,
@@ -350,8 +410,12 @@ export function decideMerged(
     });
   }
   if (candidates.length === 0) return null;
-  const decidedAt = (c: MergedDecision) => (longDecided.has(c) ? c.at + COARSE_BUCKET_MS : c.at);
-  candidates.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || decidedAt(a) - decidedAt(b));
+  // Ranked by the bucket they were decided in: a signature's exact time and the start of the
+  // bucket a window crossed in cannot be compared more finely (one request can do both).
+  for (const c of candidates) {
+    c.rankAt = longDecided.has(c) ? Math.floor(c.at / COARSE_BUCKET_MS) * COARSE_BUCKET_MS + COARSE_BUCKET_MS : Math.floor(c.at / bucketMs) * bucketMs;
+  }
+  candidates.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || byRank(a, b));
   const pick = candidates[0] as MergedDecision;
   return { ...pick, windowScore: Math.max(pick.windowScore, best.score), distinctPaths: Math.max(pick.distinctPaths, best.distinctPaths) };
 }
@@ -408,7 +472,7 @@ function withAlert(s: SourceState, m: MergedSourceState, decision: MergedDecisio
   s.firstReferer = m.referer;
   const alert: AlertState = {
     claim: { lastAt: decision.at, severity: decision.severity, count: 1 },
-    firstAt: decision.at,
+    firstAt: decision.firstAt ?? decision.at,
     trigger: decision.trigger,
     rule: decision.rule,
     windowScore: decision.windowScore,
@@ -452,8 +516,8 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
 interface Scanned {
   outcome: ObjectOutcome;
   owner: string;
-  /** Flagged sources only: their deltas and strongest signatures. */
-  flagged: { delta: SourceDelta; signature: SourceState['signature'] }[];
+  /** Flagged sources only: their deltas, strongest signatures and the object's own decisions. */
+  flagged: { delta: SourceDelta; signature: SourceState['signature']; local: AlertState | null }[];
   ctx: DecisionContext;
   rulesById: ReadonlyMap<string, Rule>;
 }
@@ -502,7 +566,16 @@ async function scanObject(item: BatchObject, deps: BatchDeps): Promise<ObjectOut
   }
   const rulesById = new Map([...detector.classifier.rules, ...BEHAVIOUR_RULE_LIST, ERROR_FLOOD_RULE].map((r) => [r.id, r]));
   const ctx: DecisionContext = { rulesById, longThresholds: detector.aggregator.longThresholdRules, longestMs: detector.aggregator.longestHorizonMs };
-  const flagged = [...detector.aggregator.sources.values()].filter(isFlagged).map((s) => ({ delta: toDelta(s, id), signature: s.signature }));
+  const sources = [...detector.aggregator.sources.values()].filter(isFlagged);
+  const deltas = sources.map((s) => toDelta(s, id));
+  // The object's own decisions, as the CLI takes them at the end of a scan (its last long-horizon
+  // buckets), taken after the deltas: the labels deciding adds are derived, never stored.
+  detector.aggregator.finish(sources);
+  const flagged = sources.map((s, k) => ({
+    delta: deltas[k] as SourceDelta,
+    signature: s.signature,
+    local: s.alert ? { ...s.alert, claim: { ...s.alert.claim } } : null,
+  }));
   return { outcome: { ...base, ...counts, status: 'processed', sourcesFlagged: flagged.length }, owner: item.owner, flagged, ctx, rulesById };
 }
 
@@ -558,16 +631,17 @@ export async function processLogBatch(objects: readonly BatchObject[], deps: Bat
     else if ('flagged' in r.value) scanned.set(i, r.value);
   });
   // One group per source: the deltas of every object of the batch that flagged it.
-  const groups = new Map<string, { deltas: SourceDelta[]; signatures: SourceState['signature'][]; objects: number[] }>();
+  const groups = new Map<string, { deltas: SourceDelta[]; signatures: SourceState['signature'][]; locals: (AlertState | null)[]; objects: number[] }>();
   for (const [i, sc] of scanned) {
     for (const f of sc.flagged) {
       let g = groups.get(f.delta.source);
       if (!g) {
-        g = { deltas: [], signatures: [], objects: [] };
+        g = { deltas: [], signatures: [], locals: [], objects: [] };
         groups.set(f.delta.source, g);
       }
       g.deltas.push(f.delta);
       g.signatures.push(f.signature);
+      g.locals.push(f.local);
       g.objects.push(i);
     }
   }
@@ -589,7 +663,7 @@ export async function processLogBatch(objects: readonly BatchObject[], deps: Bat
       if (firstObject) firstObject.outcome.stateWrites += writes;
       const view = mergedView(merged, ctx, config);
       g.deltas.forEach((delta, k) => {
-        const decision = decideMerged(merged, delta, g.signatures[k] ?? null, ctx, config, view);
+        const decision = decideMerged(merged, delta, g.signatures[k] ?? null, ctx, config, view, g.locals[k] ?? null);
         if (decision) candidates.push({ source, merged, decision, object: g.objects[k] as number });
       });
     });
@@ -646,9 +720,10 @@ async function objectNamesOf(markers: readonly string[], batch: ReadonlyMap<stri
 
 /**
  * Claims, publishes and records one alert at a time (sources in a fixed order, each source's
- * decisions in event-time order). A claim the last one certainly refuses costs no write. Every
- * claim is tried even when one is busy; a busy one fails its object afterwards so that it is
- * retried and not marked done while another run may still fail to publish it.
+ * decisions in the order the CLI takes them: event time, then kind). A claim the last one
+ * certainly refuses costs no write. Every claim is tried even when one is busy; a busy one fails
+ * its object afterwards so that it is retried and not marked done while another run may still
+ * fail to publish it.
  */
 async function publishAlerts(
   candidates: AlertCandidate[],
@@ -670,7 +745,12 @@ async function publishAlerts(
     batchNames.set(objectMarker(id), id);
     batchNames.set(id, id);
   }
-  candidates.sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.decision.at - b.decision.at || a.object - b.object));
+  // Each source's decisions in the order the CLI would take them (a signature before the score
+  // its request crossed in the same bucket, decided on another object's delta), so the claim goes
+  // to the trigger the CLI names; a later one only escalates.
+  candidates.sort((a, b) =>
+    a.source < b.source ? -1 : a.source > b.source ? 1 : byRank(a.decision, b.decision) || a.decision.at - b.decision.at || a.object - b.object,
+  );
   const claims = new Map<string, MergedSourceState['claim']>();
   for (const { source, merged, decision, object } of candidates) {
     if (failed.has(object)) continue;

@@ -311,6 +311,8 @@ export class EventWindow {
   readonly coarse: CoarseBucket[] = [];
   /** Start of the coarse bucket last evaluated for the long horizons (-1: none pending). */
   longPending = -1;
+  /** Event time of the first event added to the pending coarse bucket: when its decision is timed. */
+  longPendingFirst = -1;
   /** Start of the newest fine bucket ever made (kept when idle buckets are released). */
   private newestStart = Number.NEGATIVE_INFINITY;
 
@@ -397,6 +399,7 @@ export class EventWindow {
     if (this.buckets.length > 0) throw new Error('only a window without fine buckets is folded');
     out.num(this.newestStart);
     out.num(this.longPending);
+    out.num(this.longPendingFirst);
     out.num(this.coarse.length);
     for (const b of this.coarse) {
       out.num(b.start);
@@ -426,6 +429,7 @@ export class EventWindow {
   restore(r: FoldReader): this {
     this.newestStart = r.num();
     this.longPending = r.num();
+    this.longPendingFirst = r.num();
     const c = this.coarse;
     const n = r.num();
     for (let i = 0; i < n; i++) {
@@ -458,8 +462,8 @@ export class EventWindow {
     return this;
   }
 
-  /** Windows [e - length, e) for every e that makes the window contain `time`. */
-  private windows(time: number, lengthMs: number, visit: (from: number, to: number) => void): void {
+  /** Windows [e - length, e) for every e that makes the window contain `time`, in order of e. */
+  private windows(time: number, lengthMs: number, visit: (from: number, to: number, end: number) => unknown): void {
     const b = this.buckets;
     const start = Math.floor(time / this.bucketMs) * this.bucketMs;
     // Only buckets within one window length either side can share a window with `time`;
@@ -477,8 +481,51 @@ export class EventWindow {
       while (from < hi && (b[from] as Bucket).start < end - lengthMs) from++;
       let to = from;
       while (to < hi && (b[to] as Bucket).start < end) to++;
-      visit(from, to);
+      if (visit(from, to, end) === true) return;
     }
+  }
+
+  /**
+   * Where a threshold was first crossed among the windows of `lengthMs` containing `time`: the
+   * start of the last bucket of the first such window, in order of its end, that `reached`
+   * (given the window's buckets `from` to `to`), or null when none does. That bucket holds events:
+   * either it is the bucket of `time` itself or the window before it fell short and gained it.
+   */
+  firstCrossingAround(time: number, lengthMs: number, reached: (from: number, to: number) => boolean): number | null {
+    let at: number | null = null;
+    this.windows(time, lengthMs, (from, to, end) => {
+      if (!reached(from, to)) return false;
+      at = end - this.bucketMs;
+      return true;
+    });
+    return at;
+  }
+
+  /** The bucket where the window's score first reached `threshold` around `time` (see `firstCrossingAround`). */
+  scoreCrossingAround(time: number, threshold: number): number | null {
+    return this.firstCrossingAround(time, this.windowMs, (from, to) => {
+      let s = 0;
+      for (let i = from; i < to; i++) s += (this.buckets[i] as Bucket).score;
+      return s >= threshold;
+    });
+  }
+
+  /** The bucket where the window's distinct error paths first reached `threshold` around `time`. */
+  pathsCrossingAround(time: number, threshold: number): number | null {
+    return this.firstCrossingAround(time, this.windowMs, (from, to) => {
+      const union = new Set<string>();
+      for (let i = from; i < to; i++) for (const p of (this.buckets[i] as Bucket).paths ?? []) union.add(p);
+      return union.size >= threshold;
+    });
+  }
+
+  /** The bucket where a threshold rule's count first reached `count` within `lengthMs` around `time`. */
+  countCrossingAround(time: number, ruleId: string, lengthMs: number, count: number): number | null {
+    return this.firstCrossingAround(time, lengthMs, (from, to) => {
+      let n = 0;
+      for (let i = from; i < to; i++) n += (this.buckets[i] as Bucket).counts?.get(ruleId) ?? 0;
+      return n >= count;
+    });
   }
 
   /**
