@@ -7,6 +7,7 @@ export const APACHE_PRESETS: Record<string, string> = {
   combined: '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"',
   /** Nginx's commented-out `main` format: combined plus X-Forwarded-For. */
   combined_xff: '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{X-Forwarded-For}i"',
+  /** The `:%p` is optional in the lines read: hand-written variants often log `%v` alone. */
   vhost_combined: '%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"',
   vhost_common: '%v %h %l %u %t "%r" %>s %b',
 };
@@ -48,6 +49,8 @@ function directiveField(letter: string, arg: string | undefined): Field {
     case 'v':
     case 'V':
       return Field.Host;
+    case 'p':
+      return Field.Port;
     case 'i':
       return HEADER_FIELDS[(arg ?? '').toLowerCase()] ?? Field.Ignore;
     case 'l':
@@ -55,7 +58,6 @@ function directiveField(letter: string, arg: string | undefined): Field {
     case 'A':
     case 'D':
     case 'T':
-    case 'p':
     case 'P':
     case 'I':
     case 'S':

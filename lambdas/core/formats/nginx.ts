@@ -25,6 +25,7 @@ const VARIABLES: Record<string, Field> = {
   host: Field.Host,
   http_host: Field.Host,
   server_name: Field.Host,
+  server_port: Field.Port,
 };
 
 /** Turns an Nginx `log_format` string into tokens; unknown variables are read and ignored. */

@@ -33,6 +33,13 @@ export enum Field {
   ForwardedFor = 15,
   Host = 16,
   TimeEpochMillis = 17,
+  /** A server port (`%p`, `$server_port`): read and ignored, except right after a host and ":". */
+  Port = 18,
+  /**
+   * `%v:%p` / `$host:$server_port`, one word: the host, then its port if one was logged. Apache's
+   * `vhost_combined` writes the port, but the equally common hand-written variant leaves it out.
+   */
+  HostPort = 19,
 }
 
 /** One piece of a compiled format: literal text or a field. */
@@ -66,6 +73,21 @@ function findUnescaped(line: string, needle: string, from: number): number {
 }
 
 /**
+ * `host:port` → `host`; a value without a port is the host itself. A bracketed IPv6 literal keeps
+ * its brackets; a bare one (several colons) is taken to have no port.
+ */
+export function withoutPort(hostPort: string): string {
+  const colon = hostPort.lastIndexOf(':');
+  if (colon < 0 || colon === hostPort.length - 1) return hostPort;
+  for (let i = colon + 1; i < hostPort.length; i++) {
+    const c = hostPort.charCodeAt(i);
+    if (c < 48 || c > 57) return hostPort;
+  }
+  const host = hostPort.slice(0, colon);
+  return host.indexOf(':') < 0 || (host.startsWith('[') && host.endsWith(']')) ? host : hostPort;
+}
+
+/**
  * A parser built from a list of tokens (compiled from an Apache `LogFormat` or an Nginx
  * `log_format`). It walks the line once with `indexOf`, so it is linear in the line length.
  */
@@ -91,6 +113,12 @@ export class TemplateParser implements LineParser {
       else if (!('lit' in t) && prev && !('lit' in prev) && prev.field === Field.Path && t.field === Field.Query) {
         // `%U%q` / `$uri$is_args$args`: the query carries its own "?", so the pair is one target.
         merged[merged.length - 1] = { field: Field.Target, name: `${prev.name}${t.name}` };
+      } else if (!('lit' in t) && t.field === Field.Port && prev && 'lit' in prev && prev.lit === ':') {
+        const host = merged[merged.length - 2];
+        if (host && !('lit' in host) && host.field === Field.Host) {
+          merged.pop();
+          merged[merged.length - 1] = { field: Field.HostPort, name: `${host.name}:${t.name}` };
+        } else merged.push(t);
       } else merged.push('lit' in t ? { lit: t.lit } : t);
     }
     let i = 0;
@@ -172,6 +200,7 @@ export class TemplateParser implements LineParser {
   private assign(r: LogRecord, step: Step, raw: string): boolean {
     switch (step.field) {
       case Field.Ignore:
+      case Field.Port:
         return true;
       case Field.Peer:
         r.peerIp = raw;
@@ -225,6 +254,12 @@ export class TemplateParser implements LineParser {
         return true;
       case Field.Host:
         r.host = raw === '-' ? '' : raw;
+        return true;
+      case Field.HostPort:
+        // A host is one word: with a separator other than a space after the port, this keeps a
+        // line whose host and port are missing from being read with its next fields as the host.
+        if (raw.indexOf(' ') >= 0) return false;
+        r.host = raw === '-' ? '' : withoutPort(raw);
         return true;
     }
   }

@@ -954,6 +954,32 @@ export const BUILTIN_RULES: Rule[] = [
     },
   },
   {
+    id: 'remote-file-inclusion-any-parameter',
+    category: 'file-inclusion',
+    class: 'exploit',
+    severity: 'high',
+    score: 25,
+    explain:
+      'A remote URL in a parameter, shaped to be included as PHP: ending in `?` or a NUL byte (`%00`) that cuts off the extension the application appends, or naming a `.txt` file (code kept as text so the remote server does not run it)',
+    references: [
+      'https://owasp.org/www-project-web-security-testing-guide/latest/4-Web_Application_Security_Testing/07-Input_Validation_Testing/11.2-Testing_for_Remote_File_Inclusion',
+      'https://cwe.mitre.org/data/definitions/98.html',
+    ],
+    match: {
+      paramValue: {
+        // A redirect or return URL (`?next=https://…/account`) has none of these shapes: it ends
+        // in a path, a page or its own query, not in a file name followed by a bare `?`.
+        regex: [
+          '^(?:https?|ftp)://[^\\x00]*\\x00', // a NUL anywhere after the URL
+          '^(?:https?|ftp)://[^/?#\\s]+/[^?#\\s]*\\.[a-z0-9]{1,5}\\?+$', // a file name, then only `?`
+          '^(?:https?|ftp)://[^/?#\\s]+/[^?#\\s]*\\.txt(?:[?#]|$)', // a text file
+        ].join('|'),
+      },
+    },
+    // Analytics beacons carry the visited page's URL, which may end in `?` after an empty form.
+    unless: { file: { equals: ['matomo.php', 'piwik.php'] } },
+  },
+  {
     id: 'known-rce-path',
     category: 'rce-probe',
     class: 'exploit',

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DEFAULT_CONFIG } from '../../../lambdas/core/config.js';
-import { autoParser, describeOtherLog } from '../../../lambdas/core/formats/index.js';
+import { autoParser, describeOtherLog, makeParser } from '../../../lambdas/core/formats/index.js';
 import { isPlausibleTime } from '../../../lambdas/core/formats/shared.js';
+import type { LogRecord } from '../../../lambdas/core/model.js';
 import { processLogObject } from '../../../lambdas/core/pipeline.js';
 import { scanLines } from '../../support/detector.js';
 import { MemoryPublisher, MemoryStateStore, linesOf } from '../../support/memory-store.js';
@@ -82,6 +83,100 @@ describe('format per line', () => {
     assert.ok(bad && !bad.ok);
     assert.equal(bad.reason, 'invalid-timestamp');
     assert.equal(auto.format, 'combined');
+  });
+});
+
+describe('virtual-host lines with or without the port', () => {
+  const SQLMAP = 'sqlmap/1.7.2#stable (https://sqlmap.org)';
+  const vhost = (host: string, ip: string, s: number, req: string, status: number, ua: string) =>
+    `${host} ${ip} - - [${t(s)}] "${req}" ${status} 368 "-" "${ua}"`;
+
+  it('a port-less vhost line with a scanner agent is read with its user agent, and the source alerts as with the port', () => {
+    const exact = 'www.example.com 198.51.100.9 - - [10/Oct/2024:13:55:36 +0000] "GET /page1 HTTP/1.1" 200 368 "-" "sqlmap/1.7.2#stable (https://sqlmap.org)"';
+    const next =
+      'www.example.com 198.51.100.9 - - [10/Oct/2024:13:55:37 +0000] "GET /page1?id=1 HTTP/1.1" 200 368 "-" "sqlmap/1.7.2#stable (https://sqlmap.org)"';
+    const withPort = (l: string) => l.replace('www.example.com ', 'www.example.com:443 ');
+    for (const lines of [[exact, next], [exact, next].map(withPort)]) {
+      const { report } = scanLines({ 'access.log': lines });
+      assert.equal(report.lines.parsed, 2);
+      assert.deepEqual(report.files[0]?.formats, { vhost_combined: 2 });
+      const alert = report.alerts.find((a) => a.source === '198.51.100.9');
+      assert.ok(alert, `alerted: ${lines[0]}`);
+      assert.equal(alert.severity, 'high');
+      assert.ok(alert.categories.includes('scanner-user-agent'), 'the user agent was seen');
+    }
+    const p = autoParser();
+    const r = p.parse(exact);
+    assert.ok(r?.ok);
+    assert.equal(r.record.userAgent, SQLMAP);
+    assert.equal(r.record.host, 'www.example.com');
+    assert.equal(p.format, 'vhost_combined');
+  });
+
+  it('a bad-bot agent on a static asset behind a port-less virtual host is a bad bot, not a benign asset', () => {
+    const lines = [vhost('www.sitename.com', '192.0.2.222', 0, 'GET /filename.jpg HTTP/1.1', 403, 'TrackBack/1.02')];
+    const { report } = scanLines({ a: lines });
+    const src = report.sources.find((s) => s.source === '192.0.2.222');
+    assert.ok(src?.labels['bad-bot-user-agent'], JSON.stringify(src?.labels));
+    assert.equal(src.labels['static-asset'], undefined);
+  });
+
+  it('a vhost line parses to the same record with or without its port, whether auto-detected or with --format vhost_combined', () => {
+    const host = fc.oneof(
+      fc.domain(),
+      fc.ipV4(),
+      fc.ipV6().map((a) => `[${a}]`),
+    );
+    const line = fc.record({
+      host,
+      port: fc.integer({ min: 1, max: 65535 }),
+      ip: fc.oneof(fc.ipV4(), fc.ipV6()),
+      s: fc.nat(3599),
+      path: fc.webPath().map((p) => p || '/'),
+      status: fc.constantFrom(200, 301, 403, 404, 500),
+      referer: fc.constantFrom('-', 'https://ref.example/a?b=1'),
+      ua: fc.constantFrom('-', SQLMAP, 'TrackBack/1.02', 'Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0'),
+    });
+    fc.assert(
+      fc.property(line, ({ host, port, ip, s, path, status, referer, ua }) => {
+        const tail = ` ${ip} - - [${t(s)}] "GET ${path} HTTP/1.1" ${status} 368 "${referer}" "${ua}"`;
+        const without = `${host}${tail}`;
+        const withPort = `${host}:${port}${tail}`;
+        const records = [autoParser(), autoParser(), makeParser('vhost_combined'), makeParser('vhost_combined')].map((p, i) => {
+          const r = p.parse(i % 2 === 0 ? without : withPort);
+          assert.ok(r?.ok, `${i % 2 === 0 ? without : withPort}: ${r?.ok === false ? r.reason : 'skipped'}`);
+          assert.equal(p.format, 'vhost_combined');
+          const { raw, ...fields } = r.record;
+          return fields;
+        });
+        for (const r of records) assert.deepEqual(r, records[0]);
+        const first = records[0] as Omit<LogRecord, 'raw'>;
+        assert.equal(first.host, host);
+        assert.equal(first.userAgent, ua === '-' ? '' : ua);
+        assert.equal(first.referer, referer === '-' ? '' : referer);
+      }),
+    );
+  });
+
+  it('plain vhost_common lines (no referer, no user agent) are still read, as vhost_common', () => {
+    const p = autoParser();
+    const bare = 'www.example.com 1.2.3.4 - theuser [10/Feb/2012:16:42:07 -0500] "GET / HTTP/1.0" 301 368';
+    for (const parser of [p, makeParser('vhost_common')]) {
+      const r = parser.parse(bare);
+      assert.ok(r?.ok);
+      assert.equal(r.record.host, 'www.example.com');
+      assert.equal(r.record.peerIp, '1.2.3.4');
+      assert.equal(r.record.status, 301);
+      assert.equal(r.record.userAgent, '');
+      assert.equal(parser.format, 'vhost_common');
+    }
+    // A full line then a bare one then a full one: each keeps the fields it has.
+    assert.equal((p.parse(vhost('www.example.com', '1.2.3.4', 1, 'GET / HTTP/1.0', 200, SQLMAP)) as { ok: true; record: LogRecord }).record.userAgent, SQLMAP);
+    assert.equal(p.format, 'vhost_combined');
+    assert.ok(p.parse(bare)?.ok);
+    assert.equal(p.format, 'vhost_common');
+    const { report } = scanLines({ a: [bare, vhost('www.example.com', '1.2.3.5', 2, 'GET / HTTP/1.0', 200, SQLMAP), bare] });
+    assert.deepEqual(report.files[0]?.formats, { vhost_common: 2, vhost_combined: 1 });
   });
 });
 

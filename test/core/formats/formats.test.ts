@@ -62,6 +62,24 @@ const cases: Case[] = [
     expect: { host: 'www.example.com', peerIp: '198.51.100.4', status: 301 },
   },
   {
+    name: 'vhost_combined without the port (%v instead of %v:%p)',
+    format: 'vhost_combined',
+    line: `www.example.com 198.51.100.4 - - [01/Jan/2024:00:00:01 +0000] "GET /x HTTP/1.1" 301 0 "https://ref.example/" "${UA}"`,
+    expect: { host: 'www.example.com', peerIp: '198.51.100.4', status: 301, referer: 'https://ref.example/', userAgent: UA },
+  },
+  {
+    name: 'vhost_combined with a bracketed IPv6 virtual host and port',
+    format: 'vhost_combined',
+    line: `[2001:db8::1]:8443 2001:db8::5 - - [01/Jan/2024:00:00:01 +0000] "GET /x HTTP/1.1" 200 0 "-" "${UA}"`,
+    expect: { host: '[2001:db8::1]', peerIp: '2001:db8::5', userAgent: UA },
+  },
+  {
+    name: 'Nginx log_format with $host:$server_port, port left out',
+    format: 'nginx:$host:$server_port $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"',
+    line: `shop.example 203.0.113.1 - - [01/Jan/2024:00:00:01 +0000] "GET /wp-login.php HTTP/1.1" 404 162 "-" "${UA}"`,
+    expect: { host: 'shop.example', path: '/wp-login.php', userAgent: UA },
+  },
+  {
     name: 'vhost_common',
     format: 'vhost_common',
     line: 'www.example.com 1.2.3.4 - theuser [10/Feb/2012:16:42:07 -0500] "GET / HTTP/1.0" 301 368',
@@ -298,6 +316,9 @@ describe('format parsers', () => {
       'not-http',
     ],
     ['s3', 'shop-assets [01/Dec/2026:12:00:00 +0000] 203.0.113.9 - x REST.GET.OBJECT k "GET / HTTP/1.1" 200', 'format-mismatch'],
+    ['vhost_combined', 'www.example.com 1.2.3.4 - theuser [10/Feb/2012:16:42:07 -0500] "GET / HTTP/1.0" 301 368', 'format-mismatch'],
+    ['vhost_combined', '1.2.3.4 - - [10/Feb/2012:16:42:07 -0500] "GET / HTTP/1.0" 301 368 "-" "curl/8"', 'format-mismatch'],
+    ['apache:%v:%p|%h %t "%r" %>s', 'a b|1.2.3.4 [10/Feb/2012:16:42:07 -0500] "GET / HTTP/1.0" 301', 'bad-%v:%p'],
     ['syslog:combined', '198.51.100.22 - - [01/Dec/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 612 "-" "-"', 'format-mismatch'],
   ];
   for (const [format, line, reason] of failures) {

