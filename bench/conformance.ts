@@ -1,18 +1,19 @@
 /**
  * Checks the parsers and rules against third-party logs that no one on this project wrote
  * (`npm run conformance -- <dir>`, a folder of third-party logs). Not part of `npm test`: the samples
- * are not ours to ship. Prints, per file, what was detected and parsed, and for annotated
- * samples (fail2ban's `# failJSON`) how often ProbeWatch agrees.
+ * are not ours to ship. Prints, per file, the formats detected (per line, as the CLI and the
+ * function read) and the lines parsed, and for annotated samples (fail2ban's `# failJSON`) how
+ * often ProbeWatch agrees.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { DEFAULT_CONFIG } from '../lambdas/core/config.js';
-import { detectFormat } from '../lambdas/core/formats/index.js';
+import { autoParser } from '../lambdas/core/formats/index.js';
 import { buildReport } from '../lambdas/core/report.js';
 import { BUILTIN_RULES } from '../lambdas/core/rules/builtin.js';
 import { Classifier } from '../lambdas/core/rules/engine.js';
-import { Detector } from '../lambdas/core/scan.js';
+import { Detector, formatCounts } from '../lambdas/core/scan.js';
 
 const root = process.argv[2];
 if (!root) {
@@ -48,14 +49,21 @@ for (const file of walk(root)) {
   const annotated = lines.some((l) => l.startsWith('# failJSON'));
   const dataLines = lines.filter((l) => l !== '' && !(annotated && l.startsWith('#')));
   if (dataLines.length === 0) continue;
-  const { parser, confidence } = detectFormat(dataLines.slice(0, 50));
-  const parsed = dataLines.map((l) => parser.parse(l));
+  // Per line, as the CLI and the function read: a file may mix formats.
+  const parser = autoParser();
+  const formats: Record<string, number> = {};
+  const parse = (line: string) => {
+    const r = parser.parse(line);
+    if (r?.ok) formats[parser.format] = (formats[parser.format] ?? 0) + 1;
+    return r;
+  };
+  const parsed = dataLines.map(parse);
   const ok = parsed.filter((r) => r?.ok).length;
   const headers = parsed.filter((r) => r === null).length;
   console.log(
     file.slice(root.length + 1).padEnd(64),
-    parser.format.slice(0, 16).padEnd(16),
-    `${ok}/${dataLines.length - headers}${confidence < 0.5 ? '  (no supported format)' : ''}`,
+    (ok ? formatCounts(formats) : '-').padEnd(16),
+    `${ok}/${dataLines.length - headers}${ok * 2 < dataLines.length - headers ? '  (no supported format)' : ''}`,
   );
 
   if (annotated) {
@@ -66,7 +74,7 @@ for (const file of walk(root)) {
       const expectMatch = /"match"\s*:\s*true/.test(m[1] as string);
       let j = i + 1;
       while (j < lines.length && (lines[j] === '' || (lines[j] as string).startsWith('#'))) j++;
-      const r = parser.parse(lines[j] ?? '');
+      const r = parse(lines[j] ?? '');
       if (!r?.ok) {
         console.log(`   line ${j + 1}: not parsed (${r?.ok === false ? r.reason : 'header'}); fail2ban expects match=${expectMatch}`);
         continue;
