@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -99,13 +99,22 @@ async function loadConfig(path: string | undefined, trusted: string | undefined)
   return config;
 }
 
+function realPath(f: string): string {
+  try {
+    return realpathSync(f);
+  } catch {
+    return resolvePath(f);
+  }
+}
+
 async function expandInputs(args: string[]): Promise<string[]> {
   const out: string[] = [];
   // A file named twice (`access.log access.log*`) is read once: read twice, its requests would
   // count twice towards every threshold.
   const seen = new Set<string>();
   const add = (f: string) => {
-    const key = f === '-' ? f : resolvePath(f);
+    // By the file itself: a symbolic link and its target, or two paths to it, are one file.
+    const key = f === '-' ? f : realPath(f);
     if (seen.has(key)) return;
     seen.add(key);
     out.push(f);

@@ -31,7 +31,7 @@ import { alertReport } from './report.js';
 import type { Classifier } from './rules/engine.js';
 import type { Rule, Severity } from './rules/types.js';
 import { Detector, classifierFor } from './scan.js';
-import { type Bucket, COARSE_BUCKET_MS, type CoarseBucket, EventWindow, type LongPeak, coarsen, pathHash, peaksAround } from './window.js';
+import { type Bucket, COARSE_BUCKET_MS, type CoarseBucket, EventWindow, type LongPeak, coarsen, longCrossing, pathHash, peaksAround } from './window.js';
 
 /** What happened to one object. */
 export interface ObjectOutcome {
@@ -269,6 +269,19 @@ function byRank(a: MergedDecision, b: MergedDecision): number {
   return (a.rankAt ?? a.at) - (b.rankAt ?? b.at) || TRIGGER_ORDER[a.trigger] - TRIGGER_ORDER[b.trigger];
 }
 
+/** Start of the first bucket in [from, to) of buckets sorted by start, or `from` when there is none. */
+function firstBucketFrom(buckets: readonly { start: number }[], from: number, to: number): number {
+  let lo = 0;
+  let hi = buckets.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((buckets[mid] as { start: number }).start < from) lo = mid + 1;
+    else hi = mid;
+  }
+  const b = buckets[lo];
+  return b !== undefined && b.start < to ? b.start : from;
+}
+
 /** True when the merged state holds nothing but this object's evidence (however often it was applied). */
 function onlyObject(merged: MergedSourceState, id: string): boolean {
   if (merged.objects.length === 0) return true;
@@ -382,11 +395,29 @@ export function decideMerged(
       view.peaksAt.set(at, peaks);
     }
     for (const f of decideLong(base, config, ctx.longThresholds, peaks)) {
+      // A horizon's score or distinct paths: timed at the coarse bucket where a window containing
+      // this one first crossed (the windows around `at` may end hours later). Then, as the CLI
+      // times it, at the source's first 10-second bucket there, not at the coarse bucket's start,
+      // when the source may have sent nothing. Behaviours and long thresholds: at this bucket.
+      let crossedIn = at;
+      const h = f.trigger === 'horizon' && f.horizon ? config.horizons.find((x) => x.seconds === f.horizon?.seconds) : undefined;
+      if (h) {
+        const paths = f.rule === ERROR_BURST_RULE;
+        crossedIn =
+          longCrossing(
+            view.coarse,
+            at,
+            h.seconds * 1000,
+            paths ? Number.POSITIVE_INFINITY : h.score,
+            paths ? h.distinctErrorPaths : Number.POSITIVE_INFINITY,
+          ) ?? at;
+      }
+      const first = firstBucketFrom(w.buckets, crossedIn, crossedIn + COARSE_BUCKET_MS);
       const peak = w.peakAround(at);
       const c: MergedDecision = {
         trigger: f.trigger,
         rule: f.rule,
-        at: within(at),
+        at: within(first),
         severity: f.severity,
         windowScore: peak.score,
         distinctPaths: peak.distinctPaths,

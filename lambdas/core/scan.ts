@@ -53,6 +53,16 @@ export interface ExplainedRequest {
 /** Skip reason of a line outside the `since`/`until` range of a scan. */
 export const OUTSIDE_TIME_RANGE = 'outside-time-range';
 const NEUTRAL_REASONS = new Set(['blank-line', 'header', OUTSIDE_TIME_RANGE]);
+/** Skip reasons (besides `bad-<field>`) of a line a parser refused as not in its format. */
+const FORMAT_REFUSALS: ReadonlySet<string> = new Set([
+  'format-mismatch',
+  'too-few-fields',
+  'not-json',
+  'not-json-object',
+  'invalid-json',
+  'no-request-fields',
+  'unrecognised-message',
+]);
 const SAMPLE_LIMIT = 20;
 /** Lines held at the start of an object until it is known to be an access log. */
 const DETECTION_SAMPLE = 50;
@@ -407,8 +417,12 @@ export class ObjectScanner {
     for (const r of NEUTRAL_REASONS) neutral += s.skipped[r] ?? 0;
     const meaningful = s.total - neutral;
     // A format given for the object that fits none of its lines: nothing of it was used, which is
-    // an input problem, not a quiet log.
-    if (s.formatSource === 'given' && s.parsed === 0 && meaningful > 0 && (s.skipped[OUTSIDE_TIME_RANGE] ?? 0) === 0) {
+    // an input problem, not a quiet log. Only lines the format refused count: lines in the format
+    // that carry no usable request (lifecycle entries, TCP connections, host names for addresses,
+    // impossible times, overlong lines) say the format is right.
+    let refused = 0;
+    for (const [reason, n] of Object.entries(s.skipped)) if (FORMAT_REFUSALS.has(reason) || reason.startsWith('bad-')) refused += n;
+    if (s.formatSource === 'given' && s.parsed === 0 && meaningful > 0 && refused === meaningful) {
       s.notLog = `none of its ${meaningful} ${meaningful === 1 ? 'line is' : 'lines are'} in the given format "${s.format}"`;
     }
     if (meaningful > 0 && s.parsed / meaningful < 0.5) {

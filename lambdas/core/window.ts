@@ -209,6 +209,49 @@ export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthM
 }
 
 /**
+ * Where a long horizon was first crossed among the windows of `lengthMs` containing `time`: the
+ * start of the coarse bucket whose entry first brought a window (in order of its end) to
+ * `minScore` or to `minPaths` distinct error paths, or null when none does. The same windows as
+ * `longPeak`, swept the same way, stopping at the first that reaches.
+ */
+export function longCrossing(buckets: readonly CoarseBucket[], time: number, lengthMs: number, minScore: number, minPaths: number): number | null {
+  const stepMs = COARSE_BUCKET_MS;
+  const start = Math.floor(time / stepMs) * stepMs;
+  let lo = 0;
+  let top = buckets.length;
+  while (lo < top) {
+    const mid = (lo + top) >>> 1;
+    if ((buckets[mid] as CoarseBucket).start <= start - lengthMs) lo = mid + 1;
+    else top = mid;
+  }
+  let hi = lo;
+  let score = 0;
+  const paths = tally;
+  paths.reset();
+  const steps = Math.max(0, Math.floor(lengthMs / stepMs));
+  let k = 1;
+  while (k <= steps) {
+    const end = start + k * stepMs;
+    while (lo < hi && (buckets[lo] as CoarseBucket).start < end - lengthMs) {
+      const b = buckets[lo++] as CoarseBucket;
+      score -= b.score;
+      if (b.paths && minPaths !== Number.POSITIVE_INFINITY) for (const p of b.paths) paths.remove(p);
+    }
+    // Bucket by bucket: the one whose entry reaches a threshold is where it was crossed.
+    while (hi < buckets.length && (buckets[hi] as CoarseBucket).start < end) {
+      const b = buckets[hi++] as CoarseBucket;
+      score += b.score;
+      if (b.paths && minPaths !== Number.POSITIVE_INFINITY) for (const p of b.paths) paths.add(p);
+      if (score >= minScore || paths.distinct >= minPaths) return b.start;
+    }
+    if (hi >= buckets.length) break;
+    const next = Math.floor(((buckets[hi] as CoarseBucket).start - start) / stepMs) + 1;
+    k = next > k ? next : k + 1;
+  }
+  return null;
+}
+
+/**
  * `longPeak` around one time for any length, each length swept once: a decision asks for the same
  * horizon several times (a horizon, a long threshold and the form behaviours share 1 h and 24 h).
  */

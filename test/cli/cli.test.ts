@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -167,6 +167,20 @@ describe('probewatch scan', () => {
     // Lines of the right format that all fall outside --since/--until are not that problem.
     const outside = await runCli(['scan', '--format', 'common', '--since', '2030-01-01T00:00:00Z', 'events/logs/seed-cgi-sweep.log']);
     assert.equal(outside.code, 0, outside.stderr);
+    // Nor are lines in the format that carry no usable request: host names where addresses go.
+    const hosts = join(dir, 'hosts.log');
+    writeFileSync(hosts, '' + ['a', 'b'].map((h) => `${h}.example.net - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 5`).join('\n'));
+    const named = await runCli(['scan', '--format', 'common', hosts]);
+    assert.equal(named.code, 0, named.stderr);
+    assert.match(named.stdout, /invalid-client-address 2/);
+    // Or S3 lifecycle entries, which are in the S3 format but are not requests.
+    const lifecycle = join(dir, 's3-lifecycle.log');
+    writeFileSync(
+      lifecycle,
+      '5f1e0c7b9a4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f shop-assets [01/Dec/2026:03:00:00 +0000] - AmazonS3 8B2D1E0F3A4C5B67 S3.EXPIRE.OBJECT old/report.csv "-" - - - 1024 - - "-" "-" - - - - - - - -\n',
+    );
+    const s3 = await runCli(['scan', '--format', 's3', lifecycle]);
+    assert.equal(s3.code, 0, s3.stderr);
   });
 
   it('reads a file named twice once, and standard input at most once', async () => {
@@ -176,6 +190,11 @@ describe('probewatch scan', () => {
       doc.files.map((f: { name: string }) => f.name),
       ['events/logs/seed-cgi-sweep.log', 'events/logs/seed-registration-probe.log'],
     );
+    const link = join(dir, 'link-to-seed.log');
+    symlinkSync(join(process.cwd(), 'events/logs/seed-cgi-sweep.log'), link);
+    const linked = JSON.parse((await runCli(['scan', '--json', 'events/logs/seed-cgi-sweep.log', link])).stdout);
+    assert.equal(linked.files.length, 1, 'a symbolic link to a file already named is the same file');
+    assert.equal(linked.lines.total, 81);
     const twice = await runCli(['scan', '-', '-'], { stdin: seed });
     assert.equal(twice.code, 2);
     assert.match(twice.stderr, /standard input \(-\) can be read only once/);

@@ -162,6 +162,24 @@ describe('decided on merged state (a source in several objects of a batch)', () 
   });
 });
 
+describe('long horizons decided on merged state', () => {
+  it('a slow sweep split over two objects is timed at its first request in the 5-minute bucket, as the CLI times it', async () => {
+    // A distinct missing path every 100 s from 70 s: the 30th, at 2,970 s, crosses the 1-hour
+    // horizon's 30 distinct paths in the 5-minute bucket that starts at 2,700 s, where the source's
+    // first request is at 2,770 s. Nothing crosses the 2-minute window.
+    const lines = Array.from({ length: 30 }, (_, i) => `198.51.100.30 - - [${timeAt(70 + i * 100)}] "GET /page-${i}.html HTTP/1.1" 404 10 "-" "curl/8.4.0"`);
+    const config = structuredClone(DEFAULT_CONFIG);
+    const cli = cliVerdicts(lines, config, 'combined').get('198.51.100.30') as Verdict;
+    assert.match(cli.trigger, /^horizon/);
+    assert.equal(cli.triggeredAt, new Date(Date.UTC(2024, 0, 1) + 2770_000).toISOString().replace('.000', ''));
+    const merged = await pipelineVerdicts([lines.slice(0, 15), lines.slice(15)], config, { format: 'combined', oneBatch: true });
+    const got = merged.last.get('198.51.100.30') as Verdict;
+    assert.equal(got.trigger, cli.trigger);
+    // To its 10-second bucket (2,770 s), not the 5-minute bucket's start (2,700 s), when it sent nothing.
+    assert.equal(got.triggeredAt, cli.triggeredAt);
+  });
+});
+
 describe('pipeline alerts are triggered within their source requests', () => {
   const BROWSER = 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0';
   const ips = ['198.51.100.1', '198.51.100.2', '2001:db8:5::1'];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { EventWindow } from '../../lambdas/core/window.js';
+import { type CoarseBucket, EventWindow, longCrossing } from '../../lambdas/core/window.js';
 
 const BUCKET = 10_000;
 const WINDOW = 120_000;
@@ -74,5 +74,59 @@ describe('where a window first crossed a threshold', () => {
     assert.equal(w.scoreCrossingAround(10_000, 50), 20_000);
     assert.equal(w.pathsCrossingAround(10_000, 10), 20_000);
     assert.equal(w.scoreCrossingAround(10_000, 51), null);
+  });
+});
+
+describe('where a long horizon was first crossed', () => {
+  const COARSE = 300_000;
+  const HOUR = 3_600_000;
+  /** Coarse buckets of (start in 5-minute steps, score, path numbers). */
+  const coarse = fc
+    .uniqueArray(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 25 })
+    .chain((starts) =>
+      fc.tuple(
+        ...[...starts]
+          .sort((a, b) => a - b)
+          .map((s) =>
+            fc.record({
+              start: fc.constant(s * COARSE),
+              score: fc.integer({ min: 0, max: 30 }),
+              paths: fc.option(fc.uniqueArray(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 6 })),
+            }),
+          ),
+      ),
+    )
+    .map((list) => list.map((b) => ({ ...b, counts: null, errors: 0 }) as CoarseBucket));
+
+  it('is the bucket whose entry first brings a window containing the time to a threshold, in order of window end', () => {
+    fc.assert(
+      fc.property(
+        coarse,
+        fc.integer({ min: 0, max: 40 }),
+        fc.integer({ min: 1, max: 120 }),
+        fc.integer({ min: 1, max: 20 }),
+        (buckets, at, minScore, minPaths) => {
+          const time = at * COARSE;
+          // Brute force: windows [end - 1 h, end) containing the time, in order of end; inside
+          // each, the buckets in order, the first to reach a threshold.
+          let expected: number | null = null;
+          for (let end = time + COARSE; end <= time + HOUR && expected === null; end += COARSE) {
+            let score = 0;
+            const paths = new Set<number>();
+            for (const b of buckets) {
+              if (b.start < end - HOUR || b.start >= end) continue;
+              score += b.score;
+              for (const p of b.paths ?? []) paths.add(p);
+              if (score >= minScore || paths.size >= minPaths) {
+                expected = b.start;
+                break;
+              }
+            }
+          }
+          assert.equal(longCrossing(buckets, time, HOUR, minScore, minPaths), expected);
+          assert.equal(longCrossing(buckets, time, HOUR, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY), null);
+        },
+      ),
+    );
   });
 });

