@@ -211,8 +211,9 @@ export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthM
 /**
  * Where a long horizon was first crossed among the windows of `lengthMs` containing `time`: the
  * start of the coarse bucket whose entry first brought a window (in order of its end) to
- * `minScore` or to `minPaths` distinct error paths, or null when none does. The same windows as
- * `longPeak`, swept the same way, stopping at the first that reaches.
+ * `minScore` or to `minPaths` distinct error paths, or the bucket of `time` when that came earlier,
+ * or null when none does. The same windows as `longPeak`, swept the same way, stopping at the
+ * first that reaches.
  */
 export function longCrossing(buckets: readonly CoarseBucket[], time: number, lengthMs: number, minScore: number, minPaths: number): number | null {
   const stepMs = COARSE_BUCKET_MS;
@@ -242,7 +243,9 @@ export function longCrossing(buckets: readonly CoarseBucket[], time: number, len
       const b = buckets[hi++] as CoarseBucket;
       score += b.score;
       if (b.paths && minPaths !== Number.POSITIVE_INFINITY) for (const p of b.paths) paths.add(p);
-      if (score >= minScore || paths.distinct >= minPaths) return b.start;
+      // Crossed with what came before the bucket of `time`: it is crossed there (what matters is
+      // when a decision at that bucket could first be taken, as a re-alert after a cooldown is).
+      if (score >= minScore || paths.distinct >= minPaths) return Math.max(b.start, start);
     }
     if (hi >= buckets.length) break;
     const next = Math.floor(((buckets[hi] as CoarseBucket).start - start) / stepMs) + 1;

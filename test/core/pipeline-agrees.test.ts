@@ -178,6 +178,27 @@ describe('long horizons decided on merged state', () => {
     // To its 10-second bucket (2,770 s), not the 5-minute bucket's start (2,700 s), when it sent nothing.
     assert.equal(got.triggeredAt, cli.triggeredAt);
   });
+
+  it('a scan that goes on for hours is alerted again after each cooldown, as the CLI alerts it', async () => {
+    // A distinct missing path every 10 s for 4 hours, shipped every 20 minutes: the 2-minute
+    // window alerts, and again after each hour's cooldown; the long horizons, crossed from the
+    // first hour on, must not take those alerts' place with a time long past.
+    const lines = Array.from(
+      { length: 1440 },
+      (_, i) => `198.51.100.31 - - [${timeAt(70 + i * 10)}] "GET /page-${i}.html HTTP/1.1" 404 10 "-" "curl/8.4.0"`,
+    );
+    const config = structuredClone(DEFAULT_CONFIG);
+    const d = new Detector(structuredClone(config), { format: 'combined' });
+    const o = d.openObject('log');
+    for (const l of lines) o.push(l);
+    o.end();
+    const cliCount = buildReport(d).alerts[0]?.alertCount ?? 0;
+    assert.ok(cliCount >= 3, `the CLI alerts ${cliCount} times`);
+    const parts = Array.from({ length: 12 }, (_, k) => lines.slice(k * 120, k * 120 + 120));
+    const piped = await pipelineVerdicts(parts, config, { format: 'combined' });
+    assert.equal(piped.all.length, cliCount);
+    for (const a of piped.all) assertWithin(a, 'every alert');
+  });
 });
 
 describe('pipeline alerts are triggered within their source requests', () => {
