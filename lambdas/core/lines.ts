@@ -111,7 +111,8 @@ const OTHER_COMPRESSION: readonly { name: string; tool: string; magic: readonly 
  */
 export function binaryReason(head: Uint8Array): string {
   const other = OTHER_COMPRESSION.find((c) => c.magic.every((b, i) => head[i] === b));
-  if (other) return `the content is ${other.name}-compressed, and only gzip is read: unpack it first (${other.tool} FILE | probewatch scan -), or store it gzipped`;
+  if (other)
+    return `the content is ${other.name}-compressed, and only gzip is read: unpack it first (${other.tool} FILE | probewatch scan -), or store it gzipped`;
   return 'the content is binary (an image, archive or executable?), not a text log';
 }
 

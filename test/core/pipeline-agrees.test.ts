@@ -183,10 +183,7 @@ describe('long horizons decided on merged state', () => {
     // A distinct missing path every 10 s for 4 hours, shipped every 20 minutes: the 2-minute
     // window alerts, and again after each hour's cooldown; the long horizons, crossed from the
     // first hour on, must not take those alerts' place with a time long past.
-    const lines = Array.from(
-      { length: 1440 },
-      (_, i) => `198.51.100.31 - - [${timeAt(70 + i * 10)}] "GET /page-${i}.html HTTP/1.1" 404 10 "-" "curl/8.4.0"`,
-    );
+    const lines = Array.from({ length: 1440 }, (_, i) => `198.51.100.31 - - [${timeAt(70 + i * 10)}] "GET /page-${i}.html HTTP/1.1" 404 10 "-" "curl/8.4.0"`);
     const config = structuredClone(DEFAULT_CONFIG);
     const d = new Detector(structuredClone(config), { format: 'combined' });
     const o = d.openObject('log');
