@@ -31,7 +31,18 @@ import { alertReport } from './report.js';
 import type { Classifier } from './rules/engine.js';
 import type { Rule, Severity } from './rules/types.js';
 import { Detector, classifierFor } from './scan.js';
-import { type Bucket, COARSE_BUCKET_MS, type CoarseBucket, EventWindow, type LongPeak, coarsen, longCrossing, pathHash, peaksAround } from './window.js';
+import {
+  type Bucket,
+  COARSE_BUCKET_MS,
+  type CoarseBucket,
+  EventWindow,
+  type LongPeak,
+  coarsen,
+  firstStartAbove,
+  longCrossing,
+  pathHash,
+  peaksAround,
+} from './window.js';
 
 /** What happened to one object. */
 export interface ObjectOutcome {
@@ -271,14 +282,8 @@ function byRank(a: MergedDecision, b: MergedDecision): number {
 
 /** Start of the first bucket in [from, to) of buckets sorted by start, or `from` when there is none. */
 function firstBucketFrom(buckets: readonly { start: number }[], from: number, to: number): number {
-  let lo = 0;
-  let hi = buckets.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((buckets[mid] as { start: number }).start < from) lo = mid + 1;
-    else hi = mid;
-  }
-  const b = buckets[lo];
+  // Starts are whole milliseconds: the first above from - 1 is the first at or after from.
+  const b = buckets[firstStartAbove(buckets, from - 1)];
   return b !== undefined && b.start < to ? b.start : from;
 }
 

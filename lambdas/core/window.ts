@@ -146,6 +146,18 @@ export interface LongPeak extends WindowPeak {
   counts: Map<string, number>;
 }
 
+/** Index of the first of `buckets` (sorted by start) whose start is above `bound`, by bisection. */
+export function firstStartAbove(buckets: readonly { start: number }[], bound: number): number {
+  let lo = 0;
+  let top = buckets.length;
+  while (lo < top) {
+    const mid = (lo + top) >>> 1;
+    if ((buckets[mid] as { start: number }).start <= bound) lo = mid + 1;
+    else top = mid;
+  }
+  return lo;
+}
+
 /**
  * Sweeps every window [e - length, e) with `e` on the coarse grid that contains `time`, over
  * buckets sorted by start, in one pass: the window's sums are updated as buckets enter and leave
@@ -157,13 +169,7 @@ export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthM
   const out: LongPeak = { score: 0, distinctPaths: 0, counts: new Map() };
   // The first bucket that can be in a window: found by bisection, since a source's day of
   // buckets lies mostly before the horizon being decided.
-  let lo = 0;
-  let top = buckets.length;
-  while (lo < top) {
-    const mid = (lo + top) >>> 1;
-    if ((buckets[mid] as CoarseBucket).start <= start - lengthMs) lo = mid + 1;
-    else top = mid;
-  }
+  let lo = firstStartAbove(buckets, start - lengthMs);
   let hi = lo;
   let score = 0;
   let errors = 0;
@@ -218,13 +224,7 @@ export function longPeak(buckets: readonly CoarseBucket[], time: number, lengthM
 export function longCrossing(buckets: readonly CoarseBucket[], time: number, lengthMs: number, minScore: number, minPaths: number): number | null {
   const stepMs = COARSE_BUCKET_MS;
   const start = Math.floor(time / stepMs) * stepMs;
-  let lo = 0;
-  let top = buckets.length;
-  while (lo < top) {
-    const mid = (lo + top) >>> 1;
-    if ((buckets[mid] as CoarseBucket).start <= start - lengthMs) lo = mid + 1;
-    else top = mid;
-  }
+  let lo = firstStartAbove(buckets, start - lengthMs);
   let hi = lo;
   let score = 0;
   const paths = tally;
