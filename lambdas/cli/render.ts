@@ -124,8 +124,8 @@ function span(first: string, last: string): string {
   return `${f} → ${last.slice(0, 10) === first.slice(0, 10) ? l.slice(11) : l}`;
 }
 
-/** `1 line`, `3 lines`. */
-const count = (n: number, one: string) => `${n} ${n === 1 ? one : `${one}s`}`;
+/** `1 line`, `1,200 lines`. */
+export const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en')} ${n === 1 ? one : many}`;
 
 /**
  * The human report: a summary of the alerted sources, their details, suspicious sources, benign
@@ -143,10 +143,10 @@ export function renderReportLines(report: ScanReport, st: Style, width = FALLBAC
   const alerted = report.alerts.length;
   const suspicious = report.sources.filter((s) => s.verdict === 'suspicious');
   out.push(
-    st.bold(`ProbeWatch scan: ${files} ${files === 1 ? 'file' : 'files'}, ${count(report.lines.total, 'line')}, `) +
+    st.bold(`ProbeWatch scan: ${files} ${files === 1 ? 'file' : 'files'}, ${plural(report.lines.total, 'line')}, `) +
       (alerted ? st.red(st.bold(`${alerted} alerted`)) : st.green('nothing alerted')) +
       // Quiet: every other source, those the report explains as benign and the uncounted clean ones.
-      st.bold(`, ${suspicious.length} suspicious, ${count(report.sources.length - alerted - suspicious.length + report.cleanSources, 'quiet source')}`),
+      st.bold(`, ${suspicious.length} suspicious, ${plural(report.sources.length - alerted - suspicious.length + report.cleanSources, 'quiet source')}`),
   );
   out.push('');
   if (alerted) {

@@ -13,6 +13,7 @@ import { type DetectorConfig, detectorConfigProblems, parseDetectorConfig } from
 import { InputError, ProbeWatchError } from '../../core/errors.js';
 import { sanitize } from '../../core/escape.js';
 import { BUILTIN_RULES } from '../../core/rules/builtin.js';
+import { plural } from '../render.js';
 import { argumentProblem, parseStackArgs } from './common.js';
 
 export const CONFIG_USAGE = `Usage: probewatch config check FILE
@@ -81,7 +82,6 @@ async function readDoc(file: string): Promise<unknown> {
   }
 }
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en')} ${n === 1 ? one : many}`;
 const duration = (s: number) => (s % 86_400 === 0 ? `${s / 86_400} d` : s % 3600 === 0 ? `${s / 3600} h` : `${s} s`);
 
 /** A few lines saying what a valid configuration does. */

@@ -36,11 +36,12 @@ export function stateKeyOf(text: string): string {
   const slash = t.indexOf('/');
   const address = slash < 0 ? t : t.slice(0, slash);
   // Checked, not only shaped like one: 999.1.1.1 would otherwise be looked up and "not held".
-  if (normalizeIp(address) === null) throw notAddress();
+  const normal = normalizeIp(address);
+  if (normal === null) throw notAddress();
   if (slash < 0) return sourceKey(t);
   const bits = t.slice(slash + 1);
   // An IPv4 source (an IPv4-mapped IPv6 address too) is kept by its address.
-  if (!(normalizeIp(address) as string).includes(':')) {
+  if (!normal.includes(':')) {
     if (bits === '32') return sourceKey(address);
     throw new CommandUsageError(`an IPv4 source is kept by its address: give ${sanitize(address, 60)} without "/${sanitize(bits, 10)}"`);
   }
