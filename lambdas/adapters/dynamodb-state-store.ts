@@ -427,9 +427,13 @@ export class DynamoStateStore implements StateStore, StateInspector {
     if (deltas.some((d) => d.source !== first.source)) throw new AdapterError('DynamoDB: applyDeltas takes the deltas of one source');
     // Whole hours around the deltas' hours: the longest horizon must see every item it spans.
     const around = Math.max(HOUR_MS, Math.ceil(aroundMs / HOUR_MS) * HOUR_MS);
-    // Per hour item, what each object adds to it.
+    // Per hour item, what each object adds to it. An object given twice is applied once (its
+    // marker twice in one set is refused by DynamoDB, and would fail the whole source).
     const byHour = new Map<number, Part[]>();
+    const given = new Set<string>();
     for (const delta of deltas) {
+      if (given.has(delta.objectId)) continue;
+      given.add(delta.objectId);
       const hours = new Map<number, StoredBucket[]>();
       for (const b of delta.buckets) {
         const h = Math.floor(b.start / HOUR_MS) * HOUR_MS;

@@ -658,6 +658,21 @@ export async function processLogObject(ref: ObjectRef, lines: LineSource, deps: 
  * lease); a crash can repeat at most the one alert between publishing and recording it.
  */
 export async function processLogBatch(objects: readonly BatchObject[], deps: BatchDeps): Promise<BatchResult[]> {
+  // An object named twice in one batch (S3 and SQS both deliver at least once) is processed once,
+  // and each copy gets its result: two deltas of one object would count it twice, or be refused.
+  const firstOf = new Map<string, number>();
+  const copyOf = objects.map((o) => {
+    const id = objectId(o.ref);
+    const k = firstOf.get(id);
+    if (k !== undefined) return k;
+    firstOf.set(id, firstOf.size);
+    return firstOf.size - 1;
+  });
+  if (firstOf.size < objects.length) {
+    const unique = objects.filter((_, i) => copyOf.indexOf(copyOf[i] as number) === i);
+    const results = await processLogBatch(unique, deps);
+    return copyOf.map((k) => results[k] as BatchResult);
+  }
   const { store, config } = deps;
   const scans = await settle(objects, deps.objectConcurrency ?? OBJECTS_IN_PARALLEL, (item) => scanObject(item, deps));
   const failed = new Map<number, unknown>();

@@ -137,6 +137,13 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(again.requests, 9, 'a whole batch again changes nothing');
   });
 
+  it('one object twice in one call is applied once', async () => {
+    const { s } = await store();
+    const m = await s.applyDeltas([delta('o7'), delta('o8'), delta('o7')], NOW);
+    assert.equal(m.requests, 6, 'two objects of 3 requests each');
+    assert.deepEqual(m.objects, ['o7', 'o8'].map(objectMarker).sort());
+  });
+
   it("a persistent scanner's hour item stays under 1 KB: every write to it costs one write unit", async () => {
     // Ten built-in probe rules in four categories in the hour (the benchmark's scanners match about as many).
     const SCANNER_RULES = BUILTIN_RULES.filter((r) => r.class !== 'benign').slice(0, 10);

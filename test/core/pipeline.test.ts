@@ -175,6 +175,20 @@ describe('processLogObject', () => {
     assert.equal(repeated?.[0], repeated?.[1], 'the repeat carries the same alert id, so a subscriber can drop it');
   });
 
+  it('an object named twice in one batch is processed once, and both copies get its result', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const scan = Array.from({ length: 12 }, (_, i) => probe('198.51.100.97', i * 8, i));
+    const item = (i: number, lines: string[]) => ({ ref: ref(`twice-${i}.log`), lines: linesOf(lines), owner: `run-${++runs}` });
+    const results = await processLogBatch([item(0, scan.slice(0, 6)), item(1, scan.slice(6)), item(0, scan.slice(0, 6))], deps(store, publisher));
+    assert.equal(results.length, 3);
+    assert.ok(results.every((r) => r.ok));
+    assert.deepEqual(results[2], results[0], "the copy gets the first one's result");
+    assert.equal(publisher.sent.length, 1);
+    assert.equal(publisher.sent[0]?.document.requests, 12, 'the object named twice is counted once');
+    assert.equal(store.done.size, 2);
+  });
+
   it('a batch writes each source once, each object counted once, and a redelivered part of it counts nothing twice', async () => {
     const store = new MemoryStateStore();
     const publisher = new MemoryPublisher();
