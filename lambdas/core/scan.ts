@@ -4,7 +4,7 @@ import { ClientIpResolver } from './client-ip.js';
 import type { DetectorConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { sanitize } from './escape.js';
-import { FITTING_REASONS, FORMAT_NAMES, autoParser, describeOtherLog, makeParser } from './formats/index.js';
+import { FITTING_REASONS, FORMAT_NAMES, FORMAT_REFUSALS, autoParser, describeOtherLog, makeParser } from './formats/index.js';
 import { INVALID_TIMESTAMP, PLAUSIBLE_YEAR_END, PLAUSIBLE_YEAR_MIN, isPlausibleTime } from './formats/shared.js';
 import { normalizeIp, parseIPv4, sourceKey } from './ip.js';
 import { detach } from './lines.js';
@@ -53,16 +53,6 @@ export interface ExplainedRequest {
 /** Skip reason of a line outside the `since`/`until` range of a scan. */
 export const OUTSIDE_TIME_RANGE = 'outside-time-range';
 const NEUTRAL_REASONS = new Set(['blank-line', 'header', OUTSIDE_TIME_RANGE]);
-/** Skip reasons (besides `bad-<field>`) of a line a parser refused as not in its format. */
-const FORMAT_REFUSALS: ReadonlySet<string> = new Set([
-  'format-mismatch',
-  'too-few-fields',
-  'not-json',
-  'not-json-object',
-  'invalid-json',
-  'no-request-fields',
-  'unrecognised-message',
-]);
 const SAMPLE_LIMIT = 20;
 /** Lines held at the start of an object until it is known to be an access log. */
 const DETECTION_SAMPLE = 50;

@@ -51,6 +51,20 @@ export function makeParser(spec: string, jsonFields: JsonFieldMap = {}): LinePar
  */
 export const FITTING_REASONS: ReadonlySet<string> = new Set(['invalid-timestamp', 'not-http']);
 
+/**
+ * Reasons (besides `bad-<field>`) that say a line is not in the parser's format at all: the
+ * opposite of `FITTING_REASONS`.
+ */
+export const FORMAT_REFUSALS: ReadonlySet<string> = new Set([
+  'format-mismatch',
+  'too-few-fields',
+  'not-json',
+  'not-json-object',
+  'invalid-json',
+  'no-request-fields',
+  'unrecognised-message',
+]);
+
 /** Formats that can follow a syslog header, richer (stricter) first. */
 const TEXT_FORMATS = ['json', 'haproxy', 'combined_xff', 'combined', 'vhost_combined', 'vhost_common', 'common'];
 
