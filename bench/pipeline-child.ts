@@ -113,7 +113,7 @@ async function hourItemSizes(): Promise<{ items: number; median: number; max: nu
       if (!item.sk?.S?.startsWith('W#')) continue;
       sizes.push(dynamoItemSize(item));
       for (const [k, v] of Object.entries(item)) {
-        const kind = /^d./.test(k) && v.B ? 'd<marker>' : /^(l|st)_/.test(k) ? k.replace(/_.*$/, '_*') : k;
+        const kind = /^[de]./.test(k) && v.B ? 'buckets (e<marker>)' : /^(l|st)_/.test(k) ? k.replace(/_.*$/, '_*') : k;
         byKind[kind] = (byKind[kind] ?? 0) + dynamoItemSize({ [k]: v });
       }
     }

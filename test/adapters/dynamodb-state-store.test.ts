@@ -2,7 +2,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoStateStore, dynamoItemSize, markerBytes, markerOf, nameOf, storedName } from '../../lambdas/adapters/dynamodb-state-store.js';
+import fc from 'fast-check';
+import {
+  DynamoStateStore,
+  STORED_PATH_HASH_BITS,
+  dynamoItemSize,
+  markerBytes,
+  markerOf,
+  nameOf,
+  packBuckets,
+  storedName,
+  unpackBuckets,
+} from '../../lambdas/adapters/dynamodb-state-store.js';
 import { type AlertRecord, type ClaimRequest, type SourceDelta, objectMarker } from '../../lambdas/core/ports.js';
 import { BUILTIN_RULES } from '../../lambdas/core/rules/builtin.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
@@ -104,11 +115,12 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.deepEqual(m.labels, { 'cgi-probe': 6 });
     assert.deepEqual(m.statuses, { '404': 6 });
     assert.deepEqual(m.objects, [objectMarker('o1'), objectMarker('o2')].sort(), 'objects are kept as short markers');
+    // Error-path hashes are kept by their low 24 bits (STORED_PATH_HASH_BITS).
     assert.deepEqual(
       m.buckets.map((b) => [b.start - T0, b.score, [...b.paths].sort(), b.counts]),
       [
-        [0, 10, ['aaaa0001', 'aaaa0002'], {}],
-        [20_000, 10, ['aaaa0003', 'aaaa0004'], { 'login-post': 1 }],
+        [0, 10, ['00aa0001', '00aa0002'], {}],
+        [20_000, 10, ['00aa0003', '00aa0004'], { 'login-post': 1 }],
       ],
     );
     assert.equal(m.firstSeen, T0);
@@ -272,6 +284,52 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.deepEqual(m.objects, [objectMarker('o1'), objectMarker('o2')].sort());
     const again = await s.applyDeltas([delta('o2'), delta('o1')], NOW);
     assert.equal(again.requests, 6, 'both markers found, whichever layout holds them');
+  });
+
+  it('an hour item of the previous bucket layout (4-byte hashes in d<marker>, a sample as an object) is read, and its paths are the same paths as now', async () => {
+    const { s, tableName } = await store();
+    // Layout `d`: no counter names; one bucket at offset 20 s, score 10 (twice: 20), 1 error,
+    // two 4-byte path hashes, no counters.
+    const v1 = Uint8Array.from([0, 20, 20, 1, 2, 0xaa, 0xaa, 0x00, 0x01, 0xbb, 0xbb, 0x00, 0x02, 0]);
+    await stack.dynamo.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          pk: { S: 'SRC#198.51.100.1' },
+          sk: { S: 'W#2024-01-01T10' },
+          req: { N: '2' },
+          o: { BS: [markerBytes(objectMarker('o1'))] },
+          [`d${objectMarker('o1')}`]: { B: v1 },
+          smp: { SS: ['{"t":7,"r":"GET /old HTTP/1.1","s":404,"u":"curl","l":["cgi-probe"]}'] },
+          expiresAt: { N: String(NOW + 3600) },
+        },
+      }),
+    );
+    // The same path again, from an object written now (layout `e`), in the same bucket.
+    const m = await s.applyDelta(delta('o2', { buckets: [{ start: T0 + 20_000, score: 5, paths: ['aaaa0001', 'cccc0003'], counts: {} }] }), NOW);
+    assert.deepEqual(
+      m.buckets.map((b) => [b.start - T0, b.score, b.counts['~err'] ?? 0, [...b.paths].sort()]),
+      [[20_000, 15, 1, ['00aa0001', '00bb0002', '00cc0003']]],
+      'the path both layouts hold counts once',
+    );
+    assert.ok(m.samples.includes('{"t":7,"r":"GET /old HTTP/1.1","s":404,"u":"curl","l":["cgi-probe"]}'), 'the old sample reads as it was');
+  });
+
+  it('a sample is kept as a short array and read back in the shape the pipeline wrote it', async () => {
+    const { s, tableName } = await store();
+    const long = `GET /${'a'.repeat(100)} HTTP/1.1`;
+    const sample = JSON.stringify({ t: T0, r: long, s: 404, u: 'curl/8.0', l: ['cgi-probe', 'my-custom'] });
+    await s.applyDelta(delta('o1', { samples: [sample] }), NOW);
+    const { GetItemCommand } = await import('@aws-sdk/client-dynamodb');
+    const item =
+      (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'SRC#198.51.100.1' }, sk: { S: 'W#2024-01-01T10' } } }))).Item ?? {};
+    const kept = item.smp?.SS?.[0] ?? '';
+    assert.deepEqual(JSON.parse(kept), [T0, 404, `GET /${'a'.repeat(34)}…`, 'curl/8.0', [storedName('cgi-probe'), 'my-custom']]);
+    const m = await s.read('198.51.100.1', T0, T0, NOW);
+    assert.deepEqual(
+      m.samples.map((x) => JSON.parse(x)),
+      [{ t: T0, r: `GET /${'a'.repeat(34)}…`, s: 404, u: 'curl/8.0', l: ['cgi-probe', 'my-custom'] }],
+    );
   });
 
   it('a delta spanning an hour boundary lands in both hour items and reads back whole', async () => {
@@ -535,5 +593,44 @@ describe('DynamoStateStore item bounds on DynamoDB Local', { timeout: 180_000 },
       360 * objects,
       'threshold counts are never dropped',
     );
+  });
+});
+
+describe('packed buckets', () => {
+  const bucket = fc.record({
+    offset: fc.integer({ min: 0, max: 359 }),
+    score: fc.oneof(
+      fc.integer({ min: 0, max: 10_000 }).map((n) => n / 2),
+      fc.double({ min: 0, max: 1e6, noNaN: true }),
+    ),
+    errors: fc.nat(500),
+    paths: fc.array(fc.nat(2 ** 32 - 1), { maxLength: 20 }),
+    counts: fc.dictionary(fc.constantFrom('~err', 'login-post', 'x'), fc.integer({ min: 1, max: 1000 })),
+  });
+
+  it('round-trip: offsets, scores, errors and counts whole; paths by their kept low bits, once per bucket', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(bucket, { selector: (b) => b.offset, maxLength: 40 }), fc.constantFrom(1, 10, 60), fc.boolean(), (raw, step, withPaths) => {
+        const buckets = raw.map((b) => ({ ...b, offset: b.offset * step }));
+        const back = unpackBuckets(packBuckets(buckets, withPaths));
+        const mask = 2 ** STORED_PATH_HASH_BITS - 1;
+        const want = [...buckets]
+          .sort((a, b) => a.offset - b.offset)
+          .map((b) => ({ ...b, paths: withPaths ? [...new Set(b.paths.map((h) => h & mask))] : [], counts: { ...b.counts } }));
+        assert.deepEqual(back, want);
+      }),
+    );
+  });
+
+  it('a path costs 3 bytes, and buckets 10 s apart cost one byte of offset each', () => {
+    const at = (offset: number, paths: number[]) => ({ offset, score: 5, errors: 1, paths, counts: {} });
+    const one = packBuckets([at(0, [1])], true).length;
+    assert.equal(packBuckets([at(0, [1, 2, 3])], true).length - one, 6);
+    const spread = packBuckets(
+      Array.from({ length: 360 }, (_, i) => at(i * 10, [])),
+      true,
+    );
+    assert.equal(spread.length, packBuckets([at(0, [])], true).length + 359 * 5, 'offset, score, errors, paths and counters: a byte each');
+    assert.throws(() => unpackBuckets(spread.subarray(0, spread.length - 1)), /truncated/);
   });
 });
