@@ -735,7 +735,11 @@ export async function processLogBatch(objects: readonly BatchObject[], deps: Bat
     }
     try {
       const o = sc.outcome;
-      await store.markObjectDone(o.objectId, { lines: o.lines, parsed: o.parsed, sources: o.sourcesFlagged, alerts: o.alertsPublished }, deps.nowSec);
+      // An object that flagged no source wrote nothing, so running it again changes nothing: its
+      // object claim would be a write (a write unit) that no later object needs. A quiet site's
+      // small objects are mostly such.
+      if (sc.flagged.length)
+        await store.markObjectDone(o.objectId, { lines: o.lines, parsed: o.parsed, sources: o.sourcesFlagged, alerts: o.alertsPublished }, deps.nowSec);
       results.push({ ok: true, outcome: o });
     } catch (e) {
       results.push({ ok: false, error: e });

@@ -74,6 +74,24 @@ describe('processLogObject', () => {
     assert.equal(store.deltas.get('5.135.167.145')?.length, 1);
   });
 
+  it('an object that flags no source writes nothing, not even its object claim, and running it again changes nothing', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const quiet = Array.from({ length: 50 }, (_, i) => `198.51.100.${i % 5} - - [${timeAt(i)}] "GET /articles/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0"`);
+    for (let run = 0; run < 2; run++) {
+      const out = await processLogObject(ref('quiet.log'), linesOf(quiet), deps(store, publisher));
+      assert.equal(out.status, 'processed');
+      assert.equal(out.parsed, 50);
+      assert.equal(out.sourcesFlagged, 0);
+    }
+    assert.equal(store.done.size, 0, 'no object claim');
+    assert.equal(store.deltas.size, 0, 'no state');
+    assert.equal(publisher.sent.length, 0);
+    // An object that flags a source is claimed once it is done.
+    await processLogObject(ref('seed.log'), linesOf(seed), deps(store, publisher));
+    assert.deepEqual([...store.done], ['logs/seed.log#e1']);
+  });
+
   it('a crash half-way through an object, then the retry: counted once, alerted once', async () => {
     const store = new MemoryStateStore();
     const publisher = new MemoryPublisher();
