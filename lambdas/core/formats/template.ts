@@ -57,6 +57,13 @@ interface Step {
   bracketed: boolean;
   /** A last field that never holds a space (a number, an address): it ends at the first space. */
   word: boolean;
+  /**
+   * A user agent or referer field: its text on the line before, as logged and as read. Lines in a
+   * row mostly repeat them, and the repeated value is then the same string, which later stages
+   * compare by identity instead of character by character.
+   */
+  lastRaw: string;
+  lastValue: string;
   /** A request-line field's lines split so far, by their logged text (see `setRequestParts`); null for other fields. */
   lines: Map<string, RequestLine> | null;
 }
@@ -199,6 +206,8 @@ export class TemplateParser implements LineParser {
         bracketed: f.field === Field.TimeClf && !before.endsWith('['),
         word: until === '' && !TEXT_FIELDS.has(f.field),
         lines: shareLines && f.field === Field.Request ? new Map() : null,
+        lastRaw: '-',
+        lastValue: '',
       });
     }
     const fields = this.steps.map((s) => s.field);
@@ -239,6 +248,16 @@ export class TemplateParser implements LineParser {
       else if (field === Field.TimeClf) {
         r.time = parseClfTimeIn(line, pos, end);
         if (Number.isNaN(r.time)) return { ok: false, reason: `bad-${step.name}` };
+      } else if (field === Field.UserAgent || field === Field.Referer) {
+        const raw = line.slice(pos, end);
+        if (raw !== step.lastRaw) {
+          // Not copied (a copy per change cost more than the identity saves): this keeps the
+          // text the value was cut from until the value changes, one chunk at most.
+          step.lastRaw = raw;
+          step.lastValue = raw === '-' ? '' : unescapeLogged(raw);
+        }
+        if (field === Field.UserAgent) r.userAgent = step.lastValue;
+        else r.referer = step.lastValue;
       } else if (step.lines !== null) setRequestParts(r, step.lines, line.slice(pos, end), step.quoted);
       else if (field !== Field.Ignore && !this.assign(r, step, line.slice(pos, end))) return { ok: false, reason: `bad-${step.name}` };
       pos = end + step.until.length;

@@ -393,6 +393,19 @@ describe('request lines shared between records', () => {
     assert.equal(r.path.length, MAX_KEPT_REQUEST_LINE + 1);
   });
 
+  it('reads a user agent repeated from the line before, and one that changed, right (the last one is kept)', () => {
+    const p = makeParser('combined');
+    const line = (ua: string) => `203.0.113.7 - - [01/Mar/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 5 "https://a.example/x" "${ua}"`;
+    const a = ok(p.parse(line('Mozilla/5.0 \\"quoted\\" (X11; Linux x86_64)')));
+    const b = ok(p.parse(line('Mozilla/5.0 \\"quoted\\" (X11; Linux x86_64)')));
+    assert.equal(a.userAgent, 'Mozilla/5.0 "quoted" (X11; Linux x86_64)');
+    assert.equal(b.userAgent, a.userAgent);
+    assert.equal(b.referer, 'https://a.example/x');
+    const c = ok(p.parse(line('-')));
+    assert.equal(c.userAgent, '', 'a dash is no agent');
+    assert.equal(ok(p.parse(line('curl/8'))).userAgent, 'curl/8');
+  });
+
   it('shares nothing when another field fills a part of the request', () => {
     const p = makeParser('apache:%h %t "%r" %U');
     const r = ok(p.parse('203.0.113.7 [01/Mar/2024:00:00:00 +0000] "GET /a HTTP/1.1" /b'));
