@@ -392,6 +392,9 @@ export class Aggregator {
   private readonly shared = new SharedStrings();
   /** The source `source()` returned last (forgotten with it). */
   private lastSource: SourceState | null = null;
+  /** The user agent `keptAgent` was asked for last, and its shared copy. */
+  private agentIn = '';
+  private agentKept = '';
   private readonly bucketMs: number;
   private readonly windowMs: number;
   private readonly retainMs: number;
@@ -550,6 +553,19 @@ export class Aggregator {
   }
 
   /**
+   * The shared copy of a user agent. Parsers hand the same string for an agent repeated line
+   * after line, so this is mostly one identity test, and a source's last agent is then compared
+   * with it by identity too, not character by character.
+   */
+  private keptAgent(ua: string): string {
+    if (ua !== this.agentIn) {
+      this.agentIn = ua;
+      this.agentKept = this.shared.get(ua);
+    }
+    return this.agentKept;
+  }
+
+  /**
    * Frees the budget of sources that never did anything remarkable (no label, no window, no
    * alert): they are only counted. When that frees little, the budget is full of suspicious
    * sources and stays full: new sources are counted, not tracked, and the report says so.
@@ -659,7 +675,10 @@ export class Aggregator {
     let counters: readonly string[] = NO_COUNTERS;
     const m = r.method;
     if (m === 'GET' || m === 'POST') {
-      if (r.userAgent !== s.lastAgent && (s.agents === null || s.agents.length < MULTI_CLIENT_AGENTS)) noteAgent(s, r.userAgent, this.shared);
+      if (s.agents === null || s.agents.length < MULTI_CLIENT_AGENTS) {
+        const kept = this.keptAgent(r.userAgent);
+        if (kept !== s.lastAgent) noteAgent(s, r.userAgent, kept);
+      }
       if (asset) s.lastAssetAt = Math.max(s.lastAssetAt, r.time);
       else if (m === 'GET') {
         // Any page can hold a form (comment forms sit on every post), so any page fetch counts.
@@ -918,8 +937,8 @@ export const BEHAVIOUR_HORIZONS_MS = [3_600_000, 86_400_000] as const;
 /** This many different user agents on pages and forms of one source: several people (a NAT). */
 export const MULTI_CLIENT_AGENTS = 3;
 
-function noteAgent(s: SourceState, ua: string, shared: SharedStrings): void {
-  s.lastAgent = shared.get(ua);
+function noteAgent(s: SourceState, ua: string, kept: string): void {
+  s.lastAgent = kept;
   const h = pathHashNumber(ua);
   if (s.agents === null) s.agents = [h];
   else if (!s.agents.includes(h)) s.agents.push(h);

@@ -662,7 +662,7 @@ export class Classifier {
    * Every anyField needle, matched as if lower-cased, or null when some anyField rule cannot be
    * reduced to needles (a regex). A referer or X-Forwarded-For value of plain ASCII without `%`
    * is what the rules see once lower-cased, so when no needle occurs in it no anyField rule can
-   * match, and no cache look-up is needed.
+   * match, and the value is not decoded nor tested rule by rule.
    */
   private readonly anyNeedles: NeedleAutomaton | null;
   /** Agent rules and anyField rules, each found through its own needle automaton. */
@@ -754,9 +754,18 @@ export class Classifier {
   }
 
   private requestInfo(r: LogRecord): RequestInfo {
+    // A line the parser shares holds the facts once they are cached: no hashing of the line.
+    const line = r.line;
+    if (line !== null && line.factsOf === this) return line.facts as RequestInfo;
     const key = r.requestMalformed ? `\u0001${r.request}` : requestLineOf(r);
     const info = this.byRequest.get(key);
-    if (info !== undefined) return info;
+    if (info !== undefined) {
+      if (line !== null) {
+        line.factsOf = this;
+        line.facts = info;
+      }
+      return info;
+    }
     const ctx = requestContext(r, this.limits);
     const rules = this.requestRulesFor(ctx, r.query.indexOf('%') >= 0);
     const any = this.anyMatches(decodeFully(key, this.limits).toLowerCase());
@@ -849,9 +858,15 @@ export class Classifier {
   private otherField(value: string): readonly Compiled[] {
     if (value === '' || this.anyRules.length === 0) return NONE;
     if (value === this.lastOtherText) return this.lastOther;
-    let hits: readonly Compiled[] = NONE;
-    if (this.anyNeedles !== null ? mayHoldNeedle(this.anyNeedles, value) : this.anyTrigger === null || this.anyTrigger.test(value)) {
-      hits = this.byOtherField.get(value) ?? remember(this.byOtherField, value, this.anyMatches(decodeFully(value, this.limits).toLowerCase()));
+    // Values that cannot match are kept too: a referer changes every few lines among a few
+    // hundred, and finding one in the cache costs a fraction of scanning it again.
+    let hits = this.byOtherField.get(value);
+    if (hits === undefined) {
+      hits = NONE;
+      if (this.anyNeedles !== null ? mayHoldNeedle(this.anyNeedles, value) : this.anyTrigger === null || this.anyTrigger.test(value)) {
+        hits = this.anyMatches(decodeFully(value, this.limits).toLowerCase());
+      }
+      remember(this.byOtherField, value, hits);
     }
     this.lastOtherText = value;
     this.lastOther = hits;
