@@ -70,8 +70,13 @@ interface Step {
 
 /** Distinct request lines a parser keeps split (per `%r` field); it starts again when full. */
 export const MAX_SPLIT_REQUEST_LINES = 4096;
-/** Request lines longer than this are split on every record, never kept (hostile fields cost no memory). */
-export const MAX_KEPT_REQUEST_LINE = 1024;
+/**
+ * Request lines longer than this are split on every record, never kept: a parser's kept lines
+ * then take at most about 3 MB (4,096 of them, each its text and parts), and the handler scans
+ * OBJECTS_IN_PARALLEL objects at once, each with its own parser. Pages and probes are mostly
+ * well under 256 characters; a hostile long line costs time, not memory.
+ */
+export const MAX_KEPT_REQUEST_LINE = 256;
 
 /** Fields that fill a part of the request line: with one of them, `%r`'s parts cannot be shared whole. */
 const REQUEST_PART_FIELDS = new Set([Field.Method, Field.Path, Field.Query, Field.Target, Field.Protocol]);
