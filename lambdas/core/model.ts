@@ -30,30 +30,6 @@ export interface LogRecord {
   /** The raw request line, as logged ("" when the format logs its parts separately). */
   request: string;
   raw: string;
-  /**
-   * The request line the parser took `request` and its parts from, shared by every record that
-   * logged the same line (see `RequestLine`); null when the parser split this record's own.
-   */
-  line: RequestLine | null;
-}
-
-/**
- * One distinct request line as a parser split it, shared by the records that logged it: a log
- * repeats a few hundred pages over and over, so each is split once, and what later stages learn
- * of it once (the classifier's facts) is found from the record without hashing the line again.
- * Its strings are copies that pin no log text.
- */
-export interface RequestLine {
-  readonly request: string;
-  readonly method: string;
-  readonly target: string;
-  readonly path: string;
-  readonly query: string;
-  readonly protocol: string;
-  readonly malformed: boolean;
-  /** What a classifier learnt of the line (its own type), and which classifier: null before any. */
-  factsOf: object | null;
-  facts: unknown;
 }
 
 /** Parse result of one line: a value, never an exception. */
@@ -93,6 +69,5 @@ export function emptyRecord(raw: string): LogRecord {
     requestMalformed: false,
     request: '',
     raw,
-    line: null,
   };
 }

@@ -1,6 +1,5 @@
 import { InputError } from '../errors.js';
-import { detach } from '../lines.js';
-import { type LineParser, type LogRecord, type ParseResult, type RequestLine, emptyRecord } from '../model.js';
+import { type LineParser, type LogRecord, type ParseResult, emptyRecord } from '../model.js';
 import {
   parseClfTime,
   parseClfTimeIn,
@@ -64,22 +63,7 @@ interface Step {
    */
   lastRaw: string;
   lastValue: string;
-  /** A request-line field's lines split so far, by their logged text (see `setRequestParts`); null for other fields. */
-  lines: Map<string, RequestLine> | null;
 }
-
-/** Distinct request lines a parser keeps split (per `%r` field); it starts again when full. */
-export const MAX_SPLIT_REQUEST_LINES = 4096;
-/**
- * Request lines longer than this are split on every record, never kept: a parser's kept lines
- * then take at most about 3 MB (4,096 of them, each its text and parts), and the handler scans
- * OBJECTS_IN_PARALLEL objects at once, each with its own parser. Pages and probes are mostly
- * well under 256 characters; a hostile long line costs time, not memory.
- */
-export const MAX_KEPT_REQUEST_LINE = 256;
-
-/** Fields that fill a part of the request line: with one of them, `%r`'s parts cannot be shared whole. */
-const REQUEST_PART_FIELDS = new Set([Field.Method, Field.Path, Field.Query, Field.Target, Field.Protocol]);
 
 /** Fields whose logged value may contain spaces; any other field is one word. */
 const TEXT_FIELDS = new Set([Field.Ignore, Field.Request, Field.Referer, Field.UserAgent, Field.ForwardedFor]);
@@ -108,48 +92,6 @@ export function withoutPort(hostPort: string): string {
   }
   const host = hostPort.slice(0, colon);
   return host.indexOf(':') < 0 || (host.startsWith('[') && host.endsWith(']')) ? host : hostPort;
-}
-
-/**
- * `setRequestLine` on a logged request line (`quoted`: unescaped first), each distinct line split
- * once and then shared (`lines`, by the text as logged). Only for a record whose request parts
- * no other field fills, so that the line's parts are all of them.
- */
-function setRequestParts(r: LogRecord, lines: Map<string, RequestLine>, raw: string, quoted: boolean): void {
-  let known = lines.get(raw);
-  if (known === undefined) {
-    const text = quoted ? unescapeLogged(raw) : raw;
-    if (raw.length > MAX_KEPT_REQUEST_LINE) {
-      setRequestLine(r, text);
-      return;
-    }
-    // Split from one copy: the parts are slices of it, and none pins the log text.
-    const copy = detach(text);
-    setRequestLine(r, copy);
-    known = {
-      request: r.request,
-      method: r.method,
-      target: r.target,
-      path: r.path,
-      query: r.query,
-      protocol: r.protocol,
-      malformed: r.requestMalformed,
-      factsOf: null,
-      facts: null,
-    };
-    if (lines.size >= MAX_SPLIT_REQUEST_LINES) lines.clear();
-    lines.set(text === raw ? copy : detach(raw), known);
-    r.line = known;
-    return;
-  }
-  r.request = known.request;
-  r.method = known.method;
-  r.target = known.target;
-  r.path = known.path;
-  r.query = known.query;
-  r.protocol = known.protocol;
-  r.requestMalformed = known.malformed;
-  r.line = known;
 }
 
 /**
@@ -193,7 +135,6 @@ export class TemplateParser implements LineParser {
       i = 1;
     }
     this.steps = [];
-    const shareLines = !merged.some((t) => !('lit' in t) && REQUEST_PART_FIELDS.has(t.field));
     for (; i < merged.length; i += 2) {
       const f = merged[i];
       const after = merged[i + 1];
@@ -210,7 +151,6 @@ export class TemplateParser implements LineParser {
         quoted: before.endsWith('"') && until.startsWith('"'),
         bracketed: f.field === Field.TimeClf && !before.endsWith('['),
         word: until === '' && !TEXT_FIELDS.has(f.field),
-        lines: shareLines && f.field === Field.Request ? new Map() : null,
         lastRaw: '-',
         lastValue: '',
       });
@@ -263,8 +203,7 @@ export class TemplateParser implements LineParser {
         }
         if (field === Field.UserAgent) r.userAgent = step.lastValue;
         else r.referer = step.lastValue;
-      } else if (step.lines !== null) setRequestParts(r, step.lines, line.slice(pos, end), step.quoted);
-      else if (field !== Field.Ignore && !this.assign(r, step, line.slice(pos, end))) return { ok: false, reason: `bad-${step.name}` };
+      } else if (field !== Field.Ignore && !this.assign(r, step, line.slice(pos, end))) return { ok: false, reason: `bad-${step.name}` };
       pos = end + step.until.length;
     }
     // Text after the last field is tolerated: servers and shippers append fields.

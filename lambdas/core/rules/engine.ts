@@ -754,18 +754,9 @@ export class Classifier {
   }
 
   private requestInfo(r: LogRecord): RequestInfo {
-    // A line the parser shares holds the facts once they are cached: no hashing of the line.
-    const line = r.line;
-    if (line !== null && line.factsOf === this) return line.facts as RequestInfo;
     const key = r.requestMalformed ? `\u0001${r.request}` : requestLineOf(r);
     const info = this.byRequest.get(key);
-    if (info !== undefined) {
-      if (line !== null) {
-        line.factsOf = this;
-        line.facts = info;
-      }
-      return info;
-    }
+    if (info !== undefined) return info;
     const ctx = requestContext(r, this.limits);
     const rules = this.requestRulesFor(ctx, r.query.indexOf('%') >= 0);
     const any = this.anyMatches(decodeFully(key, this.limits).toLowerCase());

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { detectFormat, makeParser } from '../../../lambdas/core/formats/index.js';
-import { MAX_KEPT_REQUEST_LINE, MAX_SPLIT_REQUEST_LINES } from '../../../lambdas/core/formats/template.js';
 import type { LogRecord, ParseResult } from '../../../lambdas/core/model.js';
 
 function ok(result: ParseResult | null): LogRecord {
@@ -363,36 +362,7 @@ describe('format parsers', () => {
   });
 });
 
-describe('request lines shared between records', () => {
-  const parts = (r: LogRecord) => [r.request, r.method, r.target, r.path, r.query, r.protocol, r.requestMalformed];
-  const at = (request: string) => `203.0.113.7 - - [01/Mar/2024:00:00:00 +0000] "${request}" 200 5 "-" "curl/8"`;
-
-  it('splits a repeated request line once, and its records get the same parts as a fresh parser gives', () => {
-    const p = makeParser('combined');
-    for (const request of ['GET /a?b=1 HTTP/1.1', 'GET /say \\"hi\\" HTTP/1.1', '-', 'GARBAGE', 'GET http://x.example/p?q HTTP/1.0']) {
-      const first = ok(p.parse(at(request)));
-      const again = ok(p.parse(at(request)));
-      assert.ok(first.line !== null && again.line === first.line, `${request}: one shared line`);
-      assert.deepEqual(parts(again), parts(ok(makeParser('combined').parse(at(request)))), request);
-      assert.deepEqual(parts(again), parts(first), request);
-    }
-    assert.equal(ok(p.parse(at('GET /say \\"hi\\" HTTP/1.1'))).path, '/say "hi"', 'shared after unescaping');
-  });
-
-  it(`keeps at most MAX_SPLIT_REQUEST_LINES lines (${MAX_SPLIT_REQUEST_LINES}) and none over MAX_KEPT_REQUEST_LINE characters`, () => {
-    const p = makeParser('combined');
-    const home = ok(p.parse(at('GET / HTTP/1.1'))).line;
-    assert.equal(ok(p.parse(at('GET / HTTP/1.1'))).line, home);
-    for (let i = 0; i < MAX_SPLIT_REQUEST_LINES; i++) ok(p.parse(at(`GET /page-${i} HTTP/1.1`)));
-    const after = ok(p.parse(at('GET / HTTP/1.1')));
-    assert.notEqual(after.line, home, 'the kept lines started again when the bound was reached');
-    assert.deepEqual(parts(after), ['GET / HTTP/1.1', 'GET', '/', '/', '', 'HTTP/1.1', false]);
-    const long = `GET /${'x'.repeat(MAX_KEPT_REQUEST_LINE)} HTTP/1.1`;
-    const r = ok(p.parse(at(long)));
-    assert.equal(r.line, null, 'an overlong line is split, not kept');
-    assert.equal(r.path.length, MAX_KEPT_REQUEST_LINE + 1);
-  });
-
+describe('user agents and referers repeated line after line', () => {
   it('reads a user agent repeated from the line before, and one that changed, right (the last one is kept)', () => {
     const p = makeParser('combined');
     const line = (ua: string) => `203.0.113.7 - - [01/Mar/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 5 "https://a.example/x" "${ua}"`;
@@ -404,13 +374,6 @@ describe('request lines shared between records', () => {
     const c = ok(p.parse(line('-')));
     assert.equal(c.userAgent, '', 'a dash is no agent');
     assert.equal(ok(p.parse(line('curl/8'))).userAgent, 'curl/8');
-  });
-
-  it('shares nothing when another field fills a part of the request', () => {
-    const p = makeParser('apache:%h %t "%r" %U');
-    const r = ok(p.parse('203.0.113.7 [01/Mar/2024:00:00:00 +0000] "GET /a HTTP/1.1" /b'));
-    assert.equal(r.line, null);
-    assert.equal(r.path, '/b');
   });
 });
 
