@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import {
@@ -74,6 +74,18 @@ function countingStore(tableName: string, opts: { maxRememberedObjectNames?: num
     { step: 'initialize' },
   );
   return { store: new DynamoStateStore({ tableName, documentClient: doc, ...opts }), commands };
+}
+
+const HOUR_KEY = { pk: { S: 'SRC#198.51.100.1' }, sk: { S: 'W#2024-01-01T10' } };
+
+/** Writes the 10:00 hour item of 198.51.100.1 as an earlier release laid it out. */
+async function putHourItem(tableName: string, attributes: Record<string, AttributeValue>): Promise<void> {
+  await stack.dynamo.send(new PutItemCommand({ TableName: tableName, Item: { ...HOUR_KEY, ...attributes, expiresAt: { N: String(NOW + 3600) } } }));
+}
+
+/** The stored 10:00 hour item of 198.51.100.1, as DynamoDB returns it. */
+async function hourItem(tableName: string): Promise<Record<string, AttributeValue>> {
+  return (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: HOUR_KEY }))).Item ?? {};
 }
 
 function delta(objectId: string, over: Partial<SourceDelta> = {}): SourceDelta {
@@ -195,9 +207,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
         [0, 1, 2, 3, 4, 5].map((k) => objectDelta(o + k)),
         NOW,
       );
-    const { GetItemCommand } = await import('@aws-sdk/client-dynamodb');
-    const item =
-      (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'SRC#198.51.100.1' }, sk: { S: 'W#2024-01-01T10' } } }))).Item ?? {};
+    const item = await hourItem(tableName);
     const size = dynamoItemSize(item);
     assert.ok(size < 1024, `the full hour item is ${size} bytes`);
     const m = await s.read('198.51.100.1', T0, T0, NOW);
@@ -216,9 +226,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     const { s, tableName } = await store();
     const id = 'bucket/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/2024/01/01/node-1.log.gz#0123456789abcdef';
     await s.applyDelta(delta(id, { labels: { 'cgi-probe': 3, 'my-custom': 1, '~odd': 1 }, rules: ['cgi-directory', 'my-rule', '~odd'] }), NOW);
-    const { GetItemCommand } = await import('@aws-sdk/client-dynamodb');
-    const item =
-      (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'SRC#198.51.100.1' }, sk: { S: 'W#2024-01-01T10' } } }))).Item ?? {};
+    const item = await hourItem(tableName);
     assert.deepEqual(
       item.o?.BS?.map((b) => b.length),
       [9],
@@ -259,23 +267,15 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
   it('an hour item of the previous layout (string markers in objs, whole names) is read, and its objects are not applied again', async () => {
     const { s, tableName } = await store();
     const old = delta('o1');
-    await stack.dynamo.send(
-      new PutItemCommand({
-        TableName: tableName,
-        Item: {
-          pk: { S: 'SRC#198.51.100.1' },
-          sk: { S: 'W#2024-01-01T10' },
-          req: { N: '3' },
-          score: { N: '15' },
-          ts: { NS: [String(old.firstSeen), String(old.lastSeen)] },
-          'l_cgi-probe': { N: '3' },
-          st_404: { N: '3' },
-          rules: { SS: ['cgi-directory'] },
-          objs: { SS: [objectMarker('o1')] },
-          expiresAt: { N: String(NOW + 3600) },
-        },
-      }),
-    );
+    await putHourItem(tableName, {
+      req: { N: '3' },
+      score: { N: '15' },
+      ts: { NS: [String(old.firstSeen), String(old.lastSeen)] },
+      'l_cgi-probe': { N: '3' },
+      st_404: { N: '3' },
+      rules: { SS: ['cgi-directory'] },
+      objs: { SS: [objectMarker('o1')] },
+    });
     // o1 again (a retry that straddles the deploy) with a new object o2: only o2 is added.
     const m = await s.applyDeltas([delta('o1'), delta('o2')], NOW);
     assert.equal(m.requests, 6, 'o1 counted once');
@@ -291,20 +291,12 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     // Layout `d`: no counter names; one bucket at offset 20 s, score 10 (twice: 20), 1 error,
     // two 4-byte path hashes, no counters.
     const v1 = Uint8Array.from([0, 20, 20, 1, 2, 0xaa, 0xaa, 0x00, 0x01, 0xbb, 0xbb, 0x00, 0x02, 0]);
-    await stack.dynamo.send(
-      new PutItemCommand({
-        TableName: tableName,
-        Item: {
-          pk: { S: 'SRC#198.51.100.1' },
-          sk: { S: 'W#2024-01-01T10' },
-          req: { N: '2' },
-          o: { BS: [markerBytes(objectMarker('o1'))] },
-          [`d${objectMarker('o1')}`]: { B: v1 },
-          smp: { SS: ['{"t":7,"r":"GET /old HTTP/1.1","s":404,"u":"curl","l":["cgi-probe"]}'] },
-          expiresAt: { N: String(NOW + 3600) },
-        },
-      }),
-    );
+    await putHourItem(tableName, {
+      req: { N: '2' },
+      o: { BS: [markerBytes(objectMarker('o1'))] },
+      [`d${objectMarker('o1')}`]: { B: v1 },
+      smp: { SS: ['{"t":7,"r":"GET /old HTTP/1.1","s":404,"u":"curl","l":["cgi-probe"]}'] },
+    });
     // The same path again, from an object written now (layout `e`), in the same bucket.
     const m = await s.applyDelta(delta('o2', { buckets: [{ start: T0 + 20_000, score: 5, paths: ['aaaa0001', 'cccc0003'], counts: {} }] }), NOW);
     assert.deepEqual(
@@ -320,9 +312,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     const long = `GET /${'a'.repeat(100)} HTTP/1.1`;
     const sample = JSON.stringify({ t: T0, r: long, s: 404, u: 'curl/8.0', l: ['cgi-probe', 'my-custom'] });
     await s.applyDelta(delta('o1', { samples: [sample] }), NOW);
-    const { GetItemCommand } = await import('@aws-sdk/client-dynamodb');
-    const item =
-      (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'SRC#198.51.100.1' }, sk: { S: 'W#2024-01-01T10' } } }))).Item ?? {};
+    const item = await hourItem(tableName);
     const kept = item.smp?.SS?.[0] ?? '';
     assert.deepEqual(JSON.parse(kept), [T0, 404, `GET /${'a'.repeat(34)}…`, 'curl/8.0', [storedName('cgi-probe'), 'my-custom']]);
     const m = await s.read('198.51.100.1', T0, T0, NOW);
