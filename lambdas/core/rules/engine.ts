@@ -567,7 +567,8 @@ export interface ClassifierOptions {
   allowUserAgents?: readonly string[];
 }
 
-const CACHE_LIMIT = 20_000;
+/** Entries of each classifier cache (request lines, user agents, referer and forwarded-for values) at most. */
+export const CACHE_LIMIT = 20_000;
 /**
  * Keys longer than this are not cached: a hostile log of distinct 8-KB fields would otherwise
  * fill each cache with hundreds of MB. Long fields are rare in real traffic, so skipping them
@@ -741,6 +742,11 @@ export class Classifier {
   /** Request lines whose facts are cached now (for tests of the bound). */
   get cachedRequestLines(): number {
     return this.byRequest.size;
+  }
+
+  /** Referer and forwarded-for values whose anyField hits are cached now (for tests of the bound). */
+  get cachedOtherValues(): number {
+    return this.byOtherField.size;
   }
 
   /** True when the source address is allowlisted by CIDR (it is then never labelled). */

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { LogRecord } from '../../../lambdas/core/model.js';
 import { BUILTIN_RULES } from '../../../lambdas/core/rules/builtin.js';
-import { type Classification, Classifier, MAX_VERDICTS_PER_REQUEST, requestNeedles } from '../../../lambdas/core/rules/engine.js';
+import { CACHE_LIMIT, type Classification, Classifier, MAX_CACHED_KEY, MAX_VERDICTS_PER_REQUEST, requestNeedles } from '../../../lambdas/core/rules/engine.js';
 import { MAX_NEEDLE_CHARS, NeedleAutomaton } from '../../../lambdas/core/rules/needles.js';
 import type { Pattern, Rule } from '../../../lambdas/core/rules/types.js';
 import { record } from '../../support/records.js';
@@ -265,6 +265,21 @@ describe('classifier: needle automaton and verdict cache', () => {
     assert.equal(c.verdictsCleared, 2, 'the verdicts of the line were cleared each time the bound was reached');
     const first = record({ request: 'GET /.env HTTP/1.1', status: 404, ua: 'sqlmap/0' });
     assert.deepEqual(verdict(c.classify(first)), fresh(first));
+  });
+
+  it(`keeps at most CACHE_LIMIT referers (${CACHE_LIMIT}), none over MAX_CACHED_KEY characters, matching or not, and still answers right past it`, () => {
+    const c = new Classifier(BUILTIN_RULES);
+    const fresh = (r: LogRecord) => verdict(new Classifier(BUILTIN_RULES).classify(r));
+    const at = (referer: string) => record({ request: 'GET / HTTP/1.1', status: 200, ua: 'Mozilla/5.0', referer });
+    for (let i = 0; i < CACHE_LIMIT; i++) c.classify(at(`https://a.example/page-${i}`));
+    assert.equal(c.cachedOtherValues, CACHE_LIMIT, 'referers no rule can match are kept too, up to the bound');
+    const hostile = at('https://a.example/${jndi:ldap://x/a}');
+    assert.deepEqual(verdict(c.classify(hostile)), fresh(hostile));
+    assert.ok(verdict(c.classify(hostile)).labels.length > 0, 'the one after the bound is still labelled');
+    assert.equal(c.cachedOtherValues, 1, 'the cache started again when full');
+    const long = at(`https://a.example/${'x'.repeat(MAX_CACHED_KEY)}`);
+    assert.deepEqual(verdict(c.classify(long)), fresh(long));
+    assert.equal(c.cachedOtherValues, 1, 'an overlong value is not kept');
   });
 
   it('caches a request line from its second sight: a sweep of one-off paths leaves nothing cached', () => {
