@@ -111,15 +111,6 @@ let lastClfText = '';
 let lastClfValue = Number.NaN;
 
 /**
- * `parseClfTime` on `line.slice(start, end)`: consecutive lines usually share their second, and
- * then the timestamp is compared in place, without cutting it out of the line.
- */
-export function parseClfTimeIn(line: string, start: number, end: number): number {
-  if (end - start === lastClfText.length && line.startsWith(lastClfText, start)) return lastClfValue;
-  return parseClfTime(line.slice(start, end));
-}
-
-/**
  * Parses the Apache/Nginx `%t` / `$time_local` timestamp, `10/Oct/2000:13:55:36 -0700`, with or
  * without its brackets, into epoch milliseconds. HAProxy's variant with milliseconds and no zone
  * (`06/Feb/2009:12:14:14.655`, the proxy's local time) is read as UTC. NaN when it is not such a

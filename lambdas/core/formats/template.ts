@@ -2,7 +2,6 @@ import { InputError } from '../errors.js';
 import { type LineParser, type LogRecord, type ParseResult, emptyRecord } from '../model.js';
 import {
   parseClfTime,
-  parseClfTimeIn,
   parseEpoch,
   parseIntField,
   parseIntIn,
@@ -191,7 +190,9 @@ export class TemplateParser implements LineParser {
         if (!(r.status >= 0 && r.status < 1000)) return { ok: false, reason: `bad-${step.name}` };
       } else if (field === Field.Bytes) r.bytes = parseIntIn(line, pos, end, 0);
       else if (field === Field.TimeClf) {
-        r.time = parseClfTimeIn(line, pos, end);
+        // Cut out and compared with the last one as a string: V8 runs `startsWith` with a
+        // position in its runtime, which cost more than the cut.
+        r.time = parseClfTime(line.slice(pos, end));
         if (Number.isNaN(r.time)) return { ok: false, reason: `bad-${step.name}` };
       } else if (field === Field.UserAgent || field === Field.Referer) {
         const raw = line.slice(pos, end);
