@@ -1,16 +1,6 @@
 import { InputError } from '../errors.js';
 import { type LineParser, type LogRecord, type ParseResult, emptyRecord } from '../model.js';
-import {
-  parseClfTime,
-  parseEpoch,
-  parseIntField,
-  parseIntIn,
-  parseIsoTime,
-  setRequestLine,
-  setTarget,
-  timeProblem,
-  unescapeLogged,
-} from './shared.js';
+import { parseClfTime, parseEpoch, parseIntField, parseIntIn, parseIsoTime, setRequestLine, setTarget, timeProblem, unescapeLogged } from './shared.js';
 
 /** What a directive of a format string fills in. */
 export enum Field {
