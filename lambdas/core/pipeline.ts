@@ -209,6 +209,30 @@ export interface MergedDecision {
    * be told apart more finely), or its exact time when the object was decided alone. @default at
    */
   rankAt?: number;
+  /**
+   * Labels the long-horizon decision derived from counters (form behaviours, error floods),
+   * which are not stored: the alert lists them as the CLI's report does, whichever trigger won.
+   */
+  derived?: readonly DerivedLabel[];
+}
+
+/** A label derived from counters when deciding (a form behaviour, an error flood): never stored. */
+export interface DerivedLabel {
+  category: string;
+  count: number;
+  rule: Rule;
+}
+
+/** An object's own alert, as its scan decided it, with the labels deciding derived. */
+export type LocalAlert = AlertState & { derived?: readonly DerivedLabel[] };
+
+/** The labels of `s` its stored labels do not hold: those deciding derived from counters. */
+function derivedLabels(ruleOf: ReadonlyMap<string, Rule>, labels: ReadonlyMap<string, number>, stored: Readonly<Record<string, number>>): DerivedLabel[] {
+  const out: DerivedLabel[] = [];
+  for (const [category, rule] of ruleOf) {
+    if (stored[category] === undefined && category !== ERROR_BURST_RULE.category) out.push({ category, count: labels.get(category) ?? 1, rule });
+  }
+  return out;
 }
 
 /** What the merged decision needs to know besides the state: the rules and the horizons. */
@@ -314,7 +338,7 @@ export function decideMerged(
   ctx: DecisionContext,
   config: DetectorConfig,
   view: MergedView = mergedView(merged, ctx, config),
-  local?: AlertState | null,
+  local?: LocalAlert | null,
 ): MergedDecision | null {
   const shortCooldown = config.cooldownSeconds * 1000;
   const longCooldown = Math.max(shortCooldown, ctx.longestMs);
@@ -340,6 +364,7 @@ export function decideMerged(
       distinctPaths: Math.max(local.distinctPaths, best.distinctPaths),
       horizon: local.horizon,
       cooldownMs: local.cooldownMs ?? shortCooldown,
+      ...(local.derived?.length ? { derived: local.derived } : {}),
     };
   }
   const candidates: MergedDecision[] = [];
@@ -453,18 +478,36 @@ export function decideMerged(
   }
   candidates.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || byRank(a, b));
   const pick = candidates[0] as MergedDecision;
-  return { ...pick, windowScore: Math.max(pick.windowScore, best.score), distinctPaths: Math.max(pick.distinctPaths, best.distinctPaths) };
+  const derived = derivedLabels(base.ruleOf, base.labels, merged.labels);
+  return {
+    ...pick,
+    windowScore: Math.max(pick.windowScore, best.score),
+    distinctPaths: Math.max(pick.distinctPaths, best.distinctPaths),
+    ...(derived.length ? { derived } : {}),
+  };
 }
 
 /** Rebuilds a SourceState from merged stored state, so alerts reuse the report's wording. */
-export function stateFromMerged(m: MergedSourceState, decision: MergedDecision, rulesById: ReadonlyMap<string, Rule>): SourceState {
+export function stateFromMerged(
+  m: MergedSourceState,
+  decision: MergedDecision,
+  rulesById: ReadonlyMap<string, Rule>,
+  /** The configuration's `distinctErrorPaths`: a window that held as many is an error burst, as the CLI labels it. */
+  distinctErrorPaths: number,
+): SourceState {
   const s = baseState(m, rulesById);
-  // Behaviour and error-flood labels are derived from counters, not stored: name the one that decided.
+  // Behaviour and error-flood labels are derived from counters, not stored: name the one that
+  // decided, and those the decision found besides it.
   if (decision.rule && (decision.trigger === 'behaviour' || decision.rule === ERROR_FLOOD_RULE) && !s.labels.has(decision.rule.category)) {
     s.labels.set(decision.rule.category, 1);
     s.ruleOf.set(decision.rule.category, decision.rule);
   }
-  return withAlert(s, m, decision);
+  for (const d of decision.derived ?? []) {
+    if (s.labels.has(d.category)) continue;
+    s.labels.set(d.category, d.count);
+    s.ruleOf.set(d.category, d.rule);
+  }
+  return withAlert(s, m, decision, distinctErrorPaths);
 }
 
 /** A SourceState holding merged totals, labels and rules (no window, no alert). */
@@ -486,10 +529,12 @@ function baseState(m: MergedSourceState, rulesById: ReadonlyMap<string, Rule>): 
   return s;
 }
 
-function withAlert(s: SourceState, m: MergedSourceState, decision: MergedDecision): SourceState {
+function withAlert(s: SourceState, m: MergedSourceState, decision: MergedDecision, distinctErrorPaths: number): SourceState {
   s.peakWindowScore = decision.windowScore;
   s.peakDistinctPaths = decision.distinctPaths;
-  if (decision.distinctPaths >= 1 && (decision.trigger === 'error-burst' || s.labels.has('error-burst'))) {
+  // Whatever triggered the alert (a score often crosses first), a window that held the error
+  // burst's distinct missing paths is one, as the CLI labels it.
+  if (decision.distinctPaths >= 1 && (decision.trigger === 'error-burst' || decision.distinctPaths >= distinctErrorPaths || s.labels.has('error-burst'))) {
     s.labels.set(ERROR_BURST_RULE.category, decision.distinctPaths);
     s.ruleOf.set(ERROR_BURST_RULE.category, ERROR_BURST_RULE);
   }
@@ -553,7 +598,7 @@ interface Scanned {
   outcome: ObjectOutcome;
   owner: string;
   /** Flagged sources only: their deltas, strongest signatures and the object's own decisions. */
-  flagged: { delta: SourceDelta; signature: SourceState['signature']; local: AlertState | null }[];
+  flagged: { delta: SourceDelta; signature: SourceState['signature']; local: LocalAlert | null }[];
   ctx: DecisionContext;
   rulesById: ReadonlyMap<string, Rule>;
 }
@@ -610,7 +655,7 @@ async function scanObject(item: BatchObject, deps: BatchDeps): Promise<ObjectOut
   const flagged = sources.map((s, k) => ({
     delta: deltas[k] as SourceDelta,
     signature: s.signature,
-    local: s.alert ? { ...s.alert, claim: { ...s.alert.claim } } : null,
+    local: s.alert ? { ...s.alert, claim: { ...s.alert.claim }, derived: derivedLabels(s.ruleOf, s.labels, (deltas[k] as SourceDelta).labels) } : null,
   }));
   return { outcome: { ...base, ...counts, status: 'processed', sourcesFlagged: flagged.length }, owner: item.owner, flagged, ctx, rulesById };
 }
@@ -682,7 +727,7 @@ export async function processLogBatch(objects: readonly BatchObject[], deps: Bat
     else if ('flagged' in r.value) scanned.set(i, r.value);
   });
   // One group per source: the deltas of every object of the batch that flagged it.
-  const groups = new Map<string, { deltas: SourceDelta[]; signatures: SourceState['signature'][]; locals: (AlertState | null)[]; objects: number[] }>();
+  const groups = new Map<string, { deltas: SourceDelta[]; signatures: SourceState['signature'][]; locals: (LocalAlert | null)[]; objects: number[] }>();
   for (const [i, sc] of scanned) {
     for (const f of sc.flagged) {
       let g = groups.get(f.delta.source);
@@ -841,7 +886,7 @@ async function publishAlerts(
     }
     if (claim === 'busy') busy.set(object, [...(busy.get(object) ?? []), source]);
     if (claim !== 'claimed') continue;
-    const state = stateFromMerged(merged, decision, rulesById);
+    const state = stateFromMerged(merged, decision, rulesById, config.distinctErrorPaths);
     const report = alertReport(state, state.alert as AlertState, config.blockHours, config.windowSeconds);
     try {
       const names = await objectNamesOf(merged.objects, batchNames, store);

@@ -66,7 +66,7 @@ async function pipelineVerdicts(
   parts: readonly (readonly string[])[],
   config: DetectorConfig,
   opts: { format?: string; oneBatch?: boolean } = {},
-): Promise<{ last: Map<string, Verdict>; all: Verdict[] }> {
+): Promise<{ last: Map<string, Verdict>; all: Verdict[]; categories: Map<string, string[]> }> {
   const store = new MemoryStateStore();
   const publisher = new MemoryPublisher();
   const objects: BatchObject[] = parts.map((lines, i) => ({
@@ -81,7 +81,20 @@ async function pipelineVerdicts(
     for (const r of await processLogBatch(batch, deps)) if (!r.ok) throw r.error;
   }
   const all = publisher.sent.map((m) => verdictOf(m.document));
-  return { last: new Map(publisher.sent.map((m) => [m.document.source, verdictOf(m.document)])), all };
+  return {
+    last: new Map(publisher.sent.map((m) => [m.document.source, verdictOf(m.document)])),
+    all,
+    categories: new Map(publisher.sent.map((m) => [m.document.source, m.document.categories])),
+  };
+}
+
+/** The categories the CLI's report lists for each alerted source. */
+function cliCategories(lines: readonly string[], config: DetectorConfig, format?: string): Map<string, string[]> {
+  const d = new Detector(structuredClone(config), format ? { format } : {});
+  const o = d.openObject('log');
+  for (const l of lines) o.push(l);
+  o.end();
+  return new Map(buildReport(d).alerts.map((a) => [a.source, a.categories]));
 }
 
 function assertWithin(v: Verdict, what: string): void {
@@ -94,7 +107,7 @@ const SHORT_WINDOW = new Set(['score', 'error-burst']);
 
 describe('the pipeline decides as the CLI on every golden log', () => {
   for (const g of manifest) {
-    it(`${g.log}: one object gives the CLI's alerts (trigger, rule, severity, time)`, async () => {
+    it(`${g.log}: one object gives the CLI's alerts (trigger, rule, severity, time, categories)`, async () => {
       const lines = readFileSync(`events/logs/${g.log}`, 'utf8').split(/\r?\n/);
       const { config, format } = optionsOf(g.args);
       const cli = cliVerdicts(lines, config, format);
@@ -104,6 +117,8 @@ describe('the pipeline decides as the CLI on every golden log', () => {
       assert.ok(cli.size > 0, 'every golden log alerts at least one source');
       const pipeline = await pipelineVerdicts([lines], config, format ? { format } : {});
       assert.deepEqual(pipeline.last, cli);
+      // What the alert says of the source: its categories, as the CLI lists them.
+      assert.deepEqual(pipeline.categories, cliCategories(lines, config, format));
       for (const [source, v] of pipeline.last) assertWithin(v, source);
     });
 
