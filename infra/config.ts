@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { configErrorMap, issueLines, problem, settings, shown } from '../lambdas/core/config-issues.js';
 import { type DetectorFile, detectorConfigSchema, detectorShapeSchema, logSourceSchema } from '../lambdas/core/config.js';
+import { CLOUDFRONT_REGION } from '../lambdas/core/blocking.js';
 import { SEVERITIES } from '../lambdas/core/rules/types.js';
 import { blockingSchema } from './blocking-config.js';
 import { notificationsSchema } from './notify-config.js';
@@ -139,9 +140,13 @@ function checkTogether(c: Shape, ctx: z.core.$RefinementCtx): void {
   const sources = c.logs.sources;
   sources.forEach((p, i) => {
     sources.forEach((q, j) => {
-      // S3 refuses overlapping notification filters for the same event type.
-      if (i < j && (p.prefix.startsWith(q.prefix) || q.prefix.startsWith(p.prefix)) && (p.suffix ?? '') === (q.suffix ?? '')) {
-        problem(ctx, `overlaps logs.sources[${i}].prefix ("${p.prefix}" and "${q.prefix}"); S3 refuses overlapping notification filters`, [
+      // S3 refuses notification filters of the same event type that could both match one key:
+      // overlapping prefixes (one starts the other) with overlapping suffixes (one ends the
+      // other; no suffix overlaps every suffix).
+      const ps = p.suffix ?? '';
+      const qs = q.suffix ?? '';
+      if (i < j && (p.prefix.startsWith(q.prefix) || q.prefix.startsWith(p.prefix)) && (ps.endsWith(qs) || qs.endsWith(ps))) {
+        problem(ctx, `overlaps logs.sources[${i}] (prefixes "${p.prefix}" and "${q.prefix}", suffixes "${ps}" and "${qs}"); S3 refuses notification filters that can both match one key`, [
           'logs',
           'sources',
           j,
@@ -150,6 +155,15 @@ function checkTogether(c: Shape, ctx: z.core.$RefinementCtx): void {
       }
     });
   });
+  // The stack refuses this too, but only when synthesized; said here, `config check` says it.
+  const b = c.blocking;
+  if (b.enabled && b.scope === 'CLOUDFRONT' && !b.ipSetArns && c.region !== undefined && c.region !== CLOUDFRONT_REGION) {
+    problem(
+      ctx,
+      `is CLOUDFRONT: CloudFront's WAF IP sets exist only in ${CLOUDFRONT_REGION}, so set region to "${CLOUDFRONT_REGION}" (got "${c.region}"), or give existing sets in blocking.ipSetArns`,
+      ['blocking', 'scope'],
+    );
+  }
   if (!c.alerts.emails?.length && !c.alerts.subscribers?.length)
     problem(ctx, 'needs at least one e-mail address or subscriber, or alerts go nowhere', ['alerts']);
   const { reservedConcurrency: reserved, maxConcurrency } = c.lambda;

@@ -35,6 +35,21 @@ describe('environment settings are validated, naming the field', () => {
       /environments\.x\.logs\.sources\[0\]\.format unknown format "syslog"/,
     ],
     ['overlapping prefixes', { ...base, logs: { sources: [{ prefix: 'a/' }, { prefix: 'a/b/' }] } }, /logs\.sources\[1\]\.prefix overlaps/],
+    [
+      'overlapping prefixes, one without a suffix (it overlaps every suffix)',
+      { ...base, logs: { sources: [{ prefix: 'AWSLogs/', suffix: '.log.gz' }, { prefix: 'AWSLogs/x/' }] } },
+      /logs\.sources\[1\]\.prefix overlaps logs\.sources\[0\] \(prefixes "AWSLogs\/" and "AWSLogs\/x\/", suffixes "\.log\.gz" and ""\)/,
+    ],
+    [
+      'overlapping prefixes whose suffixes end alike',
+      { ...base, logs: { sources: [{ prefix: 'a/', suffix: '.gz' }, { prefix: 'a/', suffix: '.log.gz' }] } },
+      /logs\.sources\[1\]\.prefix overlaps/,
+    ],
+    [
+      'a CloudFront blocking scope outside us-east-1',
+      { ...base, region: 'eu-west-1', blocking: { enabled: true, scope: 'CLOUDFRONT' } },
+      /environments\.x\.blocking\.scope is CLOUDFRONT: CloudFront's WAF IP sets exist only in us-east-1/,
+    ],
     ['a bad bucket name', { ...base, logs: { ...base.logs, existingBucketName: 'Not_A_Bucket' } }, /logs\.existingBucketName is not a valid S3 bucket name/],
     ['a bad e-mail', { ...base, alerts: { emails: ['oncall'] } }, /environments\.x\.alerts\.emails\[0\] is not an e-mail address/],
     ['no alert destination', { ...base, alerts: { emails: [] } }, /environments\.x\.alerts needs at least one e-mail address or subscriber/],
@@ -71,6 +86,10 @@ describe('environment settings are validated, naming the field', () => {
   for (const [name, raw, message] of bad) {
     it(`refuses ${name}`, () => assert.throws(() => parseEnvironmentConfig('x', raw), message));
   }
+  it('takes one prefix under two suffixes that cannot both end a key', () => {
+    const c = parseEnvironmentConfig('x', { ...base, logs: { sources: [{ prefix: 'a/', suffix: '.log.gz' }, { prefix: 'a/', suffix: '.json' }] } });
+    assert.equal(c.logs.sources.length, 2);
+  });
   it('fills in defaults', () => {
     const c = parseEnvironmentConfig('x', base);
     assert.deepEqual(c.lambda, {
