@@ -112,6 +112,26 @@ describe('event-time windows', () => {
     assert.match(untrusted.alerts[0]?.note ?? '', /private address.*trustedProxies/);
   });
 
+  it("behind a trusted proxy, an outside client's health-check or dummy-connection agent cancels nothing", () => {
+    // The proxy (the peer) is internal or loopback; the client it forwarded is not.
+    const probes = ['/.env', '/.git/config', '/wp-config.php.bak', '/phpmyadmin/', '/cgi-bin/test.cgi', '/server-status', '/backup.zip', '/.aws/credentials'];
+    const format = 'apache:%h %t "%r" %>s "%{User-Agent}i" "%{X-Forwarded-For}i"';
+    for (const [proxy, ua] of [
+      ['10.0.0.5', 'ELB-HealthChecker/2.0'],
+      ['127.0.0.1', '(internal dummy connection)'],
+    ] as const) {
+      const lines = probes.flatMap((p, i) => [0, 1, 2].map((k) => `${proxy} [${timeAt(i * 3 + k)}] "GET ${p}?${k} HTTP/1.1" 404 "${ua}" "198.51.100.77"`));
+      const { report } = scanLines({ a: lines }, { trustedProxies: [proxy === '127.0.0.1' ? '127.0.0.1/32' : '10.0.0.0/8'] }, { format });
+      assert.equal(report.alerts[0]?.source, '198.51.100.77', ua);
+      assert.ok(!report.benign.some((b) => b.category === 'health-check' || b.category === 'apache-internal-dummy-connection'), ua);
+    }
+    // The proxy's own health checks (no forwarded client) stay benign.
+    const own = Array.from({ length: 20 }, (_, i) => `10.0.0.5 [${timeAt(i)}] "GET /nope${i} HTTP/1.1" 404 "ELB-HealthChecker/2.0" "-"`);
+    const mine = scanLines({ a: own }, { trustedProxies: ['10.0.0.0/8'] }, { format }).report;
+    assert.equal(mine.alerts.length, 0);
+    assert.equal(mine.benign.find((b) => b.category === 'health-check')?.requests, 20);
+  });
+
   it('allowlisted CIDRs are never alerted', () => {
     const { report } = scanLines({ a: wordlist('192.0.2.50', 0, 20, 1) }, { allowlist: { cidrs: ['192.0.2.0/24'], userAgents: [] } });
     assert.equal(report.alerts.length, 0);

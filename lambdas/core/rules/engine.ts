@@ -347,8 +347,10 @@ function compileMatch(m: RuleMatch, where: string) {
     const t = statusTest(m.notStatus);
     rec.push((r) => !t(r.status));
   }
-  if (m.peer === 'loopback') rec.push((r) => isLoopback(r.peerIp));
-  else if (m.peer === 'internal') rec.push((r) => isInternal(r.peerIp));
+  // Where the request came from: behind a trusted proxy the client it forwarded, not the proxy
+  // (an outside scanner sending a monitor's user agent through the load balancer is outside).
+  if (m.peer === 'loopback') rec.push((r) => isLoopback(r.clientIp));
+  else if (m.peer === 'internal') rec.push((r) => isInternal(r.clientIp));
   else if (m.peer !== undefined) throw new Error(`${where}.peer must be "loopback" or "internal"`);
   if (m.ownHost !== undefined) {
     const want = m.ownHost;

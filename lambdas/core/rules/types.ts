@@ -59,7 +59,7 @@ export interface RuleMatch {
   status?: string[];
   /** Status codes or classes that exclude the rule. */
   notStatus?: string[];
-  /** Where the connection came from (the peer, before X-Forwarded-For). */
+  /** Where the request came from: the client a trusted proxy forwarded, else the connecting peer. */
   peer?: 'loopback' | 'internal';
   /** The request line could (true) or could not (false) be split into method, target, protocol. */
   malformed?: boolean;
