@@ -4,9 +4,9 @@
  * Lambda use), the JSON Schema for editors and the README's reference all come from it.
  */
 import { z } from 'zod';
+import { CLOUDFRONT_REGION } from '../lambdas/core/blocking.js';
 import { configErrorMap, issueLines, problem, settings, shown } from '../lambdas/core/config-issues.js';
 import { type DetectorFile, detectorConfigSchema, detectorShapeSchema, logSourceSchema } from '../lambdas/core/config.js';
-import { CLOUDFRONT_REGION } from '../lambdas/core/blocking.js';
 import { SEVERITIES } from '../lambdas/core/rules/types.js';
 import { blockingSchema } from './blocking-config.js';
 import { notificationsSchema } from './notify-config.js';
@@ -146,12 +146,11 @@ function checkTogether(c: Shape, ctx: z.core.$RefinementCtx): void {
       const ps = p.suffix ?? '';
       const qs = q.suffix ?? '';
       if (i < j && (p.prefix.startsWith(q.prefix) || q.prefix.startsWith(p.prefix)) && (ps.endsWith(qs) || qs.endsWith(ps))) {
-        problem(ctx, `overlaps logs.sources[${i}] (prefixes "${p.prefix}" and "${q.prefix}", suffixes "${ps}" and "${qs}"); S3 refuses notification filters that can both match one key`, [
-          'logs',
-          'sources',
-          j,
-          'prefix',
-        ]);
+        problem(
+          ctx,
+          `overlaps logs.sources[${i}] (prefixes "${p.prefix}" and "${q.prefix}", suffixes "${ps}" and "${qs}"); S3 refuses notification filters that can both match one key`,
+          ['logs', 'sources', j, 'prefix'],
+        );
       }
     });
   });

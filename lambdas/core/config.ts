@@ -114,7 +114,10 @@ const matchShape = {
   anyField: patternSchema.optional().meta({ description: 'pattern on request line, user agent, referer and X-Forwarded-For (not in unless)' }),
   status: statusList('status codes or classes, e.g. [404, "4xx"] (a list, even for one)'),
   notStatus: statusList('status codes or classes that exclude the rule'),
-  peer: z.enum(['loopback', 'internal']).optional().meta({ description: 'the request came from a loopback or internal address (the client a trusted proxy forwarded, else the connecting peer)' }),
+  peer: z
+    .enum(['loopback', 'internal'])
+    .optional()
+    .meta({ description: 'the request came from a loopback or internal address (the client a trusted proxy forwarded, else the connecting peer)' }),
   malformed: z.boolean().optional().meta({ description: 'the request line could not (true) or could (false) be split' }),
   minLength: z.number().int().nonnegative().optional().meta({ description: 'the request line is longer than this many characters' }),
   ownHost: z.boolean().optional().meta({ description: "an absolute-URI or CONNECT target names the site's own host (true) or not (false)" }),
