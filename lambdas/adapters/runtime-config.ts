@@ -3,6 +3,7 @@ import { configErrorMap, issueLines, problem, shown } from '../core/config-issue
 import { DEFAULT_CONFIG, type DetectorConfig, detectorConfigProblems, logSourceSchema, parseDetectorConfig } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
 import { makeParser } from '../core/formats/index.js';
+import { MAX_LINE_LENGTH } from '../core/lines.js';
 
 /** Where the deployed detector configuration is read from, and how often a warm function re-checks it. */
 export interface DetectorConfigLocation {
@@ -82,7 +83,7 @@ export const runtimeEnvSchema = z.object({
   LOG_FORMAT: z.string().optional(),
   LOG_FORMATS: json('a JSON list of { prefix, suffix?, format }'),
   STATE_RETENTION_HOURS: whole(1, 4),
-  MAX_LINE_BYTES: whole(1, 64 * 1024),
+  MAX_LINE_BYTES: whole(1, MAX_LINE_LENGTH),
 });
 
 /**

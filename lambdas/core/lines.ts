@@ -1,5 +1,11 @@
-/** Longest line kept, in characters; a longer one is counted as `line-too-long` and dropped. */
-export const MAX_LINE_LENGTH = 64 * 1024;
+/**
+ * Longest line kept, in characters; a longer one is counted as `line-too-long` and dropped. A
+ * client writes most of a line (request, referer, user agent), and a server logs each control
+ * byte as four characters (`\x01`): two 8 KB headers, the most Apache and Nginx take by default,
+ * reach 64 K characters, which would let a client have its own request dropped. This holds four
+ * such fields.
+ */
+export const MAX_LINE_LENGTH = 256 * 1024;
 
 const LF = 10;
 
