@@ -225,8 +225,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
                 scanner.push(l);
               },
               overlong: (p: string, reason?: string) => scanner.overlong(p, reason),
+              usable: () => scanner.usable(),
             }
-          : { line: (l: string) => scanner.push(l), overlong: (p: string, reason?: string) => scanner.overlong(p, reason) };
+          : { line: (l: string) => scanner.push(l), overlong: (p: string, reason?: string) => scanner.overlong(p, reason), usable: () => scanner.usable() };
         const outcome = await readLines(body, sink, { onText: (n) => progress.bytes(n) });
         // Said once, below, with the report's entry for the file.
         if (outcome.notLog) scanner.refuse(outcome.notLog);

@@ -634,7 +634,7 @@ async function scanObject(item: BatchObject, deps: BatchDeps): Promise<ObjectOut
     { classifier: sharedClassifier(config), ...(item.format ? { format: item.format } : {}) },
   );
   const scanner = detector.openObject(`s3://${ref.bucket}/${ref.key}`);
-  const read = await item.lines.read({ line: (l) => scanner.push(l), overlong: (p, reason) => scanner.overlong(p, reason) });
+  const read = await item.lines.read({ line: (l) => scanner.push(l), overlong: (p, reason) => scanner.overlong(p, reason), usable: () => scanner.usable() });
   const stats = scanner.end();
   const counts = { format: stats.format, lines: stats.total, parsed: stats.parsed, skipped: stats.skipped, ...(stats.hint ? { hint: stats.hint } : {}) };
   const notLog =

@@ -28,6 +28,11 @@ export interface LineSink {
   line(line: string): void;
   /** Text that was not kept: a line over the length limit, or (with `reason`) the rest of an object cut off at a bound. */
   overlong(prefix: string, reason?: string): void;
+  /**
+   * True while most lines delivered are requests: a compression ratio past the bomb bound is then
+   * the log's own, and only the size bound applies. Without it, the ratio bound always does.
+   */
+  usable?(): boolean;
 }
 
 /** Port: delivers an object's lines (decompressed, split) into a sink, in constant memory. */

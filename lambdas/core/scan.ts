@@ -247,8 +247,15 @@ const ALLOWLISTED = { labels: [{ category: 'allowlisted', rule: ALLOWLISTED_RULE
  * Feeds the lines of one object. Without a given format, each line is read in whichever known
  * format fits it; the first lines are held until they show the object is an access log at all.
  */
+/** A line too long to keep, held in its place among the first lines (see `ObjectScanner.overlong`). */
+interface HeldOverlong {
+  prefix: string;
+  reason: string;
+}
+
 export class ObjectScanner {
-  private buffer: string[] | null;
+  /** The first lines, held until they show the object is an access log (overlong ones in their place). */
+  private buffer: (string | HeldOverlong)[] | null;
   private lineNo = 0;
   private readonly parser: LineParser;
   private refused = false;
@@ -299,8 +306,22 @@ export class ObjectScanner {
     this.unreadable = true;
   }
 
+  /**
+   * True once most lines read are requests in a known format: a high compression ratio is then
+   * the log's own (a client can send thousands of identical requests), not a decompression bomb.
+   */
+  usable(): boolean {
+    return this.stats.parsed > 0 && this.stats.parsed * 2 >= this.stats.total;
+  }
+
   /** Reports a line that was too long to keep (or text cut off for another `reason`). */
   overlong(prefix: string, reason = 'line-too-long'): void {
+    if (this.buffer !== null) {
+      // Among the held first lines, in its place: the lines after it keep their numbers.
+      this.buffer.push({ prefix, reason });
+      if (this.buffer.length >= DETECTION_SAMPLE) this.flushSample();
+      return;
+    }
     this.lineNo++;
     this.stats.total++;
     this.detector.skip(this.stats, this.lineNo, reason, prefix);
@@ -316,6 +337,12 @@ export class ObjectScanner {
     let fits = 0;
     const unfit: string[] = [];
     for (const line of sample) {
+      if (typeof line !== 'string') {
+        // Too long to keep: neither a request nor a sign that the object is something else.
+        results.push(undefined);
+        formats.push('');
+        continue;
+      }
       if (isBlank(line)) {
         results.push(undefined);
         formats.push('');
@@ -337,13 +364,21 @@ export class ObjectScanner {
         fits === 0
           ? `no line is an access-log line (${meaningful === 1 ? 'the only one is' : `the first ${meaningful} are`} in no known access-log format${look})`
           : `not an access log: ${meaningful - fits} of the first ${meaningful} lines are in no known access-log format${look} (${fits === 1 ? 'the one that looks like a request was' : `the ${fits} that look like requests were`} not used)`;
-      this.stats.total += sample.length;
-      this.lineNo += sample.length;
-      this.stats.skipped[NOT_ACCESS_LOG] = (this.stats.skipped[NOT_ACCESS_LOG] ?? 0) + sample.length;
+      for (const line of sample) {
+        if (typeof line === 'string') {
+          this.lineNo++;
+          this.stats.total++;
+          this.stats.skipped[NOT_ACCESS_LOG] = (this.stats.skipped[NOT_ACCESS_LOG] ?? 0) + 1;
+        } else this.overlong(line.prefix, line.reason);
+      }
       return;
     }
     for (let i = 0; i < sample.length; i++) {
-      const line = sample[i] as string;
+      const line = sample[i] as string | HeldOverlong;
+      if (typeof line !== 'string') {
+        this.overlong(line.prefix, line.reason);
+        continue;
+      }
       this.lineNo++;
       this.stats.total++;
       const r = results[i];

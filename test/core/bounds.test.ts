@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_KEPT_CHARS, MAX_SUBNETS_PER_PREFIX } from '../../lambdas/core/aggregate.js';
+import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
+import { Detector } from '../../lambdas/core/scan.js';
 import { scanLines } from '../support/detector.js';
 import { timeAt } from '../support/records.js';
 
@@ -67,5 +69,37 @@ describe('the prefix counts behind IPv6 aggregation', () => {
     const { detector } = scanLines({ a: lines }, {}, { maxSources: 40 });
     assert.ok(detector.aggregator.prefixesCounted <= 80, String(detector.aggregator.prefixesCounted));
     assert.ok(detector.aggregator.prefixesCounted > 0);
+  });
+});
+
+describe('lines too long to keep', () => {
+  const ok = (i: number) => `198.51.100.7 - - [${timeAt(i)}] "GET /p${i} HTTP/1.1" 200 5 "-" "curl/8"`;
+
+  it('among the first lines (held to detect the format) keep their line numbers, and so do the lines after them', () => {
+    const d = new Detector(structuredClone(DEFAULT_CONFIG));
+    const o = d.openObject('f.log');
+    o.push(ok(1));
+    o.push(ok(2));
+    o.push(ok(3));
+    o.overlong('198.51.100.7 - - [');
+    o.push('not a request');
+    o.push(ok(5));
+    const stats = o.end();
+    assert.deepEqual(
+      d.skippedSamples.map((x) => `${x.line} ${x.reason}`),
+      ['4 line-too-long', '5 format-mismatch'],
+    );
+    assert.equal(stats.total, 6);
+    assert.equal(stats.parsed, 4);
+  });
+
+  it('a scanner is usable (a high compression ratio is the log’s own) once most of its lines are requests', () => {
+    const d = new Detector(structuredClone(DEFAULT_CONFIG));
+    const o = d.openObject('f.log');
+    assert.equal(o.usable(), false, 'nothing read yet');
+    for (let i = 0; i < 60; i++) o.push(ok(i));
+    assert.equal(o.usable(), true);
+    for (let i = 0; i < 61; i++) o.push('');
+    assert.equal(o.usable(), false, 'more blank lines than requests');
   });
 });
