@@ -52,7 +52,10 @@ describe('line splitting', () => {
     const over = split([`${'C'.repeat(MAX_LINE_LENGTH + 1)}\nnext\n`]);
     assert.deepEqual(over.lines, ['next']);
     assert.equal(over.overlong.length, 1);
-    assert.deepEqual(split([`${'C'.repeat(MAX_LINE_LENGTH)}\n`]).lines.map((l) => l.length), [MAX_LINE_LENGTH]);
+    assert.deepEqual(
+      split([`${'C'.repeat(MAX_LINE_LENGTH)}\n`]).lines.map((l) => l.length),
+      [MAX_LINE_LENGTH],
+    );
   });
   it('reports an overlong line that arrives in one chunk', () => {
     const { lines, overlong } = split([`${'B'.repeat(200)}\nz`], 100);
