@@ -105,6 +105,8 @@ export class TemplateParser implements LineParser {
    * so that is tolerated, but the line may then fit a richer format (combined read as common).
    */
   trailing = false;
+  /** Where the field before the timestamp ends, while `fieldBeforeTime` tries a place (else -1). */
+  private forcedEnd = -1;
 
   constructor(
     readonly format: string,
@@ -161,11 +163,6 @@ export class TemplateParser implements LineParser {
     if (!fields.includes(Field.Peer)) throw new InputError(`format "${format}" has no client address field (%h / %a / $remote_addr)`);
   }
 
-  /** Parses one line; never throws. */
-  parse(line: string): ParseResult {
-    return this.parseWith(line, -1);
-  }
-
   /**
    * Where the field before the timestamp ends, when its value is not the usual `-`: the first
    * separator after which a timestamp follows. A user name may hold the separator, and even a
@@ -186,7 +183,9 @@ export class TemplateParser implements LineParser {
     let fallback: ParseResult | null = null;
     let fallbackTrailing = false;
     for (const e of candidates) {
-      const r = this.parseWith(line, e);
+      this.forcedEnd = e;
+      const r = this.parse(line);
+      this.forcedEnd = -1;
       if (!r.ok) continue;
       if (!this.trailing) return r;
       if (fallback === null) {
@@ -199,7 +198,9 @@ export class TemplateParser implements LineParser {
     return fallback;
   }
 
-  private parseWith(line: string, forcedEnd: number): ParseResult {
+  /** Parses one line; never throws. */
+  parse(line: string): ParseResult {
+    const forcedEnd = this.forcedEnd;
     if (!line.startsWith(this.prefix)) return { ok: false, reason: 'format-mismatch' };
     const r = emptyRecord(line);
     let pos = this.prefix.length;
