@@ -210,4 +210,57 @@ describe('report helpers (properties)', () => {
     assert.equal(parseTimeArg('2024-05-01T12:00+02:00', now, '--since'), Date.parse('2024-05-01T10:00:00Z'));
     assert.throws(() => parseTimeArg('last tuesday', now, '--since'), /--since takes a duration/);
   });
+
+  it('times: an impossible date or an implausible year is refused, never rolled over', () => {
+    const now = Date.parse('2024-05-02T00:00:00Z');
+    assert.throws(() => parseTimeArg('2015-02-31', now, '--since'), /--since: 2015-02 has 28 days \(got "2015-02-31"\)/);
+    assert.throws(() => parseTimeArg('2015-02-29', now, '--until'), /--until: 2015-02 has 28 days/);
+    assert.equal(parseTimeArg('2016-02-29', now, '--since'), Date.parse('2016-02-29T00:00:00Z'), 'a leap day');
+    assert.throws(() => parseTimeArg('1900-02-29', now, '--since'), /the year must be from 1990 to 2099/);
+    assert.throws(() => parseTimeArg('1500-01-01', now, '--since'), /the year must be from 1990 to 2099/);
+    assert.throws(() => parseTimeArg('2100-01-01', now, '--since'), /the year must be from 1990 to 2099/);
+    assert.equal(parseTimeArg('1990-01-01', now, '--since'), Date.parse('1990-01-01T00:00:00Z'));
+    assert.throws(() => parseTimeArg('2024-13-01', now, '--since'), /no such month/);
+    assert.throws(() => parseTimeArg('2024-04-31', now, '--since'), /2024-04 has 30 days/);
+    assert.throws(() => parseTimeArg('2024-05-01T24:00', now, '--since'), /no such time of day/);
+    assert.throws(() => parseTimeArg('2024-05-01T12:60Z', now, '--since'), /no such time of day/);
+    assert.throws(() => parseTimeArg('2024-05-01T12:00+24:00', now, '--since'), /zone offset/);
+    assert.equal(parseTimeArg('2024-05-01 12:00:03.25-0530', now, '--since'), Date.parse('2024-05-01T17:30:03.250Z'));
+  });
+
+  it('times: every date of the plausible years is read as itself; a day past its month is refused (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1990, max: 2099 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 31 }), (y, m, d) => {
+        const text = `${y}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
+        const exact = new Date(Date.UTC(y, m - 1, d));
+        const exists = exact.getUTCMonth() === m - 1;
+        if (exists) assert.equal(parseTimeArg(text, 0, '--since'), exact.getTime());
+        else assert.throws(() => parseTimeArg(text, 0, '--since'), /days \(got/);
+      }),
+    );
+  });
+});
+
+describe('option errors from the argument parser', () => {
+  it("Node's message lines are shown as lines, not as escapes", async () => {
+    const { code, stderr } = await runCli(['scan', '--since', '-5m', 'events/logs/seed-cgi-sweep.log']);
+    assert.equal(code, 2);
+    assert.doesNotMatch(stderr, /\\x0a/);
+    assert.match(stderr, /^probewatch: Option '--since' argument is ambiguous\.\n {2}Did you forget/m);
+  });
+
+  it('what the user typed is still escaped', async () => {
+    const { code, stderr } = await runCli(['scan', '--no-such\u001b[31m\noption', 'x']);
+    assert.equal(code, 2);
+    assert.doesNotMatch(stderr, /\u001b/);
+    assert.match(stderr, /unknown option "--no-such\\x1b\[31m\\x0aoption"/);
+  });
+
+  it('an impossible date is a usage error of the scan (exit 2), not a rolled-over range', async () => {
+    const { code, stderr, stdout } = await runCli(['scan', '--since', '2015-02-31', 'events/logs/seed-cgi-sweep.log']);
+    assert.equal(code, 2);
+    assert.equal(stdout, '');
+    assert.match(stderr, /--since: 2015-02 has 28 days/);
+    assert.match(stderr, /Run probewatch --help for usage/);
+  });
 });
