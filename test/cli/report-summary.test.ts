@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { readLines } from '../../lambdas/adapters/log-stream.js';
 import { parseTimeArg, table } from '../../lambdas/cli/commands/common.js';
 import { textSizeOf } from '../../lambdas/cli/main.js';
-import { fitList } from '../../lambdas/cli/render.js';
+import { EXPLAIN_LIMIT, fitList } from '../../lambdas/cli/render.js';
 import { runCli } from '../support/cli.js';
 
 const SEEDS = ['events/logs/seed-cgi-sweep.log', 'events/logs/seed-registration-probe.log'];
@@ -93,6 +93,32 @@ describe('the text report: a summary first, then details', () => {
     assert.equal(doc.explain.requests.length, 31);
     assert.ok(doc.explain.requests.some((r: { labels: { rule: string }[] }) => r.labels.some((l) => l.rule)));
     assert.equal(doc.version, 1);
+    assert.deepEqual([doc.explain.requestsSeen, doc.explain.listed, doc.explain.limit], [31, 31, EXPLAIN_LIMIT]);
+    // Times as in the rest of the document: ISO 8601 UTC, not epoch milliseconds.
+    assert.equal(doc.explain.requests[0].time, '2015-03-22T21:34:19Z');
+    for (const r of doc.explain.requests) assert.match(r.time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/);
+  });
+
+  it('--explain of a source with more requests than it lists says how many were seen and that the first are listed', async () => {
+    const extra = 50;
+    const lines: string[] = [];
+    for (let i = 0; i < EXPLAIN_LIMIT + extra; i++) {
+      const t = new Date(Date.UTC(2024, 2, 1, 10) + i * 1000);
+      const clf = `${String(t.getUTCDate()).padStart(2, '0')}/Mar/2024:${[t.getUTCHours(), t.getUTCMinutes(), t.getUTCSeconds()].map((n) => String(n).padStart(2, '0')).join(':')} +0000`;
+      lines.push(`198.51.100.5 - - [${clf}] "GET /page/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0"`);
+    }
+    const p = file('busy.log', `${lines.join('\n')}\n`);
+    const text = await runCli(['scan', '--explain', '198.51.100.5', p]);
+    assert.equal(text.code, 0);
+    const head = text.stdout.split('\n')[0] as string;
+    assert.match(head, /^Requests from 198\.51\.100\.5: 10,050 seen, the first 10,000 listed/);
+    assert.equal(text.stdout.match(/^ {2}2024-03-01 /gm)?.length, EXPLAIN_LIMIT);
+    assert.match(text.stdout, /… 50 later requests not listed/);
+    const doc = JSON.parse((await runCli(['scan', '--json', '--explain', '198.51.100.5', p])).stdout);
+    assert.deepEqual([doc.explain.requestsSeen, doc.explain.listed, doc.explain.limit], [EXPLAIN_LIMIT + extra, EXPLAIN_LIMIT, EXPLAIN_LIMIT]);
+    assert.equal(doc.explain.requests.length, EXPLAIN_LIMIT);
+    assert.equal(doc.explain.requests[0].time, '2024-03-01T10:00:00Z');
+    assert.equal(doc.explain.requests.at(-1).request, `GET /page/${EXPLAIN_LIMIT - 1} HTTP/1.1`, 'the first ones are listed');
   });
 
   it('skipped-line samples keep the whole file name', async () => {
