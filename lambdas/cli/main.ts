@@ -11,7 +11,7 @@ import { sanitize } from '../core/escape.js';
 import { parseCidr, sourceKey } from '../core/ip.js';
 import { buildReport } from '../core/report.js';
 import { Detector } from '../core/scan.js';
-import { CommandUsageError, argumentProblem, parseCount, parseTimeArg } from './commands/common.js';
+import { CommandUsageError, argumentProblem, parseCount, parseTimeArg, readProblem } from './commands/common.js';
 import { OPS_HELP, isOpsCommand } from './commands/names.js';
 import { explainCounts, explainJson, jsonPieces, makeStyle, outputWidth, renderExplain, renderReportLines, writePieces } from './render.js';
 
@@ -70,7 +70,7 @@ async function loadConfig(path: string | undefined, trusted: string | undefined)
     try {
       text = await readFile(path, 'utf8');
     } catch (e) {
-      throw new InputError(`cannot read the config file ${path}: ${(e as Error).message}`);
+      throw new InputError(`the config file ${sanitize(path, 300)}: ${readProblem(e)}`);
     }
     let doc: unknown;
     try {

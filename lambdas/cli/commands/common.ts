@@ -59,6 +59,25 @@ export function argumentProblem(e: unknown): string {
 /** Lines of a message from Node's argument parser shown (its longest has three). */
 const MESSAGE_LINES = 5;
 
+/**
+ * Why a file could not be read, in words (Node's `ENOENT: no such file or directory, open '…'`
+ * repeats the name): "no such file", as the scan says it.
+ */
+export function readProblem(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  switch (err.code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'is a directory, not a file';
+    default:
+      return sanitize(err.message ?? String(e), 200);
+  }
+}
+
 /** The report's width: the terminal's, or 100 columns when the output is not a terminal. */
 export const DEFAULT_WIDTH = 100;
 export function widthOf(out: { isTTY?: boolean; columns?: number }): number {
