@@ -47,12 +47,9 @@ export const notificationsSchema = z
               .regex(/^[a-z0-9-]{1,32}$/, 'must be 1 to 32 lower-case letters, digits and dashes')
               .meta({ description: 'unique name of the channel (in logs and dead letters)' }),
             urlSecretName: secretName.meta({ description: 'Secrets Manager secret holding the https:// URL' }),
-            signingSecretName: secretName
-              .optional()
-              .meta({
-                description:
-                  'Secrets Manager secret holding the key that signs each body (HMAC-SHA256 of the timestamp, a dot and the body); omitted: unsigned',
-              }),
+            signingSecretName: secretName.optional().meta({
+              description: 'Secrets Manager secret holding the key that signs each body (HMAC-SHA256 of the timestamp, a dot and the body); omitted: unsigned',
+            }),
             minSeverity: severity.meta({ description: 'least severity sent to this webhook' }),
             digestMinutes: digestMinutes
               .optional()

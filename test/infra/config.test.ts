@@ -42,7 +42,15 @@ describe('environment settings are validated, naming the field', () => {
     ],
     [
       'overlapping prefixes whose suffixes end alike',
-      { ...base, logs: { sources: [{ prefix: 'a/', suffix: '.gz' }, { prefix: 'a/', suffix: '.log.gz' }] } },
+      {
+        ...base,
+        logs: {
+          sources: [
+            { prefix: 'a/', suffix: '.gz' },
+            { prefix: 'a/', suffix: '.log.gz' },
+          ],
+        },
+      },
       /logs\.sources\[1\]\.prefix overlaps/,
     ],
     [
@@ -87,7 +95,15 @@ describe('environment settings are validated, naming the field', () => {
     it(`refuses ${name}`, () => assert.throws(() => parseEnvironmentConfig('x', raw), message));
   }
   it('takes one prefix under two suffixes that cannot both end a key', () => {
-    const c = parseEnvironmentConfig('x', { ...base, logs: { sources: [{ prefix: 'a/', suffix: '.log.gz' }, { prefix: 'a/', suffix: '.json' }] } });
+    const c = parseEnvironmentConfig('x', {
+      ...base,
+      logs: {
+        sources: [
+          { prefix: 'a/', suffix: '.log.gz' },
+          { prefix: 'a/', suffix: '.json' },
+        ],
+      },
+    });
     assert.equal(c.logs.sources.length, 2);
   });
   it('fills in defaults', () => {
