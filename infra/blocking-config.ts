@@ -12,20 +12,33 @@ const ipSetArn = z.string().refine((s) => IP_SET_ARN.test(s), {
  */
 export const blockingSchema = z
   .strictObject({
-    /** Turns the blocker on (its queue, functions and IP sets are created only then). */
-    enabled: z.boolean().default(false),
-    /** Record what would be blocked without changing WAF. */
-    dryRun: z.boolean().default(true),
-    /** Alerts of this severity or more are blocked. */
-    minSeverity: z.enum(SEVERITIES).default('high'),
-    /** WAF scope: REGIONAL (ALB, API Gateway, AppSync…) or CLOUDFRONT (only in us-east-1). */
-    scope: z.enum(['REGIONAL', 'CLOUDFRONT']).default('REGIONAL'),
-    /** Existing IP sets to use instead of a new pair. */
-    ipSetArns: z.strictObject({ v4: ipSetArn, v6: ipSetArn }).optional(),
-    /** Most entries the blocker keeps in each set (WAF allows 10,000). */
-    maxEntries: z.number().int().min(1).max(WAF_IP_SET_LIMIT).default(DEFAULT_MAX_ENTRIES),
-    /** Block time in hours; omitted: the alert's suggested block time (the detector's blockHours). */
-    durationHours: z.number().positive().max(MAX_BLOCK_HOURS).optional(),
+    enabled: z.boolean().default(false).meta({ description: 'turns the blocker on (its queue, functions and IP sets are created only then)' }),
+    dryRun: z.boolean().default(true).meta({ description: 'records what would be blocked without changing WAF; set false to block' }),
+    minSeverity: z.enum(SEVERITIES).default('high').meta({ description: 'alerts of this severity or more are blocked' }),
+    scope: z
+      .enum(['REGIONAL', 'CLOUDFRONT'])
+      .default('REGIONAL')
+      .meta({ description: 'WAF scope: REGIONAL (ALB, API Gateway, AppSync…) or CLOUDFRONT (a stack in us-east-1 only)' }),
+    ipSetArns: z
+      .strictObject({
+        v4: ipSetArn.meta({ description: 'ARN of the WAF v2 IP set for IPv4 sources' }),
+        v6: ipSetArn.meta({ description: 'ARN of the WAF v2 IP set for IPv6 ranges (another set, same region and scope)' }),
+      })
+      .optional()
+      .meta({ description: 'existing IP sets to use instead of a new pair (omitted: the stack creates both)' }),
+    maxEntries: z
+      .number()
+      .int()
+      .min(1)
+      .max(WAF_IP_SET_LIMIT)
+      .default(DEFAULT_MAX_ENTRIES)
+      .meta({ description: 'most entries the blocker keeps in each set (WAF allows 10,000)' }),
+    durationHours: z
+      .number()
+      .positive()
+      .max(MAX_BLOCK_HOURS)
+      .optional()
+      .meta({ description: "block time in hours (omitted: the alert's suggested block time, from the detector's blockHours)" }),
   })
   .superRefine((b, ctx) => {
     if (!b.ipSetArns) return;

@@ -29,29 +29,43 @@ export const notificationsSchema = z
   .object({
     slack: z
       .object({
-        webhookSecretName: secretName,
-        minSeverity: severity.default('medium'),
-        digestMinutes: digestMinutes.optional(),
+        webhookSecretName: secretName.meta({ description: 'Secrets Manager secret holding the Slack incoming-webhook URL' }),
+        minSeverity: severity.default('medium').meta({ description: 'least severity posted to Slack' }),
+        digestMinutes: digestMinutes
+          .optional()
+          .meta({ description: 'alerts below immediateSeverity wait and are posted as one summary at most every this many minutes (omitted: each at once)' }),
       })
       .strict()
-      .optional(),
+      .optional()
+      .meta({ description: 'a Slack incoming webhook' }),
     webhooks: z
       .array(
         z
           .object({
-            name: z.string().regex(/^[a-z0-9-]{1,32}$/, 'must be 1 to 32 lower-case letters, digits and dashes'),
-            urlSecretName: secretName,
-            signingSecretName: secretName.optional(),
-            minSeverity: severity,
-            digestMinutes: digestMinutes.optional(),
+            name: z
+              .string()
+              .regex(/^[a-z0-9-]{1,32}$/, 'must be 1 to 32 lower-case letters, digits and dashes')
+              .meta({ description: 'unique name of the channel (in logs and dead letters)' }),
+            urlSecretName: secretName.meta({ description: 'Secrets Manager secret holding the https:// URL' }),
+            signingSecretName: secretName.optional().meta({
+              description: 'Secrets Manager secret holding the key that signs each body (HMAC-SHA256 of the timestamp, a dot and the body); omitted: unsigned',
+            }),
+            minSeverity: severity.meta({ description: 'least severity sent to this webhook' }),
+            digestMinutes: digestMinutes
+              .optional()
+              .meta({ description: 'alerts below immediateSeverity wait and are sent as one summary at most every this many minutes (omitted: each at once)' }),
           })
           .strict(),
       )
       .max(MAX_WEBHOOKS)
       .optional()
-      .refine((list) => !list || new Set(list.map((w) => w.name)).size === list.length, 'webhook names must be unique'),
-    emailDigestMinutes: digestMinutes.optional(),
-    immediateSeverity: severity.default('high'),
+      .refine((list) => !list || new Set(list.map((w) => w.name)).size === list.length, 'webhook names must be unique')
+      .meta({ description: `HTTPS endpoints that receive each alert as JSON, at most ${MAX_WEBHOOKS} webhooks, names unique` }),
+    emailDigestMinutes: digestMinutes.optional().meta({
+      description:
+        "the topic's e-mail subscribers get alerts at or above immediateSeverity at once and the others in one digest e-mail at most every this many minutes (omitted: every alert at once)",
+    }),
+    immediateSeverity: severity.default('high').meta({ description: 'alerts at or above it skip the digests and go at once' }),
   })
   .strict();
 

@@ -7,13 +7,13 @@ import { parse as parseYaml } from 'yaml';
 import { readLines } from '../adapters/log-stream.js';
 import { DEFAULT_CONFIG, type DetectorConfig } from '../core/config-defaults.js';
 import { InputError, ProbeWatchError } from '../core/errors.js';
-import { escapeUntrusted, sanitize } from '../core/escape.js';
+import { sanitize } from '../core/escape.js';
 import { parseCidr, sourceKey } from '../core/ip.js';
 import { buildReport } from '../core/report.js';
 import { Detector } from '../core/scan.js';
-import { CommandUsageError, argumentProblem, parseCount, parseTimeArg } from './commands/common.js';
+import { CommandUsageError, argumentProblem, parseCount, parseTimeArg, readProblem } from './commands/common.js';
 import { OPS_HELP, isOpsCommand } from './commands/names.js';
-import { jsonPieces, makeStyle, outputWidth, renderExplain, renderReportLines, writePieces } from './render.js';
+import { explainCounts, explainJson, jsonPieces, makeStyle, outputWidth, renderExplain, renderReportLines, writePieces } from './render.js';
 
 const VERSION = '0.1.0';
 
@@ -70,7 +70,7 @@ async function loadConfig(path: string | undefined, trusted: string | undefined)
     try {
       text = await readFile(path, 'utf8');
     } catch (e) {
-      throw new InputError(`cannot read the config file ${path}: ${(e as Error).message}`);
+      throw new InputError(`the config file ${sanitize(path, 300)}: ${readProblem(e)}`);
     }
     let doc: unknown;
     try {
@@ -252,24 +252,20 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     }
     progress.finish();
     const report = buildReport(detector);
+    // --explain: the source's requests as counted (its entry in the report, else its state when
+    // it was clean), beside the first EXPLAIN_LIMIT the detector kept.
+    const explainKey = explain ? sourceKey(explain) : '';
+    const counts = explain
+      ? explainCounts(
+          detector.explained.length,
+          report.sources.find((s) => s.source === explainKey)?.requests ?? detector.aggregator.sources.get(explainKey)?.requests,
+        )
+      : undefined;
     if (values.json) {
-      const doc = explain
-        ? {
-            ...report,
-            explain: {
-              source: sourceKey(explain),
-              requests: detector.explained.map((r) => ({
-                ...r,
-                object: escapeUntrusted(r.object),
-                request: sanitize(r.request, 300),
-                userAgent: sanitize(r.userAgent, 200),
-              })),
-            },
-          }
-        : report;
+      const doc = explain && counts ? { ...report, explain: explainJson(explainKey, detector.explained, counts) } : report;
       await writePieces(io.stdout, jsonPieces(doc as unknown as Record<string, unknown>));
     } else if (explain) {
-      io.stdout.write(`${renderExplain(sourceKey(explain), detector.explained, report, style, outputWidth(io.stdout))}\n`);
+      io.stdout.write(`${renderExplain(explainKey, detector.explained, report, style, outputWidth(io.stdout), counts)}\n`);
     } else {
       // In pieces of 500 lines: never the whole text of thousands of alerts as one string.
       const lines = renderReportLines(report, style, outputWidth(io.stdout), {

@@ -1,4 +1,4 @@
-import { clipEscaped, sanitize } from '../core/escape.js';
+import { clipEscaped, escapeUntrusted, sanitize } from '../core/escape.js';
 import type { AlertReport, ScanReport } from '../core/report.js';
 import { iso } from '../core/report.js';
 import { type ExplainedRequest, formatCounts } from '../core/scan.js';
@@ -243,11 +243,63 @@ export function renderReportLines(report: ScanReport, st: Style, width = FALLBAC
   return out;
 }
 
-/** `--explain IP`: every request of one source with the rules that matched it. */
-export function renderExplain(source: string, requests: readonly ExplainedRequest[], report: ScanReport, st: Style, width = FALLBACK_WIDTH): string {
+/**
+ * Most requests `--explain` lists: the detector keeps the first this many of the source
+ * (`Detector.explained`, lambdas/core/scan.ts); a test reaching it keeps the two in step.
+ */
+export const EXPLAIN_LIMIT = 10_000;
+
+/** How many requests of the explained source were seen, and how many of them are listed. */
+export interface ExplainCounts {
+  /** Requests of the source the scan counted (at least those listed). */
+  requestsSeen: number;
+  /** Requests listed: the first ones, at most `limit`. */
+  listed: number;
+  /** Most requests listed ({@link EXPLAIN_LIMIT}). */
+  limit: number;
+}
+
+/**
+ * The counts of `--explain`: `seen` is the source's request count from the report's entry (or
+ * the detector's state when the source was clean, so not listed in the report).
+ */
+export function explainCounts(listed: number, seen: number | undefined): ExplainCounts {
+  return { requestsSeen: Math.max(listed, seen ?? 0), listed, limit: EXPLAIN_LIMIT };
+}
+
+/** The explained requests as the JSON document holds them: times in ISO 8601 UTC, strings escaped. */
+export function explainJson(source: string, requests: readonly ExplainedRequest[], counts: ExplainCounts) {
+  return {
+    source,
+    ...counts,
+    requests: requests.map((r) => ({
+      ...r,
+      time: iso(r.time),
+      object: escapeUntrusted(r.object),
+      request: sanitize(r.request, 300),
+      userAgent: sanitize(r.userAgent, 200),
+    })),
+  };
+}
+
+/** `--explain IP`: every request of one source (the first {@link EXPLAIN_LIMIT}) with the rules that matched it. */
+export function renderExplain(
+  source: string,
+  requests: readonly ExplainedRequest[],
+  report: ScanReport,
+  st: Style,
+  width = FALLBACK_WIDTH,
+  counts: ExplainCounts = explainCounts(requests.length, undefined),
+): string {
   const out: string[] = [];
   const summary = report.sources.find((s) => s.source === source);
-  out.push(st.bold(`Requests from ${source}: ${requests.length}${summary ? ` (verdict: ${summary.verdict}, score ${summary.score})` : ''}`));
+  const how =
+    counts.requestsSeen > counts.listed
+      ? `${counts.requestsSeen.toLocaleString('en')} seen, the first ${counts.listed.toLocaleString('en')} listed`
+      : counts.listed >= counts.limit
+        ? `${counts.listed.toLocaleString('en')} listed, the most --explain lists (any later ones are not)`
+        : counts.listed.toLocaleString('en');
+  out.push(st.bold(`Requests from ${source}: ${how}${summary ? ` (verdict: ${summary.verdict}, score ${summary.score})` : ''}`));
   if (summary) out.push(`  ${summary.reason}`);
   for (const r of requests) {
     out.push(`  ${shortTime(iso(r.time))}  ${r.status}  ${sanitize(r.request, 160)}`);
@@ -255,6 +307,8 @@ export function renderExplain(source: string, requests: readonly ExplainedReques
     for (const l of r.labels) out.push(...wrapText(`${l.category} [${l.rule}, +${l.score}]: ${l.explain}`, width - 6, '      ').map((x) => st.dim(x)));
   }
   if (requests.length === 0) out.push('  No request from this source was found.');
+  else if (counts.requestsSeen > counts.listed)
+    out.push(st.dim(`  … ${(counts.requestsSeen - counts.listed).toLocaleString('en')} later requests not listed (--since/--until narrow the scan)`));
   return out.join('\n');
 }
 

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { DEFAULT_CONFIG, type DetectorConfig } from './config-defaults.js';
 import { ConfigProblemsError, configErrorMap, issueLines, located, problem, settings, shown, stringList } from './config-issues.js';
 import { makeParser } from './formats/index.js';
-import { JSON_FIELDS, type JsonFieldMap } from './formats/jsonl.js';
+import { DEFAULT_JSON_FIELDS, JSON_FIELDS, type JsonFieldMap } from './formats/jsonl.js';
 import { parseCidr } from './ip.js';
 import { BUILTIN_RULES } from './rules/builtin.js';
 import { regexProblem } from './rules/linear-regex.js';
@@ -183,6 +183,24 @@ const thresholdsSchema = settings({
   horizons: z.array(horizonSchema).optional().meta({ description: 'long horizons that alert on probing adding up over hours', default: d.horizons }),
 });
 
+/** What each field of a JSON log line is, for the reference. */
+const JSON_FIELD_MEANINGS: Record<(typeof JSON_FIELDS)[number], string> = {
+  time: 'the time of the request',
+  clientIp: "the client's address",
+  method: 'the request method',
+  target: 'the path, with or without its query, as requested',
+  query: 'the query string, when it is logged apart from the path (appended to a target without "?")',
+  request: 'the whole request line ("GET /x HTTP/1.1"), read when method or target is missing',
+  protocol: 'the protocol ("HTTP/1.1")',
+  status: 'the response status',
+  bytes: 'the size of the response',
+  referer: 'the Referer header',
+  userAgent: 'the User-Agent header',
+  host: 'the requested host name',
+  forwardedFor: 'the X-Forwarded-For header',
+  message: "a shipper's field holding a text access-log line, parsed as one when the line has no method, target or request",
+};
+
 const jsonFieldsShape = Object.fromEntries(
   JSON_FIELDS.map((f) => [
     f,
@@ -190,7 +208,10 @@ const jsonFieldsShape = Object.fromEntries(
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
         error: (iss) => `must be a dotted path or a list of them (got ${shown(iss.input)})`,
       })
-      .meta({ title: 'dotted path, or a list of them tried in order' })
+      .meta({
+        title: 'dotted path, or a list of them tried in order',
+        description: `${JSON_FIELD_MEANINGS[f]}; replaces the built-in paths: ${DEFAULT_JSON_FIELDS[f].join(', ')}`,
+      })
       .optional(),
   ]),
 ) as Record<(typeof JSON_FIELDS)[number], z.ZodOptional<z.ZodUnion<[z.ZodString, z.ZodArray<z.ZodString>]>>>;

@@ -6,13 +6,15 @@
  * and stops everything it started, also on Ctrl-C. With `--keep-running` it leaves the stack up
  * (until Ctrl-C) and writes where it listens, so `probewatch … --env local` can use it.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DynamoStateStore } from '../adapters/dynamodb-state-store.js';
 import { nodeTooOld } from '../cli/node-version.js';
+import { plural } from '../cli/render.js';
 import { sanitize } from '../core/escape.js';
 import { makeHandler } from '../handlers/process-logs.js';
 import { CapturedMetrics, type TappedAlert, localHandlerDeps, pumpQueue, readTap } from './driver.js';
@@ -35,14 +37,38 @@ function printAlert(a: TappedAlert, json: boolean): void {
     out(JSON.stringify({ subject: a.subject, attributes: a.attributes, alert: a.document }));
     return;
   }
+  for (const line of alertLines(a)) out(line);
+}
+
+/** An alert as `npm run local` prints it (a blank line first). */
+export function alertLines(a: TappedAlert): string[] {
   const d = a.document;
-  out(`\nALERT ${a.subject}`);
-  out(`   severity ${d.severity}, score ${d.score}, ${d.requests} requests, ${d.firstSeen} → ${d.lastSeen}`);
-  out(`   ${d.what}`);
-  out(`   What to do: ${d.todo}`);
-  if (d.note) out(`   Note: ${d.note}`);
-  for (const s of d.samples.slice(0, 3)) out(`     ${s.time}  ${s.status}  ${s.request}`);
-  out(`   objects: ${d.objects.map((o) => o.split('#')[0]).join(', ')}`);
+  const lines = [
+    `\nALERT ${a.subject}`,
+    `   severity ${d.severity}, score ${d.score}, ${plural(d.requests, 'request')}, ${d.firstSeen} → ${d.lastSeen}`,
+    `   ${d.what}`,
+    `   What to do: ${d.todo}`,
+  ];
+  if (d.note) lines.push(`   Note: ${d.note}`);
+  for (const s of d.samples.slice(0, 3)) lines.push(`     ${s.time}  ${s.status}  ${s.request}`);
+  lines.push(`   objects: ${d.objects.map((o) => o.split('#')[0]).join(', ')}`);
+  return lines;
+}
+
+/** The run's totals, in one line. */
+export function totalsLine(t: {
+  notifications: number;
+  lines: number;
+  skipped: number;
+  sources: number;
+  alerts: number;
+  objectsSkipped: number;
+  deadLettered: number;
+}): string {
+  return (
+    `${plural(t.notifications, 'notification')}, ${plural(t.lines, 'line')} (${t.skipped.toLocaleString('en')} skipped), ` +
+    `${plural(t.sources, 'source')} written, ${plural(t.alerts, 'alert')} published, ${plural(t.objectsSkipped, 'object')} skipped, ${t.deadLettered.toLocaleString('en')} dead-lettered`
+  );
 }
 
 async function summary(stack: LocalStack): Promise<void> {
@@ -127,8 +153,15 @@ async function main(): Promise<number> {
       },
     });
     log(
-      `\n${pumped.messages} notifications, ${metrics.total('LinesRead')} lines (${metrics.total('LinesSkipped')} skipped), ` +
-        `${metrics.total('SourcesFlagged')} sources written, ${alerts} alerts published, ${metrics.total('ObjectsSkipped')} objects skipped, ${pumped.deadLettered} dead-lettered`,
+      `\n${totalsLine({
+        notifications: pumped.messages,
+        lines: metrics.total('LinesRead'),
+        skipped: metrics.total('LinesSkipped'),
+        sources: metrics.total('SourcesFlagged'),
+        alerts,
+        objectsSkipped: metrics.total('ObjectsSkipped'),
+        deadLettered: pumped.deadLettered,
+      })}`,
     );
     if (!json) await summary(stack);
     if (values['keep-running']) {
@@ -159,12 +192,15 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`local run failed: ${(e as Error)?.stack ?? String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+// Run when started (npm run local); a test imports the formatting without starting a stack.
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`local run failed: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

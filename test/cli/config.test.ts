@@ -77,7 +77,14 @@ describe('probewatch config check', () => {
   it('usage errors and unreadable files exit 2', async () => {
     assert.equal((await config(['lint', 'x'])).code, 2);
     assert.match((await config(['check'])).stderr, /config check takes one file/);
-    assert.match((await config(['check', join(dir, 'missing.yaml')])).stderr, /cannot read .*missing\.yaml/);
+    const missing = await config(['check', join(dir, 'missing.yaml')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /missing\.yaml: no such file\n/);
+    assert.doesNotMatch(missing.stderr, /ENOENT|open '/);
+    assert.match((await config(['check', dir])).stderr, /is a directory, not a file/);
+    const scan = await runCli(['scan', '--config', join(dir, 'missing.yaml'), 'events/logs/seed-cgi-sweep.log']);
+    assert.equal(scan.code, 2);
+    assert.match(scan.stderr, /the config file .*missing\.yaml: no such file\n/);
     assert.match((await config(['check', file('broken.yaml', 'a: [')])).stderr, /broken\.yaml is not valid YAML or JSON/);
     assert.match((await config(['push', file('p.yaml', good)])).stderr, /needs --env NAME/);
   });

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MIN_NODE_MAJOR, nodeTooOld } from '../../lambdas/cli/node-version.js';
 import { cdkContext } from '../support/infra.js';
@@ -29,6 +31,21 @@ describe('first-run errors: an old Node', () => {
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /^probewatch needs Node\.js 20 or later; this is Node\.js v18\.19\.1/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+});
+
+describe('first-run errors: npm start before npm ci', () => {
+  it('says to run npm ci (which builds dist/) instead of a module-not-found stack', () => {
+    const start = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start as string;
+    // The script as npm runs it, in a directory without dist/.
+    const r = spawnSync(start, { shell: true, cwd: mkdtempSync(join(tmpdir(), 'probewatch-start-')), encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr, 'dist/probewatch.mjs is missing: run npm ci first (it builds dist/)\n');
+    assert.doesNotMatch(r.stderr, /MODULE_NOT_FOUND|\n\s+at /);
+    // With dist/ built, the same script scans the samples.
+    const built = spawnSync(start, { shell: true, encoding: 'utf8' });
+    assert.equal(built.status, 0, built.stderr);
+    assert.match(built.stdout, /^ProbeWatch scan: 2 files/);
   });
 });
 

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { readLines } from '../../lambdas/adapters/log-stream.js';
 import { parseTimeArg, table } from '../../lambdas/cli/commands/common.js';
 import { textSizeOf } from '../../lambdas/cli/main.js';
-import { fitList } from '../../lambdas/cli/render.js';
+import { EXPLAIN_LIMIT, fitList } from '../../lambdas/cli/render.js';
 import { runCli } from '../support/cli.js';
 
 const SEEDS = ['events/logs/seed-cgi-sweep.log', 'events/logs/seed-registration-probe.log'];
@@ -93,6 +93,32 @@ describe('the text report: a summary first, then details', () => {
     assert.equal(doc.explain.requests.length, 31);
     assert.ok(doc.explain.requests.some((r: { labels: { rule: string }[] }) => r.labels.some((l) => l.rule)));
     assert.equal(doc.version, 1);
+    assert.deepEqual([doc.explain.requestsSeen, doc.explain.listed, doc.explain.limit], [31, 31, EXPLAIN_LIMIT]);
+    // Times as in the rest of the document: ISO 8601 UTC, not epoch milliseconds.
+    assert.equal(doc.explain.requests[0].time, '2015-03-22T21:34:19Z');
+    for (const r of doc.explain.requests) assert.match(r.time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/);
+  });
+
+  it('--explain of a source with more requests than it lists says how many were seen and that the first are listed', async () => {
+    const extra = 50;
+    const lines: string[] = [];
+    for (let i = 0; i < EXPLAIN_LIMIT + extra; i++) {
+      const t = new Date(Date.UTC(2024, 2, 1, 10) + i * 1000);
+      const clf = `${String(t.getUTCDate()).padStart(2, '0')}/Mar/2024:${[t.getUTCHours(), t.getUTCMinutes(), t.getUTCSeconds()].map((n) => String(n).padStart(2, '0')).join(':')} +0000`;
+      lines.push(`198.51.100.5 - - [${clf}] "GET /page/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0"`);
+    }
+    const p = file('busy.log', `${lines.join('\n')}\n`);
+    const text = await runCli(['scan', '--explain', '198.51.100.5', p]);
+    assert.equal(text.code, 0);
+    const head = text.stdout.split('\n')[0] as string;
+    assert.match(head, /^Requests from 198\.51\.100\.5: 10,050 seen, the first 10,000 listed/);
+    assert.equal(text.stdout.match(/^ {2}2024-03-01 /gm)?.length, EXPLAIN_LIMIT);
+    assert.match(text.stdout, /… 50 later requests not listed/);
+    const doc = JSON.parse((await runCli(['scan', '--json', '--explain', '198.51.100.5', p])).stdout);
+    assert.deepEqual([doc.explain.requestsSeen, doc.explain.listed, doc.explain.limit], [EXPLAIN_LIMIT + extra, EXPLAIN_LIMIT, EXPLAIN_LIMIT]);
+    assert.equal(doc.explain.requests.length, EXPLAIN_LIMIT);
+    assert.equal(doc.explain.requests[0].time, '2024-03-01T10:00:00Z');
+    assert.equal(doc.explain.requests.at(-1).request, `GET /page/${EXPLAIN_LIMIT - 1} HTTP/1.1`, 'the first ones are listed');
   });
 
   it('skipped-line samples keep the whole file name', async () => {
@@ -209,5 +235,58 @@ describe('report helpers (properties)', () => {
     assert.equal(parseTimeArg('2024-05-01T12:00', now, '--since'), Date.parse('2024-05-01T12:00:00Z'), 'no zone: UTC');
     assert.equal(parseTimeArg('2024-05-01T12:00+02:00', now, '--since'), Date.parse('2024-05-01T10:00:00Z'));
     assert.throws(() => parseTimeArg('last tuesday', now, '--since'), /--since takes a duration/);
+  });
+
+  it('times: an impossible date or an implausible year is refused, never rolled over', () => {
+    const now = Date.parse('2024-05-02T00:00:00Z');
+    assert.throws(() => parseTimeArg('2015-02-31', now, '--since'), /--since: 2015-02 has 28 days \(got "2015-02-31"\)/);
+    assert.throws(() => parseTimeArg('2015-02-29', now, '--until'), /--until: 2015-02 has 28 days/);
+    assert.equal(parseTimeArg('2016-02-29', now, '--since'), Date.parse('2016-02-29T00:00:00Z'), 'a leap day');
+    assert.throws(() => parseTimeArg('1900-02-29', now, '--since'), /the year must be from 1990 to 2099/);
+    assert.throws(() => parseTimeArg('1500-01-01', now, '--since'), /the year must be from 1990 to 2099/);
+    assert.throws(() => parseTimeArg('2100-01-01', now, '--since'), /the year must be from 1990 to 2099/);
+    assert.equal(parseTimeArg('1990-01-01', now, '--since'), Date.parse('1990-01-01T00:00:00Z'));
+    assert.throws(() => parseTimeArg('2024-13-01', now, '--since'), /no such month/);
+    assert.throws(() => parseTimeArg('2024-04-31', now, '--since'), /2024-04 has 30 days/);
+    assert.throws(() => parseTimeArg('2024-05-01T24:00', now, '--since'), /no such time of day/);
+    assert.throws(() => parseTimeArg('2024-05-01T12:60Z', now, '--since'), /no such time of day/);
+    assert.throws(() => parseTimeArg('2024-05-01T12:00+24:00', now, '--since'), /zone offset/);
+    assert.equal(parseTimeArg('2024-05-01 12:00:03.25-0530', now, '--since'), Date.parse('2024-05-01T17:30:03.250Z'));
+  });
+
+  it('times: every date of the plausible years is read as itself; a day past its month is refused (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1990, max: 2099 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 31 }), (y, m, d) => {
+        const text = `${y}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
+        const exact = new Date(Date.UTC(y, m - 1, d));
+        const exists = exact.getUTCMonth() === m - 1;
+        if (exists) assert.equal(parseTimeArg(text, 0, '--since'), exact.getTime());
+        else assert.throws(() => parseTimeArg(text, 0, '--since'), /days \(got/);
+      }),
+    );
+  });
+});
+
+describe('option errors from the argument parser', () => {
+  it("Node's message lines are shown as lines, not as escapes", async () => {
+    const { code, stderr } = await runCli(['scan', '--since', '-5m', 'events/logs/seed-cgi-sweep.log']);
+    assert.equal(code, 2);
+    assert.doesNotMatch(stderr, /\\x0a/);
+    assert.match(stderr, /^probewatch: Option '--since' argument is ambiguous\.\n {2}Did you forget/m);
+  });
+
+  it('what the user typed is still escaped', async () => {
+    const { code, stderr } = await runCli(['scan', '--no-such\u001b[31m\noption', 'x']);
+    assert.equal(code, 2);
+    assert.ok(!stderr.includes('\u001b'), stderr);
+    assert.match(stderr, /unknown option "--no-such\\x1b\[31m\\x0aoption"/);
+  });
+
+  it('an impossible date is a usage error of the scan (exit 2), not a rolled-over range', async () => {
+    const { code, stderr, stdout } = await runCli(['scan', '--since', '2015-02-31', 'events/logs/seed-cgi-sweep.log']);
+    assert.equal(code, 2);
+    assert.equal(stdout, '');
+    assert.match(stderr, /--since: 2015-02 has 28 days/);
+    assert.match(stderr, /Run probewatch --help for usage/);
   });
 });

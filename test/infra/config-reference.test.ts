@@ -60,4 +60,19 @@ describe('what the configuration schema generates is checked in and current', ()
       /environments\.prod\.alerts\.emails\[0\] is not an e-mail address \(got "oncall"\)/,
     );
   });
+  it('every blocking, notifications and jsonFields row of the references says what the setting means', () => {
+    const reference = readmeWithReference(readme);
+    const rows = reference.split('\n').filter((l) => /^\| `(blocking|notifications|jsonFields)\./.test(l));
+    const blank = rows.filter((l) => / \|\s*\|$/.test(l)).map((l) => l.split(' | ')[0]);
+    assert.deepEqual(blank, []);
+    for (const prefix of ['blocking.', 'notifications.', 'jsonFields.'])
+      assert.ok(
+        rows.some((l) => l.startsWith(`| \`${prefix}`)),
+        `${prefix} rows`,
+      );
+    // The limits and the built-in paths a user needs to read are there.
+    assert.match(reference, /\| `notifications\.webhooks` \|[^\n]*at most 10 webhooks/);
+    assert.match(reference, /\| `jsonFields\.clientIp` \|[^\n]*built-in paths: remote_addr, request\.client_ip/);
+    assert.match(reference, /\| `blocking\.maxEntries` \|[^\n]*10,000/);
+  });
 });

@@ -14,7 +14,7 @@ import { InputError, ProbeWatchError } from '../../core/errors.js';
 import { sanitize } from '../../core/escape.js';
 import { BUILTIN_RULES } from '../../core/rules/builtin.js';
 import { plural } from '../render.js';
-import { argumentProblem, parseStackArgs } from './common.js';
+import { argumentProblem, parseStackArgs, readProblem } from './common.js';
 
 export const CONFIG_USAGE = `Usage: probewatch config check FILE
        probewatch config push --env NAME [--bucket BUCKET] [--region REGION] FILE
@@ -73,7 +73,7 @@ async function readDoc(file: string): Promise<unknown> {
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new InputError(`cannot read ${file}: ${(e as Error).message}`);
+    throw new InputError(`${sanitize(file, 300)}: ${readProblem(e)}`);
   }
   try {
     return parseYaml(text);
