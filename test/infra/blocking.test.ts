@@ -139,10 +139,10 @@ describe('blocking in the stack (prod, enabled in dry run)', { timeout: 240_000 
     });
   });
 
-  it('CLOUDFRONT sets are created only in us-east-1: elsewhere synth fails and says why', () => {
+  it('CLOUDFRONT sets are created only in us-east-1: elsewhere the environment is refused and says why', () => {
     assert.throws(
       () => buildStack('prod', withBlocking('prod', { enabled: true, scope: 'CLOUDFRONT' }, { region: 'eu-west-1' })),
-      /blocking\.scope is CLOUDFRONT: CloudFront's WAF IP sets exist only in us-east-1, so set environments\.prod\.region to "us-east-1" \(got "eu-west-1"\)/,
+      /blocking\.scope is CLOUDFRONT: CloudFront's WAF IP sets exist only in us-east-1, so set region to "us-east-1" \(got "eu-west-1"\)/,
     );
     assert.throws(() => buildStack('prod', withBlocking('prod', { enabled: true, scope: 'CLOUDFRONT' })), /\(got no region\)/);
     const t = Template.fromStack(
