@@ -111,12 +111,10 @@ const matchShape = {
   paramValue: patternSchema.optional().meta({ description: "pattern on any query parameter's value" }),
   protocol: stringList('protocol').optional().meta({ description: 'protocols as logged, e.g. ["HTTP/1.0"]' }),
   userAgent: patternSchema.optional().meta({ description: 'pattern on the lower-cased user agent ("" when none was logged)' }),
-  anyField: patternSchema
-    .optional()
-    .meta({
-      description:
-        'pattern on request line, user agent, referer and X-Forwarded-For, and on the whole line when it holds `${` or `()` after a `{` (not in unless)',
-    }),
+  anyField: patternSchema.optional().meta({
+    description:
+      'pattern on request line, user agent, referer and X-Forwarded-For, and on the whole line when it holds `${` or `()` after a `{` (not in unless)',
+  }),
   status: statusList('status codes or classes, e.g. [404, "4xx"] (a list, even for one)'),
   notStatus: statusList('status codes or classes that exclude the rule'),
   peer: z
