@@ -28,14 +28,80 @@ const NO_LABELS: Classification = Object.freeze({ labels: [], score: 0, immediat
 
 type Test = (s: string) => boolean;
 
-/** Percent-decodes for matching; malformed escapes are decoded byte by byte instead of failing. */
+/** The value of one hex digit, or -1. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 32;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
+}
+
+/** The byte of the escape `%XX` at `i` (where `s[i]` is `%`), or -1 when it is not one. */
+function escapedByte(s: string, i: number): number {
+  if (i + 2 >= s.length || s.charCodeAt(i) !== 37) return -1;
+  const hi = hexDigit(s.charCodeAt(i + 1));
+  const lo = hexDigit(s.charCodeAt(i + 2));
+  return hi < 0 || lo < 0 ? -1 : (hi << 4) | lo;
+}
+
+/**
+ * Percent-decodes for matching, as `decodeURIComponent` does, but never throws: an escape that
+ * is not part of a valid UTF-8 sequence (a stray `%`, `%ff`, a surrogate, an overlong form) is
+ * left as it is and the rest is still decoded. One pass over the string, so hostile input
+ * (thousands of `%25` or broken escapes) costs what plain text of its length costs.
+ */
 export function decodeForMatch(s: string): string {
-  if (s.indexOf('%') < 0) return s;
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s.replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
+  let i = s.indexOf('%');
+  if (i < 0) return s;
+  let out = '';
+  let from = 0;
+  while (i >= 0) {
+    const b = escapedByte(s, i);
+    let cp = -1;
+    let end = i + 3;
+    if (b < 0x80) cp = b;
+    else {
+      // Continuation bytes needed, and the range of the first (which rules out overlong forms,
+      // surrogates and code points above U+10FFFF), as UTF-8 (RFC 3629) defines them.
+      let need = 0;
+      let lo = 0x80;
+      let hi = 0xbf;
+      if (b >= 0xc2 && b <= 0xdf) {
+        need = 1;
+        cp = b & 0x1f;
+      } else if (b >= 0xe0 && b <= 0xef) {
+        need = 2;
+        cp = b & 0x0f;
+        if (b === 0xe0) lo = 0xa0;
+        else if (b === 0xed) hi = 0x9f;
+      } else if (b >= 0xf0 && b <= 0xf4) {
+        need = 3;
+        cp = b & 0x07;
+        if (b === 0xf0) lo = 0x90;
+        else if (b === 0xf4) hi = 0x8f;
+      }
+      for (let k = 0; k < need; k++) {
+        const c = escapedByte(s, end);
+        if (c < lo || c > hi) {
+          cp = -1;
+          break;
+        }
+        cp = (cp << 6) | (c & 0x3f);
+        end += 3;
+        lo = 0x80;
+        hi = 0xbf;
+      }
+      if (need === 0) cp = -1;
+    }
+    if (cp < 0) {
+      // Not a valid escape: kept as written.
+      i = s.indexOf('%', i + 1);
+      continue;
+    }
+    out += s.slice(from, i) + String.fromCodePoint(cp);
+    from = end;
+    i = s.indexOf('%', end);
   }
+  return from === 0 ? s : out + s.slice(from);
 }
 
 /**
