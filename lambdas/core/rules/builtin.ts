@@ -189,6 +189,40 @@ export const BUILTIN_RULES: Rule[] = [
       // Only the missing ones need explaining; served assets are ordinary browsing.
       status: ['4xx'],
     },
+    // A stylesheet name after a script or a secret (`/index.php/x.css`, `/.env/x.css`) is a
+    // decoy: the server runs or looks up what comes before it. (`;x.css`, `%00.css` and
+    // `%3f.css` are cut off when the path is resolved, and then end in no asset suffix.)
+    unless: {
+      path: {
+        contains: [
+          '.php/',
+          '.php3/',
+          '.php4/',
+          '.php5/',
+          '.php7/',
+          '.phtml/',
+          '.asp/',
+          '.aspx/',
+          '.ashx/',
+          '.asmx/',
+          '.axd/',
+          '.jsp/',
+          '.jspx/',
+          '.do/',
+          '.action/',
+          '.cgi/',
+          '.pl/',
+          '.cfm/',
+          '.env/',
+          '.sql/',
+          '.bak/',
+          '.old/',
+          '.ini/',
+          '.conf/',
+          '.config/',
+        ],
+      },
+    },
   },
 
   {
@@ -1140,14 +1174,19 @@ export const BUILTIN_RULES: Rule[] = [
     match: {
       rawTarget: {
         contains: [
-          '/..;/',
+          // `/..;/` and `/..;jsessionid=x/`: Tomcat drops the parameter and climbs a level.
+          '/..;',
           '/.;/',
           '/.%2e/',
           '/%2e./',
           '/.%2e%2f',
+          // The second digit may be escaped as either case of its hex letter (`%65` or `%45`).
           '%%32%65',
+          '%%32%45',
           '%%32%66',
+          '%%32%46',
           '%%35%63',
+          '%%35%43',
           '%252e%252e',
           '..%252f',
           '..%255c',

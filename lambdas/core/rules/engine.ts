@@ -1,6 +1,7 @@
+import { setTarget } from '../formats/shared.js';
 import { CidrSet, isInternal, isLoopback } from '../ip.js';
 import { detach } from '../lines.js';
-import { type LogRecord, requestLineOf } from '../model.js';
+import { type LogRecord, emptyRecord, requestLineOf } from '../model.js';
 import { pathHashNumber } from '../window.js';
 import { compileRegex } from './linear-regex.js';
 import { NeedleAutomaton } from './needles.js';
@@ -28,14 +29,80 @@ const NO_LABELS: Classification = Object.freeze({ labels: [], score: 0, immediat
 
 type Test = (s: string) => boolean;
 
-/** Percent-decodes for matching; malformed escapes are decoded byte by byte instead of failing. */
+/** The value of one hex digit, or -1. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 32;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
+}
+
+/** The byte of the escape `%XX` at `i` (where `s[i]` is `%`), or -1 when it is not one. */
+function escapedByte(s: string, i: number): number {
+  if (i + 2 >= s.length || s.charCodeAt(i) !== 37) return -1;
+  const hi = hexDigit(s.charCodeAt(i + 1));
+  const lo = hexDigit(s.charCodeAt(i + 2));
+  return hi < 0 || lo < 0 ? -1 : (hi << 4) | lo;
+}
+
+/**
+ * Percent-decodes for matching, as `decodeURIComponent` does, but never throws: an escape that
+ * is not part of a valid UTF-8 sequence (a stray `%`, `%ff`, a surrogate, an overlong form) is
+ * left as it is and the rest is still decoded. One pass over the string, so hostile input
+ * (thousands of `%25` or broken escapes) costs what plain text of its length costs.
+ */
 export function decodeForMatch(s: string): string {
-  if (s.indexOf('%') < 0) return s;
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s.replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
+  let i = s.indexOf('%');
+  if (i < 0) return s;
+  let out = '';
+  let from = 0;
+  while (i >= 0) {
+    const b = escapedByte(s, i);
+    let cp = -1;
+    let end = i + 3;
+    if (b < 0x80) cp = b;
+    else {
+      // Continuation bytes needed, and the range of the first (which rules out overlong forms,
+      // surrogates and code points above U+10FFFF), as UTF-8 (RFC 3629) defines them.
+      let need = 0;
+      let lo = 0x80;
+      let hi = 0xbf;
+      if (b >= 0xc2 && b <= 0xdf) {
+        need = 1;
+        cp = b & 0x1f;
+      } else if (b >= 0xe0 && b <= 0xef) {
+        need = 2;
+        cp = b & 0x0f;
+        if (b === 0xe0) lo = 0xa0;
+        else if (b === 0xed) hi = 0x9f;
+      } else if (b >= 0xf0 && b <= 0xf4) {
+        need = 3;
+        cp = b & 0x07;
+        if (b === 0xf0) lo = 0x90;
+        else if (b === 0xf4) hi = 0x8f;
+      }
+      for (let k = 0; k < need; k++) {
+        const c = escapedByte(s, end);
+        if (c < lo || c > hi) {
+          cp = -1;
+          break;
+        }
+        cp = (cp << 6) | (c & 0x3f);
+        end += 3;
+        lo = 0x80;
+        hi = 0xbf;
+      }
+      if (need === 0) cp = -1;
+    }
+    if (cp < 0) {
+      // Not a valid escape: kept as written.
+      i = s.indexOf('%', i + 1);
+      continue;
+    }
+    out += s.slice(from, i) + String.fromCodePoint(cp);
+    from = end;
+    i = s.indexOf('%', end);
   }
+  return from === 0 ? s : out + s.slice(from);
 }
 
 /**
@@ -164,10 +231,19 @@ interface RequestContext {
   deepPath: string;
   deepQuery: string;
   deepTarget: string;
+  /**
+   * The fully decoded path as a server resolves it (`resolvePath`), and the target made of it and
+   * the query; the same strings as `deepPath` and `deepTarget` when resolving changed nothing.
+   */
+  normPath: string;
+  normTarget: string;
   /** Non-empty path segments of the fully decoded path (split on `/` and `\`). */
   segments: readonly string[];
   /** The last segment and the same name without up to `MAX_DECOY_EXTENSIONS` trailing extensions. */
   fileNames: readonly string[];
+  /** The same of the resolved path (the same arrays when resolving changed nothing). */
+  normSegments: readonly string[];
+  normFileNames: readonly string[];
   /** Query parameters as `name=value` (a bare `name` when it has no `=`), fully decoded. */
   params: readonly string[];
   /** The value of every parameter ("" for a bare name). */
@@ -227,15 +303,92 @@ function targetHostOf(target: string, method: string): string {
   return colon < 0 ? hostPort : hostPort.slice(0, colon);
 }
 
+/**
+ * Whether `resolvePath` can change a path: it holds a character or sequence a server removes or
+ * rewrites. Most paths hold none, and are then used as they are.
+ */
+function needsResolving(p: string): boolean {
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    const c = p.charCodeAt(i);
+    if (c === 59 /* ; */ || c === 92 /* \ */ || c === 0 || c === 63 /* ? */ || c === 35 /* # */) return true;
+    if (c === 47 /* / */) {
+      const next = p.charCodeAt(i + 1);
+      if (next === 47 || next === 46 || (i === n - 1 && i > 0)) return true;
+    } else if (c === 46 /* . */ || c === 32) {
+      const next = p.charCodeAt(i + 1);
+      if (next === 47 || i === n - 1) return true;
+    } else if (c === 58 /* : */ && p.startsWith('::$', i)) return true;
+  }
+  return false;
+}
+
+/**
+ * A decoded, lower-cased path as a server resolves it before looking it up, so that rewrites
+ * which name the same resource do not hide it from the rules: cut at a NUL (C string APIs) or at
+ * a decoded `?` or `#` (a proxy that decodes once hands them on as delimiters), `\` read as `/`
+ * (IIS), `;params` dropped from each segment (Tomcat and other Java servers), trailing dots,
+ * spaces and an NTFS stream name (`::$DATA`) dropped from each segment (Windows), empty and `.`
+ * segments dropped, `seg/..` resolved (never above the root), and no trailing `/`. A path that
+ * does not start with `/` (`*`, an authority, junk) is returned as it is.
+ */
+export function resolvePath(p: string): string {
+  const c0 = p.charCodeAt(0);
+  if ((c0 !== 47 && c0 !== 92) || !needsResolving(p)) return p;
+  let end = p.length;
+  for (const stop of ['\u0000', '?', '#']) {
+    const at = p.indexOf(stop);
+    if (at >= 0 && at < end) end = at;
+  }
+  const out: string[] = [];
+  for (const raw of p.slice(0, end).split(/[/\\]/)) {
+    let seg = raw;
+    const semi = seg.indexOf(';');
+    if (semi >= 0) seg = seg.slice(0, semi);
+    const stream = seg.indexOf('::$');
+    if (stream >= 0) seg = seg.slice(0, stream);
+    let e = seg.length;
+    while (e > 0 && seg.charCodeAt(e - 1) === 32) e--;
+    seg = seg.slice(0, e);
+    if (seg !== '.' && seg !== '..') {
+      while (e > 0 && (seg.charCodeAt(e - 1) === 46 || seg.charCodeAt(e - 1) === 32)) e--;
+      seg = seg.slice(0, e);
+    }
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') out.pop();
+    else out.push(seg);
+  }
+  const resolved = `/${out.join('/')}`;
+  return resolved === p ? p : resolved;
+}
+
+/** Record fields re-read from a target logged with spaces around it (`GET  /.env HTTP/1.1`). */
+const trimmed = emptyRecord('');
+
+function segmentsOf(path: string): readonly string[] {
+  return path.split(/[/\\]/).filter((x) => x !== '');
+}
+
 function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestContext {
+  // A target with spaces around it is read as the server reads it: without them.
+  let rec = r;
+  const t0 = r.target.charCodeAt(0);
+  const tn = r.target.charCodeAt(r.target.length - 1);
+  if (t0 === 32 || t0 === 9 || tn === 32 || tn === 9) {
+    setTarget(trimmed, r.target.trim());
+    rec = trimmed;
+  }
   // Cached beyond this line: every string is detached from the chunk it was cut from.
-  const path = detach(decodeForMatch(r.path).toLowerCase());
-  const rawQuery = r.query.replace(/\+/g, ' ');
+  const path = detach(decodeForMatch(rec.path).toLowerCase());
+  const rawQuery = rec.query.replace(/\+/g, ' ');
   const query = detach(decodeForMatch(rawQuery).toLowerCase());
   // Later passes can yield capitals (`%254A` → `J`): lower-case again.
   const deepPath = path.indexOf('%') < 0 ? path : detach(decodeFully(path, limits).toLowerCase());
   const deepQuery = query.indexOf('%') < 0 ? query : detach(decodeFully(query, limits).toLowerCase());
-  const segments = deepPath.split(/[/\\]/).filter((x) => x !== '');
+  const normPath = resolvePath(deepPath);
+  const segments = segmentsOf(deepPath);
+  const cutBefore = limits.decoyExtensionsCut;
+  const fileNames = fileNamesOf(segments, deepPath, limits);
   // Parameters split before decoding, so an encoded `&` or `=` stays inside its value; without
   // any escape the decoded query splits the same and its parts are already detached.
   const encoded = rawQuery.indexOf('%') >= 0;
@@ -243,6 +396,16 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   const decode = encoded ? (x: string) => detach(decodeFully(x, limits).toLowerCase()) : (x: string) => x;
   const method = detach(r.method);
   const target = query ? `${path}?${query}` : path;
+  const deepTarget = deepPath === path && deepQuery === query ? target : deepQuery ? `${deepPath}?${deepQuery}` : deepPath;
+  let normTarget = deepTarget;
+  let normSegments = segments;
+  let normFileNames = fileNames;
+  if (normPath !== deepPath) {
+    normTarget = deepQuery ? `${normPath}?${deepQuery}` : normPath;
+    normSegments = segmentsOf(normPath);
+    // A name cut in both forms is counted once.
+    normFileNames = fileNamesOf(normSegments, normPath, limits.decoyExtensionsCut === cutBefore ? limits : { ...limits });
+  }
   return {
     method,
     rawTarget: detach(r.target),
@@ -251,12 +414,16 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
     target,
     deepPath,
     deepQuery,
-    deepTarget: deepPath === path && deepQuery === query ? target : deepQuery ? `${deepPath}?${deepQuery}` : deepPath,
+    deepTarget,
+    normPath,
+    normTarget,
     segments,
-    fileNames: fileNamesOf(segments, deepPath, limits),
+    fileNames,
+    normSegments,
+    normFileNames,
     params: split.params === NO_STRINGS || !encoded ? split.params : split.params.map(decode),
     paramValues: split.values === NO_STRINGS || !encoded ? split.values : split.values.map(decode),
-    targetHost: targetHostOf(r.target, method),
+    targetHost: targetHostOf(rec.target, method),
     protocol: detach(r.protocol),
     request: detach(r.request.toLowerCase()),
     malformed: r.requestMalformed,
@@ -292,20 +459,33 @@ function hostOf(r: LogRecord): string {
   return colon < 0 ? h : h.slice(0, colon);
 }
 
-function compileMatch(m: RuleMatch, where: string) {
+/**
+ * How a condition reads a request whose path has several readings (decoded once, decoded until
+ * stable, resolved as a server would): `some` holds when any reading matches (a probe must not
+ * hide behind a rewrite), `every` only when the resolved path matches too (an excuse must hold
+ * for the resource the server would really look up: `/.env;.css` is no stylesheet).
+ */
+type Readings = 'some' | 'every';
+
+function compileMatch(m: RuleMatch, where: string, readings: Readings) {
   const req: ((c: RequestContext) => boolean)[] = [];
   if (m.method) {
     const set = new Set(m.method.map((x) => x.toUpperCase()));
     req.push((c) => set.has(c.method));
   }
-  // Decoded fields are tested as decoded once and, when it differs, as decoded until stable.
+  // Decoded fields are tested as decoded once and, when it differs, as decoded until stable;
+  // paths and targets also as resolved when that differs.
   const decoded = { path: 'deepPath', query: 'deepQuery', target: 'deepTarget' } as const;
+  const resolved = { path: 'normPath', query: null, target: 'normTarget' } as const;
   for (const name of ['path', 'query', 'target'] as const) {
     const p = m[name];
     if (!p) continue;
     const t = compilePattern(p, `${where}.${name}`);
     const deep = decoded[name];
-    req.push((c) => t(c[name]) || (c[deep] !== c[name] && t(c[deep])));
+    const norm = resolved[name];
+    if (norm === null) req.push((c) => t(c[name]) || (c[deep] !== c[name] && t(c[deep])));
+    else if (readings === 'some') req.push((c) => t(c[name]) || (c[deep] !== c[name] && t(c[deep])) || (c[norm] !== c[deep] && t(c[norm])));
+    else req.push((c) => (t(c[name]) || (c[deep] !== c[name] && t(c[deep]))) && (c[norm] === c[deep] || t(c[norm])));
   }
   if (m.rawTarget) {
     const t = compilePattern(m.rawTarget, `${where}.rawTarget`);
@@ -321,8 +501,25 @@ function compileMatch(m: RuleMatch, where: string) {
     const t = compilePattern(p, `${where}.${name}`);
     req.push((c) => of(c).some(t));
   };
-  list('segment', (c) => c.segments);
-  list('file', (c) => c.fileNames);
+  // Segments and file names of the decoded and of the resolved path (the same arrays when
+  // resolving changed nothing).
+  const both = (name: 'segment' | 'file', of: (c: RequestContext) => readonly string[], ofNorm: (c: RequestContext) => readonly string[]) => {
+    const p = m[name];
+    if (!p) return;
+    const t = compilePattern(p, `${where}.${name}`);
+    if (readings === 'some') req.push((c) => of(c).some(t) || (ofNorm(c) !== of(c) && ofNorm(c).some(t)));
+    else req.push((c) => of(c).some(t) && (ofNorm(c) === of(c) || ofNorm(c).some(t)));
+  };
+  both(
+    'segment',
+    (c) => c.segments,
+    (c) => c.normSegments,
+  );
+  both(
+    'file',
+    (c) => c.fileNames,
+    (c) => c.normFileNames,
+  );
   list('param', (c) => c.params);
   list('paramValue', (c) => c.paramValues);
   if (m.protocol) {
@@ -367,11 +564,14 @@ function compileMatch(m: RuleMatch, where: string) {
 
 function compileRule(rule: Rule): Compiled {
   const where = `rule "${rule.id}"`;
-  const m = compileMatch(rule.match, `${where}.match`);
+  // A probe matches on any reading of the path, an excuse only on every one; `unless` is the
+  // other way round (an exemption from a probe must hold for every reading).
+  const readings: Readings = rule.class === 'benign' ? 'every' : 'some';
+  const m = compileMatch(rule.match, `${where}.match`, readings);
   if (!m.request && !m.agent && !m.record && !m.any) throw new Error(`${where}: match has no condition`);
   let unless: Compiled['unless'] = null;
   if (rule.unless) {
-    const u = compileMatch(rule.unless, `${where}.unless`);
+    const u = compileMatch(rule.unless, `${where}.unless`, readings === 'some' ? 'every' : 'some');
     if (u.any) throw new Error(`${where}.unless: anyField cannot be used in unless`);
     unless = (r, c, agent) => (!u.request || u.request(c)) && (!u.agent || u.agent(agent)) && (!u.record || u.record(r, c));
   }
@@ -786,7 +986,7 @@ export class Classifier {
    * The request rules that match a new request line, in rule order. One pass of the needle
    * automaton over each string the rules test finds the rules that can match; only those, and
    * the rules without needles, are tested. Paths and queries are parts of the targets, segments
-   * and file names parts of the decoded path, and parameters parts of the query unless they were
+   * and file names parts of the decoded or the resolved path, and parameters parts of the query unless they were
    * decoded apart (`encoded`), when they are scanned themselves.
    */
   private requestRulesFor(ctx: RequestContext, encoded: boolean): readonly Compiled[] {
@@ -794,6 +994,7 @@ export class Classifier {
     const mark = this.markFound;
     this.needles.scan(ctx.target, mark);
     if (ctx.deepTarget !== ctx.target) this.needles.scan(ctx.deepTarget, mark);
+    if (ctx.normTarget !== ctx.deepTarget) this.needles.scan(ctx.normTarget, mark);
     this.needles.scan(ctx.rawTarget.toLowerCase(), mark);
     this.needles.scan(ctx.request, mark);
     if (encoded) {
