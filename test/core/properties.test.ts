@@ -24,7 +24,11 @@ const RAW =
 /** Our own colour codes, the only escape sequences the text report may contain. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping our own colour codes
 const COLOUR = /\u001b\[\d+m/g;
-/** Longest time one line may take anywhere in the core: generous for a loaded machine, far below a pathology. */
+/**
+ * Longest time one line may take anywhere in the core: generous for a loaded machine, far below a
+ * pathology (super-linear work on a 2,000-character line takes seconds). A line over it is timed
+ * again before the test fails: a collection or a busy machine pauses once, a pathology every time.
+ */
 const LINE_BUDGET_MS = 250;
 
 const HOSTILE = ['\u001b', '\u0007', '\u202e', '\u2066', '\r', '\n', '\u0000', '\u0085', '\u200b', '\ufeff', '\ud800', '\udfff', '\u{1f600}'];
@@ -150,10 +154,15 @@ describe('properties of the core on arbitrary input', () => {
     fc.assert(
       fc.property(fc.oneof(anyLine, messy(2000)), (line) => {
         for (const name of parsers) {
-          const parser = makeParser(name);
-          const t = performance.now();
-          const r = parser.parse(line);
-          assert.ok(performance.now() - t < LINE_BUDGET_MS, `${name} took ${performance.now() - t} ms`);
+          const timed = () => {
+            const parser = makeParser(name);
+            const t = performance.now();
+            const r = parser.parse(line);
+            return { r, ms: performance.now() - t };
+          };
+          let { r, ms } = timed();
+          if (ms >= LINE_BUDGET_MS) ({ r, ms } = timed());
+          assert.ok(ms < LINE_BUDGET_MS, `${name} took ${ms} ms, twice`);
           if (r === null) continue;
           if (r.ok) assert.equal(typeof r.record.time, 'number');
           else assert.equal(typeof r.reason, 'string');
@@ -166,9 +175,13 @@ describe('properties of the core on arbitrary input', () => {
   it('every line read is either parsed or skipped with a reason (counts conserved), whatever the format', () => {
     fc.assert(
       fc.property(logLines, fc.constantFrom(undefined, 'combined', 'json', 'alb', 'w3c'), (lines, format) => {
-        const d = new Detector(config(), format ? { format } : {});
-        const slowest = scan(d, 'access.log', lines);
-        assert.ok(slowest < LINE_BUDGET_MS, `a line took ${slowest} ms`);
+        let d = new Detector(config(), format ? { format } : {});
+        let slowest = scan(d, 'access.log', lines);
+        if (slowest >= LINE_BUDGET_MS) {
+          d = new Detector(config(), format ? { format } : {});
+          slowest = scan(d, 'access.log', lines);
+        }
+        assert.ok(slowest < LINE_BUDGET_MS, `a line took ${slowest} ms, twice`);
         const [stats] = d.objects;
         assert.ok(stats);
         assert.equal(stats.total, lines.length);
