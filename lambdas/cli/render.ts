@@ -1,7 +1,7 @@
 import { clipEscaped, escapeUntrusted, sanitize } from '../core/escape.js';
 import type { AlertReport, ScanReport } from '../core/report.js';
 import { iso } from '../core/report.js';
-import { type ExplainedRequest, formatCounts } from '../core/scan.js';
+import { EXPLAIN_LIMIT, type ExplainedRequest, formatCounts } from '../core/scan.js';
 
 /** ANSI styling that disappears when colour is off. */
 export interface Style {
@@ -242,12 +242,6 @@ export function renderReportLines(report: ScanReport, st: Style, width = FALLBAC
   for (const s of report.skippedSamples.slice(0, 5)) out.push(st.dim(`    ${s.object}:${s.line} ${s.reason}: ${s.text}`));
   return out;
 }
-
-/**
- * Most requests `--explain` lists: the detector keeps the first this many of the source
- * (`Detector.explained`, lambdas/core/scan.ts); a test reaching it keeps the two in step.
- */
-export const EXPLAIN_LIMIT = 10_000;
 
 /** How many requests of the explained source were seen, and how many of them are listed. */
 export interface ExplainCounts {

@@ -54,6 +54,8 @@ export interface ExplainedRequest {
 export const OUTSIDE_TIME_RANGE = 'outside-time-range';
 const NEUTRAL_REASONS = new Set(['blank-line', 'header', OUTSIDE_TIME_RANGE]);
 const SAMPLE_LIMIT = 20;
+/** Requests of the source under `--explain` that are kept (the rest are counted, not listed). */
+export const EXPLAIN_LIMIT = 10_000;
 /** Lines held at the start of an object until it is known to be an access log. */
 const DETECTION_SAMPLE = 50;
 /**
@@ -210,7 +212,7 @@ export class Detector {
       b.requests++;
       if (b.sources.size < 5) b.sources.add(state.key);
     }
-    if (this.explainKey !== null && key === this.explainKey && this.explained.length < 10_000) {
+    if (this.explainKey !== null && key === this.explainKey && this.explained.length < EXPLAIN_LIMIT) {
       this.explained.push({
         object: objectName,
         line: lineNo,

@@ -9,7 +9,8 @@ import fc from 'fast-check';
 import { readLines } from '../../lambdas/adapters/log-stream.js';
 import { parseTimeArg, table } from '../../lambdas/cli/commands/common.js';
 import { textSizeOf } from '../../lambdas/cli/main.js';
-import { EXPLAIN_LIMIT, fitList } from '../../lambdas/cli/render.js';
+import { fitList } from '../../lambdas/cli/render.js';
+import { EXPLAIN_LIMIT } from '../../lambdas/core/scan.js';
 import { runCli } from '../support/cli.js';
 
 const SEEDS = ['events/logs/seed-cgi-sweep.log', 'events/logs/seed-registration-probe.log'];
