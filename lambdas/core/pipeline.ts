@@ -496,16 +496,16 @@ export function stateFromMerged(
   distinctErrorPaths: number,
 ): SourceState {
   const s = baseState(m, rulesById);
-  // Behaviour and error-flood labels are derived from counters, not stored: name the one that
-  // decided, and those the decision found besides it.
-  if (decision.rule && (decision.trigger === 'behaviour' || decision.rule === ERROR_FLOOD_RULE) && !s.labels.has(decision.rule.category)) {
-    s.labels.set(decision.rule.category, 1);
-    s.ruleOf.set(decision.rule.category, decision.rule);
-  }
+  // Behaviour and error-flood labels are derived from counters, not stored: those the decision
+  // found (with the CLI's counts), and the one that decided if it is not among them.
   for (const d of decision.derived ?? []) {
     if (s.labels.has(d.category)) continue;
     s.labels.set(d.category, d.count);
     s.ruleOf.set(d.category, d.rule);
+  }
+  if (decision.rule && (decision.trigger === 'behaviour' || decision.rule === ERROR_FLOOD_RULE) && !s.labels.has(decision.rule.category)) {
+    s.labels.set(decision.rule.category, 1);
+    s.ruleOf.set(decision.rule.category, decision.rule);
   }
   return withAlert(s, m, decision, distinctErrorPaths);
 }
