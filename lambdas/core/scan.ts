@@ -245,16 +245,16 @@ const ALLOWLISTED_RULE: Rule = {
 };
 const ALLOWLISTED = { labels: [{ category: 'allowlisted', rule: ALLOWLISTED_RULE }], score: 0, immediate: null, errorPath: null };
 
-/**
- * Feeds the lines of one object. Without a given format, each line is read in whichever known
- * format fits it; the first lines are held until they show the object is an access log at all.
- */
 /** A line too long to keep, held in its place among the first lines (see `ObjectScanner.overlong`). */
 interface HeldOverlong {
   prefix: string;
   reason: string;
 }
 
+/**
+ * Feeds the lines of one object. Without a given format, each line is read in whichever known
+ * format fits it; the first lines are held until they show the object is an access log at all.
+ */
 export class ObjectScanner {
   /** The first lines, held until they show the object is an access log (overlong ones in their place). */
   private buffer: (string | HeldOverlong)[] | null;
@@ -339,13 +339,9 @@ export class ObjectScanner {
     let fits = 0;
     const unfit: string[] = [];
     for (const line of sample) {
-      if (typeof line !== 'string') {
-        // Too long to keep: neither a request nor a sign that the object is something else.
-        results.push(undefined);
-        formats.push('');
-        continue;
-      }
-      if (isBlank(line)) {
+      // A line too long to keep, like a blank one, is neither a request nor a sign that the
+      // object is something else.
+      if (typeof line !== 'string' || isBlank(line)) {
         results.push(undefined);
         formats.push('');
         continue;
