@@ -27,6 +27,7 @@ import {
   type StoredBucket,
   emptyMergedState,
   objectMarker,
+  rememberedKey,
 } from '../core/ports.js';
 import { BUILTIN_RULES } from '../core/rules/builtin.js';
 import { SEVERITIES, type Severity } from '../core/rules/types.js';
@@ -375,6 +376,8 @@ const objPk = (objectId: string) => `OBJ#${objectMarker(objectId)}`;
 /** The partition of one UTC day's alert records. */
 export const alertsPk = (ms: number) => `ALERTS#${new Date(ms).toISOString().slice(0, 10)}`;
 const alertSk = (publishedAtIso: string, alertId: string) => `${publishedAtIso}#${alertId}`;
+/** Attributes of a claim item that remember an alert (see rememberedKey). */
+const REMEMBERED_KEY = /^h[\w-]{1,12}$/;
 /** Longest reason line kept in an alert record. */
 export const MAX_REASON_CHARS = 500;
 /** Object names an alert resolves from object claims at most (the rest are counted, listed by marker). */
@@ -408,7 +411,9 @@ function rethrow(what: string, e: unknown): never {
  *   of the previous layout hold them as text in `objs`, also checked); `smp` (one sample, a JSON
  *   array: see storedSample) and `ref` are the first written in the hour.
  * - `SRC#<source>` / `ALERT`: the alert claim (last alert time in event time, severity, status,
- *   owner, lease, alert id, publishedAt).
+ *   owner, lease, alert id, publishedAt; `liveUntil`: until when it holds off other alerts) and
+ *   the source's last alerts it remembers (`h<12 hex of the alert id>`: publishedAt and lease, see
+ *   rememberedKey). It lives as long as an object claim, so that a retried object finds its alert.
  * - `ALERTS#<day>` / `<publishedAt>#<alertId>`: a published alert (CONTRACTS 1). It is the mark
  *   that the claim with that publishedAt and alert id was sent.
  * - `OBJ#<marker>` / `OBJ`: the object claim, written when an object is done, with its full id.
@@ -715,7 +720,8 @@ export class DynamoStateStore implements StateStore, StateInspector {
       items.filter((i) => String(i.sk).startsWith('W#') && String(i.sk) >= from),
     );
     const claim = items.find((i) => i.sk === 'ALERT');
-    if (claim) {
+    // The item outlives its claim (it remembers the source's alerts): only a live claim holds off.
+    if (claim && claimLive(claim, nowSec)) {
       merged.claim = {
         lastAt: Number(claim.lastAt),
         severity: (SEVERITIES as readonly string[]).includes(String(claim.severity)) ? (claim.severity as Severity) : 'info',
@@ -723,6 +729,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
         objectId: String(claim.objectId),
       };
     }
+    if (claim) merged.remembered = rememberedKeys(claim);
     return merged;
   }
 
@@ -730,22 +737,25 @@ export class DynamoStateStore implements StateStore, StateInspector {
     const rank = SEVERITIES.indexOf(c.severity);
     const marker = objectMarker(c.objectId);
     const publishedAt = new Date(c.publishedAt).toISOString();
+    const key = rememberedKey(c.alertId);
+    const live = Math.max(Math.floor((c.at + c.cooldownMs) / 1000), nowSec + Math.floor(c.cooldownMs / 1000));
+    const forget = [...new Set(c.forget ?? [])].filter((k) => k !== key);
+    const forgetNames = Object.fromEntries(forget.map((k, i) => [`#f${i}`, k]));
     let old: Item | undefined;
     try {
       const r = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: sourcePk(c.source), sk: 'ALERT' },
-          UpdateExpression:
-            'SET #last = :at, #rank = :rank, #sev = :sev, #st = :pending, #obj = :obj, #owner = :owner, #lease = :lease, #aid = :aid, #pub = :pub, #exp = :exp ADD #count :one',
+          UpdateExpression: `SET #last = :at, #rank = :rank, #sev = :sev, #st = :pending, #obj = :obj, #owner = :owner, #lease = :lease, #aid = :aid, #pub = :pub, #live = :live, #exp = :exp, #h = :entry ADD #count :one${forget.length ? ` REMOVE ${Object.keys(forgetNames).join(', ')}` : ''}`,
           // One alert per source per cooldown in event time, whoever writes first. Let it
-          // through when: there is no live claim, the last alert is a cooldown away (either
-          // direction: objects arrive out of order), this one is more severe, or this same
-          // object claimed it before and its owner's lease has run out (it crashed or gave up
-          // before recording it). A live lease is never taken over: two runs of one object at
-          // once would otherwise both publish.
+          // through when the claim remembers no such alert and: there is no live claim, the last
+          // alert is a cooldown away (either direction: objects arrive out of order), or this one
+          // is more severe. Or when this same object claimed it before and its owner's lease has
+          // run out (it crashed or gave up before recording it). A live lease is never taken
+          // over: two runs of one object at once would otherwise both publish.
           ConditionExpression:
-            'attribute_not_exists(#pk) OR #exp <= :now OR #last <= :before OR #last >= :after OR #rank < :rank OR (#st = :pending AND #obj = :obj AND (attribute_not_exists(#lease) OR #lease <= :now))',
+            'attribute_not_exists(#pk) OR (attribute_not_exists(#h) AND (#live <= :now OR (attribute_not_exists(#live) AND #exp <= :now) OR #last <= :before OR #last >= :after OR #rank < :rank)) OR (#st = :pending AND #obj = :obj AND (attribute_not_exists(#lease) OR #lease <= :now))',
           ExpressionAttributeNames: {
             '#pk': 'pk',
             '#last': 'lastAt',
@@ -757,8 +767,11 @@ export class DynamoStateStore implements StateStore, StateInspector {
             '#lease': 'leaseUntil',
             '#aid': 'alertId',
             '#pub': 'publishedAt',
+            '#live': 'liveUntil',
             '#exp': 'expiresAt',
             '#count': 'alertCount',
+            '#h': key,
+            ...forgetNames,
           },
           ExpressionAttributeValues: {
             ':at': c.at,
@@ -770,7 +783,11 @@ export class DynamoStateStore implements StateStore, StateInspector {
             ':lease': c.leaseUntil,
             ':aid': c.alertId,
             ':pub': publishedAt,
-            ':exp': Math.max(Math.floor((c.at + c.cooldownMs) / 1000), nowSec + Math.floor(c.cooldownMs / 1000)),
+            // The claim holds off other alerts until `liveUntil`; the item, and the alerts it
+            // remembers, stay as long as an object claim, the horizon of a redelivery.
+            ':live': live,
+            ':exp': Math.max(live, nowSec + this.objectRetentionSec),
+            ':entry': rememberedEntry(c.publishedAt, c.leaseUntil),
             ':one': 1,
             ':now': nowSec,
             ':before': c.at - c.cooldownMs,
@@ -786,6 +803,10 @@ export class DynamoStateStore implements StateStore, StateInspector {
     } catch (e) {
       if (e instanceof ConditionalCheckFailedException) {
         const o = e.Item;
+        const entry = o?.[key]?.S;
+        // An alert of an earlier claim, remembered: sent if recorded, else claimed again once
+        // its run's lease is over (it crashed or could not publish, and a later alert took the claim).
+        if (entry !== undefined && o?.alertId?.S !== c.alertId) return this.reclaimRemembered(c, key, entry, nowSec);
         // A pending claim of this same object, refused only because its lease is live: another
         // run of the object holds it, unless that run already recorded the alert as sent.
         if (o?.status?.S !== 'pending' || o.objectId?.S !== marker) return 'cooldown';
@@ -796,10 +817,56 @@ export class DynamoStateStore implements StateStore, StateInspector {
     // Taken over from a run of this object whose lease ran out: if that run recorded this same
     // alert, it went out; put the claim back as sent instead of publishing it again.
     if (old?.status === 'pending' && old.objectId === marker && old.alertId === c.alertId && (await this.alertRecorded(old.publishedAt, old.alertId))) {
-      await this.updateOwnClaim(c.source, c.owner, 'SET #st = :sent, #pub = :pub REMOVE #lease', { ':sent': 'sent', ':pub': old.publishedAt }, 'sent');
+      const sentEntry = rememberedEntry(Date.parse(String(old.publishedAt)), 0);
+      await this.updateOwnClaim(
+        c.source,
+        c.owner,
+        'SET #st = :sent, #pub = :pub, #h = :entry REMOVE #lease',
+        { ':sent': 'sent', ':pub': old.publishedAt, ':entry': sentEntry },
+        'sent',
+        key,
+      );
       return 'cooldown';
     }
     return 'claimed';
+  }
+
+  /**
+   * Claims again a remembered alert that was claimed and never recorded, once its lease is over,
+   * unless the claim now holds a later alert within its cooldown at least as severe (which went
+   * out with the merged evidence).
+   */
+  private async reclaimRemembered(c: ClaimRequest, key: string, entry: string, nowSec: number): Promise<ClaimResult> {
+    const was = parseRememberedEntry(entry);
+    if (was && (await this.alertRecorded(new Date(was.publishedAt).toISOString(), c.alertId))) return 'cooldown';
+    if (was && was.leaseUntil > nowSec) return 'busy';
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: sourcePk(c.source), sk: 'ALERT' },
+          UpdateExpression: 'SET #h = :entry',
+          // Only the entry as read (of two runs retrying it at once, one claims it), and the
+          // claim's own condition against the alert it holds now.
+          ConditionExpression:
+            '#h = :was AND (#live <= :now OR (attribute_not_exists(#live) AND #exp <= :now) OR #last <= :before OR #last >= :after OR #rank < :rank)',
+          ExpressionAttributeNames: { '#h': key, '#live': 'liveUntil', '#exp': 'expiresAt', '#last': 'lastAt', '#rank': 'sevRank' },
+          ExpressionAttributeValues: {
+            ':entry': rememberedEntry(c.publishedAt, c.leaseUntil),
+            ':was': entry,
+            ':now': nowSec,
+            ':before': c.at - c.cooldownMs,
+            ':after': c.at + c.cooldownMs,
+            ':rank': SEVERITIES.indexOf(c.severity),
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return 'claimed';
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return e.Item?.[key]?.S === entry ? 'cooldown' : 'busy';
+      rethrow(`UpdateItem (${sourcePk(c.source)} ALERT remembered)`, e);
+    }
   }
 
   /** True when the alert record of a claim (its publishedAt and alert id) exists: it was sent. */
@@ -1077,11 +1144,18 @@ export class DynamoStateStore implements StateStore, StateInspector {
     } while (start);
   }
 
-  async releaseClaim(source: string, owner: string): Promise<void> {
-    await this.updateOwnClaim(source, owner, 'SET #lease = :zero', { ':zero': 0 }, 'release');
+  async releaseClaim(c: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt'>): Promise<void> {
+    await this.updateOwnClaim(
+      c.source,
+      c.owner,
+      'SET #lease = :zero, #h = :entry',
+      { ':zero': 0, ':entry': rememberedEntry(c.publishedAt, 0) },
+      'release',
+      rememberedKey(c.alertId),
+    );
   }
 
-  private async updateOwnClaim(source: string, owner: string, update: string, values: Record<string, unknown>, what: string): Promise<void> {
+  private async updateOwnClaim(source: string, owner: string, update: string, values: Record<string, unknown>, what: string, key: string): Promise<void> {
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -1093,7 +1167,8 @@ export class DynamoStateStore implements StateStore, StateInspector {
           ExpressionAttributeNames: {
             '#st': 'status',
             '#owner': 'owner',
-            '#lease': 'leaseUntil',
+            '#h': key,
+            ...(update.includes('#lease') ? { '#lease': 'leaseUntil' } : {}),
             ...(update.includes('#pub') ? { '#pub': 'publishedAt' } : {}),
           },
           ExpressionAttributeValues: { ...values, ':owner': owner, ':pending': 'pending' },
@@ -1104,6 +1179,31 @@ export class DynamoStateStore implements StateStore, StateInspector {
       rethrow(`UpdateItem (${sourcePk(source)} ALERT ${what})`, e);
     }
   }
+}
+
+/** A remembered alert: when it was claimed (its record's key) and its run's lease. */
+function rememberedEntry(publishedAtMs: number, leaseUntil: number): string {
+  return `${publishedAtMs}/${leaseUntil}`;
+}
+
+function parseRememberedEntry(entry: string): { publishedAt: number; leaseUntil: number } | null {
+  const m = /^(\d+)\/(\d+)$/.exec(entry);
+  return m ? { publishedAt: Number(m[1]), leaseUntil: Number(m[2]) } : null;
+}
+
+/** Keys of the alerts a claim item remembers, oldest first. */
+function rememberedKeys(claim: Item): string[] {
+  const out: { key: string; at: number }[] = [];
+  for (const [k, v] of Object.entries(claim)) {
+    if (!REMEMBERED_KEY.test(k) || typeof v !== 'string') continue;
+    out.push({ key: k, at: parseRememberedEntry(v)?.publishedAt ?? 0 });
+  }
+  return out.sort((a, b) => a.at - b.at || (a.key < b.key ? -1 : 1)).map((e) => e.key);
+}
+
+/** True when a claim item holds off other alerts now (`liveUntil`; items of the previous layout: `expiresAt`). */
+function claimLive(claim: Item, nowSec: number): boolean {
+  return Number(claim.liveUntil ?? claim.expiresAt ?? 0) > nowSec;
 }
 
 /** Bucket attributes of items written before buckets were packed: `b<s>_s`, `b<s>_p`, `b<s>_c_<counter>`. */

@@ -18,7 +18,9 @@ import { ProbeWatchError } from './errors.js';
 import {
   type AlertPublisher,
   type AlertRecord,
+  type ClaimRequest,
   type LineSource,
+  MAX_REMEMBERED_ALERTS,
   type MergedSourceState,
   type ObjectRef,
   type SourceDelta,
@@ -26,6 +28,7 @@ import {
   type StoredBucket,
   objectId,
   objectMarker,
+  rememberedKey,
 } from './ports.js';
 import { alertReport } from './report.js';
 import type { Classifier } from './rules/engine.js';
@@ -58,6 +61,11 @@ export interface ObjectOutcome {
   alertsPublished: number;
   /** Alerts whose evidence was cut to fit the publisher's size limit. */
   alertsShortened: number;
+  /**
+   * Alerts of this batch its claims forgot before the batch ended (a source with more than
+   * {@link MAX_REMEMBERED_ALERTS} alerts in one batch): a retry of their objects may repeat them.
+   */
+  alertsForgotten?: number;
   /**
    * State writes: one per source per hour item per batch, counted on the first object of the
    * batch that touched the source (the objects of a batch share their writes).
@@ -852,6 +860,8 @@ async function publishAlerts(
     a.source < b.source ? -1 : a.source > b.source ? 1 : byRank(a.decision, b.decision) || a.decision.at - b.decision.at || a.object - b.object,
   );
   const claims = new Map<string, MergedSourceState['claim']>();
+  const remembered = new Map<string, readonly string[]>();
+  const claimedHere = new Set<string>();
   for (const { source, merged, decision, object } of candidates) {
     if (failed.has(object)) continue;
     const sc = scanned.get(object);
@@ -864,25 +874,34 @@ async function publishAlerts(
     if (known && claimWouldFail(known, decision, id, decision.cooldownMs)) continue;
     const alertId = alertIdOf(source, decision.severity, id);
     const publishedAt = now();
+    // The claim remembers the source's last alerts; this one's claim forgets the oldest past the bound.
+    const key = rememberedKey(alertId);
+    const recent = (remembered.get(source) ?? merged.remembered ?? []).filter((k) => k !== key);
+    const forget = recent.slice(0, Math.max(0, recent.length - (MAX_REMEMBERED_ALERTS - 1)));
+    const request: ClaimRequest = {
+      source,
+      at: decision.at,
+      severity: decision.severity,
+      cooldownMs: decision.cooldownMs,
+      objectId: id,
+      owner: sc.owner,
+      leaseUntil,
+      alertId,
+      publishedAt,
+      ...(forget.length ? { forget } : {}),
+    };
     let claim: Awaited<ReturnType<StateStore['claimAlert']>>;
     try {
-      claim = await store.claimAlert(
-        {
-          source,
-          at: decision.at,
-          severity: decision.severity,
-          cooldownMs: decision.cooldownMs,
-          objectId: id,
-          owner: sc.owner,
-          leaseUntil,
-          alertId,
-          publishedAt,
-        },
-        deps.nowSec,
-      );
+      claim = await store.claimAlert(request, deps.nowSec);
     } catch (e) {
       failed.set(object, e);
       continue;
+    }
+    if (claim === 'claimed') {
+      remembered.set(source, [...recent.slice(forget.length), key]);
+      const early = forget.filter((k) => claimedHere.has(`${source}\n${k}`)).length;
+      if (early) sc.outcome.alertsForgotten = (sc.outcome.alertsForgotten ?? 0) + early;
+      claimedHere.add(`${source}\n${key}`);
     }
     if (claim === 'busy') busy.set(object, [...(busy.get(object) ?? []), source]);
     if (claim !== 'claimed') continue;
@@ -910,7 +929,7 @@ async function publishAlerts(
         } catch (e) {
           // Not published (as far as this run knows): let a retry take the claim at once rather
           // than after the lease. If this fails too, the lease runs out by itself.
-          await store.releaseClaim(source, sc.owner).catch(() => undefined);
+          await store.releaseClaim(request).catch(() => undefined);
           throw e;
         }
         await store.markAlertSent(source, sc.owner, record);

@@ -77,6 +77,22 @@ export interface MergedSourceState extends Omit<SourceDelta, 'objectId'> {
   objectCount?: number;
   /** The source's live alert claim, read with the windows (the conditional write decides). */
   claim?: { lastAt: number; severity: Severity; status: 'pending' | 'sent'; objectId: string };
+  /** Keys ({@link rememberedKey}) of the alerts the source's claim item remembers, oldest first. */
+  remembered?: readonly string[];
+}
+
+/**
+ * Alerts a source's claim remembers at most: the last ones claimed, each by a key of its alert
+ * id. An object retried after a later alert of its source was claimed (its own was sent, but the
+ * object was not marked done) finds its alert among them and does not send it again. A source
+ * with more alerts than this in one batch forgets its oldest ones, and a retry of their objects
+ * may repeat them (with the same alert id).
+ */
+export const MAX_REMEMBERED_ALERTS = 8;
+
+/** The key under which a claim remembers an alert: 12 hex digits (48 bits) of its id. */
+export function rememberedKey(alertId: string): string {
+  return `h${alertId.slice(0, 12)}`;
 }
 
 /** The merged state of a source nothing is known about yet (the identity of merging). */
@@ -119,6 +135,8 @@ export interface ClaimRequest {
   alertId: string;
   /** Wall clock (epoch ms) at the claim: the alert's `publishedAt`, which keys its alert record. */
   publishedAt: number;
+  /** Keys of remembered alerts to forget with this claim (the oldest past {@link MAX_REMEMBERED_ALERTS}). */
+  forget?: readonly string[];
 }
 
 /**
@@ -140,7 +158,9 @@ export interface StateStore {
   applyDeltas(deltas: readonly SourceDelta[], nowSec: number, aroundMs: number): Promise<MergedSourceState>;
   /**
    * At most one alert per source per cooldown, even with concurrent writers. A claim left
-   * pending by the same object may be taken again once its owner's lease has run out.
+   * pending by the same object may be taken again once its owner's lease has run out. An alert
+   * the claim remembers is never claimed again once it was recorded; one claimed and never
+   * recorded may be claimed again once its lease has run out, even after a later alert.
    */
   claimAlert(claim: ClaimRequest, nowSec: number): Promise<ClaimResult>;
   /**
@@ -150,7 +170,7 @@ export interface StateStore {
    */
   markAlertSent(source: string, owner: string, record: AlertRecord): Promise<void>;
   /** Ends the owner's lease on a pending claim it could not publish, so a retry may take it at once. */
-  releaseClaim(source: string, owner: string): Promise<void>;
+  releaseClaim(claim: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt'>): Promise<void>;
   markObjectDone(objectId: string, stats: { lines: number; parsed: number; sources: number; alerts: number }, nowSec: number): Promise<void>;
   /**
    * Names of objects by the short marker kept in state items (object ids are kept as hashes so

@@ -102,6 +102,12 @@ export function makeHandler(deps: HandlerDeps) {
     metrics.addMetric('SourcesFlagged', MetricUnit.Count, outcome.sourcesFlagged);
     metrics.addMetric('AlertsPublished', MetricUnit.Count, outcome.alertsPublished);
     metrics.addMetric('AlertsShortened', MetricUnit.Count, outcome.alertsShortened);
+    if (outcome.alertsForgotten) {
+      metrics.addMetric('AlertsForgotten', MetricUnit.Count, outcome.alertsForgotten);
+      logger.warn('a source had more alerts in this batch than its claim remembers: a retry of their objects may repeat them', {
+        alerts: outcome.alertsForgotten,
+      });
+    }
     metrics.addMetric('ObjectsSkipped', MetricUnit.Count, outcome.status === 'processed' ? 0 : 1);
     metrics.addMetric('StateWrites', MetricUnit.Count, outcome.stateWrites);
     metrics.addMetric('ProcessingTime', MetricUnit.Milliseconds, deps.now() - started);

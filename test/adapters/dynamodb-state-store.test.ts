@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { type AttributeValue, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -14,7 +15,7 @@ import {
   storedName,
   unpackBuckets,
 } from '../../lambdas/adapters/dynamodb-state-store.js';
-import { type AlertRecord, type ClaimRequest, type SourceDelta, objectMarker } from '../../lambdas/core/ports.js';
+import { type AlertRecord, type ClaimRequest, MAX_REMEMBERED_ALERTS, type SourceDelta, objectMarker, rememberedKey } from '../../lambdas/core/ports.js';
 import { BUILTIN_RULES } from '../../lambdas/core/rules/builtin.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
 
@@ -419,10 +420,117 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
   it('a run that could not publish releases its claim, and a retry takes it at once', async () => {
     const { s } = await store();
     assert.equal(await s.claimAlert(claimOf('a', { owner: 'a1' }), NOW), 'claimed');
-    await s.releaseClaim('s', 'someone-else');
+    await s.releaseClaim({ ...claimOf('a'), owner: 'someone-else' });
     assert.equal(await s.claimAlert(claimOf('a', { owner: 'a2' }), NOW), 'busy', 'only the owner releases');
-    await s.releaseClaim('s', 'a1');
+    await s.releaseClaim({ ...claimOf('a'), owner: 'a1' });
     assert.equal(await s.claimAlert(claimOf('a', { owner: 'a2' }), NOW), 'claimed');
+  });
+
+  it('an alert the claim remembers: recorded, it is not claimed again after a later alert; never recorded, it is, once its lease is over, by one run', async () => {
+    const { s } = await store();
+    const claim = (objectId: string, over: Partial<ClaimRequest>, now = NOW) => s.claimAlert(claimOf(objectId, over), now);
+    assert.equal(await claim('a', { owner: 'a1' }), 'claimed');
+    await s.markAlertSent('s', 'a1', recordOf(claimOf('a', { owner: 'a1' })));
+    assert.equal(await claim('b', { at: T0 + 2 * HOUR }), 'claimed', 'a later alert takes the claim');
+    assert.equal(await claim('a', { owner: 'a2' }, NOW + 60), 'cooldown', 'the object retried: its alert was recorded');
+    assert.equal(await claim('c', { at: T0 + 4 * HOUR, owner: 'c1' }), 'claimed');
+    // c's run dies before recording; a later alert takes the claim meanwhile.
+    assert.equal(await claim('d', { at: T0 + 6 * HOUR }), 'claimed');
+    assert.equal(await claim('c', { at: T0 + 4 * HOUR, owner: 'c2' }, NOW + 60), 'busy', 'its run may still be publishing');
+    const late = NOW + 301;
+    const retries = await Promise.all(
+      ['c3', 'c4', 'c5'].map((owner) => claim('c', { at: T0 + 4 * HOUR, owner, publishedAt: late * 1000, leaseUntil: late + 300 }, late)),
+    );
+    assert.deepEqual(retries.filter((r) => r === 'claimed').length, 1, 'once the lease is over, one retry claims it again');
+    assert.deepEqual(retries.filter((r) => r === 'busy').length, 2);
+    const m = await s.read('s', T0, T0, late);
+    assert.equal(m.claim?.lastAt, T0 + 6 * HOUR, 'claiming an older alert again leaves the claim on the latest');
+    assert.deepEqual(m.remembered, ['hid-a', 'hid-b', 'hid-d', 'hid-c'], 'oldest first, by when each was claimed');
+  });
+
+  it('a claim released after a failed publish lets the retry claim its alert at once, even after a later alert', async () => {
+    const { s } = await store();
+    assert.equal(await s.claimAlert(claimOf('a', { owner: 'a1' }), NOW), 'claimed');
+    await s.releaseClaim(claimOf('a', { owner: 'a1' }));
+    assert.equal(await s.claimAlert(claimOf('b', { at: T0 + 2 * HOUR }), NOW), 'claimed');
+    assert.equal(await s.claimAlert(claimOf('a', { owner: 'a2' }), NOW + 1), 'claimed');
+  });
+
+  it('a claim released after a failed publish, then passed by a more severe alert within its cooldown: the retry sends nothing', async () => {
+    const { s } = await store();
+    assert.equal(await s.claimAlert(claimOf('a', { owner: 'a1' }), NOW), 'claimed');
+    await s.releaseClaim(claimOf('a', { owner: 'a1' }));
+    assert.equal(await s.claimAlert(claimOf('b', { at: T0 + 60_000, severity: 'critical' }), NOW), 'claimed', 'escalation');
+    assert.equal(await s.claimAlert(claimOf('a', { owner: 'a2' }), NOW + 1), 'cooldown', 'the escalation went out with the merged evidence');
+  });
+
+  it(`a claim stops holding off at its cooldown but remembers its alerts as long as an object claim (4 days), at most ${MAX_REMEMBERED_ALERTS}, under 1 KB`, async () => {
+    const { s, tableName } = await store();
+    const source = '2001:0db8:85a3:0000:0000:8a2e:0370:7334';
+    const id = (k: number) => createHash('sha256').update(String(k)).digest('hex').slice(0, 32);
+    const sent: string[] = [];
+    for (let k = 0; k < MAX_REMEMBERED_ALERTS + 3; k++) {
+      const objectId = `bucket/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/2024/01/01/node-${k}.log.gz#0123456789abcdef0123456789abcdef`;
+      const c = claimOf(objectId, {
+        source,
+        at: T0 + k * 2 * HOUR,
+        severity: 'critical',
+        owner: '0f8e9c5e-3b1a-4c7d-9e2f-1a2b3c4d5e6f',
+        alertId: id(k),
+        publishedAt: (NOW + k) * 1000,
+        forget: sent.slice(0, Math.max(0, sent.length - (MAX_REMEMBERED_ALERTS - 1))),
+      });
+      assert.equal(await s.claimAlert(c, NOW), 'claimed');
+      sent.splice(0, c.forget?.length ?? 0);
+      sent.push(rememberedKey(c.alertId));
+    }
+    const item = (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: `SRC#${source}` }, sk: { S: 'ALERT' } } }))).Item ?? {};
+    assert.equal(Object.keys(item).filter((k) => /^h/.test(k)).length, MAX_REMEMBERED_ALERTS);
+    const size = dynamoItemSize(item);
+    assert.ok(size < 1024, `the claim item is ${size} bytes: one write unit`);
+    assert.ok(Number(item.expiresAt?.N) >= NOW + 96 * 3600, 'kept as long as an object claim');
+    const lastAt = T0 + (MAX_REMEMBERED_ALERTS + 2) * 2 * HOUR;
+    const later = NOW + 2 * 3600;
+    const m = await s.read(source, lastAt, lastAt, later);
+    assert.equal(m.claim, undefined, 'a cooldown of wall clock later the claim no longer holds off');
+    assert.deepEqual(m.remembered, sent, 'but its alerts are remembered');
+    assert.equal(await s.claimAlert(claimOf('next', { source, at: lastAt + 60_000, alertId: id(99) }), later), 'claimed', 'an alert close in event time');
+    const remembered = claimOf('again', {
+      source,
+      at: lastAt,
+      alertId: id(MAX_REMEMBERED_ALERTS + 2),
+      owner: 'x',
+      publishedAt: (NOW + MAX_REMEMBERED_ALERTS + 2) * 1000,
+    });
+    await s.markAlertSent(source, 'x', recordOf(remembered));
+    assert.equal(await s.claimAlert(remembered, later), 'cooldown', 'but not one it remembers as sent');
+  });
+
+  it('a claim item of the previous layout (no liveUntil, nothing remembered) holds off until it expires', async () => {
+    const { s, tableName } = await store();
+    await stack.dynamo.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          pk: { S: 'SRC#s' },
+          sk: { S: 'ALERT' },
+          lastAt: { N: String(T0) },
+          sevRank: { N: '2' },
+          severity: { S: 'medium' },
+          status: { S: 'pending' },
+          objectId: { S: objectMarker('old') },
+          owner: { S: 'run-old' },
+          leaseUntil: { N: String(NOW - 1) },
+          alertId: { S: 'id-old' },
+          publishedAt: { S: new Date(NOW * 1000).toISOString() },
+          expiresAt: { N: String(NOW + 3600) },
+          alertCount: { N: '1' },
+        },
+      }),
+    );
+    assert.equal((await s.read('s', T0, T0, NOW)).claim?.lastAt, T0);
+    assert.equal(await s.claimAlert(claimOf('b', { at: T0 + 60_000 }), NOW), 'cooldown');
+    assert.equal(await s.claimAlert(claimOf('b', { at: T0 + 60_000 }), NOW + 3600), 'claimed', 'expired');
   });
 
   it('inspection: alerts by time (newest first, limited, joined with live blocks), a source described, the top sources', async () => {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
 import { ClaimBusyError, DEFAULT_LEASE_SECONDS, pathHash, processLogBatch, processLogObject, sharedClassifier } from '../../lambdas/core/pipeline.js';
+import { MAX_REMEMBERED_ALERTS, rememberedKey } from '../../lambdas/core/ports.js';
 import { MemoryPublisher, MemoryStateStore, linesOf } from '../support/memory-store.js';
 import { timeAt } from '../support/records.js';
 
@@ -191,6 +192,95 @@ describe('processLogObject', () => {
     assert.equal(publisher.sent.length, scanners.length + 1, 'exactly one repeat');
     const repeated = [...bySource.values()].find((ids) => ids.length === 2);
     assert.equal(repeated?.[0], repeated?.[1], 'the repeat carries the same alert id, so a subscriber can drop it');
+  });
+
+  it('an object retried after a later alert of its source was claimed does not send its own alert again', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const ip = '198.51.100.61';
+    const early = Array.from({ length: 12 }, (_, i) => probe(ip, i * 8, i));
+    const late = Array.from({ length: 12 }, (_, i) => probe(ip, 2 * 3600 + i * 8, i));
+    // The first object's alert goes out, then the second's takes the claim; the first object
+    // cannot be marked done (DynamoDB throttled it past its retries), so SQS delivers it again.
+    const markObjectDone = store.markObjectDone.bind(store);
+    store.markObjectDone = async (id: string) => {
+      if (id.includes('early')) throw new Error('throttled');
+      return markObjectDone(id);
+    };
+    const first = await processLogBatch(
+      [
+        { ref: ref('early.log'), lines: linesOf(early), owner: 'run-early' },
+        { ref: ref('late.log'), lines: linesOf(late), owner: 'run-late' },
+      ],
+      deps(store, publisher),
+    );
+    assert.deepEqual(
+      first.map((r) => r.ok),
+      [false, true],
+    );
+    assert.equal(publisher.sent.length, 2, 'an alert two hours apart is an alert of its own');
+    store.markObjectDone = markObjectDone;
+    const retry = await processLogObject(ref('early.log'), linesOf(early), deps(store, publisher));
+    assert.equal(retry.alertsPublished, 0);
+    assert.equal(publisher.sent.length, 2, 'its alert is remembered as sent: not sent again');
+    assert.equal(store.records.length, 2);
+  });
+
+  it('an alert claimed but not published, then passed by a later alert of its source, is sent by the retry, once', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const ip = '198.51.100.62';
+    const early = Array.from({ length: 12 }, (_, i) => probe(ip, i * 8, i));
+    const late = Array.from({ length: 12 }, (_, i) => probe(ip, 2 * 3600 + i * 8, i));
+    publisher.failNext = 1;
+    const first = await processLogBatch(
+      [
+        { ref: ref('early.log'), lines: linesOf(early), owner: 'run-early' },
+        { ref: ref('late.log'), lines: linesOf(late), owner: 'run-late' },
+      ],
+      deps(store, publisher),
+    );
+    assert.deepEqual(
+      first.map((r) => r.ok),
+      [false, true],
+    );
+    assert.equal(publisher.sent.length, 1, 'the later alert went out; the earlier one failed');
+    const lateId = publisher.sent[0]?.attributes.alertId;
+    await processLogObject(ref('early.log'), linesOf(early), deps(store, publisher));
+    assert.equal(publisher.sent.length, 2, 'the retry sends the earlier alert');
+    assert.notEqual(publisher.sent[1]?.attributes.alertId, lateId);
+    await processLogObject(ref('early.log'), linesOf(early), deps(store, publisher));
+    assert.equal(publisher.sent.length, 2, 'and a third run sends nothing');
+  });
+
+  it(`a claim remembers at most the last ${MAX_REMEMBERED_ALERTS} alerts of its source`, async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const ip = '198.51.100.63';
+    const hours = MAX_REMEMBERED_ALERTS + 3;
+    const batch = Array.from({ length: hours }, (_, h) => ({
+      ref: ref(`hour-${h}.log`),
+      lines: linesOf(Array.from({ length: 12 }, (_, i) => probe(ip, h * 2 * 3600 + i * 8, i))),
+      owner: `run-hour-${h}`,
+    }));
+    const results = await processLogBatch(batch, deps(store, publisher));
+    assert.ok(results.every((r) => r.ok));
+    assert.equal(publisher.sent.length, hours, 'one alert per object: each is two hours after the last');
+    assert.equal(
+      results.reduce((n, r) => n + (r.ok ? (r.outcome.alertsForgotten ?? 0) : 0), 0),
+      3,
+      'the alerts forgotten within the batch are counted',
+    );
+    const kept = [...(store.claims.get(ip)?.remembered.keys() ?? [])];
+    assert.equal(kept.length, MAX_REMEMBERED_ALERTS, 'the oldest are forgotten by the claims that pass the bound');
+    assert.deepEqual(
+      kept.sort(),
+      publisher.sent
+        .slice(-MAX_REMEMBERED_ALERTS)
+        .map((m) => rememberedKey(m.attributes.alertId ?? ''))
+        .sort(),
+      'the newest are kept',
+    );
   });
 
   it('an object named twice in one batch is processed once, and both copies get its result', async () => {

@@ -8,6 +8,7 @@ import {
   type SourceDelta,
   type StateStore,
   emptyMergedState,
+  rememberedKey,
 } from '../../lambdas/core/ports.js';
 import { SEVERITIES } from '../../lambdas/core/rules/types.js';
 
@@ -26,8 +27,12 @@ export class MemoryStateStore implements StateStore {
       owner: string;
       leaseUntil: number;
       alertId: string;
+      publishedAt: number;
+      liveUntil: number;
       expiresAt: number;
       count: number;
+      /** Remembered alerts by key: when each was claimed and its run's lease. */
+      remembered: Map<string, { publishedAt: number; leaseUntil: number }>;
     }
   >();
   readonly done = new Set<string>();
@@ -51,7 +56,7 @@ export class MemoryStateStore implements StateStore {
     return this.applyDeltas([delta], nowSec, aroundMs);
   }
 
-  async applyDeltas(deltas: readonly SourceDelta[], _nowSec = 0, aroundMs = HOUR): Promise<MergedSourceState> {
+  async applyDeltas(deltas: readonly SourceDelta[], nowSec = 0, aroundMs = HOUR): Promise<MergedSourceState> {
     this.calls++;
     if (this.failOn.has(this.calls)) throw new Error(`injected failure on applyDeltas call ${this.calls}`);
     const source = (deltas[0] as SourceDelta).source;
@@ -73,18 +78,42 @@ export class MemoryStateStore implements StateStore {
     const to = Math.max(...hours) + HOUR + around;
     const merged = merge(source, list, from, to);
     const claim = this.claims.get(source);
-    if (claim) merged.claim = { lastAt: claim.lastAt, severity: SEVERITIES[claim.rank] ?? 'info', status: claim.status, objectId: claim.objectId };
+    if (claim && claim.liveUntil > nowSec)
+      merged.claim = { lastAt: claim.lastAt, severity: SEVERITIES[claim.rank] ?? 'info', status: claim.status, objectId: claim.objectId };
+    if (claim && claim.expiresAt > nowSec) merged.remembered = [...claim.remembered].sort((a, b) => a[1].publishedAt - b[1].publishedAt).map(([k]) => k);
     return merged;
   }
 
   async claimAlert(c: ClaimRequest, nowSec: number): Promise<ClaimResult> {
     const rank = SEVERITIES.indexOf(c.severity);
-    const prev = this.claims.get(c.source);
+    const key = rememberedKey(c.alertId);
+    const stored = this.claims.get(c.source);
     // The DynamoDB store's condition, clause by clause.
-    const live = prev !== undefined && prev.expiresAt > nowSec;
+    const prev = stored !== undefined && stored.expiresAt > nowSec ? stored : undefined;
+    const entry = prev?.remembered.get(key);
+    const live = prev !== undefined && prev.liveUntil > nowSec;
     const retake = prev?.status === 'pending' && prev.objectId === c.objectId;
-    const ok = !live || Math.abs(c.at - prev.lastAt) >= c.cooldownMs || rank > prev.rank || (retake && prev.leaseUntil <= nowSec);
-    if (!ok) return retake ? 'busy' : 'cooldown';
+    const fresh = prev === undefined || (entry === undefined && (!live || Math.abs(c.at - prev.lastAt) >= c.cooldownMs || rank > prev.rank));
+    if (!fresh && !(retake && prev.leaseUntil <= nowSec)) {
+      if (entry !== undefined && prev?.alertId !== c.alertId) {
+        if (this.recorded(entry.publishedAt, c.alertId)) return 'cooldown';
+        if (entry.leaseUntil > nowSec) return 'busy';
+        // Not when the claim now holds a later alert within its cooldown, at least as severe.
+        if (live && Math.abs(c.at - prev.lastAt) < c.cooldownMs && rank <= prev.rank) return 'cooldown';
+        prev?.remembered.set(key, { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil });
+        return 'claimed';
+      }
+      if (!retake) return 'cooldown';
+      return this.recorded(prev?.publishedAt ?? 0, prev?.alertId ?? '') ? 'cooldown' : 'busy';
+    }
+    if (retake && prev.alertId === c.alertId && this.recorded(prev.publishedAt, prev.alertId)) {
+      prev.status = 'sent';
+      return 'cooldown';
+    }
+    const remembered = new Map(prev?.remembered ?? []);
+    for (const k of c.forget ?? []) if (k !== key) remembered.delete(k);
+    remembered.set(key, { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil });
+    const liveUntil = Math.max(Math.floor((c.at + c.cooldownMs) / 1000), nowSec + Math.floor(c.cooldownMs / 1000));
     this.claims.set(c.source, {
       lastAt: c.at,
       rank,
@@ -93,10 +122,19 @@ export class MemoryStateStore implements StateStore {
       owner: c.owner,
       leaseUntil: c.leaseUntil,
       alertId: c.alertId,
-      expiresAt: Math.max(Math.floor((c.at + c.cooldownMs) / 1000), nowSec + Math.floor(c.cooldownMs / 1000)),
+      publishedAt: c.publishedAt,
+      liveUntil,
+      expiresAt: Math.max(liveUntil, nowSec + 96 * 3600),
       count: (prev?.count ?? 0) + 1,
+      remembered,
     });
     return 'claimed';
+  }
+
+  /** True when the alert record keyed by this claim time and id exists. */
+  private recorded(publishedAt: number, alertId: string): boolean {
+    const iso = new Date(publishedAt).toISOString();
+    return this.records.some((r) => r.alertId === alertId && r.publishedAt === iso);
   }
 
   async markAlertSent(source: string, owner: string, record: AlertRecord): Promise<void> {
@@ -106,9 +144,11 @@ export class MemoryStateStore implements StateStore {
     if (c && c.owner === owner && c.status === 'pending') c.status = 'sent';
   }
 
-  async releaseClaim(source: string, owner: string): Promise<void> {
-    const c = this.claims.get(source);
-    if (c && c.owner === owner && c.status === 'pending') c.leaseUntil = 0;
+  async releaseClaim(r: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt'>): Promise<void> {
+    const c = this.claims.get(r.source);
+    if (!c || c.owner !== r.owner || c.status !== 'pending') return;
+    c.leaseUntil = 0;
+    c.remembered.set(rememberedKey(r.alertId), { publishedAt: r.publishedAt, leaseUntil: 0 });
   }
 }
 
