@@ -19,6 +19,7 @@ import {
   type AlertRecord,
   type ClaimRequest,
   type ClaimResult,
+  MAX_REMEMBERED_ALERTS,
   type MergedSourceState,
   type SourceDelta,
   type SourceView,
@@ -831,6 +832,80 @@ export class DynamoStateStore implements StateStore, StateInspector {
     return 'claimed';
   }
 
+  async claimAlerts(claims: readonly ClaimRequest[], nowSec: number): Promise<boolean> {
+    const last = claims[claims.length - 1];
+    if (!last) return true;
+    if (claims.length > MAX_REMEMBERED_ALERTS) throw new RangeError(`at most ${MAX_REMEMBERED_ALERTS} alerts are claimed in one write`);
+    const source = last.source;
+    const keys = claims.map((c) => rememberedKey(c.alertId));
+    const forget = [...new Set(claims.flatMap((c) => c.forget ?? []))].filter((k) => !keys.includes(k));
+    const names: Record<string, string> = {
+      '#pk': 'pk',
+      '#last': 'lastAt',
+      '#rank': 'sevRank',
+      '#sev': 'severity',
+      '#st': 'status',
+      '#obj': 'objectId',
+      '#owner': 'owner',
+      '#lease': 'leaseUntil',
+      '#aid': 'alertId',
+      '#pub': 'publishedAt',
+      '#live': 'liveUntil',
+      '#exp': 'expiresAt',
+      '#count': 'alertCount',
+    };
+    const live = Math.max(Math.floor((last.at + last.cooldownMs) / 1000), nowSec + Math.floor(last.cooldownMs / 1000));
+    const values: Record<string, unknown> = {
+      ':at': last.at,
+      ':rank': SEVERITIES.indexOf(last.severity),
+      ':sev': last.severity,
+      ':pending': 'pending',
+      ':obj': objectMarker(last.objectId),
+      ':owner': last.owner,
+      ':lease': last.leaseUntil,
+      ':aid': last.alertId,
+      ':pub': new Date(last.publishedAt).toISOString(),
+      ':live': live,
+      ':exp': Math.max(live, nowSec + this.objectRetentionSec),
+      ':n': claims.length,
+      ':now': nowSec,
+    };
+    const sets: string[] = [];
+    const fresh: string[] = [];
+    const far: string[] = [];
+    claims.forEach((c, i) => {
+      names[`#h${i}`] = keys[i] as string;
+      values[`:e${i}`] = rememberedEntry(c.publishedAt, c.leaseUntil);
+      values[`:b${i}`] = c.at - c.cooldownMs;
+      values[`:a${i}`] = c.at + c.cooldownMs;
+      values[`:r${i}`] = SEVERITIES.indexOf(c.severity);
+      sets.push(`#h${i} = :e${i}`);
+      fresh.push(`attribute_not_exists(#h${i})`);
+      far.push(`(#last <= :b${i} OR #last >= :a${i} OR #rank < :r${i})`);
+    });
+    forget.forEach((k, i) => {
+      names[`#f${i}`] = k;
+    });
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: sourcePk(source), sk: 'ALERT' },
+          UpdateExpression: `SET #last = :at, #rank = :rank, #sev = :sev, #st = :pending, #obj = :obj, #owner = :owner, #lease = :lease, #aid = :aid, #pub = :pub, #live = :live, #exp = :exp, ${sets.join(', ')} ADD #count :n${forget.length ? ` REMOVE ${forget.map((_, i) => `#f${i}`).join(', ')}` : ''}`,
+          // The claim's condition for each alert against the claim as it is (each also passed it
+          // against the one before it, checked by the caller), and none of them remembered.
+          ConditionExpression: `attribute_not_exists(#pk) OR (${fresh.join(' AND ')} AND (#live <= :now OR (attribute_not_exists(#live) AND #exp <= :now) OR (${far.join(' AND ')})))`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      rethrow(`UpdateItem (${sourcePk(source)} ALERT, ${claims.length} alerts)`, e);
+    }
+  }
+
   /**
    * Claims again a remembered alert that was claimed and never recorded, once its lease is over,
    * unless the claim now holds a later alert within its cooldown at least as severe (which went
@@ -1144,15 +1219,25 @@ export class DynamoStateStore implements StateStore, StateInspector {
     } while (start);
   }
 
-  async releaseClaim(c: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt'>): Promise<void> {
-    await this.updateOwnClaim(
-      c.source,
-      c.owner,
-      'SET #lease = :zero, #h = :entry',
-      { ':zero': 0, ':entry': rememberedEntry(c.publishedAt, 0) },
-      'release',
-      rememberedKey(c.alertId),
-    );
+  async releaseClaim(c: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt' | 'leaseUntil'>): Promise<void> {
+    const key = rememberedKey(c.alertId);
+    // The alert as remembered (it may have been claimed with others, the claim holding a later one)...
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: sourcePk(c.source), sk: 'ALERT' },
+          UpdateExpression: 'SET #h = :entry',
+          ConditionExpression: '#h = :mine',
+          ExpressionAttributeNames: { '#h': key },
+          ExpressionAttributeValues: { ':entry': rememberedEntry(c.publishedAt, 0), ':mine': rememberedEntry(c.publishedAt, c.leaseUntil) },
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof ConditionalCheckFailedException)) rethrow(`UpdateItem (${sourcePk(c.source)} ALERT release)`, e);
+    }
+    // ...and the claim, when it still holds this alert.
+    await this.updateOwnClaim(c.source, c.owner, 'SET #lease = :zero', { ':zero': 0 }, 'release', key);
   }
 
   private async updateOwnClaim(source: string, owner: string, update: string, values: Record<string, unknown>, what: string, key: string): Promise<void> {
@@ -1167,7 +1252,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
           ExpressionAttributeNames: {
             '#st': 'status',
             '#owner': 'owner',
-            '#h': key,
+            ...(update.includes('#h') ? { '#h': key } : {}),
             ...(update.includes('#lease') ? { '#lease': 'leaseUntil' } : {}),
             ...(update.includes('#pub') ? { '#pub': 'publishedAt' } : {}),
           },

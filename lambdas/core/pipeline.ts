@@ -827,11 +827,13 @@ async function objectNamesOf(markers: readonly string[], batch: ReadonlyMap<stri
 }
 
 /**
- * Claims, publishes and records one alert at a time (sources in a fixed order, each source's
- * decisions in the order the CLI takes them: event time, then kind). A claim the last one
- * certainly refuses costs no write. Every claim is tried even when one is busy; a busy one fails
- * its object afterwards so that it is retried and not marked done while another run may still
- * fail to publish it.
+ * Claims, publishes and records alerts (sources in a fixed order, each source's decisions in the
+ * order the CLI takes them: event time, then kind). A source's alerts of the batch are claimed in
+ * one write when the claim takes them all (up to {@link MAX_REMEMBERED_ALERTS}), else one at a
+ * time; then each is published and recorded, one at a time. A claim the last one certainly
+ * refuses costs no write. Every claim is tried even when one is busy; a busy one fails its object
+ * afterwards so that it is retried and not marked done while another run may still fail to
+ * publish it.
  */
 async function publishAlerts(
   candidates: AlertCandidate[],
@@ -862,49 +864,109 @@ async function publishAlerts(
   const claims = new Map<string, MergedSourceState['claim']>();
   const remembered = new Map<string, readonly string[]>();
   const claimedHere = new Set<string>();
-  for (const { source, merged, decision, object } of candidates) {
-    if (failed.has(object)) continue;
+  // publishedAt keys an alert's record and orders what a claim remembers: never twice the same.
+  let lastPublishedAt = Number.NEGATIVE_INFINITY;
+  const claimTime = () => {
+    lastPublishedAt = Math.max(now(), lastPublishedAt + 1);
+    return lastPublishedAt;
+  };
+  /** What the source's claim remembers now, oldest first. */
+  const recentOf = (c: AlertCandidate) => remembered.get(c.source) ?? c.merged.remembered ?? [];
+  /** The oldest remembered keys to forget so that the claim keeps at most the bound with `keys` added. */
+  const forgetFor = (recent: readonly string[], keys: readonly string[]) => {
+    const kept = recent.filter((k) => !keys.includes(k));
+    return kept.slice(0, Math.max(0, kept.length + keys.length - MAX_REMEMBERED_ALERTS));
+  };
+  const requestOf = (c: AlertCandidate, id: string, owner: string, forget: readonly string[]): ClaimRequest => ({
+    source: c.source,
+    at: c.decision.at,
+    severity: c.decision.severity,
+    cooldownMs: c.decision.cooldownMs,
+    objectId: id,
+    owner,
+    leaseUntil,
+    alertId: alertIdOf(c.source, c.decision.severity, id),
+    publishedAt: claimTime(),
+    ...(forget.length ? { forget } : {}),
+  });
+  /** Notes claimed alerts as remembered, counting those forgotten that this batch claimed. */
+  const remember = (c: AlertCandidate, taken: readonly ClaimRequest[], counted: Scanned) => {
+    const forget = new Set(taken.flatMap((r) => r.forget ?? []));
+    const keys = taken.map((r) => rememberedKey(r.alertId));
+    remembered.set(c.source, [...recentOf(c).filter((k) => !forget.has(k) && !keys.includes(k)), ...keys]);
+    const early = [...forget].filter((k) => claimedHere.has(`${c.source}\n${k}`)).length;
+    if (early) counted.outcome.alertsForgotten = (counted.outcome.alertsForgotten ?? 0) + early;
+    for (const k of keys) claimedHere.add(`${c.source}\n${k}`);
+  };
+  // The alerts claimed together with others of their source, by candidate.
+  const grouped = new Map<AlertCandidate, ClaimRequest>();
+  for (let i = 0; i < candidates.length; ) {
+    let j = i;
+    while (j < candidates.length && candidates[j]?.source === candidates[i]?.source) j++;
+    await claimTogether(candidates.slice(i, j));
+    i = j;
+  }
+  /**
+   * Claims the alerts of one source that the claim, as read, takes one after another: up to the
+   * bound in each write. A write refused (or failed) leaves the rest to be claimed one at a time.
+   */
+  async function claimTogether(list: readonly AlertCandidate[]): Promise<void> {
+    let known = list[0]?.merged.claim;
+    let from = 0;
+    while (from < list.length) {
+      const plan: { c: AlertCandidate; id: string; sc: Scanned }[] = [];
+      for (; from < list.length && plan.length < MAX_REMEMBERED_ALERTS; from++) {
+        const c = list[from] as AlertCandidate;
+        const sc = scanned.get(c.object);
+        const ref = objects[c.object]?.ref;
+        if (failed.has(c.object) || !sc || !ref) continue;
+        const id = objectId(ref);
+        if (known && claimWouldFail(known, c.decision, id, c.decision.cooldownMs)) continue;
+        plan.push({ c, id, sc });
+        known = { lastAt: c.decision.at, severity: c.decision.severity, status: 'sent', objectId: id };
+      }
+      const first = plan[0];
+      if (first === undefined || plan.length < 2) return;
+      const keys = plan.map((p) => rememberedKey(alertIdOf(p.c.source, p.c.decision.severity, p.id)));
+      const forget = forgetFor(recentOf(first.c), keys);
+      const requests = plan.map((p, k) => requestOf(p.c, p.id, p.sc.owner, k === 0 ? forget : []));
+      try {
+        if (!(await store.claimAlerts(requests, deps.nowSec))) return;
+      } catch {
+        return; // claimed one at a time below, where a failure fails its object
+      }
+      remember(first.c, requests, first.sc);
+      plan.forEach((p, k) => grouped.set(p.c, requests[k] as ClaimRequest));
+    }
+  }
+  for (const candidate of candidates) {
+    const { source, merged, decision, object } = candidate;
+    let request = grouped.get(candidate);
+    // An alert claimed with others goes out even if its object failed since (it is retried, and
+    // finds the alert recorded); any other alert of a failed object waits for that retry.
+    if (failed.has(object) && request === undefined) continue;
     const sc = scanned.get(object);
     const ref = objects[object]?.ref;
     if (!sc || !ref) continue;
     const id = objectId(ref);
-    // Skip a claim the store would certainly refuse (a refused conditional write costs as much
-    // as a successful one); the store's condition stays the authority when this says go.
-    const known = claims.has(source) ? claims.get(source) : merged.claim;
-    if (known && claimWouldFail(known, decision, id, decision.cooldownMs)) continue;
-    const alertId = alertIdOf(source, decision.severity, id);
-    const publishedAt = now();
-    // The claim remembers the source's last alerts; this one's claim forgets the oldest past the bound.
-    const key = rememberedKey(alertId);
-    const recent = (remembered.get(source) ?? merged.remembered ?? []).filter((k) => k !== key);
-    const forget = recent.slice(0, Math.max(0, recent.length - (MAX_REMEMBERED_ALERTS - 1)));
-    const request: ClaimRequest = {
-      source,
-      at: decision.at,
-      severity: decision.severity,
-      cooldownMs: decision.cooldownMs,
-      objectId: id,
-      owner: sc.owner,
-      leaseUntil,
-      alertId,
-      publishedAt,
-      ...(forget.length ? { forget } : {}),
-    };
-    let claim: Awaited<ReturnType<StateStore['claimAlert']>>;
-    try {
-      claim = await store.claimAlert(request, deps.nowSec);
-    } catch (e) {
-      failed.set(object, e);
-      continue;
+    if (request === undefined) {
+      // Skip a claim the store would certainly refuse (a refused conditional write costs as much
+      // as a successful one); the store's condition stays the authority when this says go.
+      const known = claims.has(source) ? claims.get(source) : merged.claim;
+      if (known && claimWouldFail(known, decision, id, decision.cooldownMs)) continue;
+      request = requestOf(candidate, id, sc.owner, forgetFor(recentOf(candidate), [rememberedKey(alertIdOf(source, decision.severity, id))]));
+      let claim: Awaited<ReturnType<StateStore['claimAlert']>>;
+      try {
+        claim = await store.claimAlert(request, deps.nowSec);
+      } catch (e) {
+        failed.set(object, e);
+        continue;
+      }
+      if (claim === 'claimed') remember(candidate, [request], sc);
+      if (claim === 'busy') busy.set(object, [...(busy.get(object) ?? []), source]);
+      if (claim !== 'claimed') continue;
     }
-    if (claim === 'claimed') {
-      remembered.set(source, [...recent.slice(forget.length), key]);
-      const early = forget.filter((k) => claimedHere.has(`${source}\n${k}`)).length;
-      if (early) sc.outcome.alertsForgotten = (sc.outcome.alertsForgotten ?? 0) + early;
-      claimedHere.add(`${source}\n${key}`);
-    }
-    if (claim === 'busy') busy.set(object, [...(busy.get(object) ?? []), source]);
-    if (claim !== 'claimed') continue;
+    const { alertId, publishedAt } = request;
     const state = stateFromMerged(merged, decision, rulesById, config.distinctErrorPaths);
     const report = alertReport(state, state.alert as AlertState, config.blockHours, config.windowSeconds);
     try {

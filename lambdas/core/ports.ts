@@ -164,13 +164,21 @@ export interface StateStore {
    */
   claimAlert(claim: ClaimRequest, nowSec: number): Promise<ClaimResult>;
   /**
+   * Claims several alerts of one source in one write (at most {@link MAX_REMEMBERED_ALERTS}, in
+   * the order their claims would be taken one by one, each a cooldown after the last or more
+   * severe): true when the claim holds none of them and each passes the condition of a claim
+   * against the claim as it is, leaving the claim as taking them one by one would. False when
+   * any does not, and nothing is written: claim them one at a time to learn why.
+   */
+  claimAlerts(claims: readonly ClaimRequest[], nowSec: number): Promise<boolean>;
+  /**
    * Records a published alert (the `ALERTS#<day>` record, keyed by the claim's `publishedAt` and
    * `alertId`). The record is what marks the claim sent: a retry of the same object that finds
    * it publishes nothing.
    */
   markAlertSent(source: string, owner: string, record: AlertRecord): Promise<void>;
   /** Ends the owner's lease on a pending claim it could not publish, so a retry may take it at once. */
-  releaseClaim(claim: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt'>): Promise<void>;
+  releaseClaim(claim: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt' | 'leaseUntil'>): Promise<void>;
   markObjectDone(objectId: string, stats: { lines: number; parsed: number; sources: number; alerts: number }, nowSec: number): Promise<void>;
   /**
    * Names of objects by the short marker kept in state items (object ids are kept as hashes so

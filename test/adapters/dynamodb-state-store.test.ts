@@ -506,6 +506,66 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(await s.claimAlert(remembered, later), 'cooldown', 'but not one it remembers as sent');
   });
 
+  it('several alerts of a source in one write: taken only when the claim takes each and remembers none, and left as taking them one by one would', async () => {
+    const { s, tableName } = await store();
+    const group = (ids: string[], over: (k: number) => Partial<ClaimRequest> = () => ({})) =>
+      ids.map((o, k) => claimOf(o, { at: T0 + k * 2 * HOUR, publishedAt: (NOW + k) * 1000, ...over(k) }));
+    assert.equal(await s.claimAlerts(group(['a', 'b', 'c']), NOW), true);
+    const item = (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'SRC#s' }, sk: { S: 'ALERT' } } }))).Item ?? {};
+    assert.equal(Number(item.lastAt?.N), T0 + 4 * HOUR, 'the claim holds the last');
+    assert.equal(item.alertId?.S, 'id-c');
+    assert.equal(item.owner?.S, 'run-of-c');
+    assert.equal(Number(item.alertCount?.N), 3);
+    assert.deepEqual((await s.read('s', T0, T0, NOW)).remembered, ['hid-a', 'hid-b', 'hid-c']);
+    const before = JSON.stringify(item);
+    const same = async () =>
+      JSON.stringify((await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'SRC#s' }, sk: { S: 'ALERT' } } }))).Item);
+    assert.equal(
+      await s.claimAlerts(
+        group(['b', 'd'], (k) => ({ at: T0 + (6 + k * 2) * HOUR })),
+        NOW,
+      ),
+      false,
+      'one of them is remembered',
+    );
+    assert.equal(await same(), before, 'and nothing was written');
+    assert.equal(
+      await s.claimAlerts(
+        group(['d', 'e'], (k) => ({ at: T0 + (4 + k * 2) * HOUR + 60_000 })),
+        NOW,
+      ),
+      false,
+      'one is within the cooldown of the claim',
+    );
+    assert.equal(
+      await s.claimAlerts(
+        group(['d', 'e'], (k) => ({ at: T0 + (4 + k * 2) * HOUR + 60_000, severity: 'critical' })),
+        NOW,
+      ),
+      true,
+      'unless more severe',
+    );
+    assert.equal(
+      await s.claimAlerts(
+        group(['f', 'g'], () => ({ at: T0 })),
+        NOW + 3 * 3600 * 24,
+      ),
+      true,
+      'or once the claim no longer holds off',
+    );
+  });
+
+  it('an alert claimed with others, released after a failed publish, is claimed by the retry of its object at once', async () => {
+    const { s } = await store();
+    const g = ['a', 'b', 'c'].map((o, k) => claimOf(o, { at: T0 + k * 2 * HOUR, publishedAt: (NOW + k) * 1000 }));
+    assert.equal(await s.claimAlerts(g, NOW), true);
+    await s.releaseClaim(g[1] as ClaimRequest);
+    assert.equal(await s.claimAlert(claimOf('b', { at: T0 + 2 * HOUR, owner: 'b2' }), NOW + 1), 'claimed', 'released: no wait for its lease');
+    assert.equal(await s.claimAlert(claimOf('a', { owner: 'a2' }), NOW + 1), 'busy', 'one not released waits for its lease');
+    await s.releaseClaim(g[2] as ClaimRequest);
+    assert.equal(await s.claimAlert(claimOf('c', { at: T0 + 4 * HOUR, owner: 'c2' }), NOW + 1), 'claimed', 'the one the claim holds, too');
+  });
+
   it('a claim item of the previous layout (no liveUntil, nothing remembered) holds off until it expires', async () => {
     const { s, tableName } = await store();
     await stack.dynamo.send(

@@ -253,6 +253,50 @@ describe('processLogObject', () => {
     assert.equal(publisher.sent.length, 2, 'and a third run sends nothing');
   });
 
+  it("a source's alerts of one batch are claimed in one write, then published and recorded one by one", async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const ip = '198.51.100.64';
+    const batch = [0, 1, 2].map((h) => ({
+      ref: ref(`hourly-${h}.log`),
+      lines: linesOf(Array.from({ length: 12 }, (_, i) => probe(ip, h * 2 * 3600 + i * 8, i))),
+      owner: `run-hourly-${h}`,
+    }));
+    const results = await processLogBatch(batch, deps(store, publisher));
+    assert.ok(results.every((r) => r.ok));
+    assert.equal(publisher.sent.length, 3);
+    assert.equal(store.claimWrites, 1, 'three alerts, one claim');
+    assert.equal(store.records.length, 3, 'and a record each');
+    assert.equal(store.claims.get(ip)?.remembered.size, 3);
+    // The batch again (its messages failed for another reason): nothing is sent twice.
+    store.done.clear();
+    await processLogBatch(batch, deps(store, publisher));
+    assert.equal(publisher.sent.length, 3);
+  });
+
+  it('an alert claimed with others whose publish failed is sent by the retry of its object at once, once', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const ip = '198.51.100.65';
+    const lines = (h: number) => Array.from({ length: 12 }, (_, i) => probe(ip, h * 2 * 3600 + i * 8, i));
+    publisher.failNext = 1;
+    const results = await processLogBatch(
+      [0, 1, 2].map((h) => ({ ref: ref(`part-${h}.log`), lines: linesOf(lines(h)), owner: `run-part-${h}` })),
+      deps(store, publisher),
+    );
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [false, true, true],
+    );
+    assert.equal(publisher.sent.length, 2);
+    // The run released it: the retry need not wait for the lease.
+    await processLogObject(ref('part-0.log'), linesOf(lines(0)), deps(store, publisher));
+    assert.equal(publisher.sent.length, 3);
+    assert.equal(new Set(publisher.sent.map((m) => m.attributes.alertId)).size, 3, 'each alert once');
+    await processLogObject(ref('part-0.log'), linesOf(lines(0)), deps(store, publisher));
+    assert.equal(publisher.sent.length, 3);
+  });
+
   it(`a claim remembers at most the last ${MAX_REMEMBERED_ALERTS} alerts of its source`, async () => {
     const store = new MemoryStateStore();
     const publisher = new MemoryPublisher();
@@ -271,6 +315,7 @@ describe('processLogObject', () => {
       3,
       'the alerts forgotten within the batch are counted',
     );
+    assert.equal(store.claimWrites, 2, `claimed ${MAX_REMEMBERED_ALERTS} at a time`);
     const kept = [...(store.claims.get(ip)?.remembered.keys() ?? [])];
     assert.equal(kept.length, MAX_REMEMBERED_ALERTS, 'the oldest are forgotten by the claims that pass the bound');
     assert.deepEqual(

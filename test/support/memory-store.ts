@@ -37,6 +37,8 @@ export class MemoryStateStore implements StateStore {
   >();
   readonly done = new Set<string>();
   writes = 0;
+  /** Calls that write an alert claim (one or several alerts), refused ones included. */
+  claimWrites = 0;
   /** Throws from applyDelta on the calls whose number (from 1) is listed, to simulate crashes. */
   failOn = new Set<number>();
   private calls = 0;
@@ -85,6 +87,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   async claimAlert(c: ClaimRequest, nowSec: number): Promise<ClaimResult> {
+    this.claimWrites++;
     const rank = SEVERITIES.indexOf(c.severity);
     const key = rememberedKey(c.alertId);
     const stored = this.claims.get(c.source);
@@ -131,6 +134,40 @@ export class MemoryStateStore implements StateStore {
     return 'claimed';
   }
 
+  async claimAlerts(group: readonly ClaimRequest[], nowSec: number): Promise<boolean> {
+    this.claimWrites++;
+    const last = group[group.length - 1];
+    if (!last) return true;
+    const stored = this.claims.get(last.source);
+    const prev = stored !== undefined && stored.expiresAt > nowSec ? stored : undefined;
+    // The DynamoDB store's condition: none remembered, each a cooldown from the claim or more severe.
+    if (prev) {
+      if (group.some((c) => prev.remembered.has(rememberedKey(c.alertId)))) return false;
+      const live = prev.liveUntil > nowSec;
+      if (live && !group.every((c) => Math.abs(c.at - prev.lastAt) >= c.cooldownMs || SEVERITIES.indexOf(c.severity) > prev.rank)) return false;
+    }
+    const remembered = new Map(prev?.remembered ?? []);
+    const keys = group.map((c) => rememberedKey(c.alertId));
+    for (const k of group.flatMap((c) => c.forget ?? [])) if (!keys.includes(k)) remembered.delete(k);
+    for (const c of group) remembered.set(rememberedKey(c.alertId), { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil });
+    const liveUntil = Math.max(Math.floor((last.at + last.cooldownMs) / 1000), nowSec + Math.floor(last.cooldownMs / 1000));
+    this.claims.set(last.source, {
+      lastAt: last.at,
+      rank: SEVERITIES.indexOf(last.severity),
+      status: 'pending',
+      objectId: last.objectId,
+      owner: last.owner,
+      leaseUntil: last.leaseUntil,
+      alertId: last.alertId,
+      publishedAt: last.publishedAt,
+      liveUntil,
+      expiresAt: Math.max(liveUntil, nowSec + 96 * 3600),
+      count: (prev?.count ?? 0) + group.length,
+      remembered,
+    });
+    return true;
+  }
+
   /** True when the alert record keyed by this claim time and id exists. */
   private recorded(publishedAt: number, alertId: string): boolean {
     const iso = new Date(publishedAt).toISOString();
@@ -144,11 +181,13 @@ export class MemoryStateStore implements StateStore {
     if (c && c.owner === owner && c.status === 'pending') c.status = 'sent';
   }
 
-  async releaseClaim(r: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt'>): Promise<void> {
+  async releaseClaim(r: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt' | 'leaseUntil'>): Promise<void> {
     const c = this.claims.get(r.source);
-    if (!c || c.owner !== r.owner || c.status !== 'pending') return;
-    c.leaseUntil = 0;
-    c.remembered.set(rememberedKey(r.alertId), { publishedAt: r.publishedAt, leaseUntil: 0 });
+    if (!c) return;
+    const key = rememberedKey(r.alertId);
+    const entry = c.remembered.get(key);
+    if (entry && entry.publishedAt === r.publishedAt && entry.leaseUntil === r.leaseUntil) c.remembered.set(key, { ...entry, leaseUntil: 0 });
+    if (c.owner === r.owner && c.status === 'pending') c.leaseUntil = 0;
   }
 }
 
