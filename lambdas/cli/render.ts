@@ -136,19 +136,24 @@ export function renderReport(report: ScanReport, st: Style, width = FALLBACK_WID
   return renderReportLines(report, st, width, opts).join('\n');
 }
 
-/** The human report as lines, for writing in pieces (a report of thousands of alerts is large). */
+/** The human report as lines. */
 export function renderReportLines(report: ScanReport, st: Style, width = FALLBACK_WIDTH, opts: RenderOptions = {}): string[] {
-  const out: string[] = [];
+  return [...reportLines(report, st, width, opts)];
+}
+
+/**
+ * The human report, line by line as it is written: a report of 100,000 alerts is never all its
+ * text in memory at once, only the report and the lines of the piece being written.
+ */
+export function* reportLines(report: ScanReport, st: Style, width = FALLBACK_WIDTH, opts: RenderOptions = {}): Generator<string> {
   const files = report.files.length;
   const alerted = report.alerts.length;
   const suspicious = report.sources.filter((s) => s.verdict === 'suspicious');
-  out.push(
-    st.bold(`ProbeWatch scan: ${files} ${files === 1 ? 'file' : 'files'}, ${plural(report.lines.total, 'line')}, `) +
-      (alerted ? st.red(st.bold(`${alerted} alerted`)) : st.green('nothing alerted')) +
-      // Quiet: every other source, those the report explains as benign and the uncounted clean ones.
-      st.bold(`, ${suspicious.length} suspicious, ${plural(report.sources.length - alerted - suspicious.length + report.cleanSources, 'quiet source')}`),
-  );
-  out.push('');
+  yield st.bold(`ProbeWatch scan: ${files} ${files === 1 ? 'file' : 'files'}, ${plural(report.lines.total, 'line')}, `) +
+    (alerted ? st.red(st.bold(`${alerted} alerted`)) : st.green('nothing alerted')) +
+    // Quiet: every other source, those the report explains as benign and the uncounted clean ones.
+    st.bold(`, ${suspicious.length} suspicious, ${plural(report.sources.length - alerted - suspicious.length + report.cleanSources, 'quiet source')}`);
+  yield '';
   if (alerted) {
     // One lookup table, not a search of every source per alert: 10,000 alerts stay linear.
     const labelsOf = new Map(report.sources.map((s) => [s.source, s.labels]));
@@ -156,55 +161,58 @@ export function renderReportLines(report: ScanReport, st: Style, width = FALLBAC
     const more = alerted - shown.length;
     const moreLine = st.dim(`  … and ${more} more alerted ${more === 1 ? 'source' : 'sources'} (--top to show more; --json lists all)`);
     // The summary: one line per alerted source, the most severe first.
-    out.push(st.bold(`ALERTS (${alerted})`));
-    const rows = [['source', 'severity', 'horizon', 'req', 'first → last seen (UTC)']];
-    for (const a of shown) rows.push([sourceLabel(a), a.severity, horizonLabel(a, opts.windowSeconds), String(a.requests), span(a.firstSeen, a.lastSeen)]);
+    yield st.bold(`ALERTS (${alerted})`);
+    // Column widths first, then each row as it is written: never every row of 100,000 alerts at once.
+    const head = ['source', 'severity', 'horizon', 'req', 'first → last seen (UTC)'];
+    const cells = (a: AlertReport) => [sourceLabel(a), a.severity, horizonLabel(a, opts.windowSeconds), String(a.requests), span(a.firstSeen, a.lastSeen)];
+    const widths = head.map((h) => h.length);
+    for (const a of shown) {
+      const row = cells(a);
+      for (let i = 0; i < row.length; i++) widths[i] = Math.max(widths[i] ?? 0, (row[i] as string).length);
+    }
     // One line per source: the categories take the room left on the line (at least the first).
-    const widths = [0, 0, 0, 0, 0];
-    for (const r of rows) for (let i = 0; i < 5; i++) widths[i] = Math.max(widths[i] ?? 0, (r[i] ?? '').length);
     const room = width - 2 - widths.reduce((n, w) => n + w + 2, 0);
-    rows[0]?.push(room >= 'top categories'.length ? 'top categories' : 'categories');
-    shown.forEach((a, i) => {
+    // Plain padding (no colour in these cells): one pass, however many alerts.
+    const line = (r: string[]) => `  ${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}`.trimEnd();
+    yield st.dim(line([...head, room >= 'top categories'.length ? 'top categories' : 'categories']));
+    for (const a of shown) {
       const labels = labelsOf.get(a.source);
-      rows[i + 1]?.push(
+      yield line([
+        ...cells(a),
         fitList(
           a.categories.map((c) => `${c}×${labels?.[c] ?? 0}`),
           room,
         ),
-      );
-    });
-    // Plain padding (no colour in these cells): one pass, however many alerts.
-    const summary = rows.map((r) => `  ${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}`.trimEnd());
-    out.push(st.dim(summary[0] ?? ''));
-    for (let i = 1; i < summary.length; i++) out.push(summary[i] as string);
-    if (more > 0) out.push(moreLine);
-    out.push('');
-    out.push(st.bold('DETAILS'));
+      ]);
+    }
+    if (more > 0) yield moreLine;
+    yield '';
+    yield st.bold('DETAILS');
     for (const a of shown) {
       const sev = a.severity === 'critical' || a.severity === 'high' ? st.red(a.severity) : st.yellow(a.severity);
       // One row: no column widths to compute (table() per alert dominated large reports).
-      out.push(`  ${st.bold(sourceLabel(a))}  ${sev}  score ${a.score}  ${a.requests} req  ${shortTime(a.firstSeen)} → ${shortTime(a.lastSeen)} UTC`);
-      if (a.address) out.push(st.dim(`    the only address seen in ${a.source}`));
-      out.push(...wrapText(a.reason, width - 4, '    '));
-      out.push(...wrapText(`Why it alerted: ${a.evidence}`, width - 4, '    '));
+      yield `  ${st.bold(sourceLabel(a))}  ${sev}  score ${a.score}  ${a.requests} req  ${shortTime(a.firstSeen)} → ${shortTime(a.lastSeen)} UTC`;
+      if (a.address) yield st.dim(`    the only address seen in ${a.source}`);
+      yield* wrapText(a.reason, width - 4, '    ');
+      yield* wrapText(`Why it alerted: ${a.evidence}`, width - 4, '    ');
       const labels = labelsOf.get(a.source);
       const cats = a.categories.map((c) => `${c}×${labels?.[c] ?? 0}`).join(' ');
-      out.push(...wrapText(`categories: ${cats}`, width - 4, '    ').map((l) => st.dim(l)));
-      out.push(...wrapText(a.what, width - 4, '    '));
-      out.push(...wrapText(`What to do: ${a.todo}`, width - 4, '    '));
-      if (a.note) out.push(...wrapText(`Note: ${a.note}`, width - 4, '    ').map((l) => st.yellow(l)));
+      yield* wrapText(`categories: ${cats}`, width - 4, '    ').map((l) => st.dim(l));
+      yield* wrapText(a.what, width - 4, '    ');
+      yield* wrapText(`What to do: ${a.todo}`, width - 4, '    ');
+      if (a.note) yield* wrapText(`Note: ${a.note}`, width - 4, '    ').map((l) => st.yellow(l));
       const samples = a.samples.slice(0, 3);
-      for (const s of samples) out.push(st.dim(`      ${shortTime(s.time)}  ${s.status}  ${s.request}`));
-      if (a.samples.length > samples.length) out.push(st.dim(`      … (--explain ${sourceLabel(a)} lists every request)`));
-      out.push('');
+      for (const s of samples) yield st.dim(`      ${shortTime(s.time)}  ${s.status}  ${s.request}`);
+      if (a.samples.length > samples.length) yield st.dim(`      … (--explain ${sourceLabel(a)} lists every request)`);
+      yield '';
     }
     if (more > 0) {
-      out.push(moreLine);
-      out.push('');
+      yield moreLine;
+      yield '';
     }
   }
   if (suspicious.length) {
-    out.push(st.bold(`SUSPICIOUS, BELOW THE ALERT THRESHOLD (${suspicious.length})`));
+    yield st.bold(`SUSPICIOUS, BELOW THE ALERT THRESHOLD (${suspicious.length})`);
     const rows = suspicious.slice(0, 20).map((s) => [
       sourceLabel(s),
       s.severity,
@@ -215,32 +223,29 @@ export function renderReportLines(report: ScanReport, st: Style, width = FALLBAC
         .map(([c, n]) => `${c}×${n}`)
         .join(' '),
     ]);
-    out.push(...table(rows));
-    if (suspicious.length > 20) out.push(st.dim(`  … and ${suspicious.length - 20} more (--json lists them all)`));
-    out.push('');
+    yield* table(rows);
+    if (suspicious.length > 20) yield st.dim(`  … and ${suspicious.length - 20} more (--json lists them all)`);
+    yield '';
   }
   if (report.benign.length) {
-    out.push(st.bold('BENIGN NOISE (ignored, and why)'));
+    yield st.bold('BENIGN NOISE (ignored, and why)');
     for (const b of report.benign) {
       const who = b.sources.length ? ` from ${b.sources.slice(0, 3).join(', ')}${b.sources.length > 3 ? ', …' : ''}` : '';
-      out.push(`  ${b.category}: ${b.requests} ${b.requests === 1 ? 'request' : 'requests'}${who}`);
-      out.push(...wrapText(b.explanation, width - 6, '      ').map((l) => st.dim(l)));
+      yield `  ${b.category}: ${b.requests} ${b.requests === 1 ? 'request' : 'requests'}${who}`;
+      yield* wrapText(b.explanation, width - 6, '      ').map((l) => st.dim(l));
     }
-    out.push('');
+    yield '';
   }
-  out.push(st.bold('PARSING'));
+  yield st.bold('PARSING');
   for (const f of report.files) {
     const skipped = Object.entries(f.skipped)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
-    out.push(
-      `  ${clipEscaped(f.name, 80)}: ${f.notLog ? `not read: ${clipEscaped(f.notLog, 160)}` : Object.keys(f.formats).length > 1 ? `${formatCounts(f.formats)} (${f.formatSource} per line)` : `${f.format || 'unknown'} (${f.formatSource})`}, ${f.parsed}/${f.total} lines parsed${skipped ? `; skipped: ${skipped}` : ''}`,
-    );
-    if (f.hint) out.push(...wrapText(f.hint, width - 6, '      ').map((l) => st.yellow(l)));
+    yield `  ${clipEscaped(f.name, 80)}: ${f.notLog ? `not read: ${clipEscaped(f.notLog, 160)}` : Object.keys(f.formats).length > 1 ? `${formatCounts(f.formats)} (${f.formatSource} per line)` : `${f.format || 'unknown'} (${f.formatSource})`}, ${f.parsed}/${f.total} lines parsed${skipped ? `; skipped: ${skipped}` : ''}`;
+    if (f.hint) yield* wrapText(f.hint, width - 6, '      ').map((l) => st.yellow(l));
   }
   // The whole file name: two files that differ only at the end must stay told apart.
-  for (const s of report.skippedSamples.slice(0, 5)) out.push(st.dim(`    ${s.object}:${s.line} ${s.reason}: ${s.text}`));
-  return out;
+  for (const s of report.skippedSamples.slice(0, 5)) yield st.dim(`    ${s.object}:${s.line} ${s.reason}: ${s.text}`);
 }
 
 /** How many requests of the explained source were seen, and how many of them are listed. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { jsonPieces, makeStyle, renderReport } from '../../lambdas/cli/render.js';
+import { jsonPieces, makeStyle, renderReport, reportLines } from '../../lambdas/cli/render.js';
 import type { AlertReport, ScanReport, SourceReport } from '../../lambdas/core/report.js';
 
 function bigReport(n: number): ScanReport {
@@ -59,6 +59,27 @@ describe('the text report at scale', () => {
     assert.match(text, /ALERTS \(2000\)/);
     assert.match(text, /categories: cgi-probe×20 php-probe×10 malformed-request×1/);
     assert.ok(reads <= 5 * n, `${reads} reads of ${n} sources`);
+  });
+
+  it('is rendered as it is read: the first alert is written before the others are rendered', () => {
+    const report = bigReport(1000);
+    let rendered = 0;
+    report.alerts = report.alerts.map((a) => ({
+      ...a,
+      get reason() {
+        rendered++;
+        return a.reason;
+      },
+    }));
+    const lines = reportLines(report, makeStyle(false));
+    let line = lines.next();
+    while (!line.done && !String(line.value).startsWith('DETAILS')) line = lines.next();
+    for (let i = 0; i < 2; i++) line = lines.next();
+    assert.match(String(line.value), /CGI\/PHP probe sweep/, "the first alert's reason");
+    assert.equal(rendered, 1, 'no other alert rendered yet');
+    const rest = [...lines];
+    assert.equal(rendered, 1000);
+    assert.equal(rest.filter((l) => l.includes('categories:')).length, 1000, 'the first alert lists its categories after its reason');
   });
 
   it('renders 10,000 alerts, each once', () => {
