@@ -1236,11 +1236,22 @@ export class DynamoStateStore implements StateStore, StateInspector {
     } catch (e) {
       if (!(e instanceof ConditionalCheckFailedException)) rethrow(`UpdateItem (${sourcePk(c.source)} ALERT release)`, e);
     }
-    // ...and the claim, when it still holds this alert.
-    await this.updateOwnClaim(c.source, c.owner, 'SET #lease = :zero', { ':zero': 0 }, 'release', key);
+    // ...and the claim, when it still holds this alert (not another of the same run).
+    await this.updateOwnClaim(c.source, c.owner, 'SET #lease = :zero', { ':zero': 0 }, 'release', key, {
+      alertId: c.alertId,
+      publishedAt: new Date(c.publishedAt).toISOString(),
+    });
   }
 
-  private async updateOwnClaim(source: string, owner: string, update: string, values: Record<string, unknown>, what: string, key: string): Promise<void> {
+  private async updateOwnClaim(
+    source: string,
+    owner: string,
+    update: string,
+    values: Record<string, unknown>,
+    what: string,
+    key: string,
+    holds?: { alertId: string; publishedAt: string },
+  ): Promise<void> {
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -1248,15 +1259,21 @@ export class DynamoStateStore implements StateStore, StateInspector {
           Key: { pk: sourcePk(source), sk: 'ALERT' },
           UpdateExpression: update,
           // Only our own pending claim: another run may have claimed a newer alert since.
-          ConditionExpression: '#owner = :owner AND #st = :pending',
+          ConditionExpression: `#owner = :owner AND #st = :pending${holds ? ' AND #aid = :aid AND #pub = :heldPub' : ''}`,
           ExpressionAttributeNames: {
             '#st': 'status',
             '#owner': 'owner',
             ...(update.includes('#h') ? { '#h': key } : {}),
             ...(update.includes('#lease') ? { '#lease': 'leaseUntil' } : {}),
-            ...(update.includes('#pub') ? { '#pub': 'publishedAt' } : {}),
+            ...(update.includes('#pub') || holds ? { '#pub': 'publishedAt' } : {}),
+            ...(holds ? { '#aid': 'alertId' } : {}),
           },
-          ExpressionAttributeValues: { ...values, ':owner': owner, ':pending': 'pending' },
+          ExpressionAttributeValues: {
+            ...values,
+            ':owner': owner,
+            ':pending': 'pending',
+            ...(holds ? { ':aid': holds.alertId, ':heldPub': holds.publishedAt } : {}),
+          },
         }),
       );
     } catch (e) {

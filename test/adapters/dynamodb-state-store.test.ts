@@ -18,6 +18,7 @@ import {
 import { type AlertRecord, type ClaimRequest, MAX_REMEMBERED_ALERTS, type SourceDelta, objectMarker, rememberedKey } from '../../lambdas/core/ports.js';
 import { BUILTIN_RULES } from '../../lambdas/core/rules/builtin.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
+import { MemoryStateStore } from '../support/memory-store.js';
 
 let stack: LocalStack;
 let n = 0;
@@ -424,6 +425,47 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(await s.claimAlert(claimOf('a', { owner: 'a2' }), NOW), 'busy', 'only the owner releases');
     await s.releaseClaim({ ...claimOf('a'), owner: 'a1' });
     assert.equal(await s.claimAlert(claimOf('a', { owner: 'a2' }), NOW), 'claimed');
+  });
+
+  /** The same claim operations on a DynamoDB Local table and on the memory store the core tests use. */
+  async function bothStores(): Promise<[string, DynamoStateStore | MemoryStateStore][]> {
+    return [
+      ['DynamoDB', (await store()).s],
+      ['memory', new MemoryStateStore()],
+    ];
+  }
+
+  it('a release of an alert the claim no longer holds leaves the lease of the one it holds (both stores)', async () => {
+    for (const [name, s] of await bothStores()) {
+      // Two alerts of one run claimed together: the claim holds the second.
+      const g = [
+        claimOf('a', { alertId: 'id-a1', owner: 'r1' }),
+        claimOf('a', { alertId: 'id-a2', owner: 'r1', at: T0 + 2 * HOUR, publishedAt: (NOW + 1) * 1000 }),
+      ] as const;
+      assert.equal(await s.claimAlerts(g, NOW), true, name);
+      await s.releaseClaim(g[0]);
+      assert.equal(
+        await s.claimAlert({ ...g[1], owner: 'r2', publishedAt: (NOW + 2) * 1000 }, NOW + 1),
+        'busy',
+        `${name}: the second is still its run's to publish`,
+      );
+      assert.equal(await s.claimAlert({ ...g[0], owner: 'r2', publishedAt: (NOW + 3) * 1000 }, NOW + 1), 'claimed', `${name}: the first was released`);
+    }
+  });
+
+  it('recording an alert leaves its claim pending, and a retry of its object after the lease puts it back as sent (both stores)', async () => {
+    for (const [name, s] of await bothStores()) {
+      const c = claimOf('a', { owner: 'a1' });
+      assert.equal(await s.claimAlert(c, NOW), 'claimed', name);
+      await s.markAlertSent('s', 'a1', recordOf(c));
+      assert.equal((await s.applyDeltas([delta('x', { source: 's' })], NOW)).claim?.status, 'pending', `${name}: the record is the mark`);
+      const late = NOW + 301;
+      const retry = claimOf('a', { owner: 'a2', at: T0 + 1000, publishedAt: late * 1000, leaseUntil: late + 300 });
+      assert.equal(await s.claimAlert(retry, late), 'cooldown', `${name}: recorded`);
+      const m = await s.applyDeltas([delta('y', { source: 's' })], late);
+      assert.deepEqual(m.claim, { lastAt: T0 + 1000, severity: 'medium', status: 'sent', objectId: name === 'memory' ? 'a' : objectMarker('a') }, name);
+      assert.equal(await s.claimAlert(claimOf('a', { owner: 'a3', publishedAt: (late + 1) * 1000 }), late + 1), 'cooldown', `${name}: and stays sent`);
+    }
   });
 
   it('an alert the claim remembers: recorded, it is not claimed again after a later alert; never recorded, it is, once its lease is over, by one run', async () => {
