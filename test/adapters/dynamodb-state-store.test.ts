@@ -468,6 +468,26 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     }
   });
 
+  it("an object decided again with a lower severity: its first alert recorded, the retry sends nothing; never recorded, the retry's takes its place once the lease is over (both stores)", async () => {
+    for (const [name, s] of await bothStores()) {
+      const late = NOW + 301;
+      const high = claimOf('a', { severity: 'high', alertId: 'id-a-high', owner: 'a1' });
+      assert.equal(await s.claimAlert(high, NOW), 'claimed', name);
+      await s.markAlertSent('s', 'a1', recordOf(high));
+      // The retry of the object merges other evidence (or runs with another configuration).
+      const medium = claimOf('a', { alertId: 'id-a-medium', owner: 'a2', publishedAt: late * 1000, leaseUntil: late + 300 });
+      assert.equal(await s.claimAlert(medium, late), 'cooldown', `${name}: the object's alert went out, a less severe one within its cooldown does not`);
+      // Never recorded (the run died before publishing): the retry's alert goes out instead, by one run.
+      const other = { source: 's2' };
+      assert.equal(await s.claimAlert(claimOf('b', { ...other, severity: 'high', alertId: 'id-b-high', owner: 'b1' }), NOW), 'claimed', name);
+      const retry = (owner: string, severity: 'medium' | 'low') =>
+        claimOf('b', { ...other, severity, alertId: `id-b-${severity}`, owner, publishedAt: late * 1000, leaseUntil: late + 300 });
+      assert.equal(await s.claimAlert(retry('b2', 'medium'), NOW + 1), 'busy', `${name}: its run may still be publishing`);
+      assert.equal(await s.claimAlert(retry('b2', 'medium'), late), 'claimed', `${name}: its lease is over`);
+      assert.equal(await s.claimAlert(retry('b3', 'low'), late), 'busy', `${name}: another run of the object holds it now`);
+    }
+  });
+
   it('an alert the claim remembers: recorded, it is not claimed again after a later alert; never recorded, it is, once its lease is over, by one run', async () => {
     const { s } = await store();
     const claim = (objectId: string, over: Partial<ClaimRequest>, now = NOW) => s.claimAlert(claimOf(objectId, over), now);

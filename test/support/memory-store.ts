@@ -95,7 +95,8 @@ export class MemoryStateStore implements StateStore {
     const prev = stored !== undefined && stored.expiresAt > nowSec ? stored : undefined;
     const entry = prev?.remembered.get(key);
     const live = prev !== undefined && prev.liveUntil > nowSec;
-    const retake = prev?.status === 'pending' && prev.objectId === c.objectId;
+    const sameObject = prev?.status === 'pending' && prev.objectId === c.objectId;
+    const retake = sameObject && prev?.alertId === c.alertId;
     const fresh = prev === undefined || (entry === undefined && (!live || Math.abs(c.at - prev.lastAt) >= c.cooldownMs || rank > prev.rank));
     if (!fresh && !(retake && prev.leaseUntil <= nowSec)) {
       if (entry !== undefined && prev?.alertId !== c.alertId) {
@@ -106,8 +107,10 @@ export class MemoryStateStore implements StateStore {
         prev?.remembered.set(key, { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil });
         return 'claimed';
       }
-      if (!retake) return 'cooldown';
-      return this.recorded(prev?.publishedAt ?? 0, prev?.alertId ?? '') ? 'cooldown' : 'busy';
+      if (!sameObject) return 'cooldown';
+      if (this.recorded(prev?.publishedAt ?? 0, prev?.alertId ?? '')) return 'cooldown';
+      // Another alert of this object, never recorded, its run's lease over: this one takes its place.
+      if (retake || (prev?.leaseUntil ?? 0) > nowSec) return 'busy';
     }
     const remembered = new Map(prev?.remembered ?? []);
     for (const k of c.forget ?? []) if (k !== key) remembered.delete(k);
