@@ -617,6 +617,42 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     );
   });
 
+  it(`${MAX_REMEMBERED_ALERTS} alerts in one write forgetting ${MAX_REMEMBERED_ALERTS} remembered: within DynamoDB's expression limits, the item under 1 KB`, async () => {
+    const { s, tableName } = await store();
+    const source = '2001:0db8:85a3:0000:0000:8a2e:0370:7334';
+    const id = (k: number) => createHash('sha256').update(String(k)).digest('hex').slice(0, 32);
+    const group = (from: number, forget: string[] = []) =>
+      Array.from({ length: MAX_REMEMBERED_ALERTS }, (_, k) =>
+        claimOf(`bucket/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/2024/01/01/node-${from + k}.log.gz`, {
+          source,
+          at: T0 + (from + k) * 2 * HOUR,
+          severity: 'critical',
+          owner: `0f8e9c5e-3b1a-4c7d-9e2f-1a2b3c4d5e${String(from + k).padStart(2, '0')}`,
+          alertId: id(from + k),
+          publishedAt: (NOW + from + k) * 1000,
+          ...(k === 0 && forget.length ? { forget } : {}),
+        }),
+      );
+    const first = group(0);
+    assert.equal(await s.claimAlerts(first, NOW), true);
+    const second = group(
+      MAX_REMEMBERED_ALERTS,
+      first.map((c) => rememberedKey(c.alertId)),
+    );
+    assert.equal(await s.claimAlerts(second, NOW), true);
+    const item = (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: `SRC#${source}` }, sk: { S: 'ALERT' } } }))).Item ?? {};
+    assert.deepEqual(
+      Object.keys(item)
+        .filter((k) => /^h/.test(k))
+        .sort(),
+      second.map((c) => rememberedKey(c.alertId)).sort(),
+      'the second group remembered, the first forgotten',
+    );
+    assert.equal(Number(item.alertCount?.N), 2 * MAX_REMEMBERED_ALERTS);
+    const size = dynamoItemSize(item);
+    assert.ok(size < 1024, `the claim item is ${size} bytes`);
+  });
+
   it('an alert claimed with others, released after a failed publish, is claimed by the retry of its object at once', async () => {
     const { s } = await store();
     const g = ['a', 'b', 'c'].map((o, k) => claimOf(o, { at: T0 + k * 2 * HOUR, publishedAt: (NOW + k) * 1000 }));
