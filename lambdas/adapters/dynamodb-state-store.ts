@@ -742,23 +742,15 @@ export class DynamoStateStore implements StateStore, StateInspector {
     const live = Math.max(Math.floor((c.at + c.cooldownMs) / 1000), nowSec + Math.floor(c.cooldownMs / 1000));
     const forget = [...new Set(c.forget ?? [])].filter((k) => k !== key);
     const forgetNames = Object.fromEntries(forget.map((k, i) => [`#f${i}`, k]));
-    let old: Item | undefined;
-    try {
-      const r = await this.doc.send(
+    /** Writes this claim if `condition` holds (its own names and values besides the update's). */
+    const take = (condition: string, names: Record<string, string>, values: Record<string, unknown>) =>
+      this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: sourcePk(c.source), sk: 'ALERT' },
           UpdateExpression: `SET #last = :at, #rank = :rank, #sev = :sev, #st = :pending, #obj = :obj, #owner = :owner, #lease = :lease, #aid = :aid, #pub = :pub, #live = :live, #exp = :exp, #h = :entry ADD #count :one${forget.length ? ` REMOVE ${Object.keys(forgetNames).join(', ')}` : ''}`,
-          // One alert per source per cooldown in event time, whoever writes first. Let it
-          // through when the claim remembers no such alert and: there is no live claim, the last
-          // alert is a cooldown away (either direction: objects arrive out of order), or this one
-          // is more severe. Or when this same object claimed it before and its owner's lease has
-          // run out (it crashed or gave up before recording it). A live lease is never taken
-          // over: two runs of one object at once would otherwise both publish.
-          ConditionExpression:
-            'attribute_not_exists(#pk) OR (attribute_not_exists(#h) AND (#live <= :now OR (attribute_not_exists(#live) AND #exp <= :now) OR #last <= :before OR #last >= :after OR #rank < :rank)) OR (#st = :pending AND #obj = :obj AND (attribute_not_exists(#lease) OR #lease <= :now))',
+          ConditionExpression: condition,
           ExpressionAttributeNames: {
-            '#pk': 'pk',
             '#last': 'lastAt',
             '#rank': 'sevRank',
             '#sev': 'severity',
@@ -773,6 +765,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
             '#count': 'alertCount',
             '#h': key,
             ...forgetNames,
+            ...names,
           },
           ExpressionAttributeValues: {
             ':at': c.at,
@@ -791,14 +784,26 @@ export class DynamoStateStore implements StateStore, StateInspector {
             ':entry': rememberedEntry(c.publishedAt, c.leaseUntil),
             ':one': 1,
             ':now': nowSec,
-            ':before': c.at - c.cooldownMs,
-            ':after': c.at + c.cooldownMs,
+            ...values,
           },
           // The claim taken over tells whether it was a crashed run's, which may have been sent.
           ReturnValues: 'ALL_OLD',
           // The refused item tells "cooldown" from "busy" without a second read.
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
+      );
+    let old: Item | undefined;
+    try {
+      const r = await take(
+        // One alert per source per cooldown in event time, whoever writes first. Let it
+        // through when the claim remembers no such alert and: there is no live claim, the last
+        // alert is a cooldown away (either direction: objects arrive out of order), or this one
+        // is more severe. Or when this same alert of this same object was claimed before and
+        // its owner's lease has run out (it crashed or gave up before recording it). A live
+        // lease is never taken over: two runs of one object at once would otherwise both publish.
+        'attribute_not_exists(#pk) OR (attribute_not_exists(#h) AND (#live <= :now OR (attribute_not_exists(#live) AND #exp <= :now) OR #last <= :before OR #last >= :after OR #rank < :rank)) OR (#st = :pending AND #obj = :obj AND #aid = :aid AND (attribute_not_exists(#lease) OR #lease <= :now))',
+        { '#pk': 'pk' },
+        { ':before': c.at - c.cooldownMs, ':after': c.at + c.cooldownMs },
       );
       old = r.Attributes;
     } catch (e) {
@@ -808,10 +813,27 @@ export class DynamoStateStore implements StateStore, StateInspector {
         // An alert of an earlier claim, remembered: sent if recorded, else claimed again once
         // its run's lease is over (it crashed or could not publish, and a later alert took the claim).
         if (entry !== undefined && o?.alertId?.S !== c.alertId) return this.reclaimRemembered(c, key, entry, nowSec);
-        // A pending claim of this same object, refused only because its lease is live: another
-        // run of the object holds it, unless that run already recorded the alert as sent.
+        // A pending claim of this same object, refused only because its lease is live (another
+        // run of the object holds it) or because it holds another alert of the object, which
+        // went out if it was recorded.
         if (o?.status?.S !== 'pending' || o.objectId?.S !== marker) return 'cooldown';
-        return (await this.alertRecorded(o.publishedAt?.S, o.alertId?.S)) ? 'cooldown' : 'busy';
+        if (await this.alertRecorded(o.publishedAt?.S, o.alertId?.S)) return 'cooldown';
+        // Another alert of this object (decided again with another severity: other evidence
+        // merged, or another configuration), never recorded: once its run's lease is over, this
+        // one takes its place, if the claim is still as read (else another run took it).
+        const leaseOver = o.leaseUntil?.N === undefined || Number(o.leaseUntil.N) <= nowSec;
+        if (o.alertId?.S === c.alertId || !leaseOver || o.alertId?.S === undefined || o.publishedAt?.S === undefined) return 'busy';
+        try {
+          await take(
+            '#st = :pending AND #obj = :obj AND #aid = :was AND #pub = :wasPub AND (attribute_not_exists(#lease) OR #lease <= :now)',
+            {},
+            { ':was': o.alertId.S, ':wasPub': o.publishedAt.S },
+          );
+          return 'claimed';
+        } catch (e2) {
+          if (e2 instanceof ConditionalCheckFailedException) return 'busy';
+          rethrow(`UpdateItem (${sourcePk(c.source)} ALERT)`, e2);
+        }
       }
       rethrow(`UpdateItem (${sourcePk(c.source)} ALERT)`, e);
     }
@@ -1236,11 +1258,22 @@ export class DynamoStateStore implements StateStore, StateInspector {
     } catch (e) {
       if (!(e instanceof ConditionalCheckFailedException)) rethrow(`UpdateItem (${sourcePk(c.source)} ALERT release)`, e);
     }
-    // ...and the claim, when it still holds this alert.
-    await this.updateOwnClaim(c.source, c.owner, 'SET #lease = :zero', { ':zero': 0 }, 'release', key);
+    // ...and the claim, when it still holds this alert (not another of the same run).
+    await this.updateOwnClaim(c.source, c.owner, 'SET #lease = :zero', { ':zero': 0 }, 'release', key, {
+      alertId: c.alertId,
+      publishedAt: new Date(c.publishedAt).toISOString(),
+    });
   }
 
-  private async updateOwnClaim(source: string, owner: string, update: string, values: Record<string, unknown>, what: string, key: string): Promise<void> {
+  private async updateOwnClaim(
+    source: string,
+    owner: string,
+    update: string,
+    values: Record<string, unknown>,
+    what: string,
+    key: string,
+    holds?: { alertId: string; publishedAt: string },
+  ): Promise<void> {
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -1248,15 +1281,21 @@ export class DynamoStateStore implements StateStore, StateInspector {
           Key: { pk: sourcePk(source), sk: 'ALERT' },
           UpdateExpression: update,
           // Only our own pending claim: another run may have claimed a newer alert since.
-          ConditionExpression: '#owner = :owner AND #st = :pending',
+          ConditionExpression: `#owner = :owner AND #st = :pending${holds ? ' AND #aid = :aid AND #pub = :heldPub' : ''}`,
           ExpressionAttributeNames: {
             '#st': 'status',
             '#owner': 'owner',
             ...(update.includes('#h') ? { '#h': key } : {}),
             ...(update.includes('#lease') ? { '#lease': 'leaseUntil' } : {}),
-            ...(update.includes('#pub') ? { '#pub': 'publishedAt' } : {}),
+            ...(update.includes('#pub') || holds ? { '#pub': 'publishedAt' } : {}),
+            ...(holds ? { '#aid': 'alertId' } : {}),
           },
-          ExpressionAttributeValues: { ...values, ':owner': owner, ':pending': 'pending' },
+          ExpressionAttributeValues: {
+            ...values,
+            ':owner': owner,
+            ':pending': 'pending',
+            ...(holds ? { ':aid': holds.alertId, ':heldPub': holds.publishedAt } : {}),
+          },
         }),
       );
     } catch (e) {

@@ -967,6 +967,10 @@ async function publishAlerts(
       if (claim !== 'claimed') continue;
     }
     const { alertId, publishedAt } = request;
+    // The source's later alerts are held off by this one from its claim on, published or not: a
+    // failed publish only releases its lease for the retry of its object. (Claimed with others,
+    // the store's claim holds the group's last, so it would not hold off those in between.)
+    claims.set(source, { lastAt: decision.at, severity: decision.severity, status: 'sent', objectId: id });
     const state = stateFromMerged(merged, decision, rulesById, config.distinctErrorPaths);
     const report = alertReport(state, state.alert as AlertState, config.blockHours, config.windowSeconds);
     try {
@@ -998,7 +1002,6 @@ async function publishAlerts(
       });
       sc.outcome.alertsPublished++;
       if (message.document.shortened) sc.outcome.alertsShortened++;
-      claims.set(source, { lastAt: decision.at, severity: decision.severity, status: 'sent', objectId: id });
     } catch (e) {
       failed.set(object, e);
     }

@@ -158,7 +158,9 @@ export interface StateStore {
   applyDeltas(deltas: readonly SourceDelta[], nowSec: number, aroundMs: number): Promise<MergedSourceState>;
   /**
    * At most one alert per source per cooldown, even with concurrent writers. A claim left
-   * pending by the same object may be taken again once its owner's lease has run out. An alert
+   * pending by the same object may be taken again once its owner's lease has run out: by the
+   * same alert, or by another alert of the object (another severity) only if the one it holds
+   * was never recorded. An alert
    * the claim remembers is never claimed again once it was recorded; one claimed and never
    * recorded may be claimed again once its lease has run out, even after a later alert.
    */
@@ -177,7 +179,10 @@ export interface StateStore {
    * it publishes nothing.
    */
   markAlertSent(source: string, owner: string, record: AlertRecord): Promise<void>;
-  /** Ends the owner's lease on a pending claim it could not publish, so a retry may take it at once. */
+  /**
+   * Ends the lease of an alert its run could not publish, so a retry may take it at once: the
+   * lease the claim remembers for it, and the claim's own when the claim still holds that alert.
+   */
   releaseClaim(claim: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt' | 'leaseUntil'>): Promise<void>;
   markObjectDone(objectId: string, stats: { lines: number; parsed: number; sources: number; alerts: number }, nowSec: number): Promise<void>;
   /**

@@ -18,6 +18,7 @@ import {
 import { type AlertRecord, type ClaimRequest, MAX_REMEMBERED_ALERTS, type SourceDelta, objectMarker, rememberedKey } from '../../lambdas/core/ports.js';
 import { BUILTIN_RULES } from '../../lambdas/core/rules/builtin.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
+import { MemoryStateStore } from '../support/memory-store.js';
 
 let stack: LocalStack;
 let n = 0;
@@ -426,6 +427,67 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(await s.claimAlert(claimOf('a', { owner: 'a2' }), NOW), 'claimed');
   });
 
+  /** The same claim operations on a DynamoDB Local table and on the memory store the core tests use. */
+  async function bothStores(): Promise<[string, DynamoStateStore | MemoryStateStore][]> {
+    return [
+      ['DynamoDB', (await store()).s],
+      ['memory', new MemoryStateStore()],
+    ];
+  }
+
+  it('a release of an alert the claim no longer holds leaves the lease of the one it holds (both stores)', async () => {
+    for (const [name, s] of await bothStores()) {
+      // Two alerts of one run claimed together: the claim holds the second.
+      const g = [
+        claimOf('a', { alertId: 'id-a1', owner: 'r1' }),
+        claimOf('a', { alertId: 'id-a2', owner: 'r1', at: T0 + 2 * HOUR, publishedAt: (NOW + 1) * 1000 }),
+      ] as const;
+      assert.equal(await s.claimAlerts(g, NOW), true, name);
+      await s.releaseClaim(g[0]);
+      assert.equal(
+        await s.claimAlert({ ...g[1], owner: 'r2', publishedAt: (NOW + 2) * 1000 }, NOW + 1),
+        'busy',
+        `${name}: the second is still its run's to publish`,
+      );
+      assert.equal(await s.claimAlert({ ...g[0], owner: 'r2', publishedAt: (NOW + 3) * 1000 }, NOW + 1), 'claimed', `${name}: the first was released`);
+    }
+  });
+
+  it('recording an alert leaves its claim pending, and a retry of its object after the lease puts it back as sent (both stores)', async () => {
+    for (const [name, s] of await bothStores()) {
+      const c = claimOf('a', { owner: 'a1' });
+      assert.equal(await s.claimAlert(c, NOW), 'claimed', name);
+      await s.markAlertSent('s', 'a1', recordOf(c));
+      assert.equal((await s.applyDeltas([delta('x', { source: 's' })], NOW)).claim?.status, 'pending', `${name}: the record is the mark`);
+      const late = NOW + 301;
+      const retry = claimOf('a', { owner: 'a2', at: T0 + 1000, publishedAt: late * 1000, leaseUntil: late + 300 });
+      assert.equal(await s.claimAlert(retry, late), 'cooldown', `${name}: recorded`);
+      const m = await s.applyDeltas([delta('y', { source: 's' })], late);
+      assert.deepEqual(m.claim, { lastAt: T0 + 1000, severity: 'medium', status: 'sent', objectId: name === 'memory' ? 'a' : objectMarker('a') }, name);
+      assert.equal(await s.claimAlert(claimOf('a', { owner: 'a3', publishedAt: (late + 1) * 1000 }), late + 1), 'cooldown', `${name}: and stays sent`);
+    }
+  });
+
+  it("an object decided again with a lower severity: its first alert recorded, the retry sends nothing; never recorded, the retry's takes its place once the lease is over (both stores)", async () => {
+    for (const [name, s] of await bothStores()) {
+      const late = NOW + 301;
+      const high = claimOf('a', { severity: 'high', alertId: 'id-a-high', owner: 'a1' });
+      assert.equal(await s.claimAlert(high, NOW), 'claimed', name);
+      await s.markAlertSent('s', 'a1', recordOf(high));
+      // The retry of the object merges other evidence (or runs with another configuration).
+      const medium = claimOf('a', { alertId: 'id-a-medium', owner: 'a2', publishedAt: late * 1000, leaseUntil: late + 300 });
+      assert.equal(await s.claimAlert(medium, late), 'cooldown', `${name}: the object's alert went out, a less severe one within its cooldown does not`);
+      // Never recorded (the run died before publishing): the retry's alert goes out instead, by one run.
+      const other = { source: 's2' };
+      assert.equal(await s.claimAlert(claimOf('b', { ...other, severity: 'high', alertId: 'id-b-high', owner: 'b1' }), NOW), 'claimed', name);
+      const retry = (owner: string, severity: 'medium' | 'low') =>
+        claimOf('b', { ...other, severity, alertId: `id-b-${severity}`, owner, publishedAt: late * 1000, leaseUntil: late + 300 });
+      assert.equal(await s.claimAlert(retry('b2', 'medium'), NOW + 1), 'busy', `${name}: its run may still be publishing`);
+      assert.equal(await s.claimAlert(retry('b2', 'medium'), late), 'claimed', `${name}: its lease is over`);
+      assert.equal(await s.claimAlert(retry('b3', 'low'), late), 'busy', `${name}: another run of the object holds it now`);
+    }
+  });
+
   it('an alert the claim remembers: recorded, it is not claimed again after a later alert; never recorded, it is, once its lease is over, by one run', async () => {
     const { s } = await store();
     const claim = (objectId: string, over: Partial<ClaimRequest>, now = NOW) => s.claimAlert(claimOf(objectId, over), now);
@@ -553,6 +615,42 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
       true,
       'or once the claim no longer holds off',
     );
+  });
+
+  it(`${MAX_REMEMBERED_ALERTS} alerts in one write forgetting ${MAX_REMEMBERED_ALERTS} remembered: within DynamoDB's expression limits, the item under 1 KB`, async () => {
+    const { s, tableName } = await store();
+    const source = '2001:0db8:85a3:0000:0000:8a2e:0370:7334';
+    const id = (k: number) => createHash('sha256').update(String(k)).digest('hex').slice(0, 32);
+    const group = (from: number, forget: string[] = []) =>
+      Array.from({ length: MAX_REMEMBERED_ALERTS }, (_, k) =>
+        claimOf(`bucket/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/2024/01/01/node-${from + k}.log.gz`, {
+          source,
+          at: T0 + (from + k) * 2 * HOUR,
+          severity: 'critical',
+          owner: `0f8e9c5e-3b1a-4c7d-9e2f-1a2b3c4d5e${String(from + k).padStart(2, '0')}`,
+          alertId: id(from + k),
+          publishedAt: (NOW + from + k) * 1000,
+          ...(k === 0 && forget.length ? { forget } : {}),
+        }),
+      );
+    const first = group(0);
+    assert.equal(await s.claimAlerts(first, NOW), true);
+    const second = group(
+      MAX_REMEMBERED_ALERTS,
+      first.map((c) => rememberedKey(c.alertId)),
+    );
+    assert.equal(await s.claimAlerts(second, NOW), true);
+    const item = (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: `SRC#${source}` }, sk: { S: 'ALERT' } } }))).Item ?? {};
+    assert.deepEqual(
+      Object.keys(item)
+        .filter((k) => /^h/.test(k))
+        .sort(),
+      second.map((c) => rememberedKey(c.alertId)).sort(),
+      'the second group remembered, the first forgotten',
+    );
+    assert.equal(Number(item.alertCount?.N), 2 * MAX_REMEMBERED_ALERTS);
+    const size = dynamoItemSize(item);
+    assert.ok(size < 1024, `the claim item is ${size} bytes`);
   });
 
   it('an alert claimed with others, released after a failed publish, is claimed by the retry of its object at once', async () => {

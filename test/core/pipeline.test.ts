@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
 import { ClaimBusyError, DEFAULT_LEASE_SECONDS, pathHash, processLogBatch, processLogObject, sharedClassifier } from '../../lambdas/core/pipeline.js';
 import { MAX_REMEMBERED_ALERTS, rememberedKey } from '../../lambdas/core/ports.js';
+import { BUILTIN_RULES } from '../../lambdas/core/rules/builtin.js';
 import { MemoryPublisher, MemoryStateStore, linesOf } from '../support/memory-store.js';
 import { timeAt } from '../support/records.js';
 
@@ -295,6 +296,48 @@ describe('processLogObject', () => {
     assert.equal(new Set(publisher.sent.map((m) => m.attributes.alertId)).size, 3, 'each alert once');
     await processLogObject(ref('part-0.log'), linesOf(lines(0)), deps(store, publisher));
     assert.equal(publisher.sent.length, 3);
+  });
+
+  it('an alert between two claimed together, held off by the first whose publish failed, is not claimed in its place', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const ip = '198.51.100.66';
+    const lines = (second: number) => Array.from({ length: 12 }, (_, i) => probe(ip, second + i * 8, i));
+    const part = (name: string, second: number) => ({ ref: ref(`${name}.log`), lines: linesOf(lines(second)), owner: `run-${name}` });
+    // a at 0, b half an hour later (within a's cooldown), c two hours later: a and c are claimed
+    // together, b is held off by a. a's publish fails.
+    publisher.failNext = 1;
+    const results = await processLogBatch([part('a', 0), part('b', 1800), part('c', 7200)], deps(store, publisher));
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [false, true, true],
+    );
+    assert.equal(publisher.sent.length, 1, 'c went out; b stays held off by a, which its retry sends');
+    // d, half an hour after c, is within c's cooldown.
+    await processLogObject(ref('d.log'), linesOf(lines(9000)), deps(store, publisher));
+    assert.equal(publisher.sent.length, 1, 'nothing within the cooldown of the last alert sent');
+    await processLogObject(ref('a.log'), linesOf(lines(0)), deps(store, publisher));
+    assert.equal(publisher.sent.length, 2, "a's retry sends it");
+    assert.equal(new Set(publisher.sent.map((m) => m.attributes.alertId)).size, 2);
+  });
+
+  it('an object retried after its alerts went out, decided again at a lower severity (another configuration), sends nothing again', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const high = { ...structuredClone(config), rules: BUILTIN_RULES.map((r) => ({ ...r, severity: 'high' as const })) };
+    // Its alerts go out and are recorded, but the object cannot be marked done (throttled).
+    const markObjectDone = store.markObjectDone.bind(store);
+    store.markObjectDone = async () => {
+      throw new Error('throttled');
+    };
+    await assert.rejects(processLogObject(ref('seed.log'), linesOf(seed), { ...deps(store, publisher), config: high }), /throttled/);
+    assert.equal(publisher.sent.length, 2);
+    store.markObjectDone = markObjectDone;
+    // Retried after its run's lease, with the severity of its rules lowered meanwhile.
+    const later = deps(store, publisher).nowSec + DEFAULT_LEASE_SECONDS + 1;
+    const retry = await processLogObject(ref('seed.log'), linesOf(seed), { ...deps(store, publisher), nowSec: later });
+    assert.equal(retry.alertsPublished, 0, 'the same sources, within the cooldown of the alerts sent, less severe');
+    assert.equal(publisher.sent.length, 2);
   });
 
   it(`a claim remembers at most the last ${MAX_REMEMBERED_ALERTS} alerts of its source`, async () => {

@@ -95,7 +95,8 @@ export class MemoryStateStore implements StateStore {
     const prev = stored !== undefined && stored.expiresAt > nowSec ? stored : undefined;
     const entry = prev?.remembered.get(key);
     const live = prev !== undefined && prev.liveUntil > nowSec;
-    const retake = prev?.status === 'pending' && prev.objectId === c.objectId;
+    const sameObject = prev?.status === 'pending' && prev.objectId === c.objectId;
+    const retake = sameObject && prev?.alertId === c.alertId;
     const fresh = prev === undefined || (entry === undefined && (!live || Math.abs(c.at - prev.lastAt) >= c.cooldownMs || rank > prev.rank));
     if (!fresh && !(retake && prev.leaseUntil <= nowSec)) {
       if (entry !== undefined && prev?.alertId !== c.alertId) {
@@ -106,21 +107,19 @@ export class MemoryStateStore implements StateStore {
         prev?.remembered.set(key, { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil });
         return 'claimed';
       }
-      if (!retake) return 'cooldown';
-      return this.recorded(prev?.publishedAt ?? 0, prev?.alertId ?? '') ? 'cooldown' : 'busy';
-    }
-    if (retake && prev.alertId === c.alertId && this.recorded(prev.publishedAt, prev.alertId)) {
-      prev.status = 'sent';
-      return 'cooldown';
+      if (!sameObject) return 'cooldown';
+      if (this.recorded(prev?.publishedAt ?? 0, prev?.alertId ?? '')) return 'cooldown';
+      // Another alert of this object, never recorded, its run's lease over: this one takes its place.
+      if (retake || (prev?.leaseUntil ?? 0) > nowSec) return 'busy';
     }
     const remembered = new Map(prev?.remembered ?? []);
     for (const k of c.forget ?? []) if (k !== key) remembered.delete(k);
     remembered.set(key, { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil });
     const liveUntil = Math.max(Math.floor((c.at + c.cooldownMs) / 1000), nowSec + Math.floor(c.cooldownMs / 1000));
-    this.claims.set(c.source, {
+    const taken = {
       lastAt: c.at,
       rank,
-      status: 'pending',
+      status: 'pending' as 'pending' | 'sent',
       objectId: c.objectId,
       owner: c.owner,
       leaseUntil: c.leaseUntil,
@@ -130,7 +129,17 @@ export class MemoryStateStore implements StateStore {
       expiresAt: Math.max(liveUntil, nowSec + 96 * 3600),
       count: (prev?.count ?? 0) + 1,
       remembered,
-    });
+    };
+    this.claims.set(c.source, taken);
+    // Taken over from a run of this object that recorded this same alert: the DynamoDB store
+    // puts it back as sent, with the publishedAt of its record, by a second write.
+    if (retake && prev.alertId === c.alertId && this.recorded(prev.publishedAt, prev.alertId)) {
+      taken.status = 'sent';
+      taken.publishedAt = prev.publishedAt;
+      taken.leaseUntil = 0;
+      remembered.set(key, { publishedAt: prev.publishedAt, leaseUntil: 0 });
+      return 'cooldown';
+    }
     return 'claimed';
   }
 
@@ -174,11 +183,10 @@ export class MemoryStateStore implements StateStore {
     return this.records.some((r) => r.alertId === alertId && r.publishedAt === iso);
   }
 
-  async markAlertSent(source: string, owner: string, record: AlertRecord): Promise<void> {
-    const c = this.claims.get(source);
-    // The record is the mark that the claim was sent (as in the DynamoDB store).
+  async markAlertSent(_source: string, _owner: string, record: AlertRecord): Promise<void> {
+    // The record is the mark that the claim was sent; the claim itself stays as it is (pending),
+    // as in the DynamoDB store.
     if (!this.records.some((r) => r.alertId === record.alertId && r.publishedAt === record.publishedAt)) this.records.push(record);
-    if (c && c.owner === owner && c.status === 'pending') c.status = 'sent';
   }
 
   async releaseClaim(r: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt' | 'leaseUntil'>): Promise<void> {
@@ -187,7 +195,7 @@ export class MemoryStateStore implements StateStore {
     const key = rememberedKey(r.alertId);
     const entry = c.remembered.get(key);
     if (entry && entry.publishedAt === r.publishedAt && entry.leaseUntil === r.leaseUntil) c.remembered.set(key, { ...entry, leaseUntil: 0 });
-    if (c.owner === r.owner && c.status === 'pending') c.leaseUntil = 0;
+    if (c.owner === r.owner && c.status === 'pending' && c.alertId === r.alertId && c.publishedAt === r.publishedAt) c.leaseUntil = 0;
   }
 }
 
