@@ -735,11 +735,9 @@ export class DynamoStateStore implements StateStore, StateInspector {
   }
 
   async claimAlert(c: ClaimRequest, nowSec: number): Promise<ClaimResult> {
-    const rank = SEVERITIES.indexOf(c.severity);
     const marker = objectMarker(c.objectId);
-    const publishedAt = new Date(c.publishedAt).toISOString();
     const key = rememberedKey(c.alertId);
-    const live = Math.max(Math.floor((c.at + c.cooldownMs) / 1000), nowSec + Math.floor(c.cooldownMs / 1000));
+    const fields = claimFields(c, nowSec, this.objectRetentionSec);
     const forget = [...new Set(c.forget ?? [])].filter((k) => k !== key);
     const forgetNames = Object.fromEntries(forget.map((k, i) => [`#f${i}`, k]));
     /** Writes this claim if `condition` holds (its own names and values besides the update's). */
@@ -748,44 +746,10 @@ export class DynamoStateStore implements StateStore, StateInspector {
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: sourcePk(c.source), sk: 'ALERT' },
-          UpdateExpression: `SET #last = :at, #rank = :rank, #sev = :sev, #st = :pending, #obj = :obj, #owner = :owner, #lease = :lease, #aid = :aid, #pub = :pub, #live = :live, #exp = :exp, #h = :entry ADD #count :one${forget.length ? ` REMOVE ${Object.keys(forgetNames).join(', ')}` : ''}`,
+          UpdateExpression: `${fields.set}, #h = :entry ADD #count :one${forget.length ? ` REMOVE ${Object.keys(forgetNames).join(', ')}` : ''}`,
           ConditionExpression: condition,
-          ExpressionAttributeNames: {
-            '#last': 'lastAt',
-            '#rank': 'sevRank',
-            '#sev': 'severity',
-            '#st': 'status',
-            '#obj': 'objectId',
-            '#owner': 'owner',
-            '#lease': 'leaseUntil',
-            '#aid': 'alertId',
-            '#pub': 'publishedAt',
-            '#live': 'liveUntil',
-            '#exp': 'expiresAt',
-            '#count': 'alertCount',
-            '#h': key,
-            ...forgetNames,
-            ...names,
-          },
-          ExpressionAttributeValues: {
-            ':at': c.at,
-            ':rank': rank,
-            ':sev': c.severity,
-            ':pending': 'pending',
-            ':obj': marker,
-            ':owner': c.owner,
-            ':lease': c.leaseUntil,
-            ':aid': c.alertId,
-            ':pub': publishedAt,
-            // The claim holds off other alerts until `liveUntil`; the item, and the alerts it
-            // remembers, stay as long as an object claim, the horizon of a redelivery.
-            ':live': live,
-            ':exp': Math.max(live, nowSec + this.objectRetentionSec),
-            ':entry': rememberedEntry(c.publishedAt, c.leaseUntil),
-            ':one': 1,
-            ':now': nowSec,
-            ...values,
-          },
+          ExpressionAttributeNames: { ...CLAIM_NAMES, '#h': key, ...forgetNames, ...names },
+          ExpressionAttributeValues: { ...fields.values, ':entry': rememberedEntry(c.publishedAt, c.leaseUntil), ':one': 1, ':now': nowSec, ...values },
           // The claim taken over tells whether it was a crashed run's, which may have been sent.
           ReturnValues: 'ALL_OLD',
           // The refused item tells "cooldown" from "busy" without a second read.
@@ -801,7 +765,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
         // is more severe. Or when this same alert of this same object was claimed before and
         // its owner's lease has run out (it crashed or gave up before recording it). A live
         // lease is never taken over: two runs of one object at once would otherwise both publish.
-        'attribute_not_exists(#pk) OR (attribute_not_exists(#h) AND (#live <= :now OR (attribute_not_exists(#live) AND #exp <= :now) OR #last <= :before OR #last >= :after OR #rank < :rank)) OR (#st = :pending AND #obj = :obj AND #aid = :aid AND (attribute_not_exists(#lease) OR #lease <= :now))',
+        `attribute_not_exists(#pk) OR (attribute_not_exists(#h) AND (${CLAIM_NOT_LIVE} OR #last <= :before OR #last >= :after OR #rank < :rank)) OR (#st = :pending AND #obj = :obj AND #aid = :aid AND (attribute_not_exists(#lease) OR #lease <= :now))`,
         { '#pk': 'pk' },
         { ':before': c.at - c.cooldownMs, ':after': c.at + c.cooldownMs },
       );
@@ -861,37 +825,9 @@ export class DynamoStateStore implements StateStore, StateInspector {
     const source = last.source;
     const keys = claims.map((c) => rememberedKey(c.alertId));
     const forget = [...new Set(claims.flatMap((c) => c.forget ?? []))].filter((k) => !keys.includes(k));
-    const names: Record<string, string> = {
-      '#pk': 'pk',
-      '#last': 'lastAt',
-      '#rank': 'sevRank',
-      '#sev': 'severity',
-      '#st': 'status',
-      '#obj': 'objectId',
-      '#owner': 'owner',
-      '#lease': 'leaseUntil',
-      '#aid': 'alertId',
-      '#pub': 'publishedAt',
-      '#live': 'liveUntil',
-      '#exp': 'expiresAt',
-      '#count': 'alertCount',
-    };
-    const live = Math.max(Math.floor((last.at + last.cooldownMs) / 1000), nowSec + Math.floor(last.cooldownMs / 1000));
-    const values: Record<string, unknown> = {
-      ':at': last.at,
-      ':rank': SEVERITIES.indexOf(last.severity),
-      ':sev': last.severity,
-      ':pending': 'pending',
-      ':obj': objectMarker(last.objectId),
-      ':owner': last.owner,
-      ':lease': last.leaseUntil,
-      ':aid': last.alertId,
-      ':pub': new Date(last.publishedAt).toISOString(),
-      ':live': live,
-      ':exp': Math.max(live, nowSec + this.objectRetentionSec),
-      ':n': claims.length,
-      ':now': nowSec,
-    };
+    const fields = claimFields(last, nowSec, this.objectRetentionSec);
+    const names: Record<string, string> = { ...CLAIM_NAMES, '#pk': 'pk' };
+    const values: Record<string, unknown> = { ...fields.values, ':n': claims.length, ':now': nowSec };
     const sets: string[] = [];
     const fresh: string[] = [];
     const far: string[] = [];
@@ -913,10 +849,10 @@ export class DynamoStateStore implements StateStore, StateInspector {
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: sourcePk(source), sk: 'ALERT' },
-          UpdateExpression: `SET #last = :at, #rank = :rank, #sev = :sev, #st = :pending, #obj = :obj, #owner = :owner, #lease = :lease, #aid = :aid, #pub = :pub, #live = :live, #exp = :exp, ${sets.join(', ')} ADD #count :n${forget.length ? ` REMOVE ${forget.map((_, i) => `#f${i}`).join(', ')}` : ''}`,
+          UpdateExpression: `${fields.set}, ${sets.join(', ')} ADD #count :n${forget.length ? ` REMOVE ${forget.map((_, i) => `#f${i}`).join(', ')}` : ''}`,
           // The claim's condition for each alert against the claim as it is (each also passed it
           // against the one before it, checked by the caller), and none of them remembered.
-          ConditionExpression: `attribute_not_exists(#pk) OR (${fresh.join(' AND ')} AND (#live <= :now OR (attribute_not_exists(#live) AND #exp <= :now) OR (${far.join(' AND ')})))`,
+          ConditionExpression: `attribute_not_exists(#pk) OR (${fresh.join(' AND ')} AND (${CLAIM_NOT_LIVE} OR (${far.join(' AND ')})))`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
         }),
@@ -938,26 +874,15 @@ export class DynamoStateStore implements StateStore, StateInspector {
     if (was && (await this.alertRecorded(new Date(was.publishedAt).toISOString(), c.alertId))) return 'cooldown';
     if (was && was.leaseUntil > nowSec) return 'busy';
     try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: sourcePk(c.source), sk: 'ALERT' },
-          UpdateExpression: 'SET #h = :entry',
-          // Only the entry as read (of two runs retrying it at once, one claims it), and the
-          // claim's own condition against the alert it holds now.
-          ConditionExpression:
-            '#h = :was AND (#live <= :now OR (attribute_not_exists(#live) AND #exp <= :now) OR #last <= :before OR #last >= :after OR #rank < :rank)',
-          ExpressionAttributeNames: { '#h': key, '#live': 'liveUntil', '#exp': 'expiresAt', '#last': 'lastAt', '#rank': 'sevRank' },
-          ExpressionAttributeValues: {
-            ':entry': rememberedEntry(c.publishedAt, c.leaseUntil),
-            ':was': entry,
-            ':now': nowSec,
-            ':before': c.at - c.cooldownMs,
-            ':after': c.at + c.cooldownMs,
-            ':rank': SEVERITIES.indexOf(c.severity),
-          },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
+      await this.setRemembered(
+        c.source,
+        key,
+        rememberedEntry(c.publishedAt, c.leaseUntil),
+        // Only the entry as read (of two runs retrying it at once, one claims it), and the
+        // claim's own condition against the alert it holds now.
+        `#h = :was AND (${CLAIM_NOT_LIVE} OR #last <= :before OR #last >= :after OR #rank < :rank)`,
+        { '#live': 'liveUntil', '#exp': 'expiresAt', '#last': 'lastAt', '#rank': 'sevRank' },
+        { ':was': entry, ':now': nowSec, ':before': c.at - c.cooldownMs, ':after': c.at + c.cooldownMs, ':rank': SEVERITIES.indexOf(c.severity) },
       );
       return 'claimed';
     } catch (e) {
@@ -1245,16 +1170,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
     const key = rememberedKey(c.alertId);
     // The alert as remembered (it may have been claimed with others, the claim holding a later one)...
     try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: sourcePk(c.source), sk: 'ALERT' },
-          UpdateExpression: 'SET #h = :entry',
-          ConditionExpression: '#h = :mine',
-          ExpressionAttributeNames: { '#h': key },
-          ExpressionAttributeValues: { ':entry': rememberedEntry(c.publishedAt, 0), ':mine': rememberedEntry(c.publishedAt, c.leaseUntil) },
-        }),
-      );
+      await this.setRemembered(c.source, key, rememberedEntry(c.publishedAt, 0), '#h = :mine', {}, { ':mine': rememberedEntry(c.publishedAt, c.leaseUntil) });
     } catch (e) {
       if (!(e instanceof ConditionalCheckFailedException)) rethrow(`UpdateItem (${sourcePk(c.source)} ALERT release)`, e);
     }
@@ -1263,6 +1179,21 @@ export class DynamoStateStore implements StateStore, StateInspector {
       alertId: c.alertId,
       publishedAt: new Date(c.publishedAt).toISOString(),
     });
+  }
+
+  /** Sets one remembered alert of a source's claim if `condition` holds (with its own names and values). */
+  private async setRemembered(source: string, key: string, entry: string, condition: string, names: Record<string, string>, values: Record<string, unknown>) {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: sourcePk(source), sk: 'ALERT' },
+        UpdateExpression: 'SET #h = :entry',
+        ConditionExpression: condition,
+        ExpressionAttributeNames: { '#h': key, ...names },
+        ExpressionAttributeValues: { ':entry': entry, ...values },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
   }
 
   private async updateOwnClaim(
@@ -1303,6 +1234,48 @@ export class DynamoStateStore implements StateStore, StateInspector {
       rethrow(`UpdateItem (${sourcePk(source)} ALERT ${what})`, e);
     }
   }
+}
+
+/** Names of a claim item's own attributes in its updates and conditions. */
+const CLAIM_NAMES: Readonly<Record<string, string>> = {
+  '#last': 'lastAt',
+  '#rank': 'sevRank',
+  '#sev': 'severity',
+  '#st': 'status',
+  '#obj': 'objectId',
+  '#owner': 'owner',
+  '#lease': 'leaseUntil',
+  '#aid': 'alertId',
+  '#pub': 'publishedAt',
+  '#live': 'liveUntil',
+  '#exp': 'expiresAt',
+  '#count': 'alertCount',
+};
+
+/** In a condition: the claim no longer holds off other alerts (items of the previous layout: by their TTL). */
+const CLAIM_NOT_LIVE = '#live <= :now OR (attribute_not_exists(#live) AND #exp <= :now)';
+
+/** The claim as alert `c` leaves it: the SET clauses and their values (names: {@link CLAIM_NAMES}). */
+function claimFields(c: ClaimRequest, nowSec: number, retentionSec: number): { set: string; values: Record<string, unknown> } {
+  const live = Math.max(Math.floor((c.at + c.cooldownMs) / 1000), nowSec + Math.floor(c.cooldownMs / 1000));
+  return {
+    set: 'SET #last = :at, #rank = :rank, #sev = :sev, #st = :pending, #obj = :obj, #owner = :owner, #lease = :lease, #aid = :aid, #pub = :pub, #live = :live, #exp = :exp',
+    values: {
+      ':at': c.at,
+      ':rank': SEVERITIES.indexOf(c.severity),
+      ':sev': c.severity,
+      ':pending': 'pending',
+      ':obj': objectMarker(c.objectId),
+      ':owner': c.owner,
+      ':lease': c.leaseUntil,
+      ':aid': c.alertId,
+      ':pub': new Date(c.publishedAt).toISOString(),
+      // The claim holds off other alerts until `liveUntil`; the item, and the alerts it
+      // remembers, stay as long as an object claim, the horizon of a redelivery.
+      ':live': live,
+      ':exp': Math.max(live, nowSec + retentionSec),
+    },
+  };
 }
 
 /** A remembered alert: when it was claimed (its record's key) and its run's lease. */

@@ -23,6 +23,27 @@ const deps = (store: MemoryStateStore, publisher: MemoryPublisher) => ({
 });
 const probe = (ip: string, second: number, i: number) => `${ip} - - [${timeAt(second)}] "GET /word${i} HTTP/1.1" 404 10 "-" "curl/8"`;
 
+/**
+ * One batch of two scans of `ip` two hours apart ("early", "late": an alert each), in which the
+ * early object fails (the caller makes it fail) and the late one succeeds.
+ */
+async function earlyThenLate(ip: string, store: MemoryStateStore, publisher: MemoryPublisher) {
+  const early = Array.from({ length: 12 }, (_, i) => probe(ip, i * 8, i));
+  const late = Array.from({ length: 12 }, (_, i) => probe(ip, 2 * 3600 + i * 8, i));
+  const results = await processLogBatch(
+    [
+      { ref: ref('early.log'), lines: linesOf(early), owner: 'run-early' },
+      { ref: ref('late.log'), lines: linesOf(late), owner: 'run-late' },
+    ],
+    deps(store, publisher),
+  );
+  assert.deepEqual(
+    results.map((r) => r.ok),
+    [false, true],
+  );
+  return { early, late };
+}
+
 describe('processLogObject', () => {
   it('alerts the two seed scanners once each, with subject and body a person can act on', async () => {
     const store = new MemoryStateStore();
@@ -199,8 +220,6 @@ describe('processLogObject', () => {
     const store = new MemoryStateStore();
     const publisher = new MemoryPublisher();
     const ip = '198.51.100.61';
-    const early = Array.from({ length: 12 }, (_, i) => probe(ip, i * 8, i));
-    const late = Array.from({ length: 12 }, (_, i) => probe(ip, 2 * 3600 + i * 8, i));
     // The first object's alert goes out, then the second's takes the claim; the first object
     // cannot be marked done (DynamoDB throttled it past its retries), so SQS delivers it again.
     const markObjectDone = store.markObjectDone.bind(store);
@@ -208,17 +227,7 @@ describe('processLogObject', () => {
       if (id.includes('early')) throw new Error('throttled');
       return markObjectDone(id);
     };
-    const first = await processLogBatch(
-      [
-        { ref: ref('early.log'), lines: linesOf(early), owner: 'run-early' },
-        { ref: ref('late.log'), lines: linesOf(late), owner: 'run-late' },
-      ],
-      deps(store, publisher),
-    );
-    assert.deepEqual(
-      first.map((r) => r.ok),
-      [false, true],
-    );
+    const { early } = await earlyThenLate(ip, store, publisher);
     assert.equal(publisher.sent.length, 2, 'an alert two hours apart is an alert of its own');
     store.markObjectDone = markObjectDone;
     const retry = await processLogObject(ref('early.log'), linesOf(early), deps(store, publisher));
@@ -231,20 +240,8 @@ describe('processLogObject', () => {
     const store = new MemoryStateStore();
     const publisher = new MemoryPublisher();
     const ip = '198.51.100.62';
-    const early = Array.from({ length: 12 }, (_, i) => probe(ip, i * 8, i));
-    const late = Array.from({ length: 12 }, (_, i) => probe(ip, 2 * 3600 + i * 8, i));
     publisher.failNext = 1;
-    const first = await processLogBatch(
-      [
-        { ref: ref('early.log'), lines: linesOf(early), owner: 'run-early' },
-        { ref: ref('late.log'), lines: linesOf(late), owner: 'run-late' },
-      ],
-      deps(store, publisher),
-    );
-    assert.deepEqual(
-      first.map((r) => r.ok),
-      [false, true],
-    );
+    const { early } = await earlyThenLate(ip, store, publisher);
     assert.equal(publisher.sent.length, 1, 'the later alert went out; the earlier one failed');
     const lateId = publisher.sent[0]?.attributes.alertId;
     await processLogObject(ref('early.log'), linesOf(early), deps(store, publisher));
