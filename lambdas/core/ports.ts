@@ -160,9 +160,9 @@ export interface StateStore {
    * At most one alert per source per cooldown, even with concurrent writers. A claim left
    * pending by the same object may be taken again once its owner's lease has run out: by the
    * same alert, or by another alert of the object (another severity) only if the one it holds
-   * was never recorded. An alert
-   * the claim remembers is never claimed again once it was recorded; one claimed and never
-   * recorded may be claimed again once its lease has run out, even after a later alert.
+   * was never recorded. An alert the claim remembers is never claimed again once it was
+   * recorded; one claimed and never recorded may be claimed again once its lease has run out,
+   * even after a later alert.
    */
   claimAlert(claim: ClaimRequest, nowSec: number): Promise<ClaimResult>;
   /**
