@@ -445,12 +445,21 @@ function segmentsOf(path: string): readonly string[] {
   return path.split(/[/\\]/).filter((x) => x !== '');
 }
 
+/**
+ * Script extensions that are also country domains (`example.pl`, `example.do`), which image
+ * proxies and redirectors put in a path: not read as a script with PATH_INFO (their assets are
+ * still no excuse, see the static-asset rule).
+ */
+const HOST_LIKE_EXTENSIONS: ReadonlySet<string> = new Set(['pl', 'do']);
+
 /** How many segments of a resolved path lead up to its first script with more path after it; 0 when none. */
 function scriptSegments(segments: readonly string[]): number {
   for (let i = 0; i < segments.length - 1; i++) {
     const seg = segments[i] as string;
     const dot = seg.lastIndexOf('.');
-    if (dot > 0 && SCRIPT_EXTENSIONS.has(seg.slice(dot + 1))) return i + 1;
+    if (dot <= 0) continue;
+    const ext = seg.slice(dot + 1);
+    if (SCRIPT_EXTENSIONS.has(ext) && !HOST_LIKE_EXTENSIONS.has(ext)) return i + 1;
   }
   return 0;
 }

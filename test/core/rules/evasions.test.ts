@@ -65,6 +65,10 @@ describe('a probe target followed by a decoy asset segment (PATH_INFO, handler l
     for (const t of ['/index.php/products/42', '/index.php/api/v1/items?page=2', '/app.php/login', '/cgi-bin/awstats.pl/x']) {
       assert.deepEqual(probeLabels(`GET ${t} HTTP/1.1`, 200), [], t);
     }
+    // Image proxies put a host name in the path: a Polish or Dominican domain is no Perl or Struts script.
+    for (const t of ['/proxy/www.example.pl/logo.png', '/img/shop.example.do/banner.jpg', '/r/forum.example.pl/thread/42']) {
+      assert.deepEqual(probeLabels(`GET ${t} HTTP/1.1`), [], t);
+    }
     // Theme assets of a WordPress site are labelled as before (a miss there is a CMS probe), no more.
     assert.deepEqual(labels('GET /wp-content/themes/x/style.css HTTP/1.1', 200), []);
   });
