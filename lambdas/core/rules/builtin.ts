@@ -1,3 +1,4 @@
+import { SCRIPT_EXTENSIONS } from './engine.js';
 import { EXPLOITED_PRODUCTS } from './exploited-products.js';
 import { SCANNER_MARKERS, SCANNER_TOOLS } from './scanner-tools.js';
 import type { CategoryInfo, Rule } from './types.js';
@@ -10,6 +11,9 @@ const NOT_SERVED = ['2xx', '3xx', '416'];
 const NOT_DELIVERED = ['2xx', '416'];
 
 /** Endings of backup copies, archives and database dumps. */
+/** Locations of server status handlers, which answer any path below them as well. */
+const STATUS_HANDLERS = ['/server-status/', '/server-info/', '/nginx_status/'];
+
 const BACKUP_SUFFIXES = [
   '.sql',
   '.sql.gz',
@@ -189,30 +193,20 @@ export const BUILTIN_RULES: Rule[] = [
       // Only the missing ones need explaining; served assets are ordinary browsing.
       status: ['4xx'],
     },
-    // A stylesheet name after a script or a secret (`/index.php/x.css`, `/.env/x.css`) is a
-    // decoy: the server runs or looks up what comes before it. (`;x.css`, `%00.css` and
-    // `%3f.css` are cut off when the path is resolved, and then end in no asset suffix.)
+    // A stylesheet name after a script, a secret or a status handler (`/index.php/x.css`,
+    // `/.env/x.css`, `/server-status/x.css`) is a decoy: the server runs or looks up what comes
+    // before it. (`;x.css`, `%00.css` and `%3f.css` are cut off when the path is resolved, and
+    // then end in no asset suffix.)
     unless: {
       path: {
+        prefix: STATUS_HANDLERS,
         contains: [
-          '.php/',
-          '.php3/',
-          '.php4/',
-          '.php5/',
-          '.php7/',
-          '.phtml/',
-          '.asp/',
-          '.aspx/',
-          '.ashx/',
-          '.asmx/',
-          '.axd/',
-          '.jsp/',
-          '.jspx/',
-          '.do/',
-          '.action/',
-          '.cgi/',
-          '.pl/',
-          '.cfm/',
+          ...[...SCRIPT_EXTENSIONS].map((x) => `.${x}/`),
+          '/.git/',
+          '/.svn/',
+          '/.hg/',
+          '/.aws/',
+          '/.ssh/',
           '.env/',
           '.sql/',
           '.bak/',
@@ -636,7 +630,8 @@ export const BUILTIN_RULES: Rule[] = [
     score: 20,
     // No day-long count: monitoring on another host scrapes these pages all day long.
     explain: "Looking for Apache's server-status or server-info pages, which reveal every client and URL being served",
-    match: { path: { equals: ['/server-status', '/server-info', '/server-status/', '/nginx_status', '/status.php'] } },
+    // A handler location answers every path below it (`/server-status/x.css` is mod_status).
+    match: { path: { equals: ['/server-status', '/server-info', '/server-status/', '/nginx_status', '/status.php'], prefix: STATUS_HANDLERS } },
     // mod_status scraped from the same host is monitoring, not probing.
     unless: { peer: 'loopback' },
   },
@@ -1082,6 +1077,32 @@ export const BUILTIN_RULES: Rule[] = [
           '/wls-wsat/',
           '/_async/asyncresponseservice',
           '/console/css/%2e',
+        ],
+      },
+    },
+  },
+  {
+    id: 'java-rce-payload',
+    category: 'rce-probe',
+    class: 'exploit',
+    severity: 'critical',
+    score: 50,
+    immediate: true,
+    explain:
+      'Java code in the query that runs a command or loads a remote Spring configuration (the WebLogic console payloads of CVE-2020-14882/14883, SpEL and OGNL injections): trying to run code on the server',
+    references: [NVD('CVE-2020-14882'), NVD('CVE-2020-14883')],
+    // Calls, not class names: a search for `java.lang.Runtime` is no payload. Read in the query,
+    // so no rewrite of the path hides it.
+    match: {
+      query: {
+        contains: [
+          'mvel2.sh.shellsession',
+          'filesystemxmlapplicationcontext',
+          'classpathxmlapplicationcontext',
+          'java.lang.runtime.getruntime',
+          'java.lang.runtime).getruntime',
+          'java.lang.runtime@getruntime',
+          'java.lang.processbuilder(',
         ],
       },
     },

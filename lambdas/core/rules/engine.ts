@@ -117,6 +117,42 @@ export const MAX_DECODE_PASSES = 3;
  */
 export const MAX_DECOY_EXTENSIONS = 3;
 
+/**
+ * A file name is also tested as its first parts, up to this many (`.env.a.b.c.d` as `.env`;
+ * `site.tar.gz.1.2.3.4` as `site`, `site.tar`, `site.tar.gz`), so adding decoy extensions never
+ * hides a name of at most this many parts (every built-in one; a test keeps it so). With the
+ * trailing cuts, every prefix of a name of up to `MAX_NAME_PARTS + MAX_DECOY_EXTENSIONS + 1`
+ * parts is tested; a longer name leaves some in the middle untested and is counted.
+ */
+export const MAX_NAME_PARTS = 3;
+
+/**
+ * Extensions of scripts a server runs with the rest of the path handed to them (PATH_INFO):
+ * `/phpinfo.php/x.css` runs phpinfo.php, so the path up to the script is read as a probe too.
+ */
+export const SCRIPT_EXTENSIONS: ReadonlySet<string> = new Set([
+  'php',
+  'php3',
+  'php4',
+  'php5',
+  'php7',
+  'phtml',
+  'asp',
+  'aspx',
+  'ashx',
+  'asmx',
+  'axd',
+  'jsp',
+  'jspx',
+  'do',
+  'action',
+  'cgi',
+  'pl',
+  'cfm',
+  'exe',
+  'dll',
+]);
+
 /** The longest threshold window a rule may ask for: the aggregator keeps counts for a day. */
 export const MAX_THRESHOLD_SECONDS = 86_400;
 
@@ -124,7 +160,7 @@ export const MAX_THRESHOLD_SECONDS = 86_400;
 export interface ClassifierLimitCounts {
   /** Request lines, user agents or headers still percent-encoded after `MAX_DECODE_PASSES`. */
   decodePassesExhausted: number;
-  /** File names with more trailing extensions than `MAX_DECOY_EXTENSIONS`. */
+  /** File names with more parts than the leading and trailing cuts cover (see `MAX_NAME_PARTS`). */
   decoyExtensionsCut: number;
 }
 
@@ -244,6 +280,15 @@ interface RequestContext {
   /** The same of the resolved path (the same arrays when resolving changed nothing). */
   normSegments: readonly string[];
   normFileNames: readonly string[];
+  /**
+   * The resolved path cut after the first script that takes the rest as PATH_INFO
+   * (`/phpinfo.php/x.css` → `/phpinfo.php`, see `SCRIPT_EXTENSIONS`), its target and file names;
+   * null when no segment before the last is a script. Read by probes only: an excuse must hold
+   * for the path as requested.
+   */
+  infoPath: string | null;
+  infoTarget: string | null;
+  infoFileNames: readonly string[] | null;
   /** Query parameters as `name=value` (a bare `name` when it has no `=`), fully decoded. */
   params: readonly string[];
   /** The value of every parameter ("" for a bare name). */
@@ -270,7 +315,15 @@ function fileNamesOf(segments: readonly string[], path: string, limits: Classifi
     end = dot;
     names.push(name.slice(0, end));
   }
-  if (name.lastIndexOf('.', end - 1) > 0) limits.decoyExtensionsCut++;
+  // More extensions than the trailing cuts: the name is also tested as its first parts. (Only
+  // here: a name of fewer parts had every prefix tested above.)
+  let dot = 0;
+  for (let part = 0; part < MAX_NAME_PARTS; part++) {
+    dot = name.indexOf('.', dot + 1);
+    if (dot < 0 || dot >= end) return names;
+    names.push(name.slice(0, dot));
+  }
+  if (name.lastIndexOf('.', end - 1) > dot) limits.decoyExtensionsCut++;
   return names;
 }
 
@@ -311,7 +364,7 @@ function needsResolving(p: string): boolean {
   const n = p.length;
   for (let i = 0; i < n; i++) {
     const c = p.charCodeAt(i);
-    if (c === 59 /* ; */ || c === 92 /* \ */ || c === 0 || c === 63 /* ? */ || c === 35 /* # */) return true;
+    if (c === 59 /* ; */ || c === 92 /* \ */ || c === 0 || c === 63 /* ? */ || c === 35 /* # */ || c >= 128) return true;
     if (c === 47 /* / */) {
       const next = p.charCodeAt(i + 1);
       if (next === 47 || next === 46 || (i === n - 1 && i > 0)) return true;
@@ -323,9 +376,30 @@ function needsResolving(p: string): boolean {
   return false;
 }
 
+// Look-alikes of `/` and `\` that NFKC leaves as they are (it folds `．`, `／`, `＼`, `․`, `﹒`).
+const SLASH_LOOKALIKES = /[\u2044\u2215\u29f8\u2216\u29f5\u29f9]/g;
+const SLASH_LOOKALIKE_AS: Record<string, string> = { '\u2044': '/', '\u2215': '/', '\u29f8': '/', '\u2216': '\\', '\u29f5': '\\', '\u29f9': '\\' };
+const NON_ASCII = /[\u0080-\uffff]/;
+
+/**
+ * A lower-cased string with Unicode look-alikes of ASCII folded into it, as IIS and frameworks
+ * that normalise (NFKC) do: full-width `．／＼` and letters, `․` (one dot leader), `∕` (division
+ * slash). ASCII is returned as it is. Idempotent.
+ */
+export function foldLookalikes(s: string): string {
+  if (!NON_ASCII.test(s)) return s;
+  const f = s
+    .toLowerCase()
+    .normalize('NFKC')
+    .replace(SLASH_LOOKALIKES, (c) => SLASH_LOOKALIKE_AS[c] ?? c)
+    .toLowerCase();
+  return f === s ? s : f;
+}
+
 /**
  * A decoded, lower-cased path as a server resolves it before looking it up, so that rewrites
- * which name the same resource do not hide it from the rules: cut at a NUL (C string APIs) or at
+ * which name the same resource do not hide it from the rules: Unicode look-alikes folded
+ * (`foldLookalikes`), cut at a NUL (C string APIs) or at
  * a decoded `?` or `#` (a proxy that decodes once hands them on as delimiters), `\` read as `/`
  * (IIS), `;params` dropped from each segment (Tomcat and other Java servers), trailing dots,
  * spaces and an NTFS stream name (`::$DATA`) dropped from each segment (Windows), empty and `.`
@@ -333,15 +407,17 @@ function needsResolving(p: string): boolean {
  * does not start with `/` (`*`, an authority, junk) is returned as it is.
  */
 export function resolvePath(p: string): string {
-  const c0 = p.charCodeAt(0);
-  if ((c0 !== 47 && c0 !== 92) || !needsResolving(p)) return p;
-  let end = p.length;
+  if (!needsResolving(p)) return p;
+  const q = foldLookalikes(p);
+  const c0 = q.charCodeAt(0);
+  if (c0 !== 47 && c0 !== 92) return p;
+  let end = q.length;
   for (const stop of ['\u0000', '?', '#']) {
-    const at = p.indexOf(stop);
+    const at = q.indexOf(stop);
     if (at >= 0 && at < end) end = at;
   }
   const out: string[] = [];
-  for (const raw of p.slice(0, end).split(/[/\\]/)) {
+  for (const raw of q.slice(0, end).split(/[/\\]/)) {
     let seg = raw;
     const semi = seg.indexOf(';');
     if (semi >= 0) seg = seg.slice(0, semi);
@@ -367,6 +443,25 @@ const trimmed = emptyRecord('');
 
 function segmentsOf(path: string): readonly string[] {
   return path.split(/[/\\]/).filter((x) => x !== '');
+}
+
+/**
+ * Script extensions that are also country domains (`example.pl`, `example.do`), which image
+ * proxies and redirectors put in a path: not read as a script with PATH_INFO (their assets are
+ * still no excuse, see the static-asset rule).
+ */
+const HOST_LIKE_EXTENSIONS: ReadonlySet<string> = new Set(['pl', 'do']);
+
+/** How many segments of a resolved path lead up to its first script with more path after it; 0 when none. */
+function scriptSegments(segments: readonly string[]): number {
+  for (let i = 0; i < segments.length - 1; i++) {
+    const seg = segments[i] as string;
+    const dot = seg.lastIndexOf('.');
+    if (dot <= 0) continue;
+    const ext = seg.slice(dot + 1);
+    if (SCRIPT_EXTENSIONS.has(ext) && !HOST_LIKE_EXTENSIONS.has(ext)) return i + 1;
+  }
+  return 0;
 }
 
 function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestContext {
@@ -406,6 +501,19 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
     // A name cut in both forms is counted once.
     normFileNames = fileNamesOf(normSegments, normPath, limits.decoyExtensionsCut === cutBefore ? limits : { ...limits });
   }
+  let infoPath: string | null = null;
+  let infoTarget: string | null = null;
+  let infoFileNames: readonly string[] | null = null;
+  // Only a dot before the last `/` can end a script with a path after it: most paths have none.
+  const firstDot = normPath.indexOf('.');
+  const scripts = firstDot > 0 && firstDot < normPath.lastIndexOf('/') && normPath.charCodeAt(0) === 47 ? scriptSegments(normSegments) : 0;
+  if (scripts > 0) {
+    const infoSegments = normSegments.slice(0, scripts);
+    infoPath = `/${infoSegments.join('/')}`;
+    infoTarget = deepQuery ? `${infoPath}?${deepQuery}` : infoPath;
+    // The script's own name: counted with the name of the whole path, if at all.
+    infoFileNames = fileNamesOf(infoSegments, infoPath, { ...limits });
+  }
   return {
     method,
     rawTarget: detach(r.target),
@@ -421,6 +529,9 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
     fileNames,
     normSegments,
     normFileNames,
+    infoPath,
+    infoTarget,
+    infoFileNames,
     params: split.params === NO_STRINGS || !encoded ? split.params : split.params.map(decode),
     paramValues: split.values === NO_STRINGS || !encoded ? split.values : split.values.map(decode),
     targetHost: targetHostOf(rec.target, method),
@@ -475,17 +586,21 @@ function compileMatch(m: RuleMatch, where: string, readings: Readings) {
   }
   // Decoded fields are tested as decoded once and, when it differs, as decoded until stable;
   // paths and targets also as resolved when that differs.
+  // A probe also reads the path up to a script that takes the rest as PATH_INFO.
   const decoded = { path: 'deepPath', query: 'deepQuery', target: 'deepTarget' } as const;
   const resolved = { path: 'normPath', query: null, target: 'normTarget' } as const;
+  const script = { path: 'infoPath', query: null, target: 'infoTarget' } as const;
   for (const name of ['path', 'query', 'target'] as const) {
     const p = m[name];
     if (!p) continue;
     const t = compilePattern(p, `${where}.${name}`);
     const deep = decoded[name];
     const norm = resolved[name];
-    if (norm === null) req.push((c) => t(c[name]) || (c[deep] !== c[name] && t(c[deep])));
-    else if (readings === 'some') req.push((c) => t(c[name]) || (c[deep] !== c[name] && t(c[deep])) || (c[norm] !== c[deep] && t(c[norm])));
-    else req.push((c) => (t(c[name]) || (c[deep] !== c[name] && t(c[deep]))) && (c[norm] === c[deep] || t(c[norm])));
+    const info = script[name];
+    if (norm === null || info === null) req.push((c) => t(c[name]) || (c[deep] !== c[name] && t(c[deep])));
+    else if (readings === 'some') {
+      req.push((c) => t(c[name]) || (c[deep] !== c[name] && t(c[deep])) || (c[norm] !== c[deep] && t(c[norm])) || (c[info] !== null && t(c[info] as string)));
+    } else req.push((c) => (t(c[name]) || (c[deep] !== c[name] && t(c[deep]))) && (c[norm] === c[deep] || t(c[norm])));
   }
   if (m.rawTarget) {
     const t = compilePattern(m.rawTarget, `${where}.rawTarget`);
@@ -507,8 +622,11 @@ function compileMatch(m: RuleMatch, where: string, readings: Readings) {
     const p = m[name];
     if (!p) return;
     const t = compilePattern(p, `${where}.${name}`);
-    if (readings === 'some') req.push((c) => of(c).some(t) || (ofNorm(c) !== of(c) && ofNorm(c).some(t)));
-    else req.push((c) => of(c).some(t) && (ofNorm(c) === of(c) || ofNorm(c).some(t)));
+    if (readings === 'some') {
+      if (name === 'file') req.push((c) => of(c).some(t) || (ofNorm(c) !== of(c) && ofNorm(c).some(t)) || (c.infoFileNames?.some(t) ?? false));
+      // The segments up to a script are among those of the resolved path.
+      else req.push((c) => of(c).some(t) || (ofNorm(c) !== of(c) && ofNorm(c).some(t)));
+    } else req.push((c) => of(c).some(t) && (ofNorm(c) === of(c) || ofNorm(c).some(t)));
   };
   both(
     'segment',
@@ -995,6 +1113,7 @@ export class Classifier {
     this.needles.scan(ctx.target, mark);
     if (ctx.deepTarget !== ctx.target) this.needles.scan(ctx.deepTarget, mark);
     if (ctx.normTarget !== ctx.deepTarget) this.needles.scan(ctx.normTarget, mark);
+    if (ctx.infoTarget !== null) this.needles.scan(ctx.infoTarget, mark);
     this.needles.scan(ctx.rawTarget.toLowerCase(), mark);
     this.needles.scan(ctx.request, mark);
     if (encoded) {

