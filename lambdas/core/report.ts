@@ -18,8 +18,19 @@ export interface ScanReport {
   skippedSamples: SkippedSample[];
   /** Sources whose every request was unremarkable (not listed individually). */
   cleanSources: number;
-  /** Present when a memory bound was reached: what it did (see the README's Limits). */
-  bounds?: { sourcesEvicted: number; requestsUntracked: number; requestsAggregated: number; sourcesNotRemembered: number };
+  /**
+   * Present when a memory bound or a classifier limit was reached: what it did (see the README's
+   * Limits). The classifier's counts are of the fields and names it read: a request line
+   * repeated is mostly answered from its cache and not counted again.
+   */
+  bounds?: {
+    sourcesEvicted: number;
+    requestsUntracked: number;
+    requestsAggregated: number;
+    sourcesNotRemembered: number;
+    decodePassesExhausted?: number;
+    decoyExtensionsCut?: number;
+  };
 }
 
 /** One alerted source, as the CLI prints it and alerts carry it. */
@@ -312,8 +323,15 @@ export function buildReport(d: Detector): ScanReport {
     // Every source is counted once, also those forgotten while clean (behind the watermark or
     // to make room); the listed ones are the rest.
     cleanSources: d.aggregator.distinctSources - listed.length,
-    ...(Object.values(d.aggregator.bounds).some((n) => n > 0) ? { bounds: { ...d.aggregator.bounds } } : {}),
+    ...boundsOf(d),
   };
+}
+
+/** The bounds a scan reached, when any: the aggregator's, and the classifier's limits that were hit. */
+function boundsOf(d: Detector): Pick<ScanReport, 'bounds'> {
+  const limits = Object.fromEntries(Object.entries(d.classifier.limits).filter(([, n]) => n > 0));
+  if (!Object.values(d.aggregator.bounds).some((n) => n > 0) && Object.keys(limits).length === 0) return {};
+  return { bounds: { ...d.aggregator.bounds, ...limits } };
 }
 
 function benignReason(s: SourceState): string {

@@ -22,6 +22,24 @@ describe('memory bounds of a scan', () => {
     );
   });
 
+  it("the rules' decoding limits reached are counted in the report's bounds", () => {
+    const deep = '/%252525252e%252525252e/etc/passwd';
+    const { report } = scanLines({
+      a: [
+        line('198.51.100.20', 0, 'GET /.env.1.2.3.4.5.6.7.8.9.js HTTP/1.1', 404),
+        line('198.51.100.21', 2, `GET ${deep} HTTP/1.1`, 404),
+        line('198.51.100.22', 3, 'GET /index.html HTTP/1.1', 200),
+      ],
+    });
+    assert.equal(report.bounds?.decoyExtensionsCut, 1);
+    assert.ok(
+      (report.bounds?.decodePassesExhausted ?? 0) >= 1,
+      'a field of the line is still encoded after the last pass (the path, and the line as searched whole)',
+    );
+    assert.equal(report.bounds?.sourcesEvicted, 0);
+    assert.equal(scanLines({ a: [line('198.51.100.22', 3, 'GET /index.html HTTP/1.1', 200)] }).report.bounds, undefined, 'no bound reached: no bounds');
+  });
+
   it('a flood from many /64s of one /48 is aggregated into one source past the prefix budget', () => {
     const lines: string[] = [];
     const n = MAX_SUBNETS_PER_PREFIX + 200;
