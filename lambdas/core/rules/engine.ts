@@ -479,7 +479,8 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   const query = detach(decodeForMatch(rawQuery).toLowerCase());
   // Later passes can yield capitals (`%254A` → `J`): lower-case again.
   const deepPath = path.indexOf('%') < 0 ? path : detach(decodeFully(path, limits).toLowerCase());
-  const deepQuery = query.indexOf('%') < 0 ? query : detach(decodeFully(query, limits).toLowerCase());
+  // Look-alikes folded in the query too (`?file=．．／etc/passwd`): only when it holds non-ASCII.
+  const deepQuery = foldLookalikes(query.indexOf('%') < 0 ? query : detach(decodeFully(query, limits).toLowerCase()));
   const normPath = resolvePath(deepPath);
   const segments = segmentsOf(deepPath);
   const cutBefore = limits.decoyExtensionsCut;
@@ -488,7 +489,8 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   // any escape the decoded query splits the same and its parts are already detached.
   const encoded = rawQuery.indexOf('%') >= 0;
   const split = paramsOf(encoded ? rawQuery : query);
-  const decode = encoded ? (x: string) => detach(decodeFully(x, limits).toLowerCase()) : (x: string) => x;
+  const decode = encoded ? (x: string) => foldLookalikes(detach(decodeFully(x, limits).toLowerCase())) : (x: string) => x;
+  const folded = !encoded && query !== deepQuery;
   const method = detach(r.method);
   const target = query ? `${path}?${query}` : path;
   const deepTarget = deepPath === path && deepQuery === query ? target : deepQuery ? `${deepPath}?${deepQuery}` : deepPath;
@@ -532,8 +534,8 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
     infoPath,
     infoTarget,
     infoFileNames,
-    params: split.params === NO_STRINGS || !encoded ? split.params : split.params.map(decode),
-    paramValues: split.values === NO_STRINGS || !encoded ? split.values : split.values.map(decode),
+    params: split.params === NO_STRINGS || !(encoded || folded) ? split.params : split.params.map(encoded ? decode : foldLookalikes),
+    paramValues: split.values === NO_STRINGS || !(encoded || folded) ? split.values : split.values.map(encoded ? decode : foldLookalikes),
     targetHost: targetHostOf(rec.target, method),
     protocol: detach(r.protocol),
     request: detach(r.request.toLowerCase()),

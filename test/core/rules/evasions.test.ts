@@ -104,6 +104,8 @@ describe('Unicode look-alikes of `.` and `/`', () => {
     ['/%EF%BC%8Egit%EF%BC%8Fconfig', 'sensitive-file/secret-directory'],
     ['/static/..／..／..／etc/passwd', 'path-traversal/traversal-target-file'],
     ['/static/%EF%BC%8E%EF%BC%8E%EF%BC%8F%EF%BC%8E%EF%BC%8E%EF%BC%8Fetc/passwd', 'path-traversal/traversal-target-file'],
+    ['/download.php?file=．．／．．／．．／etc/passwd', 'path-traversal/traversal-target-file'],
+    ['/download.php?file=%EF%BC%8E%EF%BC%8E%EF%BC%8F%EF%BC%8E%EF%BC%8E%EF%BC%8Fetc/passwd', 'path-traversal/traversal-target-file'],
   ];
   for (const [target, want] of hidden) {
     it(`${target} is labelled ${want}`, () => {
@@ -113,7 +115,16 @@ describe('Unicode look-alikes of `.` and `/`', () => {
   }
 
   it('real non-ASCII paths stay unlabelled', () => {
-    for (const t of ['/wiki/Straße', '/café/menu', '/blog/wait…', '/%E6%97%A5%E6%9C%AC/%E6%9D%B1%E4%BA%AC', '/products/caf%C3%A9-noir', '/ﬁles/report']) {
+    for (const t of [
+      '/search?q=café',
+      '/search?q=%E6%97%A5%E6%9C%AC&page=2',
+      '/wiki/Straße',
+      '/café/menu',
+      '/blog/wait…',
+      '/%E6%97%A5%E6%9C%AC/%E6%9D%B1%E4%BA%AC',
+      '/products/caf%C3%A9-noir',
+      '/ﬁles/report',
+    ]) {
       assert.deepEqual(labels(`GET ${t} HTTP/1.1`, 200), [], t);
     }
     for (const t of ['/images/café.png', '/fonts/日本.woff2', '/img/ｌｏｇｏ.png']) {
