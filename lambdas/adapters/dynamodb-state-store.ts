@@ -757,6 +757,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
         }),
       );
     let old: Item | undefined;
+    const passes = passesClaim(c);
     try {
       const r = await take(
         // One alert per source per cooldown in event time, whoever writes first. Let it
@@ -765,9 +766,9 @@ export class DynamoStateStore implements StateStore, StateInspector {
         // is more severe. Or when this same alert of this same object was claimed before and
         // its owner's lease has run out (it crashed or gave up before recording it). A live
         // lease is never taken over: two runs of one object at once would otherwise both publish.
-        `attribute_not_exists(#pk) OR (attribute_not_exists(#h) AND (${CLAIM_NOT_LIVE} OR #last <= :before OR #last >= :after OR #rank < :rank)) OR (#st = :pending AND #obj = :obj AND #aid = :aid AND (attribute_not_exists(#lease) OR #lease <= :now))`,
+        `attribute_not_exists(#pk) OR (attribute_not_exists(#h) AND (${CLAIM_NOT_LIVE} OR ${passes.clause})) OR (#st = :pending AND #obj = :obj AND #aid = :aid AND (attribute_not_exists(#lease) OR #lease <= :now))`,
         { '#pk': 'pk' },
-        { ':before': c.at - c.cooldownMs, ':after': c.at + c.cooldownMs },
+        passes.values,
       );
       old = r.Attributes;
     } catch (e) {
@@ -834,12 +835,11 @@ export class DynamoStateStore implements StateStore, StateInspector {
     claims.forEach((c, i) => {
       names[`#h${i}`] = keys[i] as string;
       values[`:e${i}`] = rememberedEntry(c.publishedAt, c.leaseUntil);
-      values[`:b${i}`] = c.at - c.cooldownMs;
-      values[`:a${i}`] = c.at + c.cooldownMs;
-      values[`:r${i}`] = SEVERITIES.indexOf(c.severity);
+      const passes = passesClaim(c, String(i));
+      Object.assign(values, passes.values);
       sets.push(`#h${i} = :e${i}`);
       fresh.push(`attribute_not_exists(#h${i})`);
-      far.push(`(#last <= :b${i} OR #last >= :a${i} OR #rank < :r${i})`);
+      far.push(passes.clause);
     });
     forget.forEach((k, i) => {
       names[`#f${i}`] = k;
@@ -873,6 +873,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
     const was = parseRememberedEntry(entry);
     if (was && (await this.alertRecorded(new Date(was.publishedAt).toISOString(), c.alertId))) return 'cooldown';
     if (was && was.leaseUntil > nowSec) return 'busy';
+    const passes = passesClaim(c);
     try {
       await this.setRemembered(
         c.source,
@@ -880,9 +881,9 @@ export class DynamoStateStore implements StateStore, StateInspector {
         rememberedEntry(c.publishedAt, c.leaseUntil),
         // Only the entry as read (of two runs retrying it at once, one claims it), and the
         // claim's own condition against the alert it holds now.
-        `#h = :was AND (${CLAIM_NOT_LIVE} OR #last <= :before OR #last >= :after OR #rank < :rank)`,
+        `#h = :was AND (${CLAIM_NOT_LIVE} OR ${passes.clause})`,
         { '#live': 'liveUntil', '#exp': 'expiresAt', '#last': 'lastAt', '#rank': 'sevRank' },
-        { ':was': entry, ':now': nowSec, ':before': c.at - c.cooldownMs, ':after': c.at + c.cooldownMs, ':rank': SEVERITIES.indexOf(c.severity) },
+        { ':was': entry, ':now': nowSec, ...passes.values },
       );
       return 'claimed';
     } catch (e) {
@@ -1254,6 +1255,17 @@ const CLAIM_NAMES: Readonly<Record<string, string>> = {
 
 /** In a condition: the claim no longer holds off other alerts (items of the previous layout: by their TTL). */
 const CLAIM_NOT_LIVE = '#live <= :now OR (attribute_not_exists(#live) AND #exp <= :now)';
+
+/**
+ * In a condition: the claim's last alert lets alert `c` through, being a cooldown away from it
+ * (either direction: objects arrive out of order) or less severe. `tag` names its placeholders.
+ */
+function passesClaim(c: ClaimRequest, tag = ''): { clause: string; values: Record<string, unknown> } {
+  return {
+    clause: `(#last <= :b${tag} OR #last >= :a${tag} OR #rank < :r${tag})`,
+    values: { [`:b${tag}`]: c.at - c.cooldownMs, [`:a${tag}`]: c.at + c.cooldownMs, [`:r${tag}`]: SEVERITIES.indexOf(c.severity) },
+  };
+}
 
 /** The claim as alert `c` leaves it: the SET clauses and their values (names: {@link CLAIM_NAMES}). */
 function claimFields(c: ClaimRequest, nowSec: number, retentionSec: number): { set: string; values: Record<string, unknown> } {
