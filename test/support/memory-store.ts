@@ -88,7 +88,6 @@ export class MemoryStateStore implements StateStore {
 
   async claimAlert(c: ClaimRequest, nowSec: number): Promise<ClaimResult> {
     this.claimWrites++;
-    const rank = SEVERITIES.indexOf(c.severity);
     const key = rememberedKey(c.alertId);
     const stored = this.claims.get(c.source);
     // The DynamoDB store's condition, clause by clause.
@@ -97,13 +96,13 @@ export class MemoryStateStore implements StateStore {
     const live = prev !== undefined && prev.liveUntil > nowSec;
     const sameObject = prev?.status === 'pending' && prev.objectId === c.objectId;
     const retake = sameObject && prev?.alertId === c.alertId;
-    const fresh = prev === undefined || (entry === undefined && (!live || Math.abs(c.at - prev.lastAt) >= c.cooldownMs || rank > prev.rank));
+    const fresh = prev === undefined || (entry === undefined && (!live || passes(prev, c)));
     if (!fresh && !(retake && prev.leaseUntil <= nowSec)) {
       if (entry !== undefined && prev?.alertId !== c.alertId) {
         if (this.recorded(entry.publishedAt, c.alertId)) return 'cooldown';
         if (entry.leaseUntil > nowSec) return 'busy';
         // Not when the claim now holds a later alert within its cooldown, at least as severe.
-        if (live && Math.abs(c.at - prev.lastAt) < c.cooldownMs && rank <= prev.rank) return 'cooldown';
+        if (live && !passes(prev, c)) return 'cooldown';
         prev?.remembered.set(key, { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil });
         return 'claimed';
       }
@@ -112,24 +111,8 @@ export class MemoryStateStore implements StateStore {
       // Another alert of this object, never recorded, its run's lease over: this one takes its place.
       if (retake || (prev?.leaseUntil ?? 0) > nowSec) return 'busy';
     }
-    const remembered = new Map(prev?.remembered ?? []);
-    for (const k of c.forget ?? []) if (k !== key) remembered.delete(k);
-    remembered.set(key, { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil });
-    const liveUntil = Math.max(Math.floor((c.at + c.cooldownMs) / 1000), nowSec + Math.floor(c.cooldownMs / 1000));
-    const taken = {
-      lastAt: c.at,
-      rank,
-      status: 'pending' as 'pending' | 'sent',
-      objectId: c.objectId,
-      owner: c.owner,
-      leaseUntil: c.leaseUntil,
-      alertId: c.alertId,
-      publishedAt: c.publishedAt,
-      liveUntil,
-      expiresAt: Math.max(liveUntil, nowSec + 96 * 3600),
-      count: (prev?.count ?? 0) + 1,
-      remembered,
-    };
+    const taken = claimTaking(prev, [c], nowSec);
+    const remembered = taken.remembered;
     this.claims.set(c.source, taken);
     // Taken over from a run of this object that recorded this same alert: the DynamoDB store
     // puts it back as sent, with the publishedAt of its record, by a second write.
@@ -153,27 +136,9 @@ export class MemoryStateStore implements StateStore {
     if (prev) {
       if (group.some((c) => prev.remembered.has(rememberedKey(c.alertId)))) return false;
       const live = prev.liveUntil > nowSec;
-      if (live && !group.every((c) => Math.abs(c.at - prev.lastAt) >= c.cooldownMs || SEVERITIES.indexOf(c.severity) > prev.rank)) return false;
+      if (live && !group.every((c) => passes(prev, c))) return false;
     }
-    const remembered = new Map(prev?.remembered ?? []);
-    const keys = group.map((c) => rememberedKey(c.alertId));
-    for (const k of group.flatMap((c) => c.forget ?? [])) if (!keys.includes(k)) remembered.delete(k);
-    for (const c of group) remembered.set(rememberedKey(c.alertId), { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil });
-    const liveUntil = Math.max(Math.floor((last.at + last.cooldownMs) / 1000), nowSec + Math.floor(last.cooldownMs / 1000));
-    this.claims.set(last.source, {
-      lastAt: last.at,
-      rank: SEVERITIES.indexOf(last.severity),
-      status: 'pending',
-      objectId: last.objectId,
-      owner: last.owner,
-      leaseUntil: last.leaseUntil,
-      alertId: last.alertId,
-      publishedAt: last.publishedAt,
-      liveUntil,
-      expiresAt: Math.max(liveUntil, nowSec + 96 * 3600),
-      count: (prev?.count ?? 0) + group.length,
-      remembered,
-    });
+    this.claims.set(last.source, claimTaking(prev, group, nowSec));
     return true;
   }
 
@@ -197,6 +162,37 @@ export class MemoryStateStore implements StateStore {
     if (entry && entry.publishedAt === r.publishedAt && entry.leaseUntil === r.leaseUntil) c.remembered.set(key, { ...entry, leaseUntil: 0 });
     if (c.owner === r.owner && c.status === 'pending' && c.alertId === r.alertId && c.publishedAt === r.publishedAt) c.leaseUntil = 0;
   }
+}
+
+type StoredClaim = MemoryStateStore['claims'] extends Map<string, infer C> ? C : never;
+
+/** The DynamoDB store's clause: the claim's last alert lets `c` through (a cooldown away or less severe). */
+function passes(prev: StoredClaim, c: ClaimRequest): boolean {
+  return Math.abs(c.at - prev.lastAt) >= c.cooldownMs || SEVERITIES.indexOf(c.severity) > prev.rank;
+}
+
+/** The claim as claiming `group` (in order) one by one leaves it: the last one's, remembering them all. */
+function claimTaking(prev: StoredClaim | undefined, group: readonly ClaimRequest[], nowSec: number): StoredClaim {
+  const last = group[group.length - 1] as ClaimRequest;
+  const keys = group.map((c) => rememberedKey(c.alertId));
+  const remembered = new Map(prev?.remembered ?? []);
+  for (const k of group.flatMap((c) => c.forget ?? [])) if (!keys.includes(k)) remembered.delete(k);
+  for (const c of group) remembered.set(rememberedKey(c.alertId), { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil });
+  const liveUntil = Math.max(Math.floor((last.at + last.cooldownMs) / 1000), nowSec + Math.floor(last.cooldownMs / 1000));
+  return {
+    lastAt: last.at,
+    rank: SEVERITIES.indexOf(last.severity),
+    status: 'pending',
+    objectId: last.objectId,
+    owner: last.owner,
+    leaseUntil: last.leaseUntil,
+    alertId: last.alertId,
+    publishedAt: last.publishedAt,
+    liveUntil,
+    expiresAt: Math.max(liveUntil, nowSec + 96 * 3600),
+    count: (prev?.count ?? 0) + group.length,
+    remembered,
+  };
 }
 
 function merge(source: string, deltas: SourceDelta[], from: number, to: number): MergedSourceState {
