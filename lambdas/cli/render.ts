@@ -133,12 +133,7 @@ export const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocal
  * `buildReport`; only truncation happens here.
  */
 export function renderReport(report: ScanReport, st: Style, width = FALLBACK_WIDTH, opts: RenderOptions = {}): string {
-  return renderReportLines(report, st, width, opts).join('\n');
-}
-
-/** The human report as lines. */
-export function renderReportLines(report: ScanReport, st: Style, width = FALLBACK_WIDTH, opts: RenderOptions = {}): string[] {
-  return [...reportLines(report, st, width, opts)];
+  return [...reportLines(report, st, width, opts)].join('\n');
 }
 
 /**
