@@ -13,6 +13,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ERROR_BURST_RULE, ERROR_COUNTER, ERROR_FLOOD_RULE, statusRecord } from '../core/aggregate.js';
+import { alertIdOf } from '../core/alert-message.js';
 import { BEHAVIOUR_RULE_LIST } from '../core/behaviour.js';
 import { AdapterError } from '../core/errors.js';
 import {
@@ -377,7 +378,7 @@ const objPk = (objectId: string) => `OBJ#${objectMarker(objectId)}`;
 /** The partition of one UTC day's alert records. */
 export const alertsPk = (ms: number) => `ALERTS#${new Date(ms).toISOString().slice(0, 10)}`;
 const alertSk = (publishedAtIso: string, alertId: string) => `${publishedAtIso}#${alertId}`;
-/** Attributes of a claim item that remember an alert (see rememberedKey). */
+/** Attributes of a claim item that remember an alert (see rememberedKey; the previous layout's keyed by alert id match too). */
 const REMEMBERED_KEY = /^h[\w-]{1,12}$/;
 /** Longest reason line kept in an alert record. */
 export const MAX_REASON_CHARS = 500;
@@ -413,8 +414,9 @@ function rethrow(what: string, e: unknown): never {
  *   array: see storedSample) and `ref` are the first written in the hour.
  * - `SRC#<source>` / `ALERT`: the alert claim (last alert time in event time, severity, status,
  *   owner, lease, alert id, publishedAt; `liveUntil`: until when it holds off other alerts) and
- *   the source's last alerts it remembers (`h<12 hex of the alert id>`: publishedAt and lease, see
- *   rememberedKey). It lives as long as an object claim, so that a retried object finds its alert.
+ *   the source's last alerts it remembers (`h<object marker>`: publishedAt, lease and severity,
+ *   see rememberedKey). It lives as long as an object claim, so that a retried object finds its
+ *   alert.
  * - `ALERTS#<day>` / `<publishedAt>#<alertId>`: a published alert (CONTRACTS 1). It is the mark
  *   that the claim with that publishedAt and alert id was sent.
  * - `OBJ#<marker>` / `OBJ`: the object claim, written when an object is done, with its full id.
@@ -736,7 +738,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
 
   async claimAlert(c: ClaimRequest, nowSec: number): Promise<ClaimResult> {
     const marker = objectMarker(c.objectId);
-    const key = rememberedKey(c.alertId);
+    const key = rememberedKey(c.objectId);
     const fields = claimFields(c, nowSec, this.objectRetentionSec);
     const forget = [...new Set(c.forget ?? [])].filter((k) => k !== key);
     const forgetNames = Object.fromEntries(forget.map((k, i) => [`#f${i}`, k]));
@@ -749,7 +751,13 @@ export class DynamoStateStore implements StateStore, StateInspector {
           UpdateExpression: `${fields.set}, #h = :entry ADD #count :one${forget.length ? ` REMOVE ${Object.keys(forgetNames).join(', ')}` : ''}`,
           ConditionExpression: condition,
           ExpressionAttributeNames: { ...CLAIM_NAMES, '#h': key, ...forgetNames, ...names },
-          ExpressionAttributeValues: { ...fields.values, ':entry': rememberedEntry(c.publishedAt, c.leaseUntil), ':one': 1, ':now': nowSec, ...values },
+          ExpressionAttributeValues: {
+            ...fields.values,
+            ':entry': rememberedEntry(c.publishedAt, c.leaseUntil, c.severity),
+            ':one': 1,
+            ':now': nowSec,
+            ...values,
+          },
           // The claim taken over tells whether it was a crashed run's, which may have been sent.
           ReturnValues: 'ALL_OLD',
           // The refused item tells "cooldown" from "busy" without a second read.
@@ -761,7 +769,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
     try {
       const r = await take(
         // One alert per source per cooldown in event time, whoever writes first. Let it
-        // through when the claim remembers no such alert and: there is no live claim, the last
+        // through when the claim remembers no alert of this object and: there is no live claim, the last
         // alert is a cooldown away (either direction: objects arrive out of order), or this one
         // is more severe. Or when this same alert of this same object was claimed before and
         // its owner's lease has run out (it crashed or gave up before recording it). A live
@@ -775,9 +783,10 @@ export class DynamoStateStore implements StateStore, StateInspector {
       if (e instanceof ConditionalCheckFailedException) {
         const o = e.Item;
         const entry = o?.[key]?.S;
-        // An alert of an earlier claim, remembered: sent if recorded, else claimed again once
-        // its run's lease is over (it crashed or could not publish, and a later alert took the claim).
-        if (entry !== undefined && o?.alertId?.S !== c.alertId) return this.reclaimRemembered(c, key, entry, nowSec);
+        // The alert of this object, remembered while the claim holds another object's: sent if
+        // recorded (at whatever severity it was decided), else claimed again once its run's
+        // lease is over (it crashed or could not publish, and a later alert took the claim).
+        if (entry !== undefined && o?.objectId?.S !== marker) return this.reclaimRemembered(c, key, entry, nowSec);
         // A pending claim of this same object, refused only because its lease is live (another
         // run of the object holds it) or because it holds another alert of the object, which
         // went out if it was recorded.
@@ -805,7 +814,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
     // Taken over from a run of this object whose lease ran out: if that run recorded this same
     // alert, it went out; put the claim back as sent instead of publishing it again.
     if (old?.status === 'pending' && old.objectId === marker && old.alertId === c.alertId && (await this.alertRecorded(old.publishedAt, old.alertId))) {
-      const sentEntry = rememberedEntry(Date.parse(String(old.publishedAt)), 0);
+      const sentEntry = rememberedEntry(Date.parse(String(old.publishedAt)), 0, c.severity);
       await this.updateOwnClaim(
         c.source,
         c.owner,
@@ -824,7 +833,8 @@ export class DynamoStateStore implements StateStore, StateInspector {
     if (!last) return true;
     if (claims.length > MAX_REMEMBERED_ALERTS) throw new RangeError(`at most ${MAX_REMEMBERED_ALERTS} alerts are claimed in one write`);
     const source = last.source;
-    const keys = claims.map((c) => rememberedKey(c.alertId));
+    const keys = claims.map((c) => rememberedKey(c.objectId));
+    if (new Set(keys).size < keys.length) throw new RangeError('a source has one alert per object: a group claims alerts of distinct objects');
     const forget = [...new Set(claims.flatMap((c) => c.forget ?? []))].filter((k) => !keys.includes(k));
     const fields = claimFields(last, nowSec, this.objectRetentionSec);
     const names: Record<string, string> = { ...CLAIM_NAMES, '#pk': 'pk' };
@@ -834,7 +844,7 @@ export class DynamoStateStore implements StateStore, StateInspector {
     const far: string[] = [];
     claims.forEach((c, i) => {
       names[`#h${i}`] = keys[i] as string;
-      values[`:e${i}`] = rememberedEntry(c.publishedAt, c.leaseUntil);
+      values[`:e${i}`] = rememberedEntry(c.publishedAt, c.leaseUntil, c.severity);
       const passes = passesClaim(c, String(i));
       Object.assign(values, passes.values);
       sets.push(`#h${i} = :e${i}`);
@@ -865,20 +875,24 @@ export class DynamoStateStore implements StateStore, StateInspector {
   }
 
   /**
-   * Claims again a remembered alert that was claimed and never recorded, once its lease is over,
-   * unless the claim now holds a later alert within its cooldown at least as severe (which went
-   * out with the merged evidence).
+   * Claims again the remembered alert of an object that was claimed and never recorded, once its
+   * lease is over, unless the claim now holds a later alert within its cooldown at least as
+   * severe (which went out with the merged evidence). The alert is the one decided now, which
+   * may be of another severity (and so another alert id) than the one remembered.
    */
   private async reclaimRemembered(c: ClaimRequest, key: string, entry: string, nowSec: number): Promise<ClaimResult> {
     const was = parseRememberedEntry(entry);
-    if (was && (await this.alertRecorded(new Date(was.publishedAt).toISOString(), c.alertId))) return 'cooldown';
+    // Its record is keyed by the alert id of the severity it was claimed at (entries of the
+    // previous layout, keyed by alert id, were claimed at this alert's).
+    const wasId = was?.severity === undefined || was.severity === c.severity ? c.alertId : alertIdOf(c.source, was.severity, c.objectId);
+    if (was && (await this.alertRecorded(new Date(was.publishedAt).toISOString(), wasId))) return 'cooldown';
     if (was && was.leaseUntil > nowSec) return 'busy';
     const passes = passesClaim(c);
     try {
       await this.setRemembered(
         c.source,
         key,
-        rememberedEntry(c.publishedAt, c.leaseUntil),
+        rememberedEntry(c.publishedAt, c.leaseUntil, c.severity),
         // Only the entry as read (of two runs retrying it at once, one claims it), and the
         // claim's own condition against the alert it holds now.
         `#h = :was AND (${CLAIM_NOT_LIVE} OR ${passes.clause})`,
@@ -1167,11 +1181,18 @@ export class DynamoStateStore implements StateStore, StateInspector {
     } while (start);
   }
 
-  async releaseClaim(c: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt' | 'leaseUntil'>): Promise<void> {
-    const key = rememberedKey(c.alertId);
+  async releaseClaim(c: Pick<ClaimRequest, 'source' | 'owner' | 'objectId' | 'severity' | 'alertId' | 'publishedAt' | 'leaseUntil'>): Promise<void> {
+    const key = rememberedKey(c.objectId);
     // The alert as remembered (it may have been claimed with others, the claim holding a later one)...
     try {
-      await this.setRemembered(c.source, key, rememberedEntry(c.publishedAt, 0), '#h = :mine', {}, { ':mine': rememberedEntry(c.publishedAt, c.leaseUntil) });
+      await this.setRemembered(
+        c.source,
+        key,
+        rememberedEntry(c.publishedAt, 0, c.severity),
+        '#h = :mine',
+        {},
+        { ':mine': rememberedEntry(c.publishedAt, c.leaseUntil, c.severity) },
+      );
     } catch (e) {
       if (!(e instanceof ConditionalCheckFailedException)) rethrow(`UpdateItem (${sourcePk(c.source)} ALERT release)`, e);
     }
@@ -1290,14 +1311,20 @@ function claimFields(c: ClaimRequest, nowSec: number, retentionSec: number): { s
   };
 }
 
-/** A remembered alert: when it was claimed (its record's key) and its run's lease. */
-function rememberedEntry(publishedAtMs: number, leaseUntil: number): string {
-  return `${publishedAtMs}/${leaseUntil}`;
+/**
+ * A remembered alert: when it was claimed and its severity (which, with its object, key its
+ * record), and its run's lease.
+ */
+function rememberedEntry(publishedAtMs: number, leaseUntil: number, severity: Severity): string {
+  return `${publishedAtMs}/${leaseUntil}/${SEVERITIES.indexOf(severity)}`;
 }
 
-function parseRememberedEntry(entry: string): { publishedAt: number; leaseUntil: number } | null {
-  const m = /^(\d+)\/(\d+)$/.exec(entry);
-  return m ? { publishedAt: Number(m[1]), leaseUntil: Number(m[2]) } : null;
+/** A remembered alert's entry; items of the previous layout have no severity. */
+function parseRememberedEntry(entry: string): { publishedAt: number; leaseUntil: number; severity?: Severity } | null {
+  const m = /^(\d+)\/(\d+)(?:\/(\d))?$/.exec(entry);
+  if (!m) return null;
+  const severity = m[3] === undefined ? undefined : SEVERITIES[Number(m[3])];
+  return { publishedAt: Number(m[1]), leaseUntil: Number(m[2]), ...(severity ? { severity } : {}) };
 }
 
 /** Keys of the alerts a claim item remembers, oldest first. */

@@ -892,7 +892,7 @@ async function publishAlerts(
   /** Notes claimed alerts as remembered, counting those forgotten that this batch claimed. */
   const remember = (c: AlertCandidate, taken: readonly ClaimRequest[], counted: Scanned) => {
     const forget = new Set(taken.flatMap((r) => r.forget ?? []));
-    const keys = taken.map((r) => rememberedKey(r.alertId));
+    const keys = taken.map((r) => rememberedKey(r.objectId));
     remembered.set(c.source, [...recentOf(c).filter((k) => !forget.has(k) && !keys.includes(k)), ...keys]);
     const early = [...forget].filter((k) => claimedHere.has(`${c.source}\n${k}`)).length;
     if (early) counted.outcome.alertsForgotten = (counted.outcome.alertsForgotten ?? 0) + early;
@@ -927,7 +927,7 @@ async function publishAlerts(
       }
       const first = plan[0];
       if (first === undefined || plan.length < 2) return;
-      const keys = plan.map((p) => rememberedKey(alertIdOf(p.c.source, p.c.decision.severity, p.id)));
+      const keys = plan.map((p) => rememberedKey(p.id));
       const forget = forgetFor(recentOf(first.c), keys);
       const requests = plan.map((p, k) => requestOf(p.c, p.id, p.sc.owner, k === 0 ? forget : []));
       try {
@@ -954,7 +954,7 @@ async function publishAlerts(
       // as a successful one); the store's condition stays the authority when this says go.
       const known = claims.has(source) ? claims.get(source) : merged.claim;
       if (known && claimWouldFail(known, decision, id, decision.cooldownMs)) continue;
-      request = requestOf(candidate, id, sc.owner, forgetFor(recentOf(candidate), [rememberedKey(alertIdOf(source, decision.severity, id))]));
+      request = requestOf(candidate, id, sc.owner, forgetFor(recentOf(candidate), [rememberedKey(id)]));
       let claim: Awaited<ReturnType<StateStore['claimAlert']>>;
       try {
         claim = await store.claimAlert(request, deps.nowSec);

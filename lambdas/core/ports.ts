@@ -77,22 +77,23 @@ export interface MergedSourceState extends Omit<SourceDelta, 'objectId'> {
   objectCount?: number;
   /** The source's live alert claim, read with the windows (the conditional write decides). */
   claim?: { lastAt: number; severity: Severity; status: 'pending' | 'sent'; objectId: string };
-  /** Keys ({@link rememberedKey}) of the alerts the source's claim item remembers, oldest first. */
+  /** Keys ({@link rememberedKey}: by object) of the alerts the source's claim item remembers, oldest first. */
   remembered?: readonly string[];
 }
 
 /**
- * Alerts a source's claim remembers at most: the last ones claimed, each by a key of its alert
- * id. An object retried after a later alert of its source was claimed (its own was sent, but the
- * object was not marked done) finds its alert among them and does not send it again. A source
- * with more alerts than this in one batch forgets its oldest ones, and a retry of their objects
- * may repeat them (with the same alert id).
+ * Alerts a source's claim remembers at most: the last ones claimed, each under its object (a
+ * source has at most one alert per object). An object retried after a later alert of its source
+ * was claimed (its own was sent, but the object was not marked done) finds its alert among them
+ * and does not send it again, whatever severity it decides this time. A source with more alerts
+ * than this in one batch forgets its oldest ones, and a retry of their objects may repeat them
+ * (with the same alert id when it decides the same severity).
  */
 export const MAX_REMEMBERED_ALERTS = 8;
 
-/** The key under which a claim remembers an alert: 12 hex digits (48 bits) of its id. */
-export function rememberedKey(alertId: string): string {
-  return `h${alertId.slice(0, 12)}`;
+/** The key under which a claim remembers the alert of an object: `h` and the object's marker. */
+export function rememberedKey(objectId: string): string {
+  return `h${objectMarker(objectId)}`;
 }
 
 /** The merged state of a source nothing is known about yet (the identity of merging). */
@@ -161,14 +162,15 @@ export interface StateStore {
    * pending by the same object may be taken again once its owner's lease has run out: by the
    * same alert, or by another alert of the object (another severity) only if the one it holds
    * was never recorded. An alert the claim remembers is never claimed again once it was
-   * recorded; one claimed and never recorded may be claimed again once its lease has run out,
-   * even after a later alert.
+   * recorded, nor is another alert of its object (decided again at another severity); one
+   * claimed and never recorded may be claimed again, by either, once its lease has run out, even
+   * after a later alert.
    */
   claimAlert(claim: ClaimRequest, nowSec: number): Promise<ClaimResult>;
   /**
-   * Claims several alerts of one source in one write (at most {@link MAX_REMEMBERED_ALERTS}, in
-   * the order their claims would be taken one by one, each a cooldown after the last or more
-   * severe): true when the claim holds none of them and each passes the condition of a claim
+   * Claims several alerts of one source in one write (at most {@link MAX_REMEMBERED_ALERTS}, of
+   * distinct objects, in the order their claims would be taken one by one, each a cooldown after
+   * the last or more severe): true when the claim holds none of them and each passes the condition of a claim
    * against the claim as it is, leaving the claim as taking them one by one would. False when
    * any does not, and nothing is written: claim them one at a time to learn why.
    */
@@ -183,7 +185,7 @@ export interface StateStore {
    * Ends the lease of an alert its run could not publish, so a retry may take it at once: the
    * lease the claim remembers for it, and the claim's own when the claim still holds that alert.
    */
-  releaseClaim(claim: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt' | 'leaseUntil'>): Promise<void>;
+  releaseClaim(claim: Pick<ClaimRequest, 'source' | 'owner' | 'objectId' | 'severity' | 'alertId' | 'publishedAt' | 'leaseUntil'>): Promise<void>;
   markObjectDone(objectId: string, stats: { lines: number; parsed: number; sources: number; alerts: number }, nowSec: number): Promise<void>;
   /**
    * Names of objects by the short marker kept in state items (object ids are kept as hashes so

@@ -15,8 +15,10 @@ import {
   storedName,
   unpackBuckets,
 } from '../../lambdas/adapters/dynamodb-state-store.js';
+import { alertIdOf } from '../../lambdas/core/alert-message.js';
 import { type AlertRecord, type ClaimRequest, MAX_REMEMBERED_ALERTS, type SourceDelta, objectMarker, rememberedKey } from '../../lambdas/core/ports.js';
 import { BUILTIN_RULES } from '../../lambdas/core/rules/builtin.js';
+import type { Severity } from '../../lambdas/core/rules/types.js';
 import { type LocalStack, startLocalStack } from '../../lambdas/local/stack.js';
 import { MemoryStateStore } from '../support/memory-store.js';
 
@@ -437,11 +439,9 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
 
   it('a release of an alert the claim no longer holds leaves the lease of the one it holds (both stores)', async () => {
     for (const [name, s] of await bothStores()) {
-      // Two alerts of one run claimed together: the claim holds the second.
-      const g = [
-        claimOf('a', { alertId: 'id-a1', owner: 'r1' }),
-        claimOf('a', { alertId: 'id-a2', owner: 'r1', at: T0 + 2 * HOUR, publishedAt: (NOW + 1) * 1000 }),
-      ] as const;
+      // Two alerts of one owner claimed together: the claim holds the second.
+      const g = [claimOf('a', { owner: 'r1' }), claimOf('b', { owner: 'r1', at: T0 + 2 * HOUR, publishedAt: (NOW + 1) * 1000 })] as const;
+      await assert.rejects(s.claimAlerts([g[0], { ...g[1], objectId: 'a' }], NOW), RangeError, `${name}: one alert per object in a group`);
       assert.equal(await s.claimAlerts(g, NOW), true, name);
       await s.releaseClaim(g[0]);
       assert.equal(
@@ -488,16 +488,50 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     }
   });
 
+  it('an object retried after a later alert took the claim, deciding another severity: remembered by its object, sent once (both stores)', async () => {
+    for (const [name, s] of await bothStores()) {
+      const late = NOW + 301;
+      const claim = (objectId: string, over: Partial<ClaimRequest>, now = NOW) => s.claimAlert(claimOf(objectId, over), now);
+      // Alert ids as the pipeline makes them: the store finds a record by the severity it remembers.
+      const idOf = (objectId: string, severity: Severity) => alertIdOf('s', severity, objectId);
+      const a = claimOf('a', { severity: 'high', alertId: idOf('a', 'high'), owner: 'a1' });
+      assert.equal(await s.claimAlert(a, NOW), 'claimed', name);
+      await s.markAlertSent('s', 'a1', recordOf(a));
+      assert.equal(await claim('b', { at: T0 + 2 * HOUR }), 'claimed', `${name}: a later alert takes the claim`);
+      // The retry of a decides medium: a cooldown away from b, with an alert id never claimed.
+      const retry = (objectId: string, owner: string) =>
+        claimOf(objectId, { alertId: idOf(objectId, 'medium'), owner, publishedAt: late * 1000, leaseUntil: late + 300 });
+      assert.equal(await s.claimAlert(retry('a', 'a2'), late), 'cooldown', `${name}: a's alert was recorded, at the severity it was claimed at`);
+      // c's run dies before recording its high alert; d takes the claim; c's retry decides medium.
+      const c = claimOf('c', { at: T0 + 4 * HOUR, severity: 'high', alertId: idOf('c', 'high'), owner: 'c1' });
+      assert.equal(await s.claimAlert(c, NOW), 'claimed', name);
+      assert.equal(await claim('d', { at: T0 + 6 * HOUR }), 'claimed', name);
+      assert.equal(
+        await s.claimAlert({ ...retry('c', 'c2'), at: T0 + 4 * HOUR, leaseUntil: NOW + 300 }, NOW + 1),
+        'busy',
+        `${name}: c's run may still be publishing`,
+      );
+      const retried = { ...retry('c', 'c3'), at: T0 + 4 * HOUR };
+      assert.equal(await s.claimAlert(retried, late), 'claimed', `${name}: never recorded, its lease over: the retry's alert goes out instead`);
+      await s.markAlertSent('s', 'c3', recordOf(retried));
+      assert.equal(
+        await s.claimAlert({ ...retry('c', 'c4'), at: T0 + 4 * HOUR, severity: 'low', alertId: idOf('c', 'low'), publishedAt: (late + 1) * 1000 }, late + 1),
+        'cooldown',
+        `${name}: and then it is remembered as sent`,
+      );
+    }
+  });
+
   it('an alert the claim remembers: recorded, it is not claimed again after a later alert; never recorded, it is, once its lease is over, by one run', async () => {
     const { s } = await store();
     const claim = (objectId: string, over: Partial<ClaimRequest>, now = NOW) => s.claimAlert(claimOf(objectId, over), now);
     assert.equal(await claim('a', { owner: 'a1' }), 'claimed');
     await s.markAlertSent('s', 'a1', recordOf(claimOf('a', { owner: 'a1' })));
-    assert.equal(await claim('b', { at: T0 + 2 * HOUR }), 'claimed', 'a later alert takes the claim');
+    assert.equal(await claim('b', { at: T0 + 2 * HOUR, publishedAt: (NOW + 1) * 1000 }), 'claimed', 'a later alert takes the claim');
     assert.equal(await claim('a', { owner: 'a2' }, NOW + 60), 'cooldown', 'the object retried: its alert was recorded');
     assert.equal(await claim('c', { at: T0 + 4 * HOUR, owner: 'c1' }), 'claimed');
     // c's run dies before recording; a later alert takes the claim meanwhile.
-    assert.equal(await claim('d', { at: T0 + 6 * HOUR }), 'claimed');
+    assert.equal(await claim('d', { at: T0 + 6 * HOUR, publishedAt: (NOW + 2) * 1000 }), 'claimed');
     assert.equal(await claim('c', { at: T0 + 4 * HOUR, owner: 'c2' }, NOW + 60), 'busy', 'its run may still be publishing');
     const late = NOW + 301;
     const retries = await Promise.all(
@@ -507,7 +541,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.deepEqual(retries.filter((r) => r === 'busy').length, 2);
     const m = await s.read('s', T0, T0, late);
     assert.equal(m.claim?.lastAt, T0 + 6 * HOUR, 'claiming an older alert again leaves the claim on the latest');
-    assert.deepEqual(m.remembered, ['hid-a', 'hid-b', 'hid-d', 'hid-c'], 'oldest first, by when each was claimed');
+    assert.deepEqual(m.remembered, ['a', 'b', 'd', 'c'].map(rememberedKey), 'oldest first, by when each was claimed');
   });
 
   it('a claim released after a failed publish lets the retry claim its alert at once, even after a later alert', async () => {
@@ -531,9 +565,9 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     const source = '2001:0db8:85a3:0000:0000:8a2e:0370:7334';
     const id = (k: number) => createHash('sha256').update(String(k)).digest('hex').slice(0, 32);
     const sent: string[] = [];
+    const objectOf = (k: number) => `bucket/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/2024/01/01/node-${k}.log.gz#0123456789abcdef0123456789abcdef`;
     for (let k = 0; k < MAX_REMEMBERED_ALERTS + 3; k++) {
-      const objectId = `bucket/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/2024/01/01/node-${k}.log.gz#0123456789abcdef0123456789abcdef`;
-      const c = claimOf(objectId, {
+      const c = claimOf(objectOf(k), {
         source,
         at: T0 + k * 2 * HOUR,
         severity: 'critical',
@@ -544,7 +578,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
       });
       assert.equal(await s.claimAlert(c, NOW), 'claimed');
       sent.splice(0, c.forget?.length ?? 0);
-      sent.push(rememberedKey(c.alertId));
+      sent.push(rememberedKey(c.objectId));
     }
     const item = (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: `SRC#${source}` }, sk: { S: 'ALERT' } } }))).Item ?? {};
     assert.equal(Object.keys(item).filter((k) => /^h/.test(k)).length, MAX_REMEMBERED_ALERTS);
@@ -557,7 +591,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(m.claim, undefined, 'a cooldown of wall clock later the claim no longer holds off');
     assert.deepEqual(m.remembered, sent, 'but its alerts are remembered');
     assert.equal(await s.claimAlert(claimOf('next', { source, at: lastAt + 60_000, alertId: id(99) }), later), 'claimed', 'an alert close in event time');
-    const remembered = claimOf('again', {
+    const remembered = claimOf(objectOf(MAX_REMEMBERED_ALERTS + 2), {
       source,
       at: lastAt,
       alertId: id(MAX_REMEMBERED_ALERTS + 2),
@@ -578,7 +612,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(item.alertId?.S, 'id-c');
     assert.equal(item.owner?.S, 'run-of-c');
     assert.equal(Number(item.alertCount?.N), 3);
-    assert.deepEqual((await s.read('s', T0, T0, NOW)).remembered, ['hid-a', 'hid-b', 'hid-c']);
+    assert.deepEqual((await s.read('s', T0, T0, NOW)).remembered, ['a', 'b', 'c'].map(rememberedKey));
     const before = JSON.stringify(item);
     const same = async () =>
       JSON.stringify((await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'SRC#s' }, sk: { S: 'ALERT' } } }))).Item);
@@ -637,7 +671,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(await s.claimAlerts(first, NOW), true);
     const second = group(
       MAX_REMEMBERED_ALERTS,
-      first.map((c) => rememberedKey(c.alertId)),
+      first.map((c) => rememberedKey(c.objectId)),
     );
     assert.equal(await s.claimAlerts(second, NOW), true);
     const item = (await stack.dynamo.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: `SRC#${source}` }, sk: { S: 'ALERT' } } }))).Item ?? {};
@@ -645,7 +679,7 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
       Object.keys(item)
         .filter((k) => /^h/.test(k))
         .sort(),
-      second.map((c) => rememberedKey(c.alertId)).sort(),
+      second.map((c) => rememberedKey(c.objectId)).sort(),
       'the second group remembered, the first forgotten',
     );
     assert.equal(Number(item.alertCount?.N), 2 * MAX_REMEMBERED_ALERTS);

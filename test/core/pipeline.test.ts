@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
-import { ClaimBusyError, DEFAULT_LEASE_SECONDS, pathHash, processLogBatch, processLogObject, sharedClassifier } from '../../lambdas/core/pipeline.js';
+import {
+  type BatchDeps,
+  ClaimBusyError,
+  DEFAULT_LEASE_SECONDS,
+  pathHash,
+  processLogBatch,
+  processLogObject,
+  sharedClassifier,
+} from '../../lambdas/core/pipeline.js';
 import { MAX_REMEMBERED_ALERTS, rememberedKey } from '../../lambdas/core/ports.js';
 import { BUILTIN_RULES } from '../../lambdas/core/rules/builtin.js';
 import { MemoryPublisher, MemoryStateStore, linesOf } from '../support/memory-store.js';
@@ -27,7 +35,7 @@ const probe = (ip: string, second: number, i: number) => `${ip} - - [${timeAt(se
  * One batch of two scans of `ip` two hours apart ("early", "late": an alert each), in which the
  * early object fails (the caller makes it fail) and the late one succeeds.
  */
-async function earlyThenLate(ip: string, store: MemoryStateStore, publisher: MemoryPublisher) {
+async function earlyThenLate(ip: string, store: MemoryStateStore, publisher: MemoryPublisher, options: Partial<BatchDeps> = {}) {
   const early = Array.from({ length: 12 }, (_, i) => probe(ip, i * 8, i));
   const late = Array.from({ length: 12 }, (_, i) => probe(ip, 2 * 3600 + i * 8, i));
   const results = await processLogBatch(
@@ -35,7 +43,7 @@ async function earlyThenLate(ip: string, store: MemoryStateStore, publisher: Mem
       { ref: ref('early.log'), lines: linesOf(early), owner: 'run-early' },
       { ref: ref('late.log'), lines: linesOf(late), owner: 'run-late' },
     ],
-    deps(store, publisher),
+    { ...deps(store, publisher), ...options },
   );
   assert.deepEqual(
     results.map((r) => r.ok),
@@ -236,6 +244,39 @@ describe('processLogObject', () => {
     assert.equal(store.records.length, 2);
   });
 
+  it('an object retried after a later alert of its source, deciding its alert at another severity, does not send it again', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const ip = '198.51.100.67';
+    const markObjectDone = store.markObjectDone.bind(store);
+    store.markObjectDone = async (id: string) => {
+      if (id.includes('early')) throw new Error('throttled');
+      return markObjectDone(id);
+    };
+    // A rule the operator adds, then drops again: the probes' paths are high-severity scanning.
+    const word = {
+      id: 'word-scan',
+      category: 'word-scan',
+      class: 'probing' as const,
+      severity: 'high' as const,
+      score: 1,
+      explain: 'Words',
+      match: { path: { prefix: ['/word'] } },
+    };
+    const high = { ...structuredClone(config), rules: [...config.rules, word] };
+    const { early } = await earlyThenLate(ip, store, publisher, { config: high });
+    assert.deepEqual(
+      publisher.sent.map((m) => m.document.severity),
+      ['high', 'high'],
+    );
+    store.markObjectDone = markObjectDone;
+    // Retried with the severity of its rules lowered meanwhile: the alert it decides has another
+    // id, and the claim now holds the later alert, two hours (a cooldown) away.
+    const retry = await processLogObject(ref('early.log'), linesOf(early), deps(store, publisher));
+    assert.equal(retry.alertsPublished, 0, "the object's alert went out: the claim remembers it by its object");
+    assert.equal(publisher.sent.length, 2);
+  });
+
   it('an alert claimed but not published, then passed by a later alert of its source, is sent by the retry, once', async () => {
     const store = new MemoryStateStore();
     const publisher = new MemoryPublisher();
@@ -360,9 +401,9 @@ describe('processLogObject', () => {
     assert.equal(kept.length, MAX_REMEMBERED_ALERTS, 'the oldest are forgotten by the claims that pass the bound');
     assert.deepEqual(
       kept.sort(),
-      publisher.sent
+      results
         .slice(-MAX_REMEMBERED_ALERTS)
-        .map((m) => rememberedKey(m.attributes.alertId ?? ''))
+        .map((r) => rememberedKey(r.ok ? r.outcome.objectId : ''))
         .sort(),
       'the newest are kept',
     );

@@ -1,3 +1,4 @@
+import { alertIdOf } from '../../lambdas/core/alert-message.js';
 import {
   type AlertMessage,
   type AlertPublisher,
@@ -10,7 +11,7 @@ import {
   emptyMergedState,
   rememberedKey,
 } from '../../lambdas/core/ports.js';
-import { SEVERITIES } from '../../lambdas/core/rules/types.js';
+import { SEVERITIES, type Severity } from '../../lambdas/core/rules/types.js';
 
 const HOUR = 3_600_000;
 
@@ -31,8 +32,8 @@ export class MemoryStateStore implements StateStore {
       liveUntil: number;
       expiresAt: number;
       count: number;
-      /** Remembered alerts by key: when each was claimed and its run's lease. */
-      remembered: Map<string, { publishedAt: number; leaseUntil: number }>;
+      /** Remembered alerts by key (of their object): when each was claimed, its run's lease, its severity. */
+      remembered: Map<string, { publishedAt: number; leaseUntil: number; severity: Severity }>;
     }
   >();
   readonly done = new Set<string>();
@@ -88,7 +89,7 @@ export class MemoryStateStore implements StateStore {
 
   async claimAlert(c: ClaimRequest, nowSec: number): Promise<ClaimResult> {
     this.claimWrites++;
-    const key = rememberedKey(c.alertId);
+    const key = rememberedKey(c.objectId);
     const stored = this.claims.get(c.source);
     // The DynamoDB store's condition, clause by clause.
     const prev = stored !== undefined && stored.expiresAt > nowSec ? stored : undefined;
@@ -98,12 +99,13 @@ export class MemoryStateStore implements StateStore {
     const retake = sameObject && prev?.alertId === c.alertId;
     const fresh = prev === undefined || (entry === undefined && (!live || passes(prev, c)));
     if (!fresh && !(retake && prev.leaseUntil <= nowSec)) {
-      if (entry !== undefined && prev?.alertId !== c.alertId) {
-        if (this.recorded(entry.publishedAt, c.alertId)) return 'cooldown';
+      if (entry !== undefined && prev?.objectId !== c.objectId) {
+        const wasId = entry.severity === c.severity ? c.alertId : alertIdOf(c.source, entry.severity, c.objectId);
+        if (this.recorded(entry.publishedAt, wasId)) return 'cooldown';
         if (entry.leaseUntil > nowSec) return 'busy';
         // Not when the claim now holds a later alert within its cooldown, at least as severe.
         if (live && !passes(prev, c)) return 'cooldown';
-        prev?.remembered.set(key, { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil });
+        prev?.remembered.set(key, { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil, severity: c.severity });
         return 'claimed';
       }
       if (!sameObject) return 'cooldown';
@@ -120,7 +122,7 @@ export class MemoryStateStore implements StateStore {
       taken.status = 'sent';
       taken.publishedAt = prev.publishedAt;
       taken.leaseUntil = 0;
-      remembered.set(key, { publishedAt: prev.publishedAt, leaseUntil: 0 });
+      remembered.set(key, { publishedAt: prev.publishedAt, leaseUntil: 0, severity: c.severity });
       return 'cooldown';
     }
     return 'claimed';
@@ -130,11 +132,12 @@ export class MemoryStateStore implements StateStore {
     this.claimWrites++;
     const last = group[group.length - 1];
     if (!last) return true;
+    if (new Set(group.map((c) => c.objectId)).size < group.length) throw new RangeError('a group claims alerts of distinct objects');
     const stored = this.claims.get(last.source);
     const prev = stored !== undefined && stored.expiresAt > nowSec ? stored : undefined;
     // The DynamoDB store's condition: none remembered, each a cooldown from the claim or more severe.
     if (prev) {
-      if (group.some((c) => prev.remembered.has(rememberedKey(c.alertId)))) return false;
+      if (group.some((c) => prev.remembered.has(rememberedKey(c.objectId)))) return false;
       const live = prev.liveUntil > nowSec;
       if (live && !group.every((c) => passes(prev, c))) return false;
     }
@@ -154,12 +157,13 @@ export class MemoryStateStore implements StateStore {
     if (!this.records.some((r) => r.alertId === record.alertId && r.publishedAt === record.publishedAt)) this.records.push(record);
   }
 
-  async releaseClaim(r: Pick<ClaimRequest, 'source' | 'owner' | 'alertId' | 'publishedAt' | 'leaseUntil'>): Promise<void> {
+  async releaseClaim(r: Pick<ClaimRequest, 'source' | 'owner' | 'objectId' | 'severity' | 'alertId' | 'publishedAt' | 'leaseUntil'>): Promise<void> {
     const c = this.claims.get(r.source);
     if (!c) return;
-    const key = rememberedKey(r.alertId);
+    const key = rememberedKey(r.objectId);
     const entry = c.remembered.get(key);
-    if (entry && entry.publishedAt === r.publishedAt && entry.leaseUntil === r.leaseUntil) c.remembered.set(key, { ...entry, leaseUntil: 0 });
+    if (entry && entry.publishedAt === r.publishedAt && entry.leaseUntil === r.leaseUntil && entry.severity === r.severity)
+      c.remembered.set(key, { ...entry, leaseUntil: 0 });
     if (c.owner === r.owner && c.status === 'pending' && c.alertId === r.alertId && c.publishedAt === r.publishedAt) c.leaseUntil = 0;
   }
 }
@@ -174,10 +178,10 @@ function passes(prev: StoredClaim, c: ClaimRequest): boolean {
 /** The claim as claiming `group` (in order) one by one leaves it: the last one's, remembering them all. */
 function claimTaking(prev: StoredClaim | undefined, group: readonly ClaimRequest[], nowSec: number): StoredClaim {
   const last = group[group.length - 1] as ClaimRequest;
-  const keys = group.map((c) => rememberedKey(c.alertId));
+  const keys = group.map((c) => rememberedKey(c.objectId));
   const remembered = new Map(prev?.remembered ?? []);
   for (const k of group.flatMap((c) => c.forget ?? [])) if (!keys.includes(k)) remembered.delete(k);
-  for (const c of group) remembered.set(rememberedKey(c.alertId), { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil });
+  for (const c of group) remembered.set(rememberedKey(c.objectId), { publishedAt: c.publishedAt, leaseUntil: c.leaseUntil, severity: c.severity });
   const liveUntil = Math.max(Math.floor((last.at + last.cooldownMs) / 1000), nowSec + Math.floor(last.cooldownMs / 1000));
   return {
     lastAt: last.at,
