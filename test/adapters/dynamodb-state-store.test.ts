@@ -392,6 +392,17 @@ describe('DynamoStateStore on DynamoDB Local', { timeout: 120_000 }, () => {
     assert.equal(results.filter((r) => r === 'busy').length, 7);
   });
 
+  it('two runs of the same object deciding different severities at the same moment: one claims, the other is told busy (both stores)', async () => {
+    for (const [name, s] of await bothStores()) {
+      const runs = (['medium', 'high', 'critical', 'low'] as const).map((severity, i) =>
+        claimOf('same', { severity, alertId: alertIdOf('s', severity, 'same'), owner: `run-${i}` }),
+      );
+      const results = await Promise.all(runs.map((c) => s.claimAlert(c, NOW)));
+      assert.equal(results.filter((r) => r === 'claimed').length, 1, `${name}: a more severe alert of the same object is not an escalation`);
+      assert.equal(results.filter((r) => r === 'busy').length, 3, name);
+    }
+  });
+
   it('cooldown in event time, escalation, and a pending claim taken over only by its own object once the lease ran out', async () => {
     const { s } = await store();
     const claim = (objectId: string, over: Partial<ClaimRequest>, now = NOW) => s.claimAlert(claimOf(objectId, over), now);
