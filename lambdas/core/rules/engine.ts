@@ -376,22 +376,39 @@ function needsResolving(p: string): boolean {
   return false;
 }
 
-// Look-alikes of `/` and `\` that NFKC leaves as they are (it folds `．`, `／`, `＼`, `․`, `﹒`).
-const SLASH_LOOKALIKES = /[\u2044\u2215\u29f8\u2216\u29f5\u29f9]/g;
-const SLASH_LOOKALIKE_AS: Record<string, string> = { '\u2044': '/', '\u2215': '/', '\u29f8': '/', '\u2216': '\\', '\u29f5': '\\', '\u29f9': '\\' };
+// Look-alikes that NFKC leaves as they are (it folds `．`, `／`, `＼`, `․`, `﹒` itself): of `/` and
+// `\`, and U+3002 IDEOGRAPHIC FULL STOP `。`, which NFKC also makes of U+FF61 HALFWIDTH
+// IDEOGRAPHIC FULL STOP `｡` and U+FE12 (vertical form). No normalisation form turns `。` into `.`,
+// but IDNA (UTS #46) maps all three to `.` as label separators, and URL and host handling built on
+// it (WHATWG URL hosts, IDNA libraries reused on paths, proxies that "clean" URLs) may do the
+// same: `/。env` is read as `/.env`. The cost is that CJK text ending a sentence in a path or
+// query is read with a `.` there (`/wiki/こんにちは。` resolves to `/wiki/こんにちは`, the trailing
+// dot dropped), which names no probe; only `。。/` in a query value would read as `../`.
+const LOOKALIKES_NFKC_KEEPS = /[\u2044\u2215\u29f8\u2216\u29f5\u29f9\u3002]/g;
+const LOOKALIKE_AS: Record<string, string> = {
+  '\u2044': '/',
+  '\u2215': '/',
+  '\u29f8': '/',
+  '\u2216': '\\',
+  '\u29f5': '\\',
+  '\u29f9': '\\',
+  '\u3002': '.',
+};
 const NON_ASCII = /[\u0080-\uffff]/;
 
 /**
  * A lower-cased string with Unicode look-alikes of ASCII folded into it, as IIS and frameworks
  * that normalise (NFKC) do: full-width `．／＼` and letters, `․` (one dot leader), `∕` (division
- * slash). ASCII is returned as it is. Idempotent.
+ * slash); and the ideographic full stops `。｡`, as IDNA does (see `LOOKALIKES_NFKC_KEEPS`). ASCII
+ * is returned as it is, without normalising: the fold costs one scan for a non-ASCII character.
+ * Idempotent.
  */
 export function foldLookalikes(s: string): string {
   if (!NON_ASCII.test(s)) return s;
   const f = s
     .toLowerCase()
     .normalize('NFKC')
-    .replace(SLASH_LOOKALIKES, (c) => SLASH_LOOKALIKE_AS[c] ?? c)
+    .replace(LOOKALIKES_NFKC_KEEPS, (c) => LOOKALIKE_AS[c] ?? c)
     .toLowerCase();
   return f === s ? s : f;
 }

@@ -276,3 +276,69 @@ describe('Java code-execution payloads are rce-probe whatever the path rewrite',
     }
   });
 });
+
+describe('ideographic full stops read as `.`', () => {
+  it('folds U+3002, and U+FF61 and U+FE12 (which NFKC turns into U+3002), to `.`', () => {
+    assert.equal(foldLookalikes('\u3002\uff61\ufe12'), '...');
+    assert.equal(foldLookalikes('/\u3002ENV'), '/.env');
+    assert.equal(resolvePath('/\u3002env'), '/.env');
+    assert.equal(resolvePath('/\uff61git/config'), '/.git/config');
+    assert.equal(resolvePath('/static/\u3002\u3002/\u3002\u3002/.env'), '/.env');
+  });
+
+  const hidden: [string, string][] = [
+    ['/\u3002env', 'sensitive-file/secret-file'],
+    ['/%E3%80%82env', 'sensitive-file/secret-file'],
+    ['/%e3%80%82env', 'sensitive-file/secret-file'],
+    ['/%25E3%2580%2582env', 'sensitive-file/secret-file'],
+    ['/\uff61env', 'sensitive-file/secret-file'],
+    ['/%EF%BD%A1env', 'sensitive-file/secret-file'],
+    ['/\ufe12htpasswd', 'sensitive-file/secret-file'],
+    ['/%E3%80%82git/config', 'sensitive-file/secret-directory'],
+    ['/\u3002git\uff0fconfig', 'sensitive-file/secret-directory'],
+    ['/download.php?file=\u3002\u3002/\u3002\u3002/app/config.yml', 'path-traversal/traversal-sequence'],
+    ['/download.php?file=%E3%80%82%E3%80%82/%E3%80%82%E3%80%82/app/config.yml', 'path-traversal/traversal-sequence'],
+    ['/download.php?file=%EF%BD%A1%EF%BD%A1/app/config.yml', 'path-traversal/traversal-sequence'],
+  ];
+  for (const [target, want] of hidden) {
+    it(`${target} is labelled ${want}`, () => {
+      const got = labels(`GET ${target} HTTP/1.1`);
+      assert.ok(got.includes(want), `${target}: ${got.join(', ') || 'nothing'}`);
+    });
+  }
+
+  it('?file=。。/etc/passwd is a traversal sequence as well as a system file', () => {
+    for (const q of ['?file=\u3002\u3002/etc/passwd', '?file=%E3%80%82%E3%80%82/etc/passwd']) {
+      const ids = classifier.requestRuleIds(record({ request: `GET /${q} HTTP/1.1`, status: 404 }));
+      assert.ok(ids.includes('traversal-sequence') && ids.includes('traversal-target-file'), `${q}: ${ids.join(', ')}`);
+    }
+  });
+
+  it('Japanese and Chinese text with full stops stays unlabelled', () => {
+    for (const t of [
+      '/wiki/\u3053\u3093\u306b\u3061\u306f\u3002',
+      '/blog/\u3042\u308a\u304c\u3068\u3046\u3002/comments',
+      '/%E6%97%A5%E6%9C%AC%E3%80%82',
+      '/search?q=\u4eca\u65e5\u306f\u3002\u660e\u65e5\u306f\u6674\u308c\u3002',
+      '/search?q=%E4%BD%A0%E5%A5%BD%E3%80%82%E8%B0%A2%E8%B0%A2%E3%80%82&page=2',
+      '/news/\u4e2d\u6587\uff61\u65b0\u95fb',
+    ]) {
+      assert.deepEqual(labels(`GET ${t} HTTP/1.1`, 200), [], t);
+      assert.deepEqual(probeLabels(`GET ${t} HTTP/1.1`), [], t);
+    }
+  });
+
+  it('never leaves an ideographic full stop, and stays idempotent', () => {
+    const unit = fc.constantFrom(...'ae./', '\u3002', '\uff61', '\ufe12', '\uff0e', '\u65e5', '\u3042');
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 12 }), (s) => {
+        const f = foldLookalikes(s);
+        assert.equal(foldLookalikes(f), f);
+        for (const bad of ['\u3002', '\uff61', '\ufe12']) assert.ok(!f.includes(bad), f);
+        // Each full stop becomes exactly one `.`: nothing else is added or lost.
+        assert.equal([...f].filter((c) => c === '.').length, [...s].filter((c) => '.\u3002\uff61\ufe12\uff0e'.includes(c)).length, s);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
