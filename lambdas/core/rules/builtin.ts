@@ -1222,19 +1222,29 @@ export const BUILTIN_RULES: Rule[] = [
       },
     },
   },
-  ...EXPLOITED_PRODUCTS.map(
-    (p): Rule => ({
-      id: `exploited-${p.id}`,
+  ...EXPLOITED_PRODUCTS.flatMap((p): Rule[] => {
+    const rule = (id: string, explain: string, match: Rule['match']): Rule => ({
+      id,
       category: 'product-exploit',
       class: 'exploit',
       severity: 'critical',
       score: 50,
       immediate: true,
-      explain: `An exploit request for ${p.product} (${p.cves.join(', ')})`,
+      explain,
       references: p.cves.map(NVD),
-      match: { target: { contains: [...p.needles] }, ...(p.method ? { method: [...p.method] } : {}) },
-    }),
-  ),
+      match: { ...match, ...(p.method ? { method: [...p.method] } : {}) },
+    });
+    const plain = rule(`exploited-${p.id}`, `An exploit request for ${p.product} (${p.cves.join(', ')})`, { target: { contains: [...p.needles] } });
+    if (!p.traversal) return [plain];
+    // After the plain rule: a request both match keeps the plain rule's id.
+    return [
+      plain,
+      rule(`exploited-${p.id}-traversal`, `A path traversal of an exploit for ${p.product} (${p.cves.join(', ')})`, {
+        target: { contains: [...p.traversal.needles] },
+        path: { regex: p.traversal.path },
+      }),
+    ];
+  }),
 
   // ── protocol ──────────────────────────────────────────────────────────────────────────────
   {

@@ -342,3 +342,78 @@ describe('ideographic full stops read as `.`', () => {
     );
   });
 });
+
+describe('the WebLogic console bypass without a payload (CVE-2020-14882, CVE-2020-14750)', () => {
+  const isExploit = (target: string, status = 404) => labels(`GET ${target} HTTP/1.1`, status).some((l) => l.startsWith('product-exploit/'));
+  const agree = (target: string) => {
+    const r = record({ request: `GET ${target} HTTP/1.1`, status: 404 });
+    assert.deepEqual(classifier.requestRuleIds(r), classifier.requestRuleIdsExhaustive(r), target);
+  };
+
+  const bypasses = [
+    '/console/css/%252e%252e%252f;x/console.portal',
+    '/console/css/%252e%252e%252fconsole.portal',
+    '/console/images/%252e%252e%252fconsole.portal',
+    '/console/images/%252E%252E%252Fconsole.portal',
+    '/console/images/%252E%252e%252F;x/console.portal',
+    '/console/css/%252e%252e%252f;jsessionid=0a1b2c/console.portal',
+    '/console/css/%2e%2e%2fconsole.portal',
+    '/console/images/%2E%2E%2F;x/console.portal',
+    '/console/css/%252e%252e;x%252fconsole.portal',
+    '/console/css;x/%252e%252e%252f;x/console.portal',
+    '/console/images//%252e%252e%252f/console.portal',
+    '/console/css/%252e%252e%252f;/;x/console.portal',
+    '/console/css/%252e%252e%252f%252e%252e%252fconsole/console.portal',
+    '/console/css/%252e%252e%252f;x/consolejndi.portal',
+    '/console/css/%25%32%65%25%32%65%25%32%66;x/console.portal',
+  ];
+  for (const target of bypasses) {
+    it(`${target} is product-exploit, served or not`, () => {
+      assert.ok(isExploit(target), `${target}: ${labels(`GET ${target} HTTP/1.1`).join(', ')}`);
+      assert.ok(isExploit(target, 200), target);
+      agree(target);
+    });
+  }
+
+  it('the console pages and stylesheets an administrator fetches are no exploit', () => {
+    for (const t of [
+      '/console/login/LoginForm.jsp',
+      '/console/css/login.css',
+      '/console/images/logo.gif',
+      '/console/console.portal',
+      '/console/console.portal?_nfpb=true&_pageLabel=HomePage1',
+      '/console/css/./login.css',
+      '/console/framework/skins/wlsconsole/css/general.css',
+      '/console/images/;jsessionid=1/spacer.gif',
+    ]) {
+      for (const status of [200, 404]) assert.ok(!isExploit(t, status), `${t} ${status}`);
+      agree(t);
+    }
+    // A `..` out of a site's own css folder is a traversal, not the WebLogic bypass.
+    assert.ok(!isExploit('/static/css/../fonts/x.woff'));
+  });
+
+  it('every encoding, case and parameter mix of the traversal is found, and the needles never miss it', () => {
+    const dot = fc.constantFrom('.', '%2e', '%2E', '%252e', '%252E', '%25%32%65');
+    const slash = fc.constantFrom('/', '%2f', '%2F', '%252f', '%252F');
+    const param = fc.constantFrom('', ';', ';x', ';jsessionid=1', '/;x', '/');
+    fc.assert(
+      fc.property(
+        fc.constantFrom('css', 'images', 'CSS', 'Images'),
+        param,
+        dot,
+        dot,
+        param,
+        slash,
+        param,
+        fc.constantFrom('console.portal', 'consolejndi.portal', 'CONSOLE.PORTAL'),
+        (dir, p1, d1, d2, p2, s, p3, page) => {
+          const target = `/console/${dir}${p1}/${d1}${d2}${p2}${s}${p3 === '/' || p3.startsWith('/') ? `${p3.slice(1)}/` : p3 === '' ? '' : `${p3}/`}${page}`;
+          assert.ok(isExploit(target), target);
+          agree(target);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
