@@ -417,3 +417,90 @@ describe('the WebLogic console bypass without a payload (CVE-2020-14882, CVE-202
     );
   });
 });
+
+describe('a secret name followed by a decoy asset path', () => {
+  const secretFile = BUILTIN_RULES.find((r) => r.id === 'secret-file')?.match.file?.equals ?? [];
+  const configRoot = BUILTIN_RULES.find((r) => r.id === 'secret-config-root')?.match.path?.equals ?? [];
+  const assetTail = fc.tuple(
+    fc.array(fc.constantFrom('a', 'x', 'static', 'v1'), { maxLength: 2 }),
+    fc.constantFrom('x.css', 'app.js', 'a.png', 'f.woff2', 'y.css.map'),
+  );
+  const tailOf = ([dirs, name]: [string[], string]) => [...dirs, name].join('/');
+
+  const cases: [string, string][] = [
+    ['/.env/x.css', 'sensitive-file/secret-file'],
+    ['/.env/a/b/c.js', 'sensitive-file/secret-file'],
+    ['/.env.production/x.png', 'sensitive-file/secret-file'],
+    ['/%2eenv/x.css', 'sensitive-file/secret-file'],
+    ['/.env;x/x.css', 'sensitive-file/secret-file'],
+    ['/\u3002env/x.css', 'sensitive-file/secret-file'],
+    ['/app/.env/x.css?v=1', 'sensitive-file/secret-file'],
+    ['/.htpasswd/x.js', 'sensitive-file/secret-file'],
+    ['/web.config/x.png', 'sensitive-file/secret-file'],
+    ['/config.php.bak/x.css', 'sensitive-file/secret-file'],
+    ['/.git/config/x.png', 'sensitive-file/secret-directory'],
+    ['/.aws/credentials/x.css', 'sensitive-file/secret-directory'],
+    ['/docker-compose.yml/x.css', 'sensitive-file/secret-config-root'],
+    ['/backup.sql/x.png', 'sensitive-file/backup-file'],
+    ['/www/site.tar.gz/x.js', 'sensitive-file/backup-file'],
+  ];
+  for (const [target, want] of cases) {
+    it(`${target} is labelled ${want}, not excused as an asset`, () => {
+      const got = labels(`GET ${target} HTTP/1.1`);
+      assert.ok(got.includes(want), `${target}: ${got.join(', ') || 'nothing'}`);
+      assert.ok(!got.includes('static-asset/static-asset'), `${target}: ${got.join(', ')}`);
+    });
+  }
+
+  it('every secret file name with a dot gets its label under any decoy asset path, as the plain name does', () => {
+    const dotted = secretFile.filter((n) => n.includes('.'));
+    assert.ok(dotted.length >= 20);
+    fc.assert(
+      fc.property(fc.constantFrom(...dotted), assetTail, (name, tail) => {
+        const target = `/${name}/${tailOf(tail)}`;
+        for (const status of [200, 404]) {
+          assert.ok(labels(`GET /${name} HTTP/1.1`, status).includes('sensitive-file/secret-file'), name);
+          assert.ok(labels(`GET ${target} HTTP/1.1`, status).includes('sensitive-file/secret-file'), `${target} ${status}`);
+        }
+      }),
+      { numRuns: 300 },
+    );
+    for (const path of configRoot) {
+      assert.ok(labels(`GET ${path}/x.css HTTP/1.1`).includes('sensitive-file/secret-config-root'), path);
+    }
+  });
+
+  it('real assets below directories named like a word, a version or a host stay benign', () => {
+    for (const t of [
+      '/assets/env/app.css',
+      '/environment/x.css',
+      '/env/x.css',
+      '/static/.well-known/x.css',
+      '/.well-known/x.png',
+      '/libs/jquery-3.6.0/jquery.min.js',
+      '/npm/bootstrap@5.3.2/dist/css/bootstrap.min.css',
+      '/img/www.example.com/logo.png',
+      '/users/john.doe/avatar.png',
+      '/api/v1.2/image.png',
+      '/fonts/roboto.v30/roboto.woff2',
+    ]) {
+      assert.deepEqual(labels(`GET ${t} HTTP/1.1`), ['static-asset/static-asset'], t);
+      assert.deepEqual(labels(`GET ${t} HTTP/1.1`, 200), [], t);
+    }
+    // A host name in an image proxy's path ends like a script (`.pl`): no decoy cut there either.
+    for (const t of ['/proxy/www.example.pl/logo.png', '/img/shop.example.do/a/banner.jpg']) assert.deepEqual(probeLabels(`GET ${t} HTTP/1.1`), [], t);
+  });
+
+  it('never turns a missing asset below dotted directories into a probe', () => {
+    // Letters that spell no probe word or extension (`env`, `bak`, `sql`, `zip`…).
+    const dir = fc.string({ unit: fc.constantFrom(...'aefhjqvxyz-_.'), minLength: 1, maxLength: 8 }).filter((s) => !/^\.+$/.test(s) && !s.endsWith('.'));
+    const ext = fc.constantFrom('css', 'js', 'png', 'woff2', 'svg', 'ico');
+    fc.assert(
+      fc.property(fc.array(dir, { minLength: 1, maxLength: 4 }), ext, (dirs, e) => {
+        const t = `/${dirs.join('/')}/f.${e}`;
+        assert.deepEqual(probeLabels(`GET ${t} HTTP/1.1`), [], t);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
