@@ -1,4 +1,4 @@
-import { SCRIPT_EXTENSIONS } from './engine.js';
+import { ASSET_EXTENSIONS, SCRIPT_EXTENSIONS } from './engine.js';
 import { EXPLOITED_PRODUCTS } from './exploited-products.js';
 import { SCANNER_MARKERS, SCANNER_TOOLS } from './scanner-tools.js';
 import type { CategoryInfo, Rule } from './types.js';
@@ -164,39 +164,14 @@ export const BUILTIN_RULES: Rule[] = [
     score: 0,
     explain: 'Images, stylesheets, scripts and fonts: a missing one is a broken link, not a probe',
     match: {
-      path: {
-        suffix: [
-          '.css',
-          '.js',
-          '.mjs',
-          '.map',
-          '.png',
-          '.jpg',
-          '.jpeg',
-          '.gif',
-          '.svg',
-          '.ico',
-          '.webp',
-          '.avif',
-          '.bmp',
-          '.woff',
-          '.woff2',
-          '.ttf',
-          '.eot',
-          '.otf',
-          '.mp4',
-          '.webm',
-          '.mp3',
-          '.ogg',
-        ],
-      },
+      path: { suffix: [...ASSET_EXTENSIONS].map((x) => `.${x}`) },
       // Only the missing ones need explaining; served assets are ordinary browsing.
       status: ['4xx'],
     },
     // A stylesheet name after a script, a secret or a status handler (`/index.php/x.css`,
     // `/.env/x.css`, `/server-status/x.css`) is a decoy: the server runs or looks up what comes
-    // before it. (`;x.css`, `%00.css` and `%3f.css` are cut off when the path is resolved, and
-    // then end in no asset suffix.)
+    // before it, and probe rules read that path too. (`;x.css`, `%00.css` and `%3f.css` are cut
+    // off when the path is resolved, and then end in no asset suffix.)
     unless: {
       path: {
         prefix: STATUS_HANDLERS,
@@ -1222,19 +1197,29 @@ export const BUILTIN_RULES: Rule[] = [
       },
     },
   },
-  ...EXPLOITED_PRODUCTS.map(
-    (p): Rule => ({
-      id: `exploited-${p.id}`,
+  ...EXPLOITED_PRODUCTS.flatMap((p): Rule[] => {
+    const rule = (id: string, explain: string, match: Rule['match']): Rule => ({
+      id,
       category: 'product-exploit',
       class: 'exploit',
       severity: 'critical',
       score: 50,
       immediate: true,
-      explain: `An exploit request for ${p.product} (${p.cves.join(', ')})`,
+      explain,
       references: p.cves.map(NVD),
-      match: { target: { contains: [...p.needles] }, ...(p.method ? { method: [...p.method] } : {}) },
-    }),
-  ),
+      match: { ...match, ...(p.method ? { method: [...p.method] } : {}) },
+    });
+    const plain = rule(`exploited-${p.id}`, `An exploit request for ${p.product} (${p.cves.join(', ')})`, { target: { contains: [...p.needles] } });
+    if (!p.traversal) return [plain];
+    // After the plain rule: a request both match keeps the plain rule's id.
+    return [
+      plain,
+      rule(`exploited-${p.id}-traversal`, `A path traversal of an exploit for ${p.product} (${p.cves.join(', ')})`, {
+        target: { contains: [...p.traversal.needles] },
+        path: { regex: p.traversal.path },
+      }),
+    ];
+  }),
 
   // ── protocol ──────────────────────────────────────────────────────────────────────────────
   {

@@ -153,6 +153,36 @@ export const SCRIPT_EXTENSIONS: ReadonlySet<string> = new Set([
   'dll',
 ]);
 
+/**
+ * Extensions of static assets: images, stylesheets, scripts, fonts and media. A missing one is a
+ * broken link (the static-asset rule), and one below a file name is a decoy: `/.env/x.css` is read
+ * as `/.env` too (see `decoySegments`).
+ */
+export const ASSET_EXTENSIONS: ReadonlySet<string> = new Set([
+  'css',
+  'js',
+  'mjs',
+  'map',
+  'png',
+  'jpg',
+  'jpeg',
+  'gif',
+  'svg',
+  'ico',
+  'webp',
+  'avif',
+  'bmp',
+  'woff',
+  'woff2',
+  'ttf',
+  'eot',
+  'otf',
+  'mp4',
+  'webm',
+  'mp3',
+  'ogg',
+]);
+
 /** The longest threshold window a rule may ask for: the aggregator keeps counts for a day. */
 export const MAX_THRESHOLD_SECONDS = 86_400;
 
@@ -282,9 +312,10 @@ interface RequestContext {
   normFileNames: readonly string[];
   /**
    * The resolved path cut after the first script that takes the rest as PATH_INFO
-   * (`/phpinfo.php/x.css` → `/phpinfo.php`, see `SCRIPT_EXTENSIONS`), its target and file names;
-   * null when no segment before the last is a script. Read by probes only: an excuse must hold
-   * for the path as requested.
+   * (`/phpinfo.php/x.css` → `/phpinfo.php`, see `SCRIPT_EXTENSIONS`), or else before a decoy
+   * asset name below a file name (`/.env/x.css` → `/.env`, see `decoySegments`), its target and
+   * file names; null when neither applies. Read by probes only: an excuse must hold for the path
+   * as requested.
    */
   infoPath: string | null;
   infoTarget: string | null;
@@ -376,22 +407,39 @@ function needsResolving(p: string): boolean {
   return false;
 }
 
-// Look-alikes of `/` and `\` that NFKC leaves as they are (it folds `．`, `／`, `＼`, `․`, `﹒`).
-const SLASH_LOOKALIKES = /[\u2044\u2215\u29f8\u2216\u29f5\u29f9]/g;
-const SLASH_LOOKALIKE_AS: Record<string, string> = { '\u2044': '/', '\u2215': '/', '\u29f8': '/', '\u2216': '\\', '\u29f5': '\\', '\u29f9': '\\' };
+// Look-alikes that NFKC leaves as they are (it folds `．`, `／`, `＼`, `․`, `﹒` itself): of `/` and
+// `\`, and U+3002 IDEOGRAPHIC FULL STOP `。`, which NFKC also makes of U+FF61 HALFWIDTH
+// IDEOGRAPHIC FULL STOP `｡` and U+FE12 (vertical form). No normalisation form turns `。` into `.`,
+// but IDNA (UTS #46) maps all three to `.` as label separators, and URL and host handling built on
+// it (WHATWG URL hosts, IDNA libraries reused on paths, proxies that "clean" URLs) may do the
+// same: `/。env` is read as `/.env`. The cost is that CJK text ending a sentence in a path or
+// query is read with a `.` there (`/wiki/こんにちは。` resolves to `/wiki/こんにちは`, the trailing
+// dot dropped), which names no probe; only `。。/` in a query value would read as `../`.
+const LOOKALIKES_NFKC_KEEPS = /[\u2044\u2215\u29f8\u2216\u29f5\u29f9\u3002]/g;
+const LOOKALIKE_AS: Record<string, string> = {
+  '\u2044': '/',
+  '\u2215': '/',
+  '\u29f8': '/',
+  '\u2216': '\\',
+  '\u29f5': '\\',
+  '\u29f9': '\\',
+  '\u3002': '.',
+};
 const NON_ASCII = /[\u0080-\uffff]/;
 
 /**
  * A lower-cased string with Unicode look-alikes of ASCII folded into it, as IIS and frameworks
  * that normalise (NFKC) do: full-width `．／＼` and letters, `․` (one dot leader), `∕` (division
- * slash). ASCII is returned as it is. Idempotent.
+ * slash); and the ideographic full stops `。｡`, as IDNA does (see `LOOKALIKES_NFKC_KEEPS`). ASCII
+ * is returned as it is, without normalising: the fold costs one scan for a non-ASCII character.
+ * Idempotent.
  */
 export function foldLookalikes(s: string): string {
   if (!NON_ASCII.test(s)) return s;
   const f = s
     .toLowerCase()
     .normalize('NFKC')
-    .replace(SLASH_LOOKALIKES, (c) => SLASH_LOOKALIKE_AS[c] ?? c)
+    .replace(LOOKALIKES_NFKC_KEEPS, (c) => LOOKALIKE_AS[c] ?? c)
     .toLowerCase();
   return f === s ? s : f;
 }
@@ -452,6 +500,30 @@ function segmentsOf(path: string): readonly string[] {
  */
 const HOST_LIKE_EXTENSIONS: ReadonlySet<string> = new Set(['pl', 'do']);
 
+/**
+ * How many segments of a resolved path lead up to the file name a decoy asset name follows
+ * (`/.env/x.css`, `/backup.sql/a/b.png`: the nearest segment before the last that holds a dot);
+ * 0 when the last segment is no asset name (`ASSET_EXTENSIONS`) or no earlier segment holds a
+ * dot. A server that serves the longest existing file of a path (Apache's `AcceptPathInfo`,
+ * routes that ignore what follows) answers with that file, and a cache or a filter that trusts the
+ * extension takes it for a stylesheet (web cache deception). A name without a dot before the decoy
+ * (`/id_rsa/x.png`) is not cut: directories of real assets are named so (`/admin/app.js`).
+ */
+function decoySegments(segments: readonly string[]): number {
+  const last = segments[segments.length - 1] as string;
+  const dot = last.lastIndexOf('.');
+  if (dot < 0 || !ASSET_EXTENSIONS.has(last.slice(dot + 1))) return 0;
+  for (let i = segments.length - 2; i >= 0; i--) {
+    const seg = segments[i] as string;
+    const at = seg.lastIndexOf('.');
+    if (at < 0) continue;
+    // A script extension here is one `scriptSegments` passed over: a host name in an image
+    // proxy's path (`/proxy/www.example.pl/logo.png`), not a file.
+    return SCRIPT_EXTENSIONS.has(seg.slice(at + 1)) ? 0 : i + 1;
+  }
+  return 0;
+}
+
 /** How many segments of a resolved path lead up to its first script with more path after it; 0 when none. */
 function scriptSegments(segments: readonly string[]): number {
   for (let i = 0; i < segments.length - 1; i++) {
@@ -506,14 +578,16 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   let infoPath: string | null = null;
   let infoTarget: string | null = null;
   let infoFileNames: readonly string[] | null = null;
-  // Only a dot before the last `/` can end a script with a path after it: most paths have none.
+  // Only a dot before the last `/` can end a script with a path after it, or a file name with a
+  // decoy after it: most paths have none.
   const firstDot = normPath.indexOf('.');
-  const scripts = firstDot > 0 && firstDot < normPath.lastIndexOf('/') && normPath.charCodeAt(0) === 47 ? scriptSegments(normSegments) : 0;
-  if (scripts > 0) {
-    const infoSegments = normSegments.slice(0, scripts);
+  const dotBeforeName = firstDot > 0 && firstDot < normPath.lastIndexOf('/') && normPath.charCodeAt(0) === 47;
+  const cut = dotBeforeName ? scriptSegments(normSegments) || decoySegments(normSegments) : 0;
+  if (cut > 0) {
+    const infoSegments = normSegments.slice(0, cut);
     infoPath = `/${infoSegments.join('/')}`;
     infoTarget = deepQuery ? `${infoPath}?${deepQuery}` : infoPath;
-    // The script's own name: counted with the name of the whole path, if at all.
+    // The cut name's own limits: counted with the name of the whole path, if at all.
     infoFileNames = fileNamesOf(infoSegments, infoPath, { ...limits });
   }
   return {

@@ -276,3 +276,231 @@ describe('Java code-execution payloads are rce-probe whatever the path rewrite',
     }
   });
 });
+
+describe('ideographic full stops read as `.`', () => {
+  it('folds U+3002, and U+FF61 and U+FE12 (which NFKC turns into U+3002), to `.`', () => {
+    assert.equal(foldLookalikes('\u3002\uff61\ufe12'), '...');
+    assert.equal(foldLookalikes('/\u3002ENV'), '/.env');
+    assert.equal(resolvePath('/\u3002env'), '/.env');
+    assert.equal(resolvePath('/\uff61git/config'), '/.git/config');
+    assert.equal(resolvePath('/static/\u3002\u3002/\u3002\u3002/.env'), '/.env');
+  });
+
+  const hidden: [string, string][] = [
+    ['/\u3002env', 'sensitive-file/secret-file'],
+    ['/%E3%80%82env', 'sensitive-file/secret-file'],
+    ['/%e3%80%82env', 'sensitive-file/secret-file'],
+    ['/%25E3%2580%2582env', 'sensitive-file/secret-file'],
+    ['/\uff61env', 'sensitive-file/secret-file'],
+    ['/%EF%BD%A1env', 'sensitive-file/secret-file'],
+    ['/\ufe12htpasswd', 'sensitive-file/secret-file'],
+    ['/%E3%80%82git/config', 'sensitive-file/secret-directory'],
+    ['/\u3002git\uff0fconfig', 'sensitive-file/secret-directory'],
+    ['/download.php?file=\u3002\u3002/\u3002\u3002/app/config.yml', 'path-traversal/traversal-sequence'],
+    ['/download.php?file=%E3%80%82%E3%80%82/%E3%80%82%E3%80%82/app/config.yml', 'path-traversal/traversal-sequence'],
+    ['/download.php?file=%EF%BD%A1%EF%BD%A1/app/config.yml', 'path-traversal/traversal-sequence'],
+  ];
+  for (const [target, want] of hidden) {
+    it(`${target} is labelled ${want}`, () => {
+      const got = labels(`GET ${target} HTTP/1.1`);
+      assert.ok(got.includes(want), `${target}: ${got.join(', ') || 'nothing'}`);
+    });
+  }
+
+  it('?file=。。/etc/passwd is a traversal sequence as well as a system file', () => {
+    for (const q of ['?file=\u3002\u3002/etc/passwd', '?file=%E3%80%82%E3%80%82/etc/passwd']) {
+      const ids = classifier.requestRuleIds(record({ request: `GET /${q} HTTP/1.1`, status: 404 }));
+      assert.ok(ids.includes('traversal-sequence') && ids.includes('traversal-target-file'), `${q}: ${ids.join(', ')}`);
+    }
+  });
+
+  it('Japanese and Chinese text with full stops stays unlabelled', () => {
+    for (const t of [
+      '/wiki/\u3053\u3093\u306b\u3061\u306f\u3002',
+      '/blog/\u3042\u308a\u304c\u3068\u3046\u3002/comments',
+      '/%E6%97%A5%E6%9C%AC%E3%80%82',
+      '/search?q=\u4eca\u65e5\u306f\u3002\u660e\u65e5\u306f\u6674\u308c\u3002',
+      '/search?q=%E4%BD%A0%E5%A5%BD%E3%80%82%E8%B0%A2%E8%B0%A2%E3%80%82&page=2',
+      '/news/\u4e2d\u6587\uff61\u65b0\u95fb',
+    ]) {
+      assert.deepEqual(labels(`GET ${t} HTTP/1.1`, 200), [], t);
+      assert.deepEqual(probeLabels(`GET ${t} HTTP/1.1`), [], t);
+    }
+  });
+
+  it('never leaves an ideographic full stop, and stays idempotent', () => {
+    const unit = fc.constantFrom(...'ae./', '\u3002', '\uff61', '\ufe12', '\uff0e', '\u65e5', '\u3042');
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 12 }), (s) => {
+        const f = foldLookalikes(s);
+        assert.equal(foldLookalikes(f), f);
+        for (const bad of ['\u3002', '\uff61', '\ufe12']) assert.ok(!f.includes(bad), f);
+        // Each full stop becomes exactly one `.`: nothing else is added or lost.
+        assert.equal([...f].filter((c) => c === '.').length, [...s].filter((c) => '.\u3002\uff61\ufe12\uff0e'.includes(c)).length, s);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('the WebLogic console bypass without a payload (CVE-2020-14882, CVE-2020-14750)', () => {
+  const isExploit = (target: string, status = 404) => labels(`GET ${target} HTTP/1.1`, status).some((l) => l.startsWith('product-exploit/'));
+  const agree = (target: string) => {
+    const r = record({ request: `GET ${target} HTTP/1.1`, status: 404 });
+    assert.deepEqual(classifier.requestRuleIds(r), classifier.requestRuleIdsExhaustive(r), target);
+  };
+
+  const bypasses = [
+    '/console/css/%252e%252e%252f;x/console.portal',
+    '/console/css/%252e%252e%252fconsole.portal',
+    '/console/images/%252e%252e%252fconsole.portal',
+    '/console/images/%252E%252E%252Fconsole.portal',
+    '/console/images/%252E%252e%252F;x/console.portal',
+    '/console/css/%252e%252e%252f;jsessionid=0a1b2c/console.portal',
+    '/console/css/%2e%2e%2fconsole.portal',
+    '/console/images/%2E%2E%2F;x/console.portal',
+    '/console/css/%252e%252e;x%252fconsole.portal',
+    '/console/css;x/%252e%252e%252f;x/console.portal',
+    '/console/images//%252e%252e%252f/console.portal',
+    '/console/css/%252e%252e%252f;/;x/console.portal',
+    '/console/css/%252e%252e%252f%252e%252e%252fconsole/console.portal',
+    '/console/css/%252e%252e%252f;x/consolejndi.portal',
+    '/console/css/%25%32%65%25%32%65%25%32%66;x/console.portal',
+  ];
+  for (const target of bypasses) {
+    it(`${target} is product-exploit, served or not`, () => {
+      assert.ok(isExploit(target), `${target}: ${labels(`GET ${target} HTTP/1.1`).join(', ')}`);
+      assert.ok(isExploit(target, 200), target);
+      agree(target);
+    });
+  }
+
+  it('the console pages and stylesheets an administrator fetches are no exploit', () => {
+    for (const t of [
+      '/console/login/LoginForm.jsp',
+      '/console/css/login.css',
+      '/console/images/logo.gif',
+      '/console/console.portal',
+      '/console/console.portal?_nfpb=true&_pageLabel=HomePage1',
+      '/console/css/./login.css',
+      '/console/framework/skins/wlsconsole/css/general.css',
+      '/console/images/;jsessionid=1/spacer.gif',
+    ]) {
+      for (const status of [200, 404]) assert.ok(!isExploit(t, status), `${t} ${status}`);
+      agree(t);
+    }
+    // A `..` out of a site's own css folder is a traversal, not the WebLogic bypass.
+    assert.ok(!isExploit('/static/css/../fonts/x.woff'));
+  });
+
+  it('every encoding, case and parameter mix of the traversal is found, and the needles never miss it', () => {
+    const dot = fc.constantFrom('.', '%2e', '%2E', '%252e', '%252E', '%25%32%65');
+    const slash = fc.constantFrom('/', '%2f', '%2F', '%252f', '%252F');
+    const param = fc.constantFrom('', ';', ';x', ';jsessionid=1', '/;x', '/');
+    fc.assert(
+      fc.property(
+        fc.constantFrom('css', 'images', 'CSS', 'Images'),
+        param,
+        dot,
+        dot,
+        param,
+        slash,
+        param,
+        fc.constantFrom('console.portal', 'consolejndi.portal', 'CONSOLE.PORTAL'),
+        (dir, p1, d1, d2, p2, s, p3, page) => {
+          const target = `/console/${dir}${p1}/${d1}${d2}${p2}${s}${p3 === '/' || p3.startsWith('/') ? `${p3.slice(1)}/` : p3 === '' ? '' : `${p3}/`}${page}`;
+          assert.ok(isExploit(target), target);
+          agree(target);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('a secret name followed by a decoy asset path', () => {
+  const secretFile = BUILTIN_RULES.find((r) => r.id === 'secret-file')?.match.file?.equals ?? [];
+  const configRoot = BUILTIN_RULES.find((r) => r.id === 'secret-config-root')?.match.path?.equals ?? [];
+  const assetTail = fc.tuple(
+    fc.array(fc.constantFrom('a', 'x', 'static', 'v1'), { maxLength: 2 }),
+    fc.constantFrom('x.css', 'app.js', 'a.png', 'f.woff2', 'y.css.map'),
+  );
+  const tailOf = ([dirs, name]: [string[], string]) => [...dirs, name].join('/');
+
+  const cases: [string, string][] = [
+    ['/.env/x.css', 'sensitive-file/secret-file'],
+    ['/.env/a/b/c.js', 'sensitive-file/secret-file'],
+    ['/.env.production/x.png', 'sensitive-file/secret-file'],
+    ['/%2eenv/x.css', 'sensitive-file/secret-file'],
+    ['/.env;x/x.css', 'sensitive-file/secret-file'],
+    ['/\u3002env/x.css', 'sensitive-file/secret-file'],
+    ['/app/.env/x.css?v=1', 'sensitive-file/secret-file'],
+    ['/.htpasswd/x.js', 'sensitive-file/secret-file'],
+    ['/web.config/x.png', 'sensitive-file/secret-file'],
+    ['/config.php.bak/x.css', 'sensitive-file/secret-file'],
+    ['/.git/config/x.png', 'sensitive-file/secret-directory'],
+    ['/.aws/credentials/x.css', 'sensitive-file/secret-directory'],
+    ['/docker-compose.yml/x.css', 'sensitive-file/secret-config-root'],
+    ['/backup.sql/x.png', 'sensitive-file/backup-file'],
+    ['/www/site.tar.gz/x.js', 'sensitive-file/backup-file'],
+  ];
+  for (const [target, want] of cases) {
+    it(`${target} is labelled ${want}, not excused as an asset`, () => {
+      const got = labels(`GET ${target} HTTP/1.1`);
+      assert.ok(got.includes(want), `${target}: ${got.join(', ') || 'nothing'}`);
+      assert.ok(!got.includes('static-asset/static-asset'), `${target}: ${got.join(', ')}`);
+    });
+  }
+
+  it('every secret file name with a dot gets its label under any decoy asset path, as the plain name does', () => {
+    const dotted = secretFile.filter((n) => n.includes('.'));
+    assert.ok(dotted.length >= 20);
+    fc.assert(
+      fc.property(fc.constantFrom(...dotted), assetTail, (name, tail) => {
+        const target = `/${name}/${tailOf(tail)}`;
+        for (const status of [200, 404]) {
+          assert.ok(labels(`GET /${name} HTTP/1.1`, status).includes('sensitive-file/secret-file'), name);
+          assert.ok(labels(`GET ${target} HTTP/1.1`, status).includes('sensitive-file/secret-file'), `${target} ${status}`);
+        }
+      }),
+      { numRuns: 300 },
+    );
+    for (const path of configRoot) {
+      assert.ok(labels(`GET ${path}/x.css HTTP/1.1`).includes('sensitive-file/secret-config-root'), path);
+    }
+  });
+
+  it('real assets below directories named like a word, a version or a host stay benign', () => {
+    for (const t of [
+      '/assets/env/app.css',
+      '/environment/x.css',
+      '/env/x.css',
+      '/static/.well-known/x.css',
+      '/.well-known/x.png',
+      '/libs/jquery-3.6.0/jquery.min.js',
+      '/npm/bootstrap@5.3.2/dist/css/bootstrap.min.css',
+      '/img/www.example.com/logo.png',
+      '/users/john.doe/avatar.png',
+      '/api/v1.2/image.png',
+      '/fonts/roboto.v30/roboto.woff2',
+    ]) {
+      assert.deepEqual(labels(`GET ${t} HTTP/1.1`), ['static-asset/static-asset'], t);
+      assert.deepEqual(labels(`GET ${t} HTTP/1.1`, 200), [], t);
+    }
+    // A host name in an image proxy's path ends like a script (`.pl`): no decoy cut there either.
+    for (const t of ['/proxy/www.example.pl/logo.png', '/img/shop.example.do/a/banner.jpg']) assert.deepEqual(probeLabels(`GET ${t} HTTP/1.1`), [], t);
+  });
+
+  it('never turns a missing asset below dotted directories into a probe', () => {
+    // Letters that spell no probe word or extension (`env`, `bak`, `sql`, `zip`…).
+    const dir = fc.string({ unit: fc.constantFrom(...'aefhjqvxyz-_.'), minLength: 1, maxLength: 8 }).filter((s) => !/^\.+$/.test(s) && !s.endsWith('.'));
+    const ext = fc.constantFrom('css', 'js', 'png', 'woff2', 'svg', 'ico');
+    fc.assert(
+      fc.property(fc.array(dir, { minLength: 1, maxLength: 4 }), ext, (dirs, e) => {
+        const t = `/${dirs.join('/')}/f.${e}`;
+        assert.deepEqual(probeLabels(`GET ${t} HTTP/1.1`), [], t);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

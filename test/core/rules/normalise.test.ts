@@ -137,9 +137,12 @@ describe('rewrites of a probe path are labelled as the plain path is', () => {
 
 describe('a static-asset name after the real resource is no excuse', () => {
   it('is not benign when the resolved path is not an asset, or the asset name follows a script or a secret', () => {
-    for (const t of ['/old/index.php;x.css', '/old/index.php%00.css', '/old/index.php%3f.css', '/old/index.php/x.css', '/.env/x.css', '/backup.sql/x.js']) {
+    for (const t of ['/old/index.php;x.css', '/old/index.php%00.css', '/old/index.php%3f.css', '/old/index.php/x.css']) {
       assert.deepEqual(labels(`GET ${t} HTTP/1.1`), [], t);
     }
+    // A secret or a backup under the decoy is labelled as the plain name is.
+    assert.deepEqual(labels('GET /.env/x.css HTTP/1.1'), ['sensitive-file/secret-file']);
+    assert.deepEqual(labels('GET /backup.sql/x.js HTTP/1.1'), ['sensitive-file/backup-file']);
   });
 
   it('a wordlist sweep dressed as stylesheets is an error burst, as the plain sweep is', () => {
