@@ -85,6 +85,13 @@ export interface BatchDeps {
   now?: () => number;
   /** How many sources are written concurrently. */
   concurrency?: number;
+  /**
+   * Milliseconds the run has left before it is stopped (the Lambda context's remaining time).
+   * Once fewer than {@link FINISH_RESERVE_MS} remain, no more sources are written and no more
+   * alerts claimed: the objects left unfinished fail with {@link OutOfTimeError}, and the rest of
+   * the batch is reported. @default no limit
+   */
+  remainingMs?: () => number;
   /** How many objects of a batch are read and scanned at once. @default {@link OBJECTS_IN_PARALLEL} */
   objectConcurrency?: number;
   /**
@@ -124,6 +131,25 @@ export const OBJECTS_IN_PARALLEL = 4;
 
 /** Lambda's longest timeout: a run cannot publish after this, so a claim leased this long is safe. */
 export const DEFAULT_LEASE_SECONDS = 900;
+
+/**
+ * Time a run keeps to report its batch (mark objects done, return which failed, flush metrics)
+ * once it stops starting work: stopped by its timeout instead, it would report nothing, and every
+ * object of the batch would be received again.
+ */
+export const FINISH_RESERVE_MS = 10_000;
+
+/**
+ * An object whose batch ran out of time before all its flagged sources were written or all its
+ * alerts claimed. Retried, it counts nothing twice and sends no alert already sent.
+ */
+export class OutOfTimeError extends ProbeWatchError {
+  constructor(readonly left: { sources: number; alerts: number }) {
+    super(
+      `the batch ran out of time with ${left.sources} of this object's flagged sources not yet written and ${left.alerts} of its alerts not yet claimed; the object is retried (nothing written counts twice, no alert sent goes out again)`,
+    );
+  }
+}
 
 /** Raised after an object's other work is done when another live run holds one of its alert claims. */
 export class ClaimBusyError extends ProbeWatchError {
@@ -580,15 +606,16 @@ export function claimWouldFail(claim: NonNullable<MergedSourceState['claim']>, d
 }
 
 /**
- * Runs `work` over `items`, `limit` at a time. After a failure no new item starts, but work in
- * flight is awaited before the error is raised, so nothing of this run is still writing when the
- * retry of the object starts.
+ * Runs `work` over `items` in order, `limit` at a time, and returns how many it started: none
+ * starts once `stop()` says so. After a failure no new item starts, but work in flight is awaited
+ * before the error is raised, so nothing of this run is still writing when the retry of the
+ * object starts.
  */
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>, stop: () => boolean = () => false): Promise<number> {
   let next = 0;
   let failure: { error: unknown } | null = null;
   const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length && failure === null) {
+    while (next < items.length && failure === null && !stop()) {
       const item = items[next++] as T;
       try {
         await work(item);
@@ -599,6 +626,7 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
   });
   await Promise.all(runners);
   if (failure !== null) throw (failure as { error: unknown }).error;
+  return next;
 }
 
 /** What scanning one object left for the batch's write step. */
@@ -751,27 +779,51 @@ export async function processLogBatch(objects: readonly BatchObject[], deps: Bat
   }
   const first = scanned.values().next().value as Scanned | undefined;
   const candidates: AlertCandidate[] = [];
+  // Past the run's deadline less the time to report, nothing more is started: what each object
+  // has left is counted, and it fails with OutOfTimeError after the rest of the batch is done.
+  const remainingMs = deps.remainingMs;
+  const outOfTime = remainingMs ? () => remainingMs() < FINISH_RESERVE_MS : () => false;
+  const left = new Map<number, { sources: number; alerts: number }>();
+  const leftOf = (i: number) => {
+    let l = left.get(i);
+    if (!l) {
+      l = { sources: 0, alerts: 0 };
+      left.set(i, l);
+    }
+    return l;
+  };
   if (first) {
     const { ctx, rulesById } = first;
-    await pool([...groups.entries()], deps.concurrency ?? 8, async ([source, g]) => {
-      let merged: MergedSourceState;
-      try {
-        merged = await store.applyDeltas(g.deltas, deps.nowSec, ctx.longestMs);
-      } catch (e) {
-        // Every object that wrote to this source fails (and is retried); the others are not held.
-        for (const i of g.objects) if (!failed.has(i)) failed.set(i, e);
-        return;
-      }
-      const writes = new Set(g.deltas.flatMap((d) => d.buckets.map((b) => Math.floor(b.start / 3_600_000)))).size || 1;
-      const firstObject = scanned.get(g.objects[0] as number);
-      if (firstObject) firstObject.outcome.stateWrites += writes;
-      const view = mergedView(merged, ctx, config);
-      g.deltas.forEach((delta, k) => {
-        const decision = decideMerged(merged, delta, g.signatures[k] ?? null, ctx, config, view, g.locals[k] ?? null);
-        if (decision) candidates.push({ source, merged, decision, object: g.objects[k] as number });
-      });
-    });
-    await publishAlerts(candidates, objects, scanned, failed, rulesById, deps);
+    // In the order of the objects that flagged them: when time runs out, the first objects of the
+    // batch are the ones finished.
+    const work = [...groups.entries()];
+    const started = await pool(
+      work,
+      deps.concurrency ?? 8,
+      async ([source, g]) => {
+        let merged: MergedSourceState;
+        try {
+          merged = await store.applyDeltas(g.deltas, deps.nowSec, ctx.longestMs);
+        } catch (e) {
+          // Every object that wrote to this source fails (and is retried); the others are not held.
+          for (const i of g.objects) if (!failed.has(i)) failed.set(i, e);
+          return;
+        }
+        const writes = new Set(g.deltas.flatMap((d) => d.buckets.map((b) => Math.floor(b.start / 3_600_000)))).size || 1;
+        const firstObject = scanned.get(g.objects[0] as number);
+        if (firstObject) firstObject.outcome.stateWrites += writes;
+        const view = mergedView(merged, ctx, config);
+        g.deltas.forEach((delta, k) => {
+          const decision = decideMerged(merged, delta, g.signatures[k] ?? null, ctx, config, view, g.locals[k] ?? null);
+          if (decision) candidates.push({ source, merged, decision, object: g.objects[k] as number });
+        });
+      },
+      outOfTime,
+    );
+    for (const [, g] of work.slice(started)) for (const i of g.objects) leftOf(i).sources++;
+    // The alerts of what was written go out even for an object left unfinished: its retry finds them sent.
+    await publishAlerts(candidates, objects, scanned, failed, rulesById, deps, outOfTime, leftOf);
+    for (const [i, l] of left) if (!failed.has(i)) failed.set(i, new OutOfTimeError(l));
   }
   const results: BatchResult[] = [];
   for (const [i, r] of scans.entries()) {
@@ -842,6 +894,8 @@ async function publishAlerts(
   failed: Map<number, unknown>,
   rulesById: ReadonlyMap<string, Rule>,
   deps: BatchDeps,
+  outOfTime: () => boolean,
+  leftOf: (object: number) => { alerts: number },
 ): Promise<void> {
   const { store, config, publisher } = deps;
   const exclusive = deps.exclusive ?? ((step) => step());
@@ -913,7 +967,7 @@ async function publishAlerts(
   async function claimTogether(list: readonly AlertCandidate[]): Promise<void> {
     let known = list[0]?.merged.claim;
     let from = 0;
-    while (from < list.length) {
+    while (from < list.length && !outOfTime()) {
       const plan: { c: AlertCandidate; id: string; sc: Scanned }[] = [];
       for (; from < list.length && plan.length < MAX_REMEMBERED_ALERTS; from++) {
         const c = list[from] as AlertCandidate;
@@ -942,6 +996,12 @@ async function publishAlerts(
   for (const candidate of candidates) {
     const { source, merged, decision, object } = candidate;
     let request = grouped.get(candidate);
+    // Claimed with others or not, it waits for the retry of its object (past its lease, which
+    // ends with this run's deadline, the retry takes the claim over).
+    if (outOfTime()) {
+      leftOf(object).alerts++;
+      continue;
+    }
     // An alert claimed with others goes out even if its object failed since (it is retried, and
     // finds the alert recorded); any other alert of a failed object waits for that retry.
     if (failed.has(object) && request === undefined) continue;

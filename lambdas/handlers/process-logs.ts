@@ -10,7 +10,7 @@ import { S3DetectorConfig, currentDetector, reportConfigCheck } from '../adapter
 import { s3LineSource } from '../adapters/s3-line-source.js';
 import { SnsAlertPublisher } from '../adapters/sns-publisher.js';
 import { sanitize } from '../core/escape.js';
-import { type BatchResult, ClaimBusyError, DEFAULT_LEASE_SECONDS, OBJECTS_IN_PARALLEL, processLogBatch } from '../core/pipeline.js';
+import { type BatchResult, ClaimBusyError, DEFAULT_LEASE_SECONDS, OBJECTS_IN_PARALLEL, OutOfTimeError, processLogBatch } from '../core/pipeline.js';
 import type { AlertPublisher, ObjectRef, StateStore } from '../core/ports.js';
 
 // Before the scan allocates in quantity: see HEAP_GROWING_PERCENT.
@@ -88,6 +88,9 @@ export function makeHandler(deps: HandlerDeps) {
       if (e instanceof ClaimBusyError) {
         metrics.addMetric('ObjectsDeferred', MetricUnit.Count, 1);
         logger.warn('object deferred: another run holds one of its alert claims; it will be retried', { error: loggedError(e) });
+      } else if (e instanceof OutOfTimeError) {
+        metrics.addMetric('ObjectsOutOfTime', MetricUnit.Count, 1);
+        logger.warn('object unfinished: the batch ran out of time; it will be retried', { ...e.left, error: loggedError(e) });
       } else {
         metrics.addMetric('ObjectsFailed', MetricUnit.Count, 1);
         logger.error('object failed', { error: loggedError(e) });
@@ -123,7 +126,7 @@ export function makeHandler(deps: HandlerDeps) {
    * Processes the objects of a whole batch together: each flagged source is written once for
    * the batch, not once per object. Returns, per object, its error (null when it succeeded).
    */
-  async function processRefs(refs: readonly ObjectRef[], nowSec: number, leaseUntil: number): Promise<unknown[]> {
+  async function processRefs(refs: readonly ObjectRef[], nowSec: number, leaseUntil: number, remainingMs?: () => number): Promise<unknown[]> {
     const started = deps.now();
     const results = await processLogBatch(
       refs.map((ref) => {
@@ -138,6 +141,7 @@ export function makeHandler(deps: HandlerDeps) {
         nowSec,
         now: deps.now,
         leaseUntil,
+        ...(remainingMs ? { remainingMs } : {}),
         // One alert between publishing and recording it at a time, across the whole batch.
         exclusive: makeExclusive(),
         objectConcurrency: OBJECTS_IN_PARALLEL,
@@ -152,6 +156,7 @@ export function makeHandler(deps: HandlerDeps) {
     // then no other run of the same object may take it over.
     const remainingSec = context ? Math.ceil(context.getRemainingTimeInMillis() / 1000) : DEFAULT_LEASE_SECONDS;
     const leaseUntil = nowSec + remainingSec + LEASE_MARGIN_SECONDS;
+    const remainingMs = context ? () => context.getRemainingTimeInMillis() : undefined;
     const failures: SQSBatchResponse['batchItemFailures'] = [];
     try {
       if (isSqsEvent(event)) {
@@ -174,7 +179,7 @@ export function makeHandler(deps: HandlerDeps) {
             failed.add(i);
           }
         });
-        const errors = await processRefs(refs, nowSec, leaseUntil);
+        const errors = await processRefs(refs, nowSec, leaseUntil, remainingMs);
         errors.forEach((e, k) => {
           if (e !== null) failed.add(owners[k] as number);
         });
@@ -184,7 +189,7 @@ export function makeHandler(deps: HandlerDeps) {
       } else {
         // Invoked straight from S3 (no queue): a failure fails the invocation so Lambda retries.
         const refs = ((event as S3Event).Records ?? []).map(objectRefOf).filter((r): r is ObjectRef => r !== null);
-        const errors = await processRefs(refs, nowSec, leaseUntil);
+        const errors = await processRefs(refs, nowSec, leaseUntil, remainingMs);
         const first = errors.find((e) => e !== null);
         if (first) throw first;
       }

@@ -6,6 +6,8 @@ import {
   type BatchDeps,
   ClaimBusyError,
   DEFAULT_LEASE_SECONDS,
+  FINISH_RESERVE_MS,
+  OutOfTimeError,
   pathHash,
   processLogBatch,
   processLogObject,
@@ -407,6 +409,49 @@ describe('processLogObject', () => {
         .sort(),
       'the newest are kept',
     );
+  });
+
+  it('a batch out of time writes and claims nothing more: its unfinished objects fail with what they have left, and their retry sends each alert once', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const item = (name: string, ip: string) => ({
+      ref: ref(`${name}.log`),
+      lines: linesOf(Array.from({ length: 12 }, (_, i) => probe(ip, i * 8, i))),
+      owner: `run-${name}-${++runs}`,
+    });
+    const batch = () => [item('first', '198.51.100.81'), item('second', '198.51.100.82')];
+    // Time runs out once the first source is written: one source at a time, then 5 s left.
+    const remainingMs = () => (store.writes >= 1 ? 5_000 : 60_000);
+    const results = await processLogBatch(batch(), { ...deps(store, publisher), concurrency: 1, remainingMs });
+    const errors = results.map((r) => (r.ok ? null : r.error));
+    assert.ok(errors.every((e) => e instanceof OutOfTimeError));
+    assert.deepEqual(
+      errors.map((e) => (e as OutOfTimeError).left),
+      [
+        { sources: 0, alerts: 1 },
+        { sources: 1, alerts: 0 },
+      ],
+      "the first object's source was written but its alert not claimed; the second's source not written",
+    );
+    assert.equal(publisher.sent.length, 0);
+    assert.equal(store.claimWrites, 0, 'nothing claimed out of time');
+    assert.equal(store.writes, 1);
+    const retry = await processLogBatch(batch(), deps(store, publisher));
+    assert.ok(retry.every((r) => r.ok));
+    assert.deepEqual(publisher.sent.map((m) => m.document.source).sort(), ['198.51.100.81', '198.51.100.82']);
+    assert.equal(publisher.sent.find((m) => m.document.source === '198.51.100.81')?.document.requests, 12, 'counted once');
+  });
+
+  it('with time left, the same batch finishes every object', async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const lines = linesOf(Array.from({ length: 12 }, (_, i) => probe('198.51.100.83', i * 8, i)));
+    const results = await processLogBatch([{ ref: ref('in-time.log'), lines, owner: 'run-in-time' }], {
+      ...deps(store, publisher),
+      remainingMs: () => FINISH_RESERVE_MS + 1,
+    });
+    assert.ok(results.every((r) => r.ok));
+    assert.equal(publisher.sent.length, 1);
   });
 
   it('an object named twice in one batch is processed once, and both copies get its result', async () => {

@@ -348,6 +348,44 @@ describe('pipeline end to end on local emulators (S3 → SQS → handler → Dyn
     assert.equal(before.length + rest.length + repeat.length, scanners.length + 1, 'every alert went out, one of them twice');
   });
 
+  it('a batch running out of time reports the objects it finished and fails only the others, whose retry finishes them', async () => {
+    const tableName = await freshTable();
+    const metrics = new CapturedMetrics({ namespace: 'ProbeWatch', serviceName: 'probewatch' });
+    const real = new SnsAlertPublisher({ topicArn: stack.topicArn, client: stack.sns });
+    // The invocation's clock: plenty of time until its first alert went out, then 5 s left.
+    let remaining = 60_000;
+    const publisher = {
+      fits: (m: AlertMessage) => real.fits(m),
+      publish: async (m: AlertMessage) => {
+        await real.publish(m);
+        remaining = 5_000;
+      },
+    };
+    const handler = makeHandler(localHandlerDeps(stack, { tableName, publisher, metrics }));
+    const scan = (ip: string) => Array.from({ length: 12 }, (_, i) => probe(ip, i * 5, i)).join('\n');
+    await put('timeout/a.log', scan('198.51.100.21'));
+    await put('timeout/b.log', scan('198.51.100.22'));
+    const { event, ack } = await receiveEvent(2);
+    const failures = (await handler(event, { getRemainingTimeInMillis: () => remaining })).batchItemFailures;
+    assert.equal(failures.length, 1, 'one object finished, one left for the retry');
+    assert.equal(metrics.total('ObjectsOutOfTime'), 1);
+    const first = await readTap(stack);
+    assert.deepEqual(
+      first.map((a) => a.document.source),
+      ['198.51.100.21'],
+    );
+    const unfinished = event.Records.filter((r) => failures.some((f) => f.itemIdentifier === r.messageId));
+    assert.match(unfinished[0]?.body ?? '', /timeout\/b\.log/, "the failed message is the unfinished object's");
+    remaining = 60_000;
+    assert.deepEqual((await handler({ Records: unfinished }, lambdaContext)).batchItemFailures, []);
+    await ack();
+    assert.deepEqual(
+      (await readTap(stack)).map((a) => a.document.source),
+      ['198.51.100.22'],
+      'the retry sends the alert left, and only that one',
+    );
+  });
+
   it('keys, client addresses, user agents and paths with ESC, BEL, RLO and CR reach no sink unescaped', async () => {
     const tableName = await freshTable();
     const { logger, lines } = capturingLogger();
