@@ -39,6 +39,11 @@ export type ParseResult = { ok: true; record: LogRecord } | { ok: false; reason:
 export interface LineParser {
   readonly format: string;
   parse(line: string): ParseResult | null;
+  /**
+   * Set by a successful `parse` when the line was read only by stretching a field past its usual
+   * end (see `TemplateParser.loose`): another format that reads it as written is preferred.
+   */
+  readonly loose?: boolean;
 }
 
 /** Marker returned by `LineParser.parse` for lines that carry no request (headers, comments). */

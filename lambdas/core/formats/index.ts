@@ -92,11 +92,19 @@ export class AutoParser implements LineParser {
     return this.current.format;
   }
 
+  /** The last line was read loosely (see `LineParser.loose`), no other format reading it as written. */
+  get loose(): boolean {
+    return this.current.loose === true;
+  }
+
   parse(line: string): ParseResult | null {
     const cur = this.current;
     const r = cur.parse(line);
     if (r === null) return r;
-    if (r.ok) return cur instanceof TemplateParser && cur.trailing ? this.richer(line, cur, r) : r;
+    if (r.ok) {
+      if (cur.loose === true) return this.asWritten(line, cur, r);
+      return cur instanceof TemplateParser && cur.trailing ? this.richer(line, cur, r) : r;
+    }
     if (FITTING_REASONS.has(r.reason)) return r;
     const prev = this.previous;
     if (prev !== null) {
@@ -109,6 +117,24 @@ export class AutoParser implements LineParser {
       const other = p.parse(line);
       if (other === null) return other; // a header (W3C #Fields) for a parser that keeps it
       if (other.ok || FITTING_REASONS.has(other.reason)) return this.switchTo(p, line, other);
+    }
+    return r;
+  }
+
+  /**
+   * A line `cur` read only loosely: the first other format (the previous one first) that reads
+   * it without stretching a field wins (a combined line behind a syslog header), else `cur`'s.
+   */
+  private asWritten(line: string, cur: LineParser, r: ParseResult): ParseResult {
+    const prev = this.previous;
+    if (prev !== null && prev !== cur) {
+      const other = prev.parse(line);
+      if (other?.ok && prev.loose !== true) return this.switchTo(prev, line, other);
+    }
+    for (const p of this.candidates) {
+      if (p === cur || p === prev) continue;
+      const other = p.parse(line);
+      if (other?.ok && p.loose !== true) return this.switchTo(p, line, other);
     }
     return r;
   }

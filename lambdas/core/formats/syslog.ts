@@ -54,6 +54,11 @@ export class SyslogParser implements LineParser {
     private readonly optional = false,
   ) {}
 
+  /** The last line's message was read loosely by the inner format (see `LineParser.loose`). */
+  get loose(): boolean {
+    return this.inner.loose === true;
+  }
+
   /** `syslog:<inner format>` for the last line read, or the inner format when it had no header. */
   get format(): string {
     const f = this.inner.format;

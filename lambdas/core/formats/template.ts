@@ -105,6 +105,13 @@ export class TemplateParser implements LineParser {
    * so that is tolerated, but the line may then fit a richer format (combined read as common).
    */
   trailing = false;
+  /**
+   * Set by each successful `parse`: the field before the timestamp was read past its first
+   * separator (a user name holding it). That is what a client may send, but it is also how a line
+   * of another format reads in this one (a syslog header before a combined line reads as a host
+   * and a user name), so another format that reads the line as written is preferred.
+   */
+  loose = false;
   /** Where the field before the timestamp ends, while `fieldBeforeTime` tries a place (else -1). */
   private forcedEnd = -1;
 
@@ -181,7 +188,7 @@ export class TemplateParser implements LineParser {
     }
     if (candidates.length <= 1) return candidates[0] ?? first;
     let fallback: ParseResult | null = null;
-    let fallbackTrailing = false;
+    let fallbackLoose = false;
     for (const e of candidates) {
       this.forcedEnd = e;
       const r = this.parse(line);
@@ -190,11 +197,12 @@ export class TemplateParser implements LineParser {
       if (!this.trailing) return r;
       if (fallback === null) {
         fallback = r;
-        fallbackTrailing = this.trailing;
+        fallbackLoose = this.loose;
       }
     }
     if (fallback === null) return first;
-    this.trailing = fallbackTrailing;
+    this.trailing = true;
+    this.loose = fallbackLoose;
     return fallback;
   }
 
@@ -203,6 +211,7 @@ export class TemplateParser implements LineParser {
     const forcedEnd = this.forcedEnd;
     if (!line.startsWith(this.prefix)) return { ok: false, reason: 'format-mismatch' };
     const r = emptyRecord(line);
+    let loose = false;
     let pos = this.prefix.length;
     const steps = this.steps;
     for (let s = 0; s < steps.length; s++) {
@@ -221,12 +230,14 @@ export class TemplateParser implements LineParser {
         end = step.quoted ? findUnescaped(line, step.until, pos) : line.indexOf(step.until, pos);
         if (end < 0) return { ok: false, reason: 'format-mismatch' };
         if (step.timeNext && !(end === pos + 1 && line.charCodeAt(pos) === 45) /* - */) {
+          const first = end;
           if (forcedEnd >= 0) end = forcedEnd;
           else {
             const found = this.fieldBeforeTime(line, step, pos, end);
             if (typeof found !== 'number') return found;
             end = found;
           }
+          loose = end !== first;
         }
       }
       // Fields read in place: no string is cut for them.
@@ -260,6 +271,7 @@ export class TemplateParser implements LineParser {
     if (r.peerIp === '' || r.peerIp === '-') return { ok: false, reason: 'missing-client-address' };
     r.clientIp = r.peerIp;
     this.trailing = pos < line.length;
+    this.loose = loose;
     return { ok: true, record: r };
   }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { detectFormat, makeParser } from '../../../lambdas/core/formats/index.js';
+import { autoParser, detectFormat, makeParser } from '../../../lambdas/core/formats/index.js';
 import { MAX_TIME_CANDIDATES } from '../../../lambdas/core/formats/template.js';
 import type { LogRecord, ParseResult } from '../../../lambdas/core/model.js';
 import { scanLines } from '../../support/detector.js';
@@ -419,6 +419,30 @@ describe('a user name holding the separator (it comes from the Authorization hea
     assert.equal(report.lines.parsed, 70);
     assert.equal(report.files[0]?.notLog, undefined);
     assert.equal(report.alerts[0]?.source, '198.51.100.9');
+  });
+  it('a line another format reads as written is not read loosely: combined lines behind a syslog header among plain ones', () => {
+    const combined = (ip: string, s: number) => `${ip} - - [01/Mar/2024:00:00:0${s} +0000] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0"`;
+    const lines = [
+      combined('203.0.113.1', 1),
+      combined('203.0.113.2', 2),
+      `Mar  1 00:00:03 web2 apache2[2143]: ${combined('203.0.113.3', 3)}`,
+      `<190>Mar  1 00:00:04 web2 apache2[2143]: ${combined('203.0.113.4', 4)}`,
+      combined('203.0.113.5', 5),
+      `203.0.113.6 - a b [01/Mar/2024:00:00:06 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8"`,
+    ];
+    const p = autoParser();
+    const read = lines.map((l) => {
+      const r = ok(p.parse(l));
+      return `${p.format} ${r.peerIp}`;
+    });
+    assert.deepEqual(read, [
+      'combined 203.0.113.1',
+      'combined 203.0.113.2',
+      'syslog:combined 203.0.113.3',
+      'syslog:combined 203.0.113.4',
+      'combined 203.0.113.5',
+      'combined 203.0.113.6',
+    ]);
   });
 });
 
