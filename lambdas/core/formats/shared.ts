@@ -252,6 +252,11 @@ function isMethodToken(m: string): boolean {
   return true;
 }
 
+/** `protocol.startsWith('HTTP/')`, without the call (which V8 makes a runtime call on a cut string). */
+function isHttpProtocol(p: string): boolean {
+  return p.length >= 5 && p.charCodeAt(0) === 72 && p.charCodeAt(1) === 84 && p.charCodeAt(2) === 84 && p.charCodeAt(3) === 80 && p.charCodeAt(4) === 47;
+}
+
 /** Splits a target into path and query, dropping the scheme and authority of an absolute URI. */
 export function setTarget(r: LogRecord, target: string): void {
   r.target = target;
@@ -290,7 +295,8 @@ export function setRequestLine(r: LogRecord, line: string): void {
   const last = line.lastIndexOf(' ');
   const method = line.slice(0, first);
   r.method = method;
-  let malformed = !isMethodToken(method);
+  // The methods of nearly every line first: a comparison each, not a loop over characters.
+  let malformed = !(method === 'GET' || method === 'POST' || method === 'HEAD' || isMethodToken(method));
   if (last === first) {
     // HTTP/0.9 "GET /path": legal but only ever sent by scripts.
     setTarget(r, line.slice(first + 1));
@@ -299,7 +305,7 @@ export function setRequestLine(r: LogRecord, line: string): void {
     r.protocol = protocol;
     const target = line.slice(first + 1, last);
     setTarget(r, target);
-    if (!protocol.startsWith('HTTP/') || target.indexOf(' ') >= 0) malformed = true;
+    if (!isHttpProtocol(protocol) || target.indexOf(' ') >= 0) malformed = true;
   }
   const t0 = r.target.charCodeAt(0);
   // Valid forms: origin (/path), asterisk (OPTIONS *), absolute (http://host/...), authority (CONNECT host:port).

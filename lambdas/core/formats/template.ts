@@ -212,6 +212,9 @@ export class TemplateParser implements LineParser {
     if (!line.startsWith(this.prefix)) return { ok: false, reason: 'format-mismatch' };
     const r = emptyRecord(line);
     let loose = false;
+    // A line without a backslash escapes nothing: its quoted fields end at the first quote
+    // after them and are read as they are (one search instead of one per field).
+    const escaped = line.indexOf('\\') >= 0;
     let pos = this.prefix.length;
     const steps = this.steps;
     for (let s = 0; s < steps.length; s++) {
@@ -227,7 +230,7 @@ export class TemplateParser implements LineParser {
         end = step.word ? line.indexOf(' ', pos) : -1;
         if (end < 0) end = line.length;
       } else {
-        end = step.quoted ? findUnescaped(line, step.until, pos) : line.indexOf(step.until, pos);
+        end = step.quoted && escaped ? findUnescaped(line, step.until, pos) : line.indexOf(step.until, pos);
         if (end < 0) return { ok: false, reason: 'format-mismatch' };
         if (step.timeNext && !(end === pos + 1 && line.charCodeAt(pos) === 45) /* - */) {
           const first = end;
@@ -257,11 +260,12 @@ export class TemplateParser implements LineParser {
           // Not copied (a copy per change cost more than the identity saves): this keeps the
           // text the value was cut from until the value changes, one chunk at most.
           step.lastRaw = raw;
-          step.lastValue = raw === '-' ? '' : unescapeLogged(raw);
+          step.lastValue = raw === '-' ? '' : escaped ? unescapeLogged(raw) : raw;
         }
         if (field === Field.UserAgent) r.userAgent = step.lastValue;
         else r.referer = step.lastValue;
-      } else if (field !== Field.Ignore && !this.assign(r, step, line.slice(pos, end))) return { ok: false, reason: `bad-${step.name}` };
+      } else if (field === Field.Request) setRequestLine(r, step.quoted && escaped ? unescapeLogged(line.slice(pos, end)) : line.slice(pos, end));
+      else if (field !== Field.Ignore && !this.assign(r, step, line.slice(pos, end))) return { ok: false, reason: `bad-${step.name}` };
       pos = end + step.until.length;
     }
     // Text after the last field is tolerated: servers and shippers append fields.

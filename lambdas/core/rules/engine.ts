@@ -992,8 +992,13 @@ interface RequestInfo {
    * request line holds an anyField needle).
    */
   reusable: boolean;
-  /** Verdicts before the last one, by key (made when a second key comes: most lines see one). */
-  verdicts: Map<number, Classification> | null;
+  /**
+   * Keys of the verdicts kept for this line and the verdicts, in the order reached (made with
+   * the first one). A line sees a few agents and statuses: searching a short list of numbers
+   * costs less than a map look-up.
+   */
+  verdictKeys: number[] | null;
+  verdictValues: Classification[] | null;
   /** The verdict reached last, and its key (-1 before any). */
   lastVerdictKey: number;
   lastVerdict: Classification | null;
@@ -1163,7 +1168,7 @@ export class Classifier {
     const rules = this.requestRulesFor(ctx, r.query.indexOf('%') >= 0);
     const any = this.anyMatches(decodeFully(key, this.limits).toLowerCase());
     const reusable = any.length === 0 && !this.recordPeerOrHost && !rules.some((c) => c.peerOrHost);
-    const fresh: RequestInfo = { ctx, rules, any, reusable, verdicts: null, lastVerdictKey: -1, lastVerdict: null };
+    const fresh: RequestInfo = { ctx, rules, any, reusable, verdictKeys: null, verdictValues: null, lastVerdictKey: -1, lastVerdict: null };
     // Kept from its second sight on: a line seen once (a scanner's random path) is not cached,
     // so its facts die young instead of filling the cache and the old generation.
     if (key.length > MAX_CACHED_KEY) return fresh;
@@ -1292,16 +1297,31 @@ export class Classifier {
       const key = agent.id * 1000 + status;
       // The same agent fetching the same page again (assets, reloads): no map look-up.
       if (req.lastVerdictKey === key) return req.lastVerdict as Classification;
-      let v = req.verdicts?.get(key);
-      if (v === undefined) v = this.decide(r, req, agent, referer, xff);
-      if (req.lastVerdict !== null) {
-        // The verdict being replaced as the last one moves to the map.
-        if (req.verdicts === null) req.verdicts = new Map();
-        else if (req.verdicts.size >= MAX_VERDICTS_PER_REQUEST) {
-          req.verdicts.clear();
-          this.verdictsCleared++;
+      let v: Classification | undefined;
+      const keys = req.verdictKeys;
+      const values = req.verdictValues;
+      if (keys !== null && values !== null) {
+        for (let i = 0; i < keys.length; i++) {
+          if (keys[i] === key) {
+            v = values[i] as Classification;
+            break;
+          }
         }
-        req.verdicts.set(req.lastVerdictKey, req.lastVerdict);
+      }
+      if (v === undefined) {
+        v = this.decide(r, req, agent, referer, xff);
+        if (keys === null || values === null) {
+          req.verdictKeys = [key];
+          req.verdictValues = [v];
+        } else {
+          if (keys.length >= MAX_VERDICTS_PER_REQUEST) {
+            keys.length = 0;
+            values.length = 0;
+            this.verdictsCleared++;
+          }
+          keys.push(key);
+          values.push(v);
+        }
       }
       req.lastVerdictKey = key;
       req.lastVerdict = v;
