@@ -81,7 +81,10 @@ export const environmentShape = {
   }),
   stateRetentionHours: wholeNumber(1, 24 * 30)
     .default(4)
-    .meta({ description: 'how long per-source state lives after its hour of event time' }),
+    .meta({
+      description:
+        'how long a per-source hour item lives after the end of its hour, or after its last write if later; never less than the longest horizon (24 h by default), so it matters only above that',
+    }),
   alerts: settings({
     emails: emails('e-mail subscriptions (all severities)'),
     subscribers: z.array(subscriberSchema).optional().meta({ description: 'https or sqs subscriptions, filtered by severity' }),

@@ -17,8 +17,8 @@ export const BACKFILL_USAGE = `Usage: probewatch backfill --env NAME s3://BUCKET
 
 Sends the pipeline's queue one S3 "object created" notification per object under the prefix,
 as S3 itself would, paced (default 10 per second, in batches of 10). Safe to run twice: the
-function records every object it finished (for 4 days), so an object already processed is
-skipped and nothing is counted twice.
+function records every object it finished that flagged a source (for 4 days) and skips it when
+it comes again, and an object that flagged none wrote nothing, so nothing is counted twice.
 
 Options:
   --env NAME        the environment (cdk.json), or local for \`npm run local -- --keep-running\`

@@ -21,8 +21,9 @@ export const REPLAY_USAGE = `Usage: probewatch replay-dlq --env NAME [--max N] [
 
 Moves the messages waiting in the dead-letter queue (objects that failed 3 times) back to the
 object queue, after you fixed what made them fail. Each message is sent to the queue before it
-is deleted from the dead-letter queue: none is lost, and one moved twice (after a crash) is
-skipped by the pipeline, which records every object it finished.
+is deleted from the dead-letter queue: none is lost, and one moved twice (after a crash) counts
+nothing twice: the pipeline records every object it finished that flagged a source (and skips it
+when it comes again), and an object that flagged none wrote nothing to count again.
 
 Options:
   --env NAME        the environment (cdk.json), or local for \`npm run local -- --keep-running\`
