@@ -103,7 +103,7 @@ export class AutoParser implements LineParser {
     if (r === null) return r;
     if (r.ok) {
       if (cur.loose === true) return this.asWritten(line, cur, r);
-      return cur instanceof TemplateParser && cur.trailing ? this.richer(line, cur, r) : r;
+      return this.richerIfTrailing(line, cur, r);
     }
     if (FITTING_REASONS.has(r.reason)) return r;
     const prev = this.previous;
@@ -123,7 +123,8 @@ export class AutoParser implements LineParser {
 
   /**
    * A line `cur` read only loosely: the first other format (the previous one first) that reads
-   * it without stretching a field wins (a combined line behind a syslog header), else `cur`'s.
+   * it without stretching a field wins (a combined line behind a syslog header), else `cur`'s
+   * reading (or a richer format's, when it left text over).
    */
   private asWritten(line: string, cur: LineParser, r: ParseResult): ParseResult {
     const prev = this.previous;
@@ -136,12 +137,17 @@ export class AutoParser implements LineParser {
       const other = p.parse(line);
       if (other?.ok && p.loose !== true) return this.switchTo(p, line, other);
     }
-    return r;
+    return this.richerIfTrailing(line, cur, r);
   }
 
   private switchTo(p: LineParser, line: string, r: ParseResult): ParseResult {
     this.previous = this.current;
     this.current = p;
+    return this.richerIfTrailing(line, p, r);
+  }
+
+  /** `r`, or a richer format's reading when `p` parsed the line with text left over. */
+  private richerIfTrailing(line: string, p: LineParser, r: ParseResult): ParseResult {
     return r.ok && p instanceof TemplateParser && p.trailing ? this.richer(line, p, r) : r;
   }
 

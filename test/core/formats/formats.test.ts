@@ -443,6 +443,10 @@ describe('a user name holding the separator (it comes from the Authorization hea
       'combined 203.0.113.5',
       'combined 203.0.113.6',
     ]);
+    // Read loosely by every format, a line with text left over is still read by a richer one.
+    const xff = ok(p.parse('203.0.113.8 - a b [01/Mar/2024:00:00:08 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8" "192.0.2.9"'));
+    assert.equal(p.format, 'combined_xff');
+    assert.equal(xff.forwardedFor, '192.0.2.9');
   });
 });
 
