@@ -1,6 +1,6 @@
 import { InputError } from '../errors.js';
 import { type LineParser, type LogRecord, type ParseResult, emptyRecord } from '../model.js';
-import { parseClfTime, parseEpoch, parseIntField, parseIntIn, parseIsoTime, setRequestLine, setTarget, timeProblem, unescapeLogged } from './shared.js';
+import { parseClfTime, parseEpoch, parseIntIn, parseIsoTime, setRequestLine, setTarget, timeProblem, unescapeLogged } from './shared.js';
 
 /** What a directive of a format string fills in. */
 export enum Field {
@@ -279,6 +279,7 @@ export class TemplateParser implements LineParser {
     return { ok: true, record: r };
   }
 
+  /** Sets a field that `parse` does not read in place (see the fields it handles first). */
   private assign(r: LogRecord, step: Step, raw: string): boolean {
     switch (step.field) {
       case Field.Ignore:
@@ -287,9 +288,6 @@ export class TemplateParser implements LineParser {
       case Field.Peer:
         r.peerIp = raw;
         return raw.length > 0 && raw.indexOf(' ') < 0;
-      case Field.TimeClf:
-        r.time = parseClfTime(raw);
-        return !Number.isNaN(r.time);
       case Field.TimeIso:
         r.time = parseIsoTime(raw);
         return !Number.isNaN(r.time);
@@ -297,9 +295,6 @@ export class TemplateParser implements LineParser {
       case Field.TimeEpochMillis:
         r.time = step.field === Field.TimeEpochMillis ? (raw === '' ? Number.NaN : Number(raw)) : parseEpoch(raw);
         return !Number.isNaN(r.time);
-      case Field.Request:
-        setRequestLine(r, step.quoted ? unescapeLogged(raw) : raw);
-        return true;
       case Field.Method:
         r.method = raw;
         return true;
@@ -319,18 +314,6 @@ export class TemplateParser implements LineParser {
       case Field.Protocol:
         r.protocol = raw;
         return true;
-      case Field.Status:
-        r.status = raw === '-' ? 0 : parseIntField(raw, -1);
-        return r.status >= 0 && r.status < 1000;
-      case Field.Bytes:
-        r.bytes = parseIntField(raw, 0);
-        return true;
-      case Field.Referer:
-        r.referer = raw === '-' ? '' : unescapeLogged(raw);
-        return true;
-      case Field.UserAgent:
-        r.userAgent = raw === '-' ? '' : unescapeLogged(raw);
-        return true;
       case Field.ForwardedFor:
         r.forwardedFor = raw === '-' ? '' : raw;
         return true;
@@ -343,6 +326,14 @@ export class TemplateParser implements LineParser {
         if (raw.indexOf(' ') >= 0) return false;
         r.host = raw === '-' ? '' : withoutPort(raw);
         return true;
+      case Field.TimeClf:
+      case Field.Request:
+      case Field.Status:
+      case Field.Bytes:
+      case Field.Referer:
+      case Field.UserAgent:
+        // Read in place by `parse`, which never hands them here.
+        throw new Error(`field ${step.name} is read in place, not assigned`);
     }
   }
 }
