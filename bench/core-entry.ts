@@ -18,3 +18,5 @@ export function scanLines(lines: readonly string[]): { seconds: number; alerts: 
   for (const s of d.aggregator.sources.values()) if (s.alert) alerts++;
   return { seconds, alerts };
 }
+
+export { floorLines } from './floor.js';

@@ -2,9 +2,10 @@
  * Benchmarks (run on demand with `npm run bench`; never part of the tests). Prints numbers, each
  * beside its goal where it has one: the machine's baselines measured in the same run (read +
  * gunzip + split in Node, and `gzip -dc FILE | wc -l` in a shell), the core (parse + classify +
- * aggregate, bundled as it ships) on plain input against 1,000,000 lines/s, the CLI end to end on
- * gzip input against half the speed of `gzip -dc | wc -l`, peak RSS at 1M and 5M lines, and the Lambda handler on the
- * local emulator stack. Timed figures are the median of --runs runs (all runs are printed).
+ * aggregate, bundled as it ships) on plain input against 1,000,000 lines/s, beside the floor of a
+ * line in this runtime (bench/floor.ts), the CLI end to end on gzip input against half the speed
+ * of `gzip -dc | wc -l`, peak RSS at 1M and 5M lines, and the Lambda handler on the local
+ * emulator stack. Timed figures are the median of --runs runs (all runs are printed).
  * Options: --lines N (default 1e6), --big N (default 5e6, 0 to skip), --object-lines N (lines
  * per S3 object for the handler run, default 5000; 0 to skip), --runs N (default 3).
  */
@@ -97,12 +98,19 @@ await build({
   format: 'esm',
   logLevel: 'warning',
 });
-const { scanLines } = (await import(pathToFileURL(resolve(CORE_BUNDLE)).href)) as typeof import('./core-entry.js');
+const { scanLines, floorLines } = (await import(pathToFileURL(resolve(CORE_BUNDLE)).href)) as typeof import('./core-entry.js');
 
 function core(plain: string): { lines: number; seconds: number; alerts: number } {
   const lines = readFileSync(plain, 'utf8').split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   return { lines: lines.length, ...scanLines(lines) };
+}
+
+/** The floor of a line (bench/floor.ts), on the same lines as the core. */
+function floor(plain: string): { lines: number; seconds: number } {
+  const lines = readFileSync(plain, 'utf8').split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return { lines: lines.length, ...floorLines(lines) };
 }
 
 function cli(gz: string): { seconds: number; rssMb: number; alerts: number } {
@@ -134,6 +142,13 @@ console.log(
 );
 console.log(
   `  goal ≥ ${fmt(CORE_GOAL_LINES_PER_S)} lines/s on one core: ${((coreLinesPerS / CORE_GOAL_LINES_PER_S) * 100).toFixed(0)} % of it, ${verdict(coreLinesPerS >= CORE_GOAL_LINES_PER_S)}`,
+);
+const f = await median(() => floor(small.plain));
+const floorNs = (f.seconds / f.lines) * 1e9;
+const coreNs = (c.seconds / c.lines) * 1e9;
+console.log(`floor of a line (fields, 2 look-ups, a record; bench/floor.ts): ${fmt(f.lines / f.seconds)} lines/s = ${fmt(floorNs)} ns a line${times(f.all)}`);
+console.log(
+  `  beyond the floor, the core spends ${fmt(coreNs - floorNs)} ns a line classifying and aggregating; its goal leaves ${fmt(1e9 / CORE_GOAL_LINES_PER_S - floorNs)} ns`,
 );
 const e = await median(() => cli(small.gz));
 const eMBs = mb(small.plainBytes) / e.seconds;
