@@ -90,7 +90,10 @@ export const MAX_OBJECTS_PER_UPDATE = 25;
 /** Sample requests kept per hour item: the first written (evidence for a message, not counts). */
 export const MAX_SAMPLES_PER_ITEM = 1;
 
-/** Longest request line and user agent of a sample kept in an hour item (the alert's own samples are whole). */
+/**
+ * Longest request line and user agent of a sample kept in an hour item (the samples an alert gets
+ * from the objects of its own batch are whole, see `stateFromMerged`).
+ */
 export const STORED_SAMPLE_FIELD_CHARS = 40;
 
 /**
@@ -126,6 +129,11 @@ function sampleOfStored(stored: string): string {
   } catch {
     return stored;
   }
+}
+
+/** A sample as an hour item keeps it and a read gives it back: cut, in the pipeline's shape (pure; for tests). */
+export function sampleAsKept(json: string): string {
+  return sampleOfStored(storedSample(json));
 }
 
 /** Longest referer kept (the first of the hour item; shown in an alert's note). */

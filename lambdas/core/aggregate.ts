@@ -48,7 +48,8 @@ export interface AlertState {
   cooldownMs?: number;
 }
 
-const MAX_SAMPLES = 10;
+/** Sample requests a source keeps (and an alert shows). */
+export const MAX_SAMPLES = 10;
 
 /**
  * Sources held before idle ones are folded (see `SourceState.fold`). Below this, keeping them

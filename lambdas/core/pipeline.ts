@@ -4,6 +4,7 @@ import {
   ERROR_COUNTER,
   ERROR_FLOOD_RULE,
   type HorizonFacts,
+  MAX_SAMPLES,
   type SampleRequest,
   SourceState,
   type Trigger,
@@ -528,6 +529,11 @@ export function stateFromMerged(
   rulesById: ReadonlyMap<string, Rule>,
   /** The configuration's `distinctErrorPaths`: a window that held as many is an error burst, as the CLI labels it. */
   distinctErrorPaths: number,
+  /**
+   * The samples the objects of the deciding batch passed along for the source (`SourceDelta.samples`,
+   * whole): stored, an hour keeps only its first one, cut (see `MAX_SAMPLES_PER_ITEM`).
+   */
+  batchSamples: readonly string[] = [],
 ): SourceState {
   const s = baseState(m, rulesById);
   // Behaviour and error-flood labels are derived from counters, not stored: those the decision
@@ -541,7 +547,7 @@ export function stateFromMerged(
     s.labels.set(decision.rule.category, 1);
     s.ruleOf.set(decision.rule.category, decision.rule);
   }
-  return withAlert(s, m, decision, distinctErrorPaths);
+  return withAlert(s, m, decision, distinctErrorPaths, batchSamples);
 }
 
 /** A SourceState holding merged totals, labels and rules (no window, no alert). */
@@ -563,16 +569,8 @@ function baseState(m: MergedSourceState, rulesById: ReadonlyMap<string, Rule>): 
   return s;
 }
 
-function withAlert(s: SourceState, m: MergedSourceState, decision: MergedDecision, distinctErrorPaths: number): SourceState {
-  s.peakWindowScore = decision.windowScore;
-  s.peakDistinctPaths = decision.distinctPaths;
-  // Whatever triggered the alert (a score often crosses first), a window that held the error
-  // burst's distinct missing paths is one, as the CLI labels it.
-  if (decision.distinctPaths >= 1 && (decision.trigger === 'error-burst' || decision.distinctPaths >= distinctErrorPaths || s.labels.has('error-burst'))) {
-    s.labels.set(ERROR_BURST_RULE.category, decision.distinctPaths);
-    s.ruleOf.set(ERROR_BURST_RULE.category, ERROR_BURST_RULE);
-  }
-  const samples = m.samples
+function parseSamples(list: readonly string[]): SampleRequest[] {
+  return list
     .map((j) => {
       try {
         const x = JSON.parse(j) as { t: number; r: string; s: number; u: string; l: string[] };
@@ -581,9 +579,42 @@ function withAlert(s: SourceState, m: MergedSourceState, decision: MergedDecisio
         return null;
       }
     })
-    .filter((x): x is SampleRequest => x !== null)
-    .sort((a, b) => a.time - b.time);
-  s.samples.push(...samples.slice(0, 10));
+    .filter((x): x is SampleRequest => x !== null);
+}
+
+/** A stored sample is `whole` as the store keeps it: the same request at the same time, its text cut. */
+function keptFormOf(stored: SampleRequest, whole: SampleRequest): boolean {
+  if (stored.time !== whole.time || stored.status !== whole.status) return false;
+  const r = stored.request;
+  return r === whole.request || (r.endsWith('…') && whole.request.startsWith(r.slice(0, -1)));
+}
+
+/**
+ * The alert's sample requests (at most MAX_SAMPLES, in time order): those of the deciding batch
+ * first, whole, for they show what crossed the threshold; then the hours' stored ones, the most
+ * recent first, less the stored copies of the batch's own.
+ */
+function alertSamples(stored: readonly string[], batch: readonly string[]): SampleRequest[] {
+  const own = [...new Map(parseSamples(batch).map((x) => [`${x.time}\n${x.status}\n${x.request}`, x])).values()]
+    .sort((a, b) => a.time - b.time)
+    .slice(0, MAX_SAMPLES);
+  const earlier = parseSamples(stored)
+    .filter((x) => !own.some((o) => keptFormOf(x, o)))
+    .sort((a, b) => b.time - a.time)
+    .slice(0, MAX_SAMPLES - own.length);
+  return [...own, ...earlier].sort((a, b) => a.time - b.time);
+}
+
+function withAlert(s: SourceState, m: MergedSourceState, decision: MergedDecision, distinctErrorPaths: number, batchSamples: readonly string[]): SourceState {
+  s.peakWindowScore = decision.windowScore;
+  s.peakDistinctPaths = decision.distinctPaths;
+  // Whatever triggered the alert (a score often crosses first), a window that held the error
+  // burst's distinct missing paths is one, as the CLI labels it.
+  if (decision.distinctPaths >= 1 && (decision.trigger === 'error-burst' || decision.distinctPaths >= distinctErrorPaths || s.labels.has('error-burst'))) {
+    s.labels.set(ERROR_BURST_RULE.category, decision.distinctPaths);
+    s.ruleOf.set(ERROR_BURST_RULE.category, ERROR_BURST_RULE);
+  }
+  s.samples.push(...alertSamples(m.samples, batchSamples));
   s.firstReferer = m.referer;
   const alert: AlertState = {
     claim: { lastAt: decision.at, severity: decision.severity, count: 1 },
@@ -813,9 +844,10 @@ export async function processLogBatch(objects: readonly BatchObject[], deps: Bat
         const firstObject = scanned.get(g.objects[0] as number);
         if (firstObject) firstObject.outcome.stateWrites += writes;
         const view = mergedView(merged, ctx, config);
+        const samples = g.deltas.flatMap((d) => d.samples);
         g.deltas.forEach((delta, k) => {
           const decision = decideMerged(merged, delta, g.signatures[k] ?? null, ctx, config, view, g.locals[k] ?? null);
-          if (decision) candidates.push({ source, merged, decision, object: g.objects[k] as number });
+          if (decision) candidates.push({ source, merged, decision, object: g.objects[k] as number, samples });
         });
       },
       outOfTime,
@@ -859,6 +891,8 @@ interface AlertCandidate {
   decision: MergedDecision;
   /** Index of the object (in the batch) whose delta decided it: the claim is that object's. */
   object: number;
+  /** The samples every object of the batch passed along for the source, whole. */
+  samples: readonly string[];
 }
 
 /** The horizon an alert was decided on, as recorded: the short window, `1h`, `24h` (none for signatures). */
@@ -1031,7 +1065,7 @@ async function publishAlerts(
     // failed publish only releases its lease for the retry of its object. (Claimed with others,
     // the store's claim holds the group's last, so it would not hold off those in between.)
     claims.set(source, { lastAt: decision.at, severity: decision.severity, status: 'sent', objectId: id });
-    const state = stateFromMerged(merged, decision, rulesById, config.distinctErrorPaths);
+    const state = stateFromMerged(merged, decision, rulesById, config.distinctErrorPaths, candidate.samples);
     const report = alertReport(state, state.alert as AlertState, config.blockHours, config.windowSeconds);
     try {
       const names = await objectNamesOf(merged.objects, batchNames, store);

@@ -79,6 +79,35 @@ describe('processLogObject', () => {
     assert.equal(store.deltas.has('127.0.0.1'), false, 'benign traffic costs no write');
   });
 
+  it("shows the deciding object's own requests whole in the alert, beside what earlier hours kept", async () => {
+    const store = new MemoryStateStore();
+    const publisher = new MemoryPublisher();
+    const ip = '198.51.100.77';
+    const long = (i: number) => `/wp-content/plugins/some-vulnerable-plugin/includes/admin/ajax-${i}.php`;
+    const req = (second: number, i: number) => `${ip} - - [${timeAt(second)}] "GET ${long(i)} HTTP/1.1" 404 10 "-" "curl/8"`;
+    // Hour 0: four probes, stored (several error paths) but not alerted; hour 2: the burst.
+    const early = Array.from({ length: 4 }, (_, i) => req(i * 600, 100 + i));
+    const burst = Array.from({ length: 12 }, (_, i) => req(2 * 3600 + i * 5, i));
+    const first = await processLogObject(ref('early.log'), linesOf(early), deps(store, publisher));
+    assert.equal(first.alertsPublished, 0);
+    const out = await processLogObject(ref('burst.log'), linesOf(burst), deps(store, publisher));
+    assert.equal(out.alertsPublished, 1);
+    const samples = publisher.sent[0]?.document.samples ?? [];
+    const whole = samples.filter((s) => /^GET \/wp-content\/plugins\/some-vulnerable-plugin\/includes\/admin\/ajax-\d+\.php HTTP\/1\.1$/.test(s.request));
+    assert.ok(whole.length >= 3, `the burst's requests are shown whole: ${JSON.stringify(samples.map((s) => s.request))}`);
+    assert.ok(
+      samples.some((s) => Date.parse(String(s.time)) < Date.UTC(2024, 0, 1, 2) && s.request.endsWith('…')),
+      'the earlier hour is shown by the sample it kept (cut)',
+    );
+    const times = samples.map((s) => Date.parse(String(s.time)));
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+      'in time order',
+    );
+    assert.ok(!times.some(Number.isNaN));
+  });
+
   it('decides on the same horizon as the CLI (the golden report of the seed)', async () => {
     const store = new MemoryStateStore();
     const publisher = new MemoryPublisher();

@@ -154,6 +154,11 @@ describe('pipeline end to end on local emulators (S3 → SQS → handler → Dyn
     );
     assert.equal(cgi?.document.requests, 31);
     assert.ok(cgi?.document.categories.includes('malformed-request'));
+    // The hour item keeps one sample; the alert shows the three the object passed along.
+    assert.deepEqual(
+      cgi?.document.samples.map((x) => x.request),
+      ['GET HTTP/1.1 HTTP/1.1', 'GET /cgi-bin/php HTTP/1.1', 'GET /cgi-bin/bash HTTP/1.1'],
+    );
     const reg = alerts.find((a) => a.document.source === '10.122.71.83');
     assert.match(reg?.document.note ?? '', /private address/);
     assert.ok(reg?.document.categories.includes('outdated-user-agent'));

@@ -1,3 +1,4 @@
+import { MAX_SAMPLES_PER_ITEM, sampleAsKept } from '../../lambdas/adapters/dynamodb-state-store.js';
 import { alertIdOf } from '../../lambdas/core/alert-message.js';
 import {
   type AlertMessage,
@@ -203,6 +204,14 @@ function merge(source: string, deltas: SourceDelta[], from: number, to: number):
   const inRange = deltas.filter((d) => d.buckets.some((b) => b.start >= from && b.start < to));
   const m = emptyMergedState(source);
   const buckets = new Map<number, { start: number; score: number; paths: Set<string>; counts: Record<string, number> }>();
+  // As the DynamoDB store keeps them: the first samples written to the hour item holding a
+  // delta's totals (its first hour), cut.
+  const samplesByHour = new Map<number, string[]>();
+  for (const d of inRange) {
+    const hour = Math.floor(Math.min(...d.buckets.map((b) => b.start), d.buckets.length ? Number.POSITIVE_INFINITY : d.firstSeen) / HOUR) * HOUR;
+    if (!samplesByHour.has(hour) && d.samples.length) samplesByHour.set(hour, d.samples.slice(0, MAX_SAMPLES_PER_ITEM).map(sampleAsKept));
+  }
+  m.samples = [...new Set([...samplesByHour.values()].flat())];
   for (const d of inRange) {
     m.requests += d.requests;
     m.score += d.score;
@@ -211,7 +220,6 @@ function merge(source: string, deltas: SourceDelta[], from: number, to: number):
     for (const [k, n] of Object.entries(d.labels)) m.labels[k] = (m.labels[k] ?? 0) + n;
     for (const [k, n] of Object.entries(d.statuses)) m.statuses[k] = (m.statuses[k] ?? 0) + n;
     m.rules = [...new Set([...m.rules, ...d.rules])];
-    m.samples = [...new Set([...m.samples, ...d.samples])];
     m.referer ||= d.referer;
     m.objects.push(d.objectId);
     for (const b of d.buckets) {
