@@ -149,6 +149,9 @@ function peakRssMb(): number {
 const MB = 1024 * 1024;
 let atPeak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
 const sampler = setInterval(() => {
+  // The resident size alone is cheap; the whole breakdown (which walks the heap's spaces) is
+  // read only at a new peak, so that sampling adds no noticeable CPU time to what is measured.
+  if (process.memoryUsage.rss() / MB <= atPeak.rss) return;
   const m = process.memoryUsage();
   if (m.rss / MB > atPeak.rss) {
     atPeak = { rss: m.rss / MB, heapTotal: m.heapTotal / MB, heapUsed: m.heapUsed / MB, external: m.external / MB, arrayBuffers: m.arrayBuffers / MB };
@@ -167,6 +170,7 @@ process.stdout.write(
   `${JSON.stringify({
     seconds,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    cpuSystemSeconds: cpu.system / 1e6,
     pumped,
     lines: metrics.total('LinesRead'),
     objects: pumped.messages,

@@ -86,6 +86,8 @@ export interface PipelineRun {
   batches: number;
   seconds: number;
   cpuSeconds: number;
+  /** Of `cpuSeconds`, the time in the kernel (socket writes and reads to the emulators, mostly). */
+  cpuSystemSeconds: number;
   writes: number;
   writeUnits: number;
   refusedWrites: number;
@@ -169,6 +171,7 @@ export async function runPipeline(
       batches: r.pumped.batches,
       seconds: r.seconds,
       cpuSeconds: r.cpuSeconds,
+      cpuSystemSeconds: r.cpuSystemSeconds,
       writes: n('UpdateItemCommand') + n('PutItemCommand'),
       writeUnits: r.capacity.write,
       refusedWrites: r.capacity.refusedWrites,
@@ -203,7 +206,7 @@ const fmt = (x: number) => Math.round(x).toLocaleString('en');
 function printRun(r: PipelineRun, linesPerObject: number, batch: number): void {
   console.log(`handler on the local stack, ${r.label} (${r.objects} objects of ${linesPerObject.toLocaleString('en')} lines, gzip, ${batch} per invocation):`);
   console.log(
-    `  ${(r.objects / r.seconds).toFixed(1)} objects/s, ${fmt(r.lines / r.seconds)} lines/s (${r.seconds.toFixed(1)} s, ${r.cpuSeconds.toFixed(1)} s CPU)`,
+    `  ${(r.objects / r.seconds).toFixed(1)} objects/s, ${fmt(r.lines / r.seconds)} lines/s (${r.seconds.toFixed(1)} s, ${r.cpuSeconds.toFixed(1)} s CPU, ${r.cpuSystemSeconds.toFixed(1)} s of it in the kernel)`,
   );
   const wcu = perMillion(r, r.writeUnits);
   console.log(
