@@ -183,6 +183,15 @@ export const ASSET_EXTENSIONS: ReadonlySet<string> = new Set([
   'ogg',
 ]);
 
+/**
+ * Secret file names without a dot (private SSH keys), as the secret-file rule lists them. A decoy
+ * asset name below one is cut off as one below a dotted name is (`/id_rsa/x.png` is read as
+ * `/id_rsa` too, see `decoySegments`); other dotless directories are not, since real assets live
+ * in them (`/admin/app.js`, `/static/keys/logo.png`).
+ */
+export const DOTLESS_SECRET_FILES: readonly string[] = Object.freeze(['id_rsa', 'id_dsa', 'id_ecdsa', 'id_ed25519']);
+const DOTLESS_SECRET_SET: ReadonlySet<string> = new Set(DOTLESS_SECRET_FILES);
+
 /** The longest threshold window a rule may ask for: the aggregator keeps counts for a day. */
 export const MAX_THRESHOLD_SECONDS = 86_400;
 
@@ -502,12 +511,13 @@ const HOST_LIKE_EXTENSIONS: ReadonlySet<string> = new Set(['pl', 'do']);
 
 /**
  * How many segments of a resolved path lead up to the file name a decoy asset name follows
- * (`/.env/x.css`, `/backup.sql/a/b.png`: the nearest segment before the last that holds a dot);
- * 0 when the last segment is no asset name (`ASSET_EXTENSIONS`) or no earlier segment holds a
- * dot. A server that serves the longest existing file of a path (Apache's `AcceptPathInfo`,
- * routes that ignore what follows) answers with that file, and a cache or a filter that trusts the
- * extension takes it for a stylesheet (web cache deception). A name without a dot before the decoy
- * (`/id_rsa/x.png`) is not cut: directories of real assets are named so (`/admin/app.js`).
+ * (`/.env/x.css`, `/backup.sql/a/b.png`, `/id_rsa/x.png`: the nearest segment before the last that
+ * holds a dot or is a secret name without one); 0 when the last segment is no asset name
+ * (`ASSET_EXTENSIONS`) or no earlier segment is such a name. A server that serves the longest
+ * existing file of a path (Apache's `AcceptPathInfo`, routes that ignore what follows) answers
+ * with that file, and a cache or a filter that trusts the extension takes it for a stylesheet (web
+ * cache deception). Any other name without a dot is passed over: directories of real assets are
+ * named so (`/admin/app.js`), so only the few in `DOTLESS_SECRET_FILES` are cut at.
  */
 function decoySegments(segments: readonly string[]): number {
   const last = segments[segments.length - 1] as string;
@@ -516,7 +526,10 @@ function decoySegments(segments: readonly string[]): number {
   for (let i = segments.length - 2; i >= 0; i--) {
     const seg = segments[i] as string;
     const at = seg.lastIndexOf('.');
-    if (at < 0) continue;
+    if (at < 0) {
+      if (DOTLESS_SECRET_SET.has(seg)) return i + 1;
+      continue;
+    }
     // A script extension here is one `scriptSegments` passed over: a host name in an image
     // proxy's path (`/proxy/www.example.pl/logo.png`), not a file.
     return SCRIPT_EXTENSIONS.has(seg.slice(at + 1)) ? 0 : i + 1;
@@ -578,11 +591,12 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   let infoPath: string | null = null;
   let infoTarget: string | null = null;
   let infoFileNames: readonly string[] | null = null;
-  // Only a dot before the last `/` can end a script with a path after it, or a file name with a
-  // decoy after it: most paths have none.
+  // Only a dot before the last `/` can end a script with a path after it (most paths have
+  // none), and only a dot in the path can end a decoy asset name.
   const firstDot = normPath.indexOf('.');
-  const dotBeforeName = firstDot > 0 && firstDot < normPath.lastIndexOf('/') && normPath.charCodeAt(0) === 47;
-  const cut = dotBeforeName ? scriptSegments(normSegments) || decoySegments(normSegments) : 0;
+  const mayCut = firstDot > 0 && normPath.charCodeAt(0) === 47;
+  const dotBeforeName = mayCut && firstDot < normPath.lastIndexOf('/');
+  const cut = mayCut ? (dotBeforeName && scriptSegments(normSegments)) || decoySegments(normSegments) : 0;
   if (cut > 0) {
     const infoSegments = normSegments.slice(0, cut);
     infoPath = `/${infoSegments.join('/')}`;

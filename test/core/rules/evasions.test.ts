@@ -470,6 +470,55 @@ describe('a secret name followed by a decoy asset path', () => {
     }
   });
 
+  const dotless: [string, string][] = [
+    ['/id_rsa/x.png', 'sensitive-file/secret-file'],
+    ['/.ssh/id_rsa/a.css', 'sensitive-file/secret-file'],
+    ['/id_ed25519/x.js', 'sensitive-file/secret-file'],
+    ['/home/deploy/id_ecdsa/a/b.woff2', 'sensitive-file/secret-file'],
+    ['/ID_DSA/x.css', 'sensitive-file/secret-file'],
+    ['/%69d_rsa/x.png', 'sensitive-file/secret-file'],
+    ['/id_rsa;x/x.css', 'sensitive-file/secret-file'],
+  ];
+  for (const [target, want] of dotless) {
+    it(`${target} (a secret name without a dot) is labelled ${want}, as the plain name is`, () => {
+      for (const status of [200, 404]) {
+        const got = labels(`GET ${target} HTTP/1.1`, status);
+        assert.ok(got.includes(want), `${target} ${status}: ${got.join(', ') || 'nothing'}`);
+        assert.ok(!got.includes('static-asset/static-asset'), `${target}: ${got.join(', ')}`);
+      }
+    });
+  }
+
+  it('every secret file name without a dot gets its label under any decoy asset path, as the plain name does', () => {
+    const bare = secretFile.filter((n) => !n.includes('.'));
+    assert.ok(bare.length >= 4);
+    fc.assert(
+      fc.property(fc.constantFrom(...bare), fc.constantFrom('', '/.ssh', '/home/u'), assetTail, (name, dir, tail) => {
+        const target = `${dir}/${name}/${tailOf(tail)}`;
+        for (const status of [200, 404]) {
+          assert.ok(labels(`GET ${dir}/${name} HTTP/1.1`, status).includes('sensitive-file/secret-file'), name);
+          assert.ok(labels(`GET ${target} HTTP/1.1`, status).includes('sensitive-file/secret-file'), `${target} ${status}`);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('real assets below directories without a dot get no secret label', () => {
+    for (const t of [
+      '/admin/app.js',
+      '/assets/env/app.css',
+      '/static/keys/logo.png',
+      '/users/id/avatar.png',
+      '/id/123/avatar.png',
+      '/docs/id_rsa-howto/diagram.png',
+      '/ssh/id/x.css',
+    ]) {
+      for (const status of [200, 404]) assert.ok(!labels(`GET ${t} HTTP/1.1`, status).some((l) => l.startsWith('sensitive-file/')), `${t} ${status}`);
+      assert.deepEqual(labels(`GET ${t} HTTP/1.1`, 200), [], t);
+    }
+  });
+
   it('real assets below directories named like a word, a version or a host stay benign', () => {
     for (const t of [
       '/assets/env/app.css',
