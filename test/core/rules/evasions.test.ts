@@ -416,6 +416,60 @@ describe('the WebLogic console bypass without a payload (CVE-2020-14882, CVE-202
       { numRuns: 500 },
     );
   });
+
+  // The classifier reads `\` as a separator (segments, `resolvePath`), decoded from `%5c` and
+  // `%255c` too; the rule reads it so. A combined log writes a `\` of the request as `\\`.
+  const backslashed = [
+    '/console/css/%252e%252e%5c;x/console.portal',
+    '/console/css/..\\console.portal',
+    '/console/css/..\\\\console.portal',
+    '/console/css/%2e%2e%5cconsole.portal',
+    '/console/images/%252e%252e%255cconsole.portal',
+    '/console/images/%252E%252E%255C;x/console.portal',
+    '/console/css/..\\..\\console\\console.portal',
+    '/console\\css\\..\\console.portal',
+    '/console/css\\%252e%252e%252fconsole.portal',
+    '/console/css;x\\..;x\\console.portal',
+  ];
+  for (const target of backslashed) {
+    it(`${target} (a backslash for a slash) is product-exploit, served or not`, () => {
+      assert.ok(isExploit(target), `${target}: ${labels(`GET ${target} HTTP/1.1`).join(', ')}`);
+      assert.ok(isExploit(target, 200), target);
+      agree(target);
+    });
+  }
+
+  it('every mix of slashes and backslashes, encoded or not, around the traversal is found', () => {
+    const sep = fc.constantFrom('/', '\\', '\\\\', '%5c', '%5C', '%255c', '%2f', '%252f');
+    const dot = fc.constantFrom('.', '%2e', '%252e');
+    const param = fc.constantFrom('', ';', ';x');
+    fc.assert(
+      fc.property(
+        fc.constantFrom('/', '\\'),
+        fc.constantFrom('css', 'images'),
+        fc.constantFrom('/', '\\'),
+        param,
+        dot,
+        sep,
+        param,
+        fc.constantFrom('', '/', '\\'),
+        (before, dir, after, p1, d, s, p2, empty) => {
+          const target = `/console${before}${dir}${after}${empty}${d}${d}${p1}${s}${p2 === '' ? '' : `${p2}/`}console.portal`;
+          assert.ok(isExploit(target), target);
+          agree(target);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a backslash in the console pages an administrator fetches is no exploit', () => {
+    for (const t of ['/console\\login\\LoginForm.jsp', '/console/css\\login.css', '/console\\images\\logo.gif', '/console/css/.\\login.css']) {
+      for (const status of [200, 404]) assert.ok(!isExploit(t, status), `${t} ${status}`);
+      agree(t);
+    }
+    assert.ok(!isExploit('/static/css/..\\fonts/x.woff'));
+  });
 });
 
 describe('a secret name followed by a decoy asset path', () => {
