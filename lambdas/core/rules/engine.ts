@@ -421,10 +421,10 @@ function needsResolving(p: string): boolean {
 // IDEOGRAPHIC FULL STOP `｡` and U+FE12 (vertical form). No normalisation form turns `。` into `.`,
 // but IDNA (UTS #46) maps all three to `.` as label separators, and URL and host handling built on
 // it (WHATWG URL hosts, IDNA libraries reused on paths, proxies that "clean" URLs) may do the
-// same: `/。env` is read as `/.env`. The cost is that CJK text ending a sentence in a path or
-// query is read with a `.` there (`/wiki/こんにちは。` resolves to `/wiki/こんにちは`, the trailing
-// dot dropped), which names no probe; only `。。/` in a query value would read as `../`.
-const LOOKALIKES_NFKC_KEEPS = /[\u2044\u2215\u29f8\u2216\u29f5\u29f9\u3002]/g;
+// same: `/。env` is read as `/.env`. The cost is that CJK text ending a sentence in a path is read
+// with a `.` there (`/wiki/こんにちは。` resolves to `/wiki/こんにちは`, the trailing dot dropped),
+// which names no probe; in a query, see `QUERY_SEGMENT_STOPS`.
+const SLASH_LOOKALIKES = /[\u2044\u2215\u29f8\u2216\u29f5\u29f9]/g;
 const LOOKALIKE_AS: Record<string, string> = {
   '\u2044': '/',
   '\u2215': '/',
@@ -432,25 +432,45 @@ const LOOKALIKE_AS: Record<string, string> = {
   '\u2216': '\\',
   '\u29f5': '\\',
   '\u29f9': '\\',
-  '\u3002': '.',
 };
+const IDEOGRAPHIC_STOPS = /\u3002/g;
+// In a query, a run of ideographic full stops is read as dots only where it starts a segment (at
+// the start of a name or value, or after `/`, `\`, `=`, `&` or `.`): only a whole `..` segment
+// climbs a directory, while CJK text puts its full stops right after the words, so
+// `?q=こんにちは。。/` stays text and `?file=。。/。。/etc/passwd` is still `../../etc/passwd`.
+const QUERY_SEGMENT_STOPS = /(^|[/\\=&.])(\u3002+)/g;
 const NON_ASCII = /[\u0080-\uffff]/;
+
+function fold(s: string, query: boolean): string {
+  if (!NON_ASCII.test(s)) return s;
+  const n = s
+    .toLowerCase()
+    .normalize('NFKC')
+    .replace(SLASH_LOOKALIKES, (c) => LOOKALIKE_AS[c] ?? c);
+  const f = (
+    query ? n.replace(QUERY_SEGMENT_STOPS, (_m, before: string, stops: string) => before + '.'.repeat(stops.length)) : n.replace(IDEOGRAPHIC_STOPS, '.')
+  ).toLowerCase();
+  return f === s ? s : f;
+}
 
 /**
  * A lower-cased string with Unicode look-alikes of ASCII folded into it, as IIS and frameworks
  * that normalise (NFKC) do: full-width `．／＼` and letters, `․` (one dot leader), `∕` (division
- * slash); and the ideographic full stops `。｡`, as IDNA does (see `LOOKALIKES_NFKC_KEEPS`). ASCII
+ * slash); and the ideographic full stops `。｡`, as IDNA does (see `SLASH_LOOKALIKES`). ASCII
  * is returned as it is, without normalising: the fold costs one scan for a non-ASCII character.
  * Idempotent.
  */
 export function foldLookalikes(s: string): string {
-  if (!NON_ASCII.test(s)) return s;
-  const f = s
-    .toLowerCase()
-    .normalize('NFKC')
-    .replace(LOOKALIKES_NFKC_KEEPS, (c) => LOOKALIKE_AS[c] ?? c)
-    .toLowerCase();
-  return f === s ? s : f;
+  return fold(s, false);
+}
+
+/**
+ * A query, or a parameter or value of one, folded as `foldLookalikes` folds a path, except that
+ * ideographic full stops become dots only where they start a segment (`QUERY_SEGMENT_STOPS`).
+ * Idempotent.
+ */
+export function foldQueryLookalikes(s: string): string {
+  return fold(s, true);
 }
 
 /**
@@ -565,7 +585,7 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   // Later passes can yield capitals (`%254A` → `J`): lower-case again.
   const deepPath = path.indexOf('%') < 0 ? path : detach(decodeFully(path, limits).toLowerCase());
   // Look-alikes folded in the query too (`?file=．．／etc/passwd`): only when it holds non-ASCII.
-  const deepQuery = foldLookalikes(query.indexOf('%') < 0 ? query : detach(decodeFully(query, limits).toLowerCase()));
+  const deepQuery = foldQueryLookalikes(query.indexOf('%') < 0 ? query : detach(decodeFully(query, limits).toLowerCase()));
   const normPath = resolvePath(deepPath);
   const segments = segmentsOf(deepPath);
   const cutBefore = limits.decoyExtensionsCut;
@@ -574,7 +594,7 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   // any escape the decoded query splits the same and its parts are already detached.
   const encoded = rawQuery.indexOf('%') >= 0;
   const split = paramsOf(encoded ? rawQuery : query);
-  const decode = encoded ? (x: string) => foldLookalikes(detach(decodeFully(x, limits).toLowerCase())) : (x: string) => x;
+  const decode = encoded ? (x: string) => foldQueryLookalikes(detach(decodeFully(x, limits).toLowerCase())) : (x: string) => x;
   const folded = !encoded && query !== deepQuery;
   const method = detach(r.method);
   const target = query ? `${path}?${query}` : path;
@@ -622,8 +642,8 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
     infoPath,
     infoTarget,
     infoFileNames,
-    params: split.params === NO_STRINGS || !(encoded || folded) ? split.params : split.params.map(encoded ? decode : foldLookalikes),
-    paramValues: split.values === NO_STRINGS || !(encoded || folded) ? split.values : split.values.map(encoded ? decode : foldLookalikes),
+    params: split.params === NO_STRINGS || !(encoded || folded) ? split.params : split.params.map(encoded ? decode : foldQueryLookalikes),
+    paramValues: split.values === NO_STRINGS || !(encoded || folded) ? split.values : split.values.map(encoded ? decode : foldQueryLookalikes),
     targetHost: targetHostOf(rec.target, method),
     protocol: detach(r.protocol),
     request: detach(r.request.toLowerCase()),

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { BUILTIN_RULES } from '../../../lambdas/core/rules/builtin.js';
-import { Classifier, MAX_DECOY_EXTENSIONS, MAX_NAME_PARTS, SCRIPT_EXTENSIONS, foldLookalikes, resolvePath } from '../../../lambdas/core/rules/engine.js';
+import {
+  Classifier,
+  MAX_DECOY_EXTENSIONS,
+  MAX_NAME_PARTS,
+  SCRIPT_EXTENSIONS,
+  foldLookalikes,
+  foldQueryLookalikes,
+  resolvePath,
+} from '../../../lambdas/core/rules/engine.js';
 import type { Rule } from '../../../lambdas/core/rules/types.js';
 import { record } from '../../support/records.js';
 
@@ -326,6 +334,53 @@ describe('ideographic full stops read as `.`', () => {
       assert.deepEqual(labels(`GET ${t} HTTP/1.1`, 200), [], t);
       assert.deepEqual(probeLabels(`GET ${t} HTTP/1.1`), [], t);
     }
+  });
+
+  it('a sentence ending in full stops before a slash in a query value is no traversal', () => {
+    for (const t of [
+      '/search?q=%E3%81%93%E3%82%93%E3%81%AB%E3%81%A1%E3%81%AF%E3%80%82%E3%80%82/',
+      '/?q=%E3%81%93%E3%82%93%E3%81%AB%E3%81%A1%E3%81%AF%E3%80%82%E3%80%82/',
+      '/post?comment=\u3042\u308a\u304c\u3068\u3046\u3002\u3002/\u6b21',
+      '/post?comment=\u3042\u308a\u304c\u3068\u3046\uff61\uff61/\u6b21&page=2',
+      '/search?q=%E4%BD%A0%E5%A5%BD%E3%80%82%E3%80%82%5C',
+    ]) {
+      for (const status of [200, 404]) assert.deepEqual(labels(`GET ${t} HTTP/1.1`, status), [], `${t} ${status}`);
+    }
+  });
+
+  it('in a query, folds only the full stops that start a segment, and stays idempotent', () => {
+    assert.equal(foldQueryLookalikes('file=\u3002\u3002/\u3002\u3002/etc'), 'file=../../etc');
+    assert.equal(foldQueryLookalikes('q=\u3053\u3093\u3002\u3002/'), 'q=\u3053\u3093\u3002\u3002/');
+    const unit = fc.constantFrom(...'ae./\\=&', '\u3002', '\uff61', '\ufe12', '\uff0e', '\u65e5', '\u3042');
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 12 }), (s) => {
+        const f = foldQueryLookalikes(s);
+        assert.equal(foldQueryLookalikes(f), f);
+        // It differs from the path's fold only in the full stops it leaves, each after text.
+        assert.equal(f.replace(/\u3002/g, '.'), foldLookalikes(s), s);
+        for (let i = 0; i < f.length; i++) {
+          if (f[i] !== '\u3002') continue;
+          let j = i;
+          while (j > 0 && f[j - 1] === '\u3002') j--;
+          assert.ok(j > 0 && !'/\\=&.'.includes(f[j - 1] as string), `${s} -> ${f}`);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('full stops that start a segment are still a traversal, in the query and in the path', () => {
+    for (const t of [
+      '/?file=\u3002\u3002/\u3002\u3002/windows/win.ini',
+      '/?file=%E3%80%82%E3%80%82/%E3%80%82%E3%80%82/windows/win.ini',
+      '/download.php?name=x&file=\u3002\u3002/app/config.yml',
+      '/?q=\u3053\u3093\u306b\u3061\u306f\u3002\u3002/\u3002\u3002/etc/passwd',
+      '/?file=\u3002\u3002\\\u3002\u3002\\windows\\win.ini',
+    ]) {
+      const ids = classifier.requestRuleIds(record({ request: `GET ${t} HTTP/1.1`, status: 404 }));
+      assert.ok(ids.includes('traversal-sequence'), `${t}: ${ids.join(', ')}`);
+    }
+    assert.ok(labels('GET /\u3002\u3002/\u3002\u3002/etc/passwd HTTP/1.1').includes('path-traversal/traversal-target-file'));
   });
 
   it('never leaves an ideographic full stop, and stays idempotent', () => {
