@@ -1,4 +1,4 @@
-import { ASSET_EXTENSIONS, SCRIPT_EXTENSIONS } from './engine.js';
+import { ASSET_EXTENSIONS, DOTLESS_SECRET_FILES, SCRIPT_EXTENSIONS } from './engine.js';
 import { EXPLOITED_PRODUCTS } from './exploited-products.js';
 import { SCANNER_MARKERS, SCANNER_TOOLS } from './scanner-tools.js';
 import type { CategoryInfo, Rule } from './types.js';
@@ -537,10 +537,8 @@ export const BUILTIN_RULES: Rule[] = [
           '.pgpass',
           '.my.cnf',
           '.user.ini',
-          'id_rsa',
-          'id_dsa',
-          'id_ecdsa',
-          'id_ed25519',
+          // Private SSH keys: the one list the decoy cut reads too (`/id_rsa/x.png`).
+          ...DOTLESS_SECRET_FILES,
           'wp-config.php',
           'web.config',
           'appsettings.json',

@@ -183,6 +183,15 @@ export const ASSET_EXTENSIONS: ReadonlySet<string> = new Set([
   'ogg',
 ]);
 
+/**
+ * Secret file names without a dot (private SSH keys), as the secret-file rule lists them. A decoy
+ * asset name below one is cut off as one below a dotted name is (`/id_rsa/x.png` is read as
+ * `/id_rsa` too, see `decoySegments`); other dotless directories are not, since real assets live
+ * in them (`/admin/app.js`, `/static/keys/logo.png`).
+ */
+export const DOTLESS_SECRET_FILES: readonly string[] = Object.freeze(['id_rsa', 'id_dsa', 'id_ecdsa', 'id_ed25519']);
+const DOTLESS_SECRET_SET: ReadonlySet<string> = new Set(DOTLESS_SECRET_FILES);
+
 /** The longest threshold window a rule may ask for: the aggregator keeps counts for a day. */
 export const MAX_THRESHOLD_SECONDS = 86_400;
 
@@ -412,10 +421,10 @@ function needsResolving(p: string): boolean {
 // IDEOGRAPHIC FULL STOP `｡` and U+FE12 (vertical form). No normalisation form turns `。` into `.`,
 // but IDNA (UTS #46) maps all three to `.` as label separators, and URL and host handling built on
 // it (WHATWG URL hosts, IDNA libraries reused on paths, proxies that "clean" URLs) may do the
-// same: `/。env` is read as `/.env`. The cost is that CJK text ending a sentence in a path or
-// query is read with a `.` there (`/wiki/こんにちは。` resolves to `/wiki/こんにちは`, the trailing
-// dot dropped), which names no probe; only `。。/` in a query value would read as `../`.
-const LOOKALIKES_NFKC_KEEPS = /[\u2044\u2215\u29f8\u2216\u29f5\u29f9\u3002]/g;
+// same: `/。env` is read as `/.env`. The cost is that CJK text ending a sentence in a path is read
+// with a `.` there (`/wiki/こんにちは。` resolves to `/wiki/こんにちは`, the trailing dot dropped),
+// which names no probe; in a query, see `QUERY_SEGMENT_STOPS`.
+const SLASH_LOOKALIKES = /[\u2044\u2215\u29f8\u2216\u29f5\u29f9]/g;
 const LOOKALIKE_AS: Record<string, string> = {
   '\u2044': '/',
   '\u2215': '/',
@@ -423,25 +432,45 @@ const LOOKALIKE_AS: Record<string, string> = {
   '\u2216': '\\',
   '\u29f5': '\\',
   '\u29f9': '\\',
-  '\u3002': '.',
 };
+const IDEOGRAPHIC_STOPS = /\u3002/g;
+// In a query, a run of ideographic full stops is read as dots only where it starts a segment (at
+// the start of a name or value, or after `/`, `\`, `=`, `&` or `.`): only a whole `..` segment
+// climbs a directory, while CJK text puts its full stops right after the words, so
+// `?q=こんにちは。。/` stays text and `?file=。。/。。/etc/passwd` is still `../../etc/passwd`.
+const QUERY_SEGMENT_STOPS = /(^|[/\\=&.])(\u3002+)/g;
 const NON_ASCII = /[\u0080-\uffff]/;
+
+function fold(s: string, query: boolean): string {
+  if (!NON_ASCII.test(s)) return s;
+  const n = s
+    .toLowerCase()
+    .normalize('NFKC')
+    .replace(SLASH_LOOKALIKES, (c) => LOOKALIKE_AS[c] ?? c);
+  const f = (
+    query ? n.replace(QUERY_SEGMENT_STOPS, (_m, before: string, stops: string) => before + '.'.repeat(stops.length)) : n.replace(IDEOGRAPHIC_STOPS, '.')
+  ).toLowerCase();
+  return f === s ? s : f;
+}
 
 /**
  * A lower-cased string with Unicode look-alikes of ASCII folded into it, as IIS and frameworks
  * that normalise (NFKC) do: full-width `．／＼` and letters, `․` (one dot leader), `∕` (division
- * slash); and the ideographic full stops `。｡`, as IDNA does (see `LOOKALIKES_NFKC_KEEPS`). ASCII
+ * slash); and the ideographic full stops `。｡`, as IDNA does (see `SLASH_LOOKALIKES`). ASCII
  * is returned as it is, without normalising: the fold costs one scan for a non-ASCII character.
  * Idempotent.
  */
 export function foldLookalikes(s: string): string {
-  if (!NON_ASCII.test(s)) return s;
-  const f = s
-    .toLowerCase()
-    .normalize('NFKC')
-    .replace(LOOKALIKES_NFKC_KEEPS, (c) => LOOKALIKE_AS[c] ?? c)
-    .toLowerCase();
-  return f === s ? s : f;
+  return fold(s, false);
+}
+
+/**
+ * A query, or a parameter or value of one, folded as `foldLookalikes` folds a path, except that
+ * ideographic full stops become dots only where they start a segment (`QUERY_SEGMENT_STOPS`).
+ * Idempotent.
+ */
+export function foldQueryLookalikes(s: string): string {
+  return fold(s, true);
 }
 
 /**
@@ -502,12 +531,13 @@ const HOST_LIKE_EXTENSIONS: ReadonlySet<string> = new Set(['pl', 'do']);
 
 /**
  * How many segments of a resolved path lead up to the file name a decoy asset name follows
- * (`/.env/x.css`, `/backup.sql/a/b.png`: the nearest segment before the last that holds a dot);
- * 0 when the last segment is no asset name (`ASSET_EXTENSIONS`) or no earlier segment holds a
- * dot. A server that serves the longest existing file of a path (Apache's `AcceptPathInfo`,
- * routes that ignore what follows) answers with that file, and a cache or a filter that trusts the
- * extension takes it for a stylesheet (web cache deception). A name without a dot before the decoy
- * (`/id_rsa/x.png`) is not cut: directories of real assets are named so (`/admin/app.js`).
+ * (`/.env/x.css`, `/backup.sql/a/b.png`, `/id_rsa/x.png`: the nearest segment before the last that
+ * holds a dot or is a secret name without one); 0 when the last segment is no asset name
+ * (`ASSET_EXTENSIONS`) or no earlier segment is such a name. A server that serves the longest
+ * existing file of a path (Apache's `AcceptPathInfo`, routes that ignore what follows) answers
+ * with that file, and a cache or a filter that trusts the extension takes it for a stylesheet (web
+ * cache deception). Any other name without a dot is passed over: directories of real assets are
+ * named so (`/admin/app.js`), so only the few in `DOTLESS_SECRET_FILES` are cut at.
  */
 function decoySegments(segments: readonly string[]): number {
   const last = segments[segments.length - 1] as string;
@@ -516,7 +546,10 @@ function decoySegments(segments: readonly string[]): number {
   for (let i = segments.length - 2; i >= 0; i--) {
     const seg = segments[i] as string;
     const at = seg.lastIndexOf('.');
-    if (at < 0) continue;
+    if (at < 0) {
+      if (DOTLESS_SECRET_SET.has(seg)) return i + 1;
+      continue;
+    }
     // A script extension here is one `scriptSegments` passed over: a host name in an image
     // proxy's path (`/proxy/www.example.pl/logo.png`), not a file.
     return SCRIPT_EXTENSIONS.has(seg.slice(at + 1)) ? 0 : i + 1;
@@ -552,7 +585,7 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   // Later passes can yield capitals (`%254A` → `J`): lower-case again.
   const deepPath = path.indexOf('%') < 0 ? path : detach(decodeFully(path, limits).toLowerCase());
   // Look-alikes folded in the query too (`?file=．．／etc/passwd`): only when it holds non-ASCII.
-  const deepQuery = foldLookalikes(query.indexOf('%') < 0 ? query : detach(decodeFully(query, limits).toLowerCase()));
+  const deepQuery = foldQueryLookalikes(query.indexOf('%') < 0 ? query : detach(decodeFully(query, limits).toLowerCase()));
   const normPath = resolvePath(deepPath);
   const segments = segmentsOf(deepPath);
   const cutBefore = limits.decoyExtensionsCut;
@@ -561,7 +594,7 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   // any escape the decoded query splits the same and its parts are already detached.
   const encoded = rawQuery.indexOf('%') >= 0;
   const split = paramsOf(encoded ? rawQuery : query);
-  const decode = encoded ? (x: string) => foldLookalikes(detach(decodeFully(x, limits).toLowerCase())) : (x: string) => x;
+  const decode = encoded ? (x: string) => foldQueryLookalikes(detach(decodeFully(x, limits).toLowerCase())) : (x: string) => x;
   const folded = !encoded && query !== deepQuery;
   const method = detach(r.method);
   const target = query ? `${path}?${query}` : path;
@@ -578,11 +611,12 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   let infoPath: string | null = null;
   let infoTarget: string | null = null;
   let infoFileNames: readonly string[] | null = null;
-  // Only a dot before the last `/` can end a script with a path after it, or a file name with a
-  // decoy after it: most paths have none.
+  // Only a dot before the last `/` can end a script with a path after it (most paths have
+  // none), and only a dot in the path can end a decoy asset name.
   const firstDot = normPath.indexOf('.');
-  const dotBeforeName = firstDot > 0 && firstDot < normPath.lastIndexOf('/') && normPath.charCodeAt(0) === 47;
-  const cut = dotBeforeName ? scriptSegments(normSegments) || decoySegments(normSegments) : 0;
+  const mayCut = firstDot > 0 && normPath.charCodeAt(0) === 47;
+  const dotBeforeName = mayCut && firstDot < normPath.lastIndexOf('/');
+  const cut = mayCut ? (dotBeforeName && scriptSegments(normSegments)) || decoySegments(normSegments) : 0;
   if (cut > 0) {
     const infoSegments = normSegments.slice(0, cut);
     infoPath = `/${infoSegments.join('/')}`;
@@ -608,8 +642,8 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
     infoPath,
     infoTarget,
     infoFileNames,
-    params: split.params === NO_STRINGS || !(encoded || folded) ? split.params : split.params.map(encoded ? decode : foldLookalikes),
-    paramValues: split.values === NO_STRINGS || !(encoded || folded) ? split.values : split.values.map(encoded ? decode : foldLookalikes),
+    params: split.params === NO_STRINGS || !(encoded || folded) ? split.params : split.params.map(encoded ? decode : foldQueryLookalikes),
+    paramValues: split.values === NO_STRINGS || !(encoded || folded) ? split.values : split.values.map(encoded ? decode : foldQueryLookalikes),
     targetHost: targetHostOf(rec.target, method),
     protocol: detach(r.protocol),
     request: detach(r.request.toLowerCase()),

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { BUILTIN_RULES } from '../../../lambdas/core/rules/builtin.js';
-import { Classifier, MAX_DECOY_EXTENSIONS, MAX_NAME_PARTS, SCRIPT_EXTENSIONS, foldLookalikes, resolvePath } from '../../../lambdas/core/rules/engine.js';
+import {
+  Classifier,
+  MAX_DECOY_EXTENSIONS,
+  MAX_NAME_PARTS,
+  SCRIPT_EXTENSIONS,
+  foldLookalikes,
+  foldQueryLookalikes,
+  resolvePath,
+} from '../../../lambdas/core/rules/engine.js';
 import type { Rule } from '../../../lambdas/core/rules/types.js';
 import { record } from '../../support/records.js';
 
@@ -328,6 +336,53 @@ describe('ideographic full stops read as `.`', () => {
     }
   });
 
+  it('a sentence ending in full stops before a slash in a query value is no traversal', () => {
+    for (const t of [
+      '/search?q=%E3%81%93%E3%82%93%E3%81%AB%E3%81%A1%E3%81%AF%E3%80%82%E3%80%82/',
+      '/?q=%E3%81%93%E3%82%93%E3%81%AB%E3%81%A1%E3%81%AF%E3%80%82%E3%80%82/',
+      '/post?comment=\u3042\u308a\u304c\u3068\u3046\u3002\u3002/\u6b21',
+      '/post?comment=\u3042\u308a\u304c\u3068\u3046\uff61\uff61/\u6b21&page=2',
+      '/search?q=%E4%BD%A0%E5%A5%BD%E3%80%82%E3%80%82%5C',
+    ]) {
+      for (const status of [200, 404]) assert.deepEqual(labels(`GET ${t} HTTP/1.1`, status), [], `${t} ${status}`);
+    }
+  });
+
+  it('in a query, folds only the full stops that start a segment, and stays idempotent', () => {
+    assert.equal(foldQueryLookalikes('file=\u3002\u3002/\u3002\u3002/etc'), 'file=../../etc');
+    assert.equal(foldQueryLookalikes('q=\u3053\u3093\u3002\u3002/'), 'q=\u3053\u3093\u3002\u3002/');
+    const unit = fc.constantFrom(...'ae./\\=&', '\u3002', '\uff61', '\ufe12', '\uff0e', '\u65e5', '\u3042');
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 12 }), (s) => {
+        const f = foldQueryLookalikes(s);
+        assert.equal(foldQueryLookalikes(f), f);
+        // It differs from the path's fold only in the full stops it leaves, each after text.
+        assert.equal(f.replace(/\u3002/g, '.'), foldLookalikes(s), s);
+        for (let i = 0; i < f.length; i++) {
+          if (f[i] !== '\u3002') continue;
+          let j = i;
+          while (j > 0 && f[j - 1] === '\u3002') j--;
+          assert.ok(j > 0 && !'/\\=&.'.includes(f[j - 1] as string), `${s} -> ${f}`);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('full stops that start a segment are still a traversal, in the query and in the path', () => {
+    for (const t of [
+      '/?file=\u3002\u3002/\u3002\u3002/windows/win.ini',
+      '/?file=%E3%80%82%E3%80%82/%E3%80%82%E3%80%82/windows/win.ini',
+      '/download.php?name=x&file=\u3002\u3002/app/config.yml',
+      '/?q=\u3053\u3093\u306b\u3061\u306f\u3002\u3002/\u3002\u3002/etc/passwd',
+      '/?file=\u3002\u3002\\\u3002\u3002\\windows\\win.ini',
+    ]) {
+      const ids = classifier.requestRuleIds(record({ request: `GET ${t} HTTP/1.1`, status: 404 }));
+      assert.ok(ids.includes('traversal-sequence'), `${t}: ${ids.join(', ')}`);
+    }
+    assert.ok(labels('GET /\u3002\u3002/\u3002\u3002/etc/passwd HTTP/1.1').includes('path-traversal/traversal-target-file'));
+  });
+
   it('never leaves an ideographic full stop, and stays idempotent', () => {
     const unit = fc.constantFrom(...'ae./', '\u3002', '\uff61', '\ufe12', '\uff0e', '\u65e5', '\u3042');
     fc.assert(
@@ -416,6 +471,60 @@ describe('the WebLogic console bypass without a payload (CVE-2020-14882, CVE-202
       { numRuns: 500 },
     );
   });
+
+  // The classifier reads `\` as a separator (segments, `resolvePath`), decoded from `%5c` and
+  // `%255c` too; the rule reads it so. A combined log writes a `\` of the request as `\\`.
+  const backslashed = [
+    '/console/css/%252e%252e%5c;x/console.portal',
+    '/console/css/..\\console.portal',
+    '/console/css/..\\\\console.portal',
+    '/console/css/%2e%2e%5cconsole.portal',
+    '/console/images/%252e%252e%255cconsole.portal',
+    '/console/images/%252E%252E%255C;x/console.portal',
+    '/console/css/..\\..\\console\\console.portal',
+    '/console\\css\\..\\console.portal',
+    '/console/css\\%252e%252e%252fconsole.portal',
+    '/console/css;x\\..;x\\console.portal',
+  ];
+  for (const target of backslashed) {
+    it(`${target} (a backslash for a slash) is product-exploit, served or not`, () => {
+      assert.ok(isExploit(target), `${target}: ${labels(`GET ${target} HTTP/1.1`).join(', ')}`);
+      assert.ok(isExploit(target, 200), target);
+      agree(target);
+    });
+  }
+
+  it('every mix of slashes and backslashes, encoded or not, around the traversal is found', () => {
+    const sep = fc.constantFrom('/', '\\', '\\\\', '%5c', '%5C', '%255c', '%2f', '%252f');
+    const dot = fc.constantFrom('.', '%2e', '%252e');
+    const param = fc.constantFrom('', ';', ';x');
+    fc.assert(
+      fc.property(
+        fc.constantFrom('/', '\\'),
+        fc.constantFrom('css', 'images'),
+        fc.constantFrom('/', '\\'),
+        param,
+        dot,
+        sep,
+        param,
+        fc.constantFrom('', '/', '\\'),
+        (before, dir, after, p1, d, s, p2, empty) => {
+          const target = `/console${before}${dir}${after}${empty}${d}${d}${p1}${s}${p2 === '' ? '' : `${p2}/`}console.portal`;
+          assert.ok(isExploit(target), target);
+          agree(target);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a backslash in the console pages an administrator fetches is no exploit', () => {
+    for (const t of ['/console\\login\\LoginForm.jsp', '/console/css\\login.css', '/console\\images\\logo.gif', '/console/css/.\\login.css']) {
+      for (const status of [200, 404]) assert.ok(!isExploit(t, status), `${t} ${status}`);
+      agree(t);
+    }
+    assert.ok(!isExploit('/static/css/..\\fonts/x.woff'));
+  });
 });
 
 describe('a secret name followed by a decoy asset path', () => {
@@ -467,6 +576,55 @@ describe('a secret name followed by a decoy asset path', () => {
     );
     for (const path of configRoot) {
       assert.ok(labels(`GET ${path}/x.css HTTP/1.1`).includes('sensitive-file/secret-config-root'), path);
+    }
+  });
+
+  const dotless: [string, string][] = [
+    ['/id_rsa/x.png', 'sensitive-file/secret-file'],
+    ['/.ssh/id_rsa/a.css', 'sensitive-file/secret-file'],
+    ['/id_ed25519/x.js', 'sensitive-file/secret-file'],
+    ['/home/deploy/id_ecdsa/a/b.woff2', 'sensitive-file/secret-file'],
+    ['/ID_DSA/x.css', 'sensitive-file/secret-file'],
+    ['/%69d_rsa/x.png', 'sensitive-file/secret-file'],
+    ['/id_rsa;x/x.css', 'sensitive-file/secret-file'],
+  ];
+  for (const [target, want] of dotless) {
+    it(`${target} (a secret name without a dot) is labelled ${want}, as the plain name is`, () => {
+      for (const status of [200, 404]) {
+        const got = labels(`GET ${target} HTTP/1.1`, status);
+        assert.ok(got.includes(want), `${target} ${status}: ${got.join(', ') || 'nothing'}`);
+        assert.ok(!got.includes('static-asset/static-asset'), `${target}: ${got.join(', ')}`);
+      }
+    });
+  }
+
+  it('every secret file name without a dot gets its label under any decoy asset path, as the plain name does', () => {
+    const bare = secretFile.filter((n) => !n.includes('.'));
+    assert.ok(bare.length >= 4);
+    fc.assert(
+      fc.property(fc.constantFrom(...bare), fc.constantFrom('', '/.ssh', '/home/u'), assetTail, (name, dir, tail) => {
+        const target = `${dir}/${name}/${tailOf(tail)}`;
+        for (const status of [200, 404]) {
+          assert.ok(labels(`GET ${dir}/${name} HTTP/1.1`, status).includes('sensitive-file/secret-file'), name);
+          assert.ok(labels(`GET ${target} HTTP/1.1`, status).includes('sensitive-file/secret-file'), `${target} ${status}`);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('real assets below directories without a dot get no secret label', () => {
+    for (const t of [
+      '/admin/app.js',
+      '/assets/env/app.css',
+      '/static/keys/logo.png',
+      '/users/id/avatar.png',
+      '/id/123/avatar.png',
+      '/docs/id_rsa-howto/diagram.png',
+      '/ssh/id/x.css',
+    ]) {
+      for (const status of [200, 404]) assert.ok(!labels(`GET ${t} HTTP/1.1`, status).some((l) => l.startsWith('sensitive-file/')), `${t} ${status}`);
+      assert.deepEqual(labels(`GET ${t} HTTP/1.1`, 200), [], t);
     }
   });
 
