@@ -323,6 +323,21 @@ describe('enumeration and proxy tests that add up', () => {
     const a = scanLines({ a: lines }).report.alerts[0];
     assert.match(a?.trigger ?? '', /^threshold:(absolute-uri|connect-method)$/);
   });
+
+  it('one CONNECT the server accepted (2xx) alerts at once, high: the server relayed a tunnel', () => {
+    const accepted = (status: number) => [line('198.51.100.84', 0, 'CONNECT mail.example.net:443 HTTP/1.1', status)];
+    assert.equal(scanLines({ a: accepted(405) }).report.alerts.length, 0, 'refused: one test, below the threshold');
+    const a = scanLines({ a: accepted(200) }).report.alerts[0];
+    assert.equal(a?.trigger, 'signature:connect-accepted');
+    assert.equal(a?.severity, 'high');
+  });
+
+  it('WebSockets over HTTP/2 (a CONNECT to a path, RFC 8441) are not proxy tests', () => {
+    const lines = Array.from({ length: 6 }, (_, i) => line('198.51.100.85', i * 3600, 'CONNECT /chat/socket HTTP/2.0', 200));
+    const { report } = scanLines({ a: lines });
+    assert.equal(report.alerts.length, 0);
+    assert.ok(!report.sources.some((s) => 'proxy-probe' in s.labels), JSON.stringify(report.sources));
+  });
 });
 
 describe('several people behind one address', () => {

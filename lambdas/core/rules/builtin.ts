@@ -1264,7 +1264,22 @@ export const BUILTIN_RULES: Rule[] = [
     score: 15,
     explain: 'Testing whether the server is an open proxy that would relay traffic for others',
     match: { method: ['CONNECT'] },
+    // A CONNECT to a path, not a host and port, is a WebSocket over HTTP/2 (RFC 8441), which
+    // browsers open to the site itself.
+    unless: { rawTarget: { prefix: ['/'] } },
     threshold: PROXY_THRESHOLD,
+  },
+  {
+    id: 'connect-accepted',
+    category: 'proxy-probe',
+    class: 'protocol',
+    severity: 'high',
+    score: 50,
+    immediate: true,
+    explain:
+      'The server answered a CONNECT to another host with success: it opened a tunnel for this client, so it works as an open proxy anyone can relay traffic through (unless it is meant to be a proxy for these clients)',
+    match: { method: ['CONNECT'], status: ['2xx'] },
+    unless: { rawTarget: { prefix: ['/'] } },
   },
   {
     id: 'connect-non-web-port',
