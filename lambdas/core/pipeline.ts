@@ -531,7 +531,8 @@ export function stateFromMerged(
   distinctErrorPaths: number,
   /**
    * The samples the objects of the deciding batch passed along for the source (`SourceDelta.samples`,
-   * whole): stored, an hour keeps only its first one, cut (see `MAX_SAMPLES_PER_ITEM`).
+   * whole), the deciding object's first: stored, an hour keeps only its first one, cut (see
+   * `MAX_SAMPLES_PER_ITEM`).
    */
   batchSamples: readonly string[] = [],
 ): SourceState {
@@ -590,19 +591,18 @@ function keptFormOf(stored: SampleRequest, whole: SampleRequest): boolean {
 }
 
 /**
- * The alert's sample requests (at most MAX_SAMPLES, in time order): those of the deciding batch
- * first, whole, for they show what crossed the threshold; then the hours' stored ones, the most
- * recent first, less the stored copies of the batch's own.
+ * The alert's sample requests (at most MAX_SAMPLES, in time order): the batch's own first, whole,
+ * in the order given (the deciding object's before the other objects'), for they show what crossed
+ * the threshold; then what the hour items keep, the most recent first, less the stored copies of
+ * the batch's own (pure; exported for tests).
  */
-function alertSamples(stored: readonly string[], batch: readonly string[]): SampleRequest[] {
-  const own = [...new Map(parseSamples(batch).map((x) => [`${x.time}\n${x.status}\n${x.request}`, x])).values()]
-    .sort((a, b) => a.time - b.time)
-    .slice(0, MAX_SAMPLES);
-  const earlier = parseSamples(stored)
+export function alertSamples(stored: readonly string[], batch: readonly string[]): SampleRequest[] {
+  const own = [...new Map(parseSamples(batch).map((x) => [`${x.time}\n${x.status}\n${x.request}`, x])).values()].slice(0, MAX_SAMPLES);
+  const kept = parseSamples(stored)
     .filter((x) => !own.some((o) => keptFormOf(x, o)))
     .sort((a, b) => b.time - a.time)
     .slice(0, MAX_SAMPLES - own.length);
-  return [...own, ...earlier].sort((a, b) => a.time - b.time);
+  return [...own, ...kept].sort((a, b) => a.time - b.time);
 }
 
 function withAlert(s: SourceState, m: MergedSourceState, decision: MergedDecision, distinctErrorPaths: number, batchSamples: readonly string[]): SourceState {
@@ -844,9 +844,10 @@ export async function processLogBatch(objects: readonly BatchObject[], deps: Bat
         const firstObject = scanned.get(g.objects[0] as number);
         if (firstObject) firstObject.outcome.stateWrites += writes;
         const view = mergedView(merged, ctx, config);
-        const samples = g.deltas.flatMap((d) => d.samples);
         g.deltas.forEach((delta, k) => {
           const decision = decideMerged(merged, delta, g.signatures[k] ?? null, ctx, config, view, g.locals[k] ?? null);
+          // The deciding object's samples first, then the rest of the batch's.
+          const samples = [...delta.samples, ...g.deltas.flatMap((d, j) => (j === k ? [] : d.samples))];
           if (decision) candidates.push({ source, merged, decision, object: g.objects[k] as number, samples });
         });
       },
@@ -891,7 +892,7 @@ interface AlertCandidate {
   decision: MergedDecision;
   /** Index of the object (in the batch) whose delta decided it: the claim is that object's. */
   object: number;
-  /** The samples every object of the batch passed along for the source, whole. */
+  /** The samples the objects of the batch passed along for the source, whole: the deciding one's first. */
   samples: readonly string[];
 }
 

@@ -330,6 +330,9 @@ describe('enumeration and proxy tests that add up', () => {
     const a = scanLines({ a: accepted(200) }).report.alerts[0];
     assert.equal(a?.trigger, 'signature:connect-accepted');
     assert.equal(a?.severity, 'high');
+    // Over HTTP/1.1 a CONNECT names a host whatever it starts with: only HTTP/2 and 3 carry WebSockets so.
+    const slashed = [line('198.51.100.84', 0, 'CONNECT //mail.example.net:443 HTTP/1.1', 200)];
+    assert.equal(scanLines({ a: slashed }).report.alerts[0]?.trigger, 'signature:connect-accepted');
   });
 
   it('WebSockets over HTTP/2 (a CONNECT to a path, RFC 8441) are not proxy tests', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { sampleAsKept } from '../../lambdas/adapters/dynamodb-state-store.js';
 import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
 import {
   type BatchDeps,
@@ -8,6 +9,7 @@ import {
   DEFAULT_LEASE_SECONDS,
   FINISH_RESERVE_MS,
   OutOfTimeError,
+  alertSamples,
   pathHash,
   processLogBatch,
   processLogObject,
@@ -54,6 +56,38 @@ async function earlyThenLate(ip: string, store: MemoryStateStore, publisher: Mem
   return { early, late };
 }
 
+describe('alertSamples', () => {
+  const sample = (t: number, r = `GET /probe-${t}/with/a/path/longer/than/an/hour/item/keeps HTTP/1.1`) =>
+    JSON.stringify({ t, r, s: 404, u: 'curl/8', l: ['cgi-probe'] });
+
+  it("puts the deciding object's samples first: a batch of many objects never crowds them out", () => {
+    const deciding = [100, 101, 102].map((t) => sample(t));
+    const others = Array.from({ length: 12 }, (_, i) => sample(i + 1));
+    const shown = alertSamples([], [...deciding, ...others]);
+    assert.equal(shown.length, 10);
+    for (const t of [100, 101, 102])
+      assert.ok(
+        shown.some((x) => x.time === t),
+        `sample at ${t}`,
+      );
+    assert.deepEqual(
+      shown.map((x) => x.time),
+      [1, 2, 3, 4, 5, 6, 7, 100, 101, 102],
+    );
+  });
+
+  it("leaves out an hour item's cut copy of a batch sample, fills up with the other kept ones, most recent first, and skips what does not parse", () => {
+    const batch = Array.from({ length: 8 }, (_, i) => sample(50 + i));
+    const stored = [sampleAsKept(sample(50)), sampleAsKept(sample(1)), sampleAsKept(sample(3)), sampleAsKept(sample(2)), '{not json'];
+    const shown = alertSamples(stored, batch);
+    assert.deepEqual(
+      shown.map((x) => x.time),
+      [2, 3, 50, 51, 52, 53, 54, 55, 56, 57],
+    );
+    assert.equal(shown.filter((x) => x.request.endsWith('…')).length, 2, 'the two kept ones are cut; the batch ones are whole');
+  });
+});
+
 describe('processLogObject', () => {
   it('alerts the two seed scanners once each, with subject and body a person can act on', async () => {
     const store = new MemoryStateStore();
@@ -98,6 +132,10 @@ describe('processLogObject', () => {
     assert.ok(
       samples.some((s) => Date.parse(String(s.time)) < Date.UTC(2024, 0, 1, 2) && s.request.endsWith('…')),
       'the earlier hour is shown by the sample it kept (cut)',
+    );
+    assert.ok(
+      !samples.some((s) => Date.parse(String(s.time)) >= Date.UTC(2024, 0, 1, 2) && s.request.endsWith('…')),
+      'the hour item of the burst keeps a cut copy of one of its samples; it is not shown beside the whole one',
     );
     const times = samples.map((s) => Date.parse(String(s.time)));
     assert.deepEqual(

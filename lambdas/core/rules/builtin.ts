@@ -86,6 +86,22 @@ const PROXY_THRESHOLD = { count: 3, windowSeconds: 86_400, per: 'category' } as 
 
 const SECRETS_THRESHOLD = { count: 4, windowSeconds: 86_400, per: 'category' } as const;
 
+/**
+ * A dotted IPv4 address outside the private, loopback, link-local and multicast ranges (RE2 has no
+ * look-ahead, so the ranges are spelt out): 0, 10, 127 and 224–255 are left out as first numbers,
+ * and 169.254, 172.16–31 and 192.168 by their second.
+ */
+const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const PUBLIC_IPV4 = `(?:(?:[1-9]|1[1-9]|[2-9]\\d|1[01]\\d|12[0-689]|1[3-5]\\d|16[0-8]|17[013-9]|18\\d|19[013-9]|2[01]\\d|22[0-3])\\.${OCTET}|169\\.(?:25[0-35]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)|172\\.(?:1[0-5]|3[2-9]|[4-9]\\d|[0-9]|1\\d\\d|2[0-4]\\d|25[0-5])|192\\.(?:1[0-57-9]\\d|16[0-79]|2[0-4]\\d|25[0-5]|[1-9]?\\d))\\.${OCTET}\\.${OCTET}`;
+/** A user name before the host of a URL (`http://x@203.0.113.50/`), which hides the address from a naive reading. */
+const USERINFO = '(?:[^/@?#\\s]*@)?';
+
+/**
+ * A CONNECT to a path over HTTP/2 or 3, not to a host and port: a WebSocket (RFC 8441, RFC 9220),
+ * which browsers open to the site itself. Over HTTP/1.1 a CONNECT always names a host.
+ */
+const WEBSOCKET_OVER_HTTP2 = { rawTarget: { prefix: ['/'] }, protocol: ['HTTP/2.0', 'HTTP/2', 'HTTP/3.0', 'HTTP/3'] };
+
 /** Parameter names that PHP applications pass to `include` (as a regex group). */
 const INCLUDED_PARAMS =
   '(page|file|filename|filepath|include|include_path|inc|incfile|template|tpl|dir|doc|document|folder|root|pg|style|layout|conf|config|mosconfig_absolute_path|base_path|basepath|abspath|prefix|module_path|lib|class_path|pagina)';
@@ -967,9 +983,14 @@ export const BUILTIN_RULES: Rule[] = [
       'https://owasp.org/www-project-web-security-testing-guide/latest/4-Web_Application_Security_Testing/07-Input_Validation_Testing/11.2-Testing_for_Remote_File_Inclusion',
       'https://cwe.mitre.org/data/definitions/98.html',
     ],
-    // Shaped to be included (a text file, or a trailing `?` or NUL cutting off what the
-    // application appends): a document viewer's `?file=http://192.168.1.10/report.pdf` is not.
-    match: { param: { regex: `^${INCLUDED_PARAMS}=(https?|ftp)://(\\d{1,3}\\.){3}\\d{1,3}(:\\d+)?/[^?#\\s\\x00]*(\\.txt(\\?.*)?$|\\?+$|\\x00)` } },
+    // Shaped to be included, as the any-parameter rule reads it (a text file with a query after
+    // it, a trailing `?` or NUL cutting off what the application appends, a text file over FTP),
+    // on a public address: an intranet viewer's `?file=http://10.0.0.5/logs/app.txt` is not.
+    match: {
+      param: {
+        regex: `^${INCLUDED_PARAMS}(\\[\\])?=(?:(?:https?|ftp)://${USERINFO}${PUBLIC_IPV4}(?::\\d+)?(?:/[^?#\\s\\x00]*)?(?:\\.txt\\?.*|\\?+|\\x00.*)|ftp://${USERINFO}${PUBLIC_IPV4}(?::\\d+)?/[^?#\\s\\x00]*\\.txt)$`,
+      },
+    },
   },
   {
     id: 'remote-file-inclusion-any-parameter',
@@ -1280,9 +1301,7 @@ export const BUILTIN_RULES: Rule[] = [
     score: 15,
     explain: 'Testing whether the server is an open proxy that would relay traffic for others',
     match: { method: ['CONNECT'] },
-    // A CONNECT to a path, not a host and port, is a WebSocket over HTTP/2 (RFC 8441), which
-    // browsers open to the site itself.
-    unless: { rawTarget: { prefix: ['/'] } },
+    unless: WEBSOCKET_OVER_HTTP2,
     threshold: PROXY_THRESHOLD,
   },
   {
@@ -1295,7 +1314,7 @@ export const BUILTIN_RULES: Rule[] = [
     explain:
       'The server answered a CONNECT to another host with success: it opened a tunnel for this client, so it works as an open proxy anyone can relay traffic through (unless it is meant to be a proxy for these clients)',
     match: { method: ['CONNECT'], status: ['2xx'] },
-    unless: { rawTarget: { prefix: ['/'] } },
+    unless: WEBSOCKET_OVER_HTTP2,
   },
   {
     id: 'connect-non-web-port',

@@ -435,10 +435,11 @@ const LOOKALIKE_AS: Record<string, string> = {
 };
 const IDEOGRAPHIC_STOPS = /\u3002/g;
 // In a query, a run of ideographic full stops is read as dots only where it starts a segment (at
-// the start of a name or value, or after `/`, `\`, `=`, `&` or `.`): only a whole `..` segment
-// climbs a directory, while CJK text puts its full stops right after the words, so
-// `?q=こんにちは。。/` stays text and `?file=。。/。。/etc/passwd` is still `../../etc/passwd`.
-const QUERY_SEGMENT_STOPS = /(^|[/\\=&.])(\u3002+)/g;
+// the start of a name or value, or after `/`, `\`, `=`, `&`, `.`, `:` or `;`): only a whole `..`
+// segment climbs a directory (`c:。。\windows` is `c:..\windows`), while CJK text puts its full
+// stops right after the words, so `?q=こんにちは。。/` stays text and `?file=。。/。。/etc/passwd` is
+// still `../../etc/passwd`.
+const QUERY_SEGMENT_STOPS = /(^|[/\\=&.:;])(\u3002+)/g;
 const NON_ASCII = /[\u0080-\uffff]/;
 
 function fold(s: string, query: boolean): string {
@@ -456,7 +457,8 @@ function fold(s: string, query: boolean): string {
 /**
  * A lower-cased string with Unicode look-alikes of ASCII folded into it, as IIS and frameworks
  * that normalise (NFKC) do: full-width `．／＼` and letters, `․` (one dot leader), `∕` (division
- * slash); and the ideographic full stops `。｡`, as IDNA does (see `SLASH_LOOKALIKES`). ASCII
+ * slash); and the ideographic full stops `。｡`, as IDNA does (see `IDEOGRAPHIC_STOPS`; a query
+ * folds them only where they start a segment, see `foldQueryLookalikes`). ASCII
  * is returned as it is, without normalising: the fold costs one scan for a non-ASCII character.
  * Idempotent.
  */

@@ -351,7 +351,8 @@ describe('ideographic full stops read as `.`', () => {
   it('in a query, folds only the full stops that start a segment, and stays idempotent', () => {
     assert.equal(foldQueryLookalikes('file=\u3002\u3002/\u3002\u3002/etc'), 'file=../../etc');
     assert.equal(foldQueryLookalikes('q=\u3053\u3093\u3002\u3002/'), 'q=\u3053\u3093\u3002\u3002/');
-    const unit = fc.constantFrom(...'ae./\\=&', '\u3002', '\uff61', '\ufe12', '\uff0e', '\u65e5', '\u3042');
+    assert.equal(foldQueryLookalikes('file=c:\u3002\u3002\\windows'), 'file=c:..\\windows');
+    const unit = fc.constantFrom(...'ae./\\=&:;', '\u3002', '\uff61', '\ufe12', '\uff0e', '\u65e5', '\u3042');
     fc.assert(
       fc.property(fc.string({ unit, maxLength: 12 }), (s) => {
         const f = foldQueryLookalikes(s);
@@ -362,7 +363,7 @@ describe('ideographic full stops read as `.`', () => {
           if (f[i] !== '\u3002') continue;
           let j = i;
           while (j > 0 && f[j - 1] === '\u3002') j--;
-          assert.ok(j > 0 && !'/\\=&.'.includes(f[j - 1] as string), `${s} -> ${f}`);
+          assert.ok(j > 0 && !'/\\=&.:;'.includes(f[j - 1] as string), `${s} -> ${f}`);
         }
       }),
       { numRuns: 1000 },

