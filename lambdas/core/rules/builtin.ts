@@ -1068,8 +1068,9 @@ export const BUILTIN_RULES: Rule[] = [
           '/remote/fgt_lang',
           'connector.minimal.php',
           '/device.rsp?opt=sys',
-          'allow_url_include',
-          'auto_prepend_file',
+          // With the value an exploit sets: a search that names the setting is no exploit.
+          'allow_url_include=',
+          'auto_prepend_file=',
           '/containers/json',
           '/cgi-bin/kerbynet',
           '/picsdesc.xml',

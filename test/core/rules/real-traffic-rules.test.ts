@@ -411,6 +411,8 @@ describe('exploit requests of products in the catalog of exploited vulnerabiliti
     ['the Check Point Mobile Access login page', 'GET /sslvpn/Login/Login HTTP/1.1', 200],
     ['a Check Point Mobile Access login', 'POST /sslvpn/Login/Login HTTP/1.1', 302],
     ['a GET of the CRL endpoint', 'GET /clients/MyCRL HTTP/1.1', 200],
+    ['a search that names a PHP setting', 'GET /search?q=should+allow_url_include+be+on HTTP/1.1', 200],
+    ['a search that names another', 'GET /docs/search?q=auto_prepend_file%20vs%20include HTTP/1.1', 200],
   ];
   for (const [name, request, status] of nearMisses) {
     it(`leaves alone ${name}`, () => {
