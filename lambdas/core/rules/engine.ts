@@ -192,6 +192,8 @@ export interface ClassifierLimitCounts {
   decodePassesExhausted: number;
   /** File names with more parts than the leading and trailing cuts cover (see `MAX_NAME_PARTS`). */
   decoyExtensionsCut: number;
+  /** Paths and queries with a run of more combining marks than `MAX_COMBINING_RUN`, read as cut into runs. */
+  combiningRunsCut: number;
 }
 
 // Overlong UTF-8 forms of `.`, `/` and `\` that old IIS and Tomcat decoded as the real thing.
@@ -428,19 +430,60 @@ const LOOKALIKE_AS: Record<string, string> = {
 const NON_ASCII = /[\u0080-\uffff]/;
 
 /**
+ * Combining marks in a row at most that are normalised together; a longer run is read as runs of
+ * this many, each closed by U+034F COMBINING GRAPHEME JOINER (a starter that joins nothing), as
+ * Unicode's Stream-Safe Text Format (UAX #15) does. Normalisation puts each run of marks in
+ * canonical order by an insertion sort: a run of marks of alternating classes (U+0301 U+0316 …)
+ * costs the square of its length, and one path of 128,000 marks took 16 s. Cut, a run costs at
+ * most this many squared. No look-alike of ASCII is a mark, and a run this long is no text, so no
+ * reading a rule looks for changes.
+ */
+export const MAX_COMBINING_RUN = 30;
+/**
+ * A character normalisation reorders as a combining mark: a mark (other than U+034F, which is a
+ * starter), or one whose compatibility decomposition starts with one (the half-width voiced sound
+ * marks, Thai and Lao SARA AM). A test checks every code point against this.
+ */
+const MARK = '(?:[^\\P{M}\\u034f]|[\\u0e33\\u0eb3\\uff9e\\uff9f])';
+/** A run of more marks than `MAX_COMBINING_RUN`, from its start (the look-behind keeps the search linear). */
+const LONG_MARK_RUN = new RegExp(`(?<!${MARK})${MARK}{${MAX_COMBINING_RUN + 1},}`, 'gu');
+
+/** `s` with U+034F after every `MAX_COMBINING_RUN` marks of a longer run (see there); `s` itself when it has none. */
+export function cutCombiningRuns(s: string): string {
+  LONG_MARK_RUN.lastIndex = 0;
+  if (!LONG_MARK_RUN.test(s)) return s;
+  return s.replace(LONG_MARK_RUN, (run) => {
+    const marks = Array.from(run);
+    let out = '';
+    for (let i = 0; i < marks.length; i += MAX_COMBINING_RUN) {
+      if (i > 0) out += '\u034f';
+      out += marks.slice(i, i + MAX_COMBINING_RUN).join('');
+    }
+    return out;
+  });
+}
+
+/**
  * A lower-cased string with Unicode look-alikes of ASCII folded into it, as IIS and frameworks
  * that normalise (NFKC) do: full-width `．／＼` and letters, `․` (one dot leader), `∕` (division
  * slash); and the ideographic full stops `。｡`, as IDNA does (see `LOOKALIKES_NFKC_KEEPS`). ASCII
  * is returned as it is, without normalising: the fold costs one scan for a non-ASCII character.
- * Idempotent.
+ * A run of more than `MAX_COMBINING_RUN` combining marks is read cut into runs of that many
+ * (counted in `limits.combiningRunsCut`), so the fold is linear in the length. Idempotent.
  */
-export function foldLookalikes(s: string): string {
+export function foldLookalikes(s: string, limits?: ClassifierLimitCounts): string {
   if (!NON_ASCII.test(s)) return s;
-  const f = s
-    .toLowerCase()
-    .normalize('NFKC')
-    .replace(LOOKALIKES_NFKC_KEEPS, (c) => LOOKALIKE_AS[c] ?? c)
-    .toLowerCase();
+  const lower = s.toLowerCase();
+  const cut = cutCombiningRuns(lower);
+  if (cut !== lower && limits) limits.combiningRunsCut++;
+  // Cut again after: a decomposition (U+0344 is two marks) or lower-casing (`İ` gains U+0307) can
+  // lengthen a run, and the fold of a folded string must be the string itself.
+  const f = cutCombiningRuns(
+    cut
+      .normalize('NFKC')
+      .replace(LOOKALIKES_NFKC_KEEPS, (c) => LOOKALIKE_AS[c] ?? c)
+      .toLowerCase(),
+  );
   return f === s ? s : f;
 }
 
@@ -454,9 +497,9 @@ export function foldLookalikes(s: string): string {
  * segments dropped, `seg/..` resolved (never above the root), and no trailing `/`. A path that
  * does not start with `/` (`*`, an authority, junk) is returned as it is.
  */
-export function resolvePath(p: string): string {
+export function resolvePath(p: string, limits?: ClassifierLimitCounts): string {
   if (!needsResolving(p)) return p;
-  const q = foldLookalikes(p);
+  const q = foldLookalikes(p, limits);
   const c0 = q.charCodeAt(0);
   if (c0 !== 47 && c0 !== 92) return p;
   let end = q.length;
@@ -552,8 +595,8 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   // Later passes can yield capitals (`%254A` → `J`): lower-case again.
   const deepPath = path.indexOf('%') < 0 ? path : detach(decodeFully(path, limits).toLowerCase());
   // Look-alikes folded in the query too (`?file=．．／etc/passwd`): only when it holds non-ASCII.
-  const deepQuery = foldLookalikes(query.indexOf('%') < 0 ? query : detach(decodeFully(query, limits).toLowerCase()));
-  const normPath = resolvePath(deepPath);
+  const deepQuery = foldLookalikes(query.indexOf('%') < 0 ? query : detach(decodeFully(query, limits).toLowerCase()), limits);
+  const normPath = resolvePath(deepPath, limits);
   const segments = segmentsOf(deepPath);
   const cutBefore = limits.decoyExtensionsCut;
   const fileNames = fileNamesOf(segments, deepPath, limits);
@@ -563,6 +606,8 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   const split = paramsOf(encoded ? rawQuery : query);
   const decode = encoded ? (x: string) => foldLookalikes(detach(decodeFully(x, limits).toLowerCase())) : (x: string) => x;
   const folded = !encoded && query !== deepQuery;
+  // Parts of the query, whose cut runs the query counted.
+  const fold = (x: string) => foldLookalikes(x);
   const method = detach(r.method);
   const target = query ? `${path}?${query}` : path;
   const deepTarget = deepPath === path && deepQuery === query ? target : deepQuery ? `${deepPath}?${deepQuery}` : deepPath;
@@ -608,8 +653,8 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
     infoPath,
     infoTarget,
     infoFileNames,
-    params: split.params === NO_STRINGS || !(encoded || folded) ? split.params : split.params.map(encoded ? decode : foldLookalikes),
-    paramValues: split.values === NO_STRINGS || !(encoded || folded) ? split.values : split.values.map(encoded ? decode : foldLookalikes),
+    params: split.params === NO_STRINGS || !(encoded || folded) ? split.params : split.params.map(encoded ? decode : fold),
+    paramValues: split.values === NO_STRINGS || !(encoded || folded) ? split.values : split.values.map(encoded ? decode : fold),
     targetHost: targetHostOf(rec.target, method),
     protocol: detach(r.protocol),
     request: detach(r.request.toLowerCase()),
@@ -1075,7 +1120,7 @@ export class Classifier {
   private lastAgentText = '';
   readonly rules: readonly Rule[];
   /** Inputs that hit a limit so far (see `ClassifierLimitCounts`). */
-  readonly limits: ClassifierLimitCounts = { decodePassesExhausted: 0, decoyExtensionsCut: 0 };
+  readonly limits: ClassifierLimitCounts = { decodePassesExhausted: 0, decoyExtensionsCut: 0, combiningRunsCut: 0 };
 
   constructor(rules: readonly Rule[], options: ClassifierOptions = {}) {
     const all = [...rules];
@@ -1215,7 +1260,7 @@ export class Classifier {
 
   /** The request rules that match, tested one by one (the reference the automaton must agree with). */
   requestRuleIdsExhaustive(r: LogRecord): string[] {
-    const ctx = requestContext(r, { decodePassesExhausted: 0, decoyExtensionsCut: 0 });
+    const ctx = requestContext(r, { decodePassesExhausted: 0, decoyExtensionsCut: 0, combiningRunsCut: 0 });
     return this.requestRules.filter((c) => (c.request as (x: RequestContext) => boolean)(ctx)).map((c) => c.rule.id);
   }
 
@@ -1230,7 +1275,7 @@ export class Classifier {
 
   /** The request rules that match, found through the needle automaton. */
   requestRuleIds(r: LogRecord): string[] {
-    const ctx = requestContext(r, { decodePassesExhausted: 0, decoyExtensionsCut: 0 });
+    const ctx = requestContext(r, { decodePassesExhausted: 0, decoyExtensionsCut: 0, combiningRunsCut: 0 });
     return this.requestRulesFor(ctx, r.query.indexOf('%') >= 0).map((c) => c.rule.id);
   }
 
