@@ -440,27 +440,58 @@ const NON_ASCII = /[\u0080-\uffff]/;
  */
 export const MAX_COMBINING_RUN = 30;
 /**
- * A character normalisation reorders as a combining mark: a mark (other than U+034F, which is a
- * starter), or one whose compatibility decomposition starts with one (the half-width voiced sound
- * marks, Thai and Lao SARA AM). A test checks every code point against this.
+ * Characters normalisation reorders as combining marks: marks (other than U+034F, which is a
+ * starter), and those whose compatibility decomposition starts with one (the half-width voiced
+ * sound marks, Thai and Lao SARA AM). A test checks every code point against `isMark`.
  */
-const MARK = '(?:[^\\P{M}\\u034f]|[\\u0e33\\u0eb3\\uff9e\\uff9f])';
-/** A run of more marks than `MAX_COMBINING_RUN`, from its start (the look-behind keeps the search linear). */
-const LONG_MARK_RUN = new RegExp(`(?<!${MARK})${MARK}{${MAX_COMBINING_RUN + 1},}`, 'gu');
+const MARK = /^\p{M}$/u;
+/** Starters whose compatibility decomposition starts with a mark (see `isMark`). */
+const DECOMPOSE_TO_MARK: ReadonlySet<number> = new Set([0x0e33, 0x0eb3, 0xff9e, 0xff9f]);
+/** U+034F COMBINING GRAPHEME JOINER: a mark by category, but a starter. */
+const CGJ = 0x034f;
+/** The first mark: every code unit below it is a starter. */
+const FIRST_MARK = 0x300;
+/** `isMark` of each code point once asked: 0 not yet, 1 a mark, 2 not one (made at the first). */
+let marks: Uint8Array | null = null;
 
-/** `s` with U+034F after every `MAX_COMBINING_RUN` marks of a longer run (see there); `s` itself when it has none. */
+function isMark(c: number): boolean {
+  if (marks === null) marks = new Uint8Array(0x110000);
+  let k = marks[c] as number;
+  if (k === 0) {
+    k = c !== CGJ && (DECOMPOSE_TO_MARK.has(c) || MARK.test(String.fromCodePoint(c))) ? 1 : 2;
+    marks[c] = k;
+  }
+  return k === 1;
+}
+
+/** `s` with U+034F after every `MAX_COMBINING_RUN` marks of a longer run (see there); `s` itself when it has none. One pass. */
 export function cutCombiningRuns(s: string): string {
-  LONG_MARK_RUN.lastIndex = 0;
-  if (!LONG_MARK_RUN.test(s)) return s;
-  return s.replace(LONG_MARK_RUN, (run) => {
-    const marks = Array.from(run);
-    let out = '';
-    for (let i = 0; i < marks.length; i += MAX_COMBINING_RUN) {
-      if (i > 0) out += '\u034f';
-      out += marks.slice(i, i + MAX_COMBINING_RUN).join('');
+  let run = 0;
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < FIRST_MARK) {
+      run = 0;
+      continue;
     }
-    return out;
-  });
+    const at = i;
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const low = s.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
+        i++;
+      }
+    }
+    if (!isMark(c)) run = 0;
+    else if (run < MAX_COMBINING_RUN) run++;
+    else {
+      out += `${s.slice(from, at)}\u034f`;
+      from = at;
+      run = 1;
+    }
+  }
+  return from === 0 ? s : out + s.slice(from);
 }
 
 /**
