@@ -30,6 +30,7 @@ export interface ScanReport {
     sourcesNotRemembered: number;
     decodePassesExhausted?: number;
     decoyExtensionsCut?: number;
+    combiningRunsCut?: number;
   };
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_KEPT_CHARS, MAX_SUBNETS_PER_PREFIX } from '../../lambdas/core/aggregate.js';
 import { DEFAULT_CONFIG } from '../../lambdas/core/config.js';
+import { MAX_COMBINING_RUN } from '../../lambdas/core/rules/engine.js';
 import { Detector } from '../../lambdas/core/scan.js';
 import { scanLines } from '../support/detector.js';
 import { timeAt } from '../support/records.js';
@@ -38,6 +39,20 @@ describe('memory bounds of a scan', () => {
     );
     assert.equal(report.bounds?.sourcesEvicted, 0);
     assert.equal(scanLines({ a: [line('198.51.100.22', 3, 'GET /index.html HTTP/1.1', 200)] }).report.bounds, undefined, 'no bound reached: no bounds');
+  });
+
+  it("a path or query with a run of combining marks longer than the rules normalise together is counted in the report's bounds", () => {
+    const marks = '\u0301\u0316'.repeat(MAX_COMBINING_RUN);
+    const { report } = scanLines({
+      a: [
+        line('198.51.100.30', 0, `GET /a${marks}/\uff0eenv HTTP/1.1`, 404),
+        line('198.51.100.31', 1, `GET /search?q=a${marks} HTTP/1.1`, 200),
+        line('198.51.100.32', 2, `GET /a${marks.slice(0, MAX_COMBINING_RUN)} HTTP/1.1`, 404),
+      ],
+    });
+    assert.equal(report.bounds?.combiningRunsCut, 2);
+    const probe = report.sources.find((s) => s.source === '198.51.100.30');
+    assert.equal(probe?.labels['sensitive-file'], 1, 'the look-alike `.env` after the run is still read');
   });
 
   it('a flood from many /64s of one /48 is aggregated into one source past the prefix budget', () => {

@@ -13,7 +13,14 @@ function split(chunks: string[], max?: number) {
   );
   for (const c of chunks) s.push(c);
   s.end();
-  return { lines, overlong };
+  return { lines, overlong, searched: s.searched };
+}
+
+/** `text` cut into chunks of `size` characters. */
+function chunked(text: string, size: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out;
 }
 
 describe('line splitting', () => {
@@ -57,6 +64,26 @@ describe('line splitting', () => {
       [MAX_LINE_LENGTH],
     );
   });
+  it('searches each character once for a line end, however many chunks a long line arrives in', () => {
+    const text = `${'x'.repeat(5000)}\n${'y'.repeat(3000)}\r\n${'z'.repeat(700)}\r`;
+    for (const size of [1, 7, 1024]) {
+      const { lines, overlong, searched } = split(chunked(text, size));
+      assert.deepEqual(
+        lines.map((l) => l.length),
+        [5000, 3000, 700],
+      );
+      assert.equal(overlong.length, 0);
+      // At most once each (the LF of a CRLF split between chunks is skipped, not searched).
+      // Searched again with every chunk, the first line alone would be 12.5 million characters
+      // searched in chunks of one character.
+      assert.ok(searched <= text.length && searched >= text.length - 1, `chunks of ${size}: ${searched}`);
+    }
+    const over = split(chunked(`${'C'.repeat(300)}\nok\n`, 1), 100);
+    assert.deepEqual(over.lines, ['ok']);
+    assert.deepEqual(over.overlong, ['C'.repeat(101)], 'what had arrived when it grew past the bound');
+    assert.equal(over.searched, 304);
+  });
+
   it('reports an overlong line that arrives in one chunk', () => {
     const { lines, overlong } = split([`${'B'.repeat(200)}\nz`], 100);
     assert.deepEqual(lines, ['z']);

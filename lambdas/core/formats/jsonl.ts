@@ -99,7 +99,11 @@ function getter(path: string): Getter {
 function headerValue(list: unknown[], name: string): unknown {
   const want = name.toLowerCase();
   for (const h of list) {
-    if (h !== null && typeof h === 'object' && String((h as { name?: unknown }).name).toLowerCase() === want) return (h as { value?: unknown }).value;
+    if (h === null || typeof h !== 'object') continue;
+    // Only a string is a header name: converting an array to text walks it recursively, and one
+    // nested a hundred thousand deep overflows the stack.
+    const n = (h as { name?: unknown }).name;
+    if (typeof n === 'string' && n.toLowerCase() === want) return (h as { value?: unknown }).value;
   }
   return undefined;
 }
@@ -107,6 +111,17 @@ function headerValue(list: unknown[], name: string): unknown {
 /** Caddy logs headers as arrays of values. */
 function unwrap(v: unknown): unknown {
   return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * A number field's value, or `fallback` when it is neither a number nor a string. `Number` on an
+ * array or object converts it to text first, recursively: a field nested a hundred thousand
+ * arrays deep (one line of 200 KB) would overflow the stack and end the scan.
+ */
+function num(v: unknown, fallback: number): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' || typeof v === 'boolean') return Number(v);
+  return v === undefined || v === null ? fallback : Number.NaN;
 }
 
 function str(v: unknown): string {
@@ -175,10 +190,10 @@ export class JsonLinesParser implements LineParser {
       r.request = `${r.method} ${r.target}${r.protocol ? ` ${r.protocol}` : ''}`;
       r.requestMalformed = r.method === '' || (r.target.charCodeAt(0) !== 47 && r.target !== '*');
     }
-    const status = Number(this.first(obj, 'status') ?? 0);
+    const status = num(this.first(obj, 'status'), 0);
     if (!Number.isInteger(status) || status < 0 || status > 999) return { ok: false, reason: 'bad-status' };
     r.status = status;
-    r.bytes = Number(this.first(obj, 'bytes') ?? 0) || 0;
+    r.bytes = num(this.first(obj, 'bytes'), 0) || 0;
     r.referer = str(this.first(obj, 'referer'));
     r.userAgent = str(this.first(obj, 'userAgent'));
     r.host = str(this.first(obj, 'host'));

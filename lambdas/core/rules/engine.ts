@@ -201,6 +201,8 @@ export interface ClassifierLimitCounts {
   decodePassesExhausted: number;
   /** File names with more parts than the leading and trailing cuts cover (see `MAX_NAME_PARTS`). */
   decoyExtensionsCut: number;
+  /** Paths and queries with a run of more combining marks than `MAX_COMBINING_RUN`, read as cut into runs. */
+  combiningRunsCut: number;
 }
 
 // Overlong UTF-8 forms of `.`, `/` and `\` that old IIS and Tomcat decoded as the real thing.
@@ -442,16 +444,86 @@ const IDEOGRAPHIC_STOPS = /\u3002/g;
 const QUERY_SEGMENT_STOPS = /(^|[/\\=&.:;])(\u3002+)/g;
 const NON_ASCII = /[\u0080-\uffff]/;
 
-function fold(s: string, query: boolean): string {
+function fold(s: string, query: boolean, limits?: ClassifierLimitCounts): string {
   if (!NON_ASCII.test(s)) return s;
-  const n = s
-    .toLowerCase()
-    .normalize('NFKC')
-    .replace(SLASH_LOOKALIKES, (c) => LOOKALIKE_AS[c] ?? c);
-  const f = (
-    query ? n.replace(QUERY_SEGMENT_STOPS, (_m, before: string, stops: string) => before + '.'.repeat(stops.length)) : n.replace(IDEOGRAPHIC_STOPS, '.')
-  ).toLowerCase();
+  const lower = s.toLowerCase();
+  const cut = cutCombiningRuns(lower);
+  if (cut !== lower && limits) limits.combiningRunsCut++;
+  const n = cut.normalize('NFKC').replace(SLASH_LOOKALIKES, (c) => LOOKALIKE_AS[c] ?? c);
+  // Cut again after: a decomposition (U+0344 is two marks) or lower-casing (`İ` gains U+0307) can
+  // lengthen a run, and the fold of a folded string must be the string itself.
+  const f = cutCombiningRuns(
+    (query
+      ? n.replace(QUERY_SEGMENT_STOPS, (_m, before: string, stops: string) => before + '.'.repeat(stops.length))
+      : n.replace(IDEOGRAPHIC_STOPS, '.')
+    ).toLowerCase(),
+  );
   return f === s ? s : f;
+}
+
+/**
+ * Combining marks in a row at most that are normalised together; a longer run is read as runs of
+ * this many, each closed by U+034F COMBINING GRAPHEME JOINER (a starter that joins nothing), as
+ * Unicode's Stream-Safe Text Format (UAX #15) does. Normalisation puts each run of marks in
+ * canonical order by an insertion sort: a run of marks of alternating classes (U+0301 U+0316 …)
+ * costs the square of its length, and one path of 128,000 marks took 16 s. Cut, a run costs at
+ * most this many squared. No look-alike of ASCII is a mark, and a run this long is no text, so no
+ * reading a rule looks for changes.
+ */
+export const MAX_COMBINING_RUN = 30;
+/**
+ * Characters normalisation reorders as combining marks: marks (other than U+034F, which is a
+ * starter), and those whose compatibility decomposition starts with one (the half-width voiced
+ * sound marks, Thai and Lao SARA AM). A test checks every code point against `isMark`.
+ */
+const MARK = /^\p{M}$/u;
+/** Starters whose compatibility decomposition starts with a mark (see `isMark`). */
+const DECOMPOSE_TO_MARK: ReadonlySet<number> = new Set([0x0e33, 0x0eb3, 0xff9e, 0xff9f]);
+/** U+034F COMBINING GRAPHEME JOINER: a mark by category, but a starter. */
+const CGJ = 0x034f;
+/** The first mark: every code unit below it is a starter. */
+const FIRST_MARK = 0x300;
+/** `isMark` of each code point once asked: 0 not yet, 1 a mark, 2 not one (made at the first). */
+let marks: Uint8Array | null = null;
+
+function isMark(c: number): boolean {
+  if (marks === null) marks = new Uint8Array(0x110000);
+  let k = marks[c] as number;
+  if (k === 0) {
+    k = c !== CGJ && (DECOMPOSE_TO_MARK.has(c) || MARK.test(String.fromCodePoint(c))) ? 1 : 2;
+    marks[c] = k;
+  }
+  return k === 1;
+}
+
+/** `s` with U+034F after every `MAX_COMBINING_RUN` marks of a longer run (see there); `s` itself when it has none. One pass. */
+export function cutCombiningRuns(s: string): string {
+  let run = 0;
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < FIRST_MARK) {
+      run = 0;
+      continue;
+    }
+    const at = i;
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const low = s.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
+        i++;
+      }
+    }
+    if (!isMark(c)) run = 0;
+    else if (run < MAX_COMBINING_RUN) run++;
+    else {
+      out += `${s.slice(from, at)}\u034f`;
+      from = at;
+      run = 1;
+    }
+  }
+  return from === 0 ? s : out + s.slice(from);
 }
 
 /**
@@ -460,10 +532,11 @@ function fold(s: string, query: boolean): string {
  * slash); and the ideographic full stops `。｡`, as IDNA does (see `IDEOGRAPHIC_STOPS`; a query
  * folds them only where they start a segment, see `foldQueryLookalikes`). ASCII
  * is returned as it is, without normalising: the fold costs one scan for a non-ASCII character.
- * Idempotent.
+ * A run of more than `MAX_COMBINING_RUN` combining marks is read cut into runs of that many
+ * (counted in `limits.combiningRunsCut`), so the fold is linear in the length. Idempotent.
  */
-export function foldLookalikes(s: string): string {
-  return fold(s, false);
+export function foldLookalikes(s: string, limits?: ClassifierLimitCounts): string {
+  return fold(s, false, limits);
 }
 
 /**
@@ -471,8 +544,8 @@ export function foldLookalikes(s: string): string {
  * ideographic full stops become dots only where they start a segment (`QUERY_SEGMENT_STOPS`).
  * Idempotent.
  */
-export function foldQueryLookalikes(s: string): string {
-  return fold(s, true);
+export function foldQueryLookalikes(s: string, limits?: ClassifierLimitCounts): string {
+  return fold(s, true, limits);
 }
 
 /**
@@ -485,9 +558,9 @@ export function foldQueryLookalikes(s: string): string {
  * segments dropped, `seg/..` resolved (never above the root), and no trailing `/`. A path that
  * does not start with `/` (`*`, an authority, junk) is returned as it is.
  */
-export function resolvePath(p: string): string {
+export function resolvePath(p: string, limits?: ClassifierLimitCounts): string {
   if (!needsResolving(p)) return p;
-  const q = foldLookalikes(p);
+  const q = foldLookalikes(p, limits);
   const c0 = q.charCodeAt(0);
   if (c0 !== 47 && c0 !== 92) return p;
   let end = q.length;
@@ -587,8 +660,8 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   // Later passes can yield capitals (`%254A` → `J`): lower-case again.
   const deepPath = path.indexOf('%') < 0 ? path : detach(decodeFully(path, limits).toLowerCase());
   // Look-alikes folded in the query too (`?file=．．／etc/passwd`): only when it holds non-ASCII.
-  const deepQuery = foldQueryLookalikes(query.indexOf('%') < 0 ? query : detach(decodeFully(query, limits).toLowerCase()));
-  const normPath = resolvePath(deepPath);
+  const deepQuery = foldQueryLookalikes(query.indexOf('%') < 0 ? query : detach(decodeFully(query, limits).toLowerCase()), limits);
+  const normPath = resolvePath(deepPath, limits);
   const segments = segmentsOf(deepPath);
   const cutBefore = limits.decoyExtensionsCut;
   const fileNames = fileNamesOf(segments, deepPath, limits);
@@ -598,6 +671,8 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
   const split = paramsOf(encoded ? rawQuery : query);
   const decode = encoded ? (x: string) => foldQueryLookalikes(detach(decodeFully(x, limits).toLowerCase())) : (x: string) => x;
   const folded = !encoded && query !== deepQuery;
+  // Parts of the query, whose cut runs the query counted.
+  const foldPart = (x: string) => foldQueryLookalikes(x);
   const method = detach(r.method);
   const target = query ? `${path}?${query}` : path;
   const deepTarget = deepPath === path && deepQuery === query ? target : deepQuery ? `${deepPath}?${deepQuery}` : deepPath;
@@ -644,8 +719,8 @@ function requestContext(r: LogRecord, limits: ClassifierLimitCounts): RequestCon
     infoPath,
     infoTarget,
     infoFileNames,
-    params: split.params === NO_STRINGS || !(encoded || folded) ? split.params : split.params.map(encoded ? decode : foldQueryLookalikes),
-    paramValues: split.values === NO_STRINGS || !(encoded || folded) ? split.values : split.values.map(encoded ? decode : foldQueryLookalikes),
+    params: split.params === NO_STRINGS || !(encoded || folded) ? split.params : split.params.map(encoded ? decode : foldPart),
+    paramValues: split.values === NO_STRINGS || !(encoded || folded) ? split.values : split.values.map(encoded ? decode : foldPart),
     targetHost: targetHostOf(rec.target, method),
     protocol: detach(r.protocol),
     request: detach(r.request.toLowerCase()),
@@ -1111,7 +1186,7 @@ export class Classifier {
   private lastAgentText = '';
   readonly rules: readonly Rule[];
   /** Inputs that hit a limit so far (see `ClassifierLimitCounts`). */
-  readonly limits: ClassifierLimitCounts = { decodePassesExhausted: 0, decoyExtensionsCut: 0 };
+  readonly limits: ClassifierLimitCounts = { decodePassesExhausted: 0, decoyExtensionsCut: 0, combiningRunsCut: 0 };
 
   constructor(rules: readonly Rule[], options: ClassifierOptions = {}) {
     const all = [...rules];
@@ -1251,7 +1326,7 @@ export class Classifier {
 
   /** The request rules that match, tested one by one (the reference the automaton must agree with). */
   requestRuleIdsExhaustive(r: LogRecord): string[] {
-    const ctx = requestContext(r, { decodePassesExhausted: 0, decoyExtensionsCut: 0 });
+    const ctx = requestContext(r, { decodePassesExhausted: 0, decoyExtensionsCut: 0, combiningRunsCut: 0 });
     return this.requestRules.filter((c) => (c.request as (x: RequestContext) => boolean)(ctx)).map((c) => c.rule.id);
   }
 
@@ -1266,7 +1341,7 @@ export class Classifier {
 
   /** The request rules that match, found through the needle automaton. */
   requestRuleIds(r: LogRecord): string[] {
-    const ctx = requestContext(r, { decodePassesExhausted: 0, decoyExtensionsCut: 0 });
+    const ctx = requestContext(r, { decodePassesExhausted: 0, decoyExtensionsCut: 0, combiningRunsCut: 0 });
     return this.requestRulesFor(ctx, r.query.indexOf('%') >= 0).map((c) => c.rule.id);
   }
 

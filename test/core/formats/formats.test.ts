@@ -338,6 +338,19 @@ describe('format parsers', () => {
     }
   });
 
+  it('JSON: a number field or a header name nested 100,000 arrays deep (a 200-KB line) is read without recursion', () => {
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    const line = (extra: string) => `{"time":"2026-12-01T12:00:01Z","remote_addr":"203.0.113.9","request":"GET /x HTTP/1.1"${extra}}`;
+    const p = makeParser('json');
+    const status = p.parse(line(`,"status":${deep}`));
+    assert.ok(status && !status.ok);
+    assert.equal(status.reason, 'bad-status');
+    assert.equal(ok(p.parse(line(`,"status":404,"bytes":${deep}`))).bytes, 0);
+    const r = ok(p.parse(line(`,"status":404,"httpRequest":{"headers":[{"name":${deep},"value":"x"},{"name":"User-Agent","value":"curl/8"}]}`)));
+    assert.equal(r.userAgent, 'curl/8');
+    assert.equal(r.status, 404);
+  });
+
   it('W3C: the #Fields header sets the columns (IIS, space-separated, + for spaces)', () => {
     const p = makeParser('w3c');
     assert.equal(p.parse('#Software: Microsoft Internet Information Services 10.0'), null);

@@ -4,9 +4,11 @@ import fc from 'fast-check';
 import { BUILTIN_RULES } from '../../../lambdas/core/rules/builtin.js';
 import {
   Classifier,
+  MAX_COMBINING_RUN,
   MAX_DECOY_EXTENSIONS,
   MAX_NAME_PARTS,
   SCRIPT_EXTENSIONS,
+  cutCombiningRuns,
   foldLookalikes,
   foldQueryLookalikes,
   resolvePath,
@@ -170,6 +172,61 @@ describe('Unicode look-alikes of `.` and `/`', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('runs of combining marks (normalisation sorts each run: its cost is the square of the run)', () => {
+  /** A mark, but not U+034F (a starter). */
+  const isMark = (c: string) => c !== '\u034f' && /\p{M}/u.test(c);
+  /** The longest run of marks in `s` (U+034F, a starter, ends a run). */
+  function longestRun(s: string): number {
+    let longest = 0;
+    let run = 0;
+    for (const c of s) {
+      run = isMark(c) ? run + 1 : 0;
+      longest = Math.max(longest, run);
+    }
+    return longest;
+  }
+
+  it(`normalises at most ${MAX_COMBINING_RUN} marks in a row, counts the field, and stays idempotent`, () => {
+    const limits = { decodePassesExhausted: 0, decoyExtensionsCut: 0, combiningRunsCut: 0 };
+    // Classes 230 and 220 alternating: every mark of the run is moved past the ones before it.
+    const long = `/a${'\u0301\u0316'.repeat(100)}/\uff0eenv`;
+    const f = foldLookalikes(long, limits);
+    assert.equal(longestRun(f), MAX_COMBINING_RUN);
+    assert.equal(limits.combiningRunsCut, 1);
+    assert.equal(foldLookalikes(f), f);
+    assert.ok(f.endsWith('/.env'), 'the look-alikes after the run are still folded');
+    assert.equal(resolvePath(long).endsWith('/.env'), true);
+    // A run of the bound itself is normalised whole, as before, and not counted.
+    const atBound = `/a${'\u0316\u0301'.repeat(MAX_COMBINING_RUN / 2)}`;
+    assert.equal(foldLookalikes(atBound, limits), atBound.normalize('NFKC'));
+    assert.equal(limits.combiningRunsCut, 1);
+  });
+
+  it('cuts a run that decomposition or lower-casing lengthens, so the fold of a fold is itself', () => {
+    // U+0344 decomposes into two marks; U+0130 lower-cases to `i` and U+0307.
+    for (const s of [`x${'\u0344'.repeat(MAX_COMBINING_RUN)}`, `x\u0130${'\u0301'.repeat(MAX_COMBINING_RUN - 1)}`, '\uff9e\u0301'.repeat(40)]) {
+      const f = foldLookalikes(s);
+      assert.ok(longestRun(f) <= MAX_COMBINING_RUN, JSON.stringify(f));
+      assert.equal(foldLookalikes(f), f);
+    }
+  });
+
+  it('cuts runs of every character that normalisation reorders as a mark', () => {
+    // A character is reordered as a mark when it moves before U+0345 (class 240, the highest
+    // there is), or when its compatibility decomposition starts with a mark (U+FF9E becomes
+    // U+3099, class 8).
+    for (let cp = 0x80; cp <= 0x10ffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const c = String.fromCodePoint(cp);
+      const first = String.fromCodePoint(c.normalize('NFKD').codePointAt(0) as number);
+      const reorders = `a\u0345${c}`.normalize('NFD') !== `a\u0345${c.normalize('NFD')}`;
+      if (!reorders && !isMark(first)) continue;
+      const run = c.repeat(MAX_COMBINING_RUN + 1);
+      assert.notEqual(cutCombiningRuns(run), run, `U+${cp.toString(16)}`);
+    }
   });
 });
 

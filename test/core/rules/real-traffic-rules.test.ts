@@ -530,7 +530,7 @@ describe('a user agent is not evidence of innocence', () => {
 
 describe('decoding and file-name limits', () => {
   it(`decodes at most ${MAX_DECODE_PASSES} times and counts input still encoded after that`, () => {
-    const limits = { decodePassesExhausted: 0, decoyExtensionsCut: 0 };
+    const limits = { decodePassesExhausted: 0, decoyExtensionsCut: 0, combiningRunsCut: 0 };
     assert.equal(decodeFully('%252e%252e%252f', limits), '../');
     assert.equal(limits.decodePassesExhausted, 0);
     const deep = `%${'25'.repeat(MAX_DECODE_PASSES + 1)}2e`;
