@@ -846,9 +846,7 @@ export async function processLogBatch(objects: readonly BatchObject[], deps: Bat
         const view = mergedView(merged, ctx, config);
         g.deltas.forEach((delta, k) => {
           const decision = decideMerged(merged, delta, g.signatures[k] ?? null, ctx, config, view, g.locals[k] ?? null);
-          // The deciding object's samples first, then the rest of the batch's.
-          const samples = [...delta.samples, ...g.deltas.flatMap((d, j) => (j === k ? [] : d.samples))];
-          if (decision) candidates.push({ source, merged, decision, object: g.objects[k] as number, samples });
+          if (decision) candidates.push({ source, merged, decision, object: g.objects[k] as number, deltas: g.deltas, deciding: k });
         });
       },
       outOfTime,
@@ -892,8 +890,18 @@ interface AlertCandidate {
   decision: MergedDecision;
   /** Index of the object (in the batch) whose delta decided it: the claim is that object's. */
   object: number;
-  /** The samples the objects of the batch passed along for the source, whole: the deciding one's first. */
-  samples: readonly string[];
+  /**
+   * The deltas of every object of the batch for the source (shared by its candidates), and which
+   * decided this one: an alert shows their samples, the deciding one's first (see `samplesOf`).
+   */
+  deltas: readonly SourceDelta[];
+  deciding: number;
+}
+
+/** The samples a candidate's batch passed along for its source, whole: the deciding object's first. */
+function samplesOf(c: AlertCandidate): string[] {
+  const first = c.deltas[c.deciding]?.samples ?? [];
+  return [...first, ...c.deltas.flatMap((d, j) => (j === c.deciding ? [] : d.samples))];
 }
 
 /** The horizon an alert was decided on, as recorded: the short window, `1h`, `24h` (none for signatures). */
@@ -1066,7 +1074,7 @@ async function publishAlerts(
     // failed publish only releases its lease for the retry of its object. (Claimed with others,
     // the store's claim holds the group's last, so it would not hold off those in between.)
     claims.set(source, { lastAt: decision.at, severity: decision.severity, status: 'sent', objectId: id });
-    const state = stateFromMerged(merged, decision, rulesById, config.distinctErrorPaths, candidate.samples);
+    const state = stateFromMerged(merged, decision, rulesById, config.distinctErrorPaths, samplesOf(candidate));
     const report = alertReport(state, state.alert as AlertState, config.blockHours, config.windowSeconds);
     try {
       const names = await objectNamesOf(merged.objects, batchNames, store);
