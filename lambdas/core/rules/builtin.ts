@@ -1113,6 +1113,10 @@ export const BUILTIN_RULES: Rule[] = [
           'java.lang.runtime.getruntime',
           'java.lang.runtime).getruntime',
           'java.lang.runtime@getruntime',
+          // Through reflection, as expression-language payloads reach it
+          // (`''.getClass().forName('java.lang.Runtime').getMethod('getRuntime')`).
+          "getmethod('getruntime'",
+          'getmethod("getruntime"',
           'java.lang.processbuilder(',
         ],
       },

@@ -324,6 +324,19 @@ describe('Java code-execution payloads are rce-probe whatever the path rewrite',
     assert.ok(labels(`POST /console/images/%252e%252e%252fconsole.portal${payloads[1]} HTTP/1.1`).includes('rce-probe/java-rce-payload'));
   });
 
+  it('the call reached through reflection, as expression-language payloads do, is a payload on any path', () => {
+    for (const q of [
+      "?format=${''.getClass().forName('java.lang.Runtime').getMethod('getRuntime').invoke(null).exec('id')}",
+      '?x=%24%7B%22%22.class.forName(%22java.lang.Runtime%22).getMethod(%22getRuntime%22%2Cnull).invoke(null%2Cnull).exec(%22id%22)%7D',
+    ]) {
+      assert.ok(labels(`GET /api/report${q} HTTP/1.1`).includes('rce-probe/java-rce-payload'), q);
+    }
+    assert.deepEqual(
+      labels('GET /search?q=getMethod+getRuntime+reflection HTTP/1.1', 200).filter((l) => l.startsWith('rce-probe/')),
+      [],
+    );
+  });
+
   it('a search for the class names is no payload', () => {
     for (const t of [
       '/search?q=java.lang.Runtime',
