@@ -100,16 +100,21 @@ await build({
 });
 const { scanLines, floorLines } = (await import(pathToFileURL(resolve(CORE_BUNDLE)).href)) as typeof import('./core-entry.js');
 
-function core(plain: string): { lines: number; seconds: number; alerts: number } {
+/** The lines of a plain log, read whole (outside what is timed). */
+function linesOf(plain: string): string[] {
   const lines = readFileSync(plain, 'utf8').split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+function core(plain: string): { lines: number; seconds: number; alerts: number } {
+  const lines = linesOf(plain);
   return { lines: lines.length, ...scanLines(lines) };
 }
 
 /** The floor of a line (bench/floor.ts), on the same lines as the core. */
 function floor(plain: string): { lines: number; seconds: number } {
-  const lines = readFileSync(plain, 'utf8').split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
+  const lines = linesOf(plain);
   return { lines: lines.length, ...floorLines(lines) };
 }
 
